@@ -1,1 +1,185 @@
+//! The worker: polls Temporal for delivery workflow tasks and for the saga's activities.
+//!
+//! Each bounded context has its own task queue (`deliveries`, `payments`, `dispatch`,
+//! `projections`) and one process can serve any set of them ([`Role`]), so the rider side can
+//! be down or scaled on its own without stopping restaurants from calling.
 
+use std::{future::Future, str::FromStr, time::Duration};
+
+use activities::{Dispatch, Payments, Projections};
+use readmodel::ReadModel;
+use temporalio_sdk::{Worker, WorkerOptions, runtime::Runtime};
+use workflows::{DeliveryWorkflow, names};
+
+/// What a worker process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `DeliveryWorkflow` itself (queue `deliveries`).
+    Deliveries,
+    /// Payment activities (queue `payments`).
+    Payments,
+    /// Offering calls to riders (queue `dispatch`).
+    Dispatch,
+    /// The delivery list (queue `projections`).
+    Projections,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Deliveries, Role::Payments, Role::Dispatch, Role::Projections];
+
+    fn queue_name(self) -> &'static str {
+        match self {
+            Role::Deliveries => names::DELIVERIES_QUEUE,
+            Role::Payments => names::PAYMENTS_QUEUE,
+            Role::Dispatch => names::DISPATCH_QUEUE,
+            Role::Projections => names::PROJECTIONS_QUEUE,
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = SettingsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.queue_name() == s.trim())
+            .ok_or_else(|| SettingsError::Invalid {
+                name: "WORKER_ROLES",
+                reason: format!("unknown role {s:?}; expected some of deliveries,payments,dispatch,projections"),
+            })
+    }
+}
+
+/// The worker's settings, read from the environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `TEMPORAL_ADDRESS`, default `127.0.0.1:7233`.
+    pub temporal_address: String,
+    /// `TEMPORAL_NAMESPACE`, default `default`.
+    pub temporal_namespace: String,
+    /// `DELIVERY_TASK_QUEUE`, default `deliveries`; activity queues take the same prefix.
+    pub task_queue: String,
+    /// `WORKER_ROLES`, comma-separated, default all four.
+    pub roles: Vec<Role>,
+    /// `PAYMENT_URL`, default `http://127.0.0.1:50051`.
+    pub payment_url: String,
+    /// `READMODEL_DATABASE_URL`, default `sqlite://.data/deliveries.db?mode=rwc`.
+    pub readmodel_database_url: String,
+    /// `WORKER_SHUTDOWN_GRACE_SECS`, default 10: how long in-flight activities get on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Settings {
+    /// Reads the settings from environment variables, falling back to the defaults.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let roles = var("WORKER_ROLES", "deliveries,payments,dispatch,projections")
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(Role::from_str)
+            .collect::<Result<Vec<_>, _>>()?;
+        if roles.is_empty() {
+            return Err(SettingsError::Invalid { name: "WORKER_ROLES", reason: "no role given".into() });
+        }
+        let grace = var("WORKER_SHUTDOWN_GRACE_SECS", "10");
+        let grace = grace.parse::<u64>().map_err(|e| SettingsError::Invalid {
+            name: "WORKER_SHUTDOWN_GRACE_SECS",
+            reason: format!("{grace:?} is not a number of seconds: {e}"),
+        })?;
+        let task_queue = var("DELIVERY_TASK_QUEUE", names::DELIVERIES_QUEUE);
+        if !task_queue.ends_with(names::DELIVERIES_QUEUE) {
+            return Err(SettingsError::Invalid {
+                name: "DELIVERY_TASK_QUEUE",
+                reason: format!("{task_queue:?} must end with {:?}", names::DELIVERIES_QUEUE),
+            });
+        }
+        Ok(Self {
+            temporal_address: var("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+            temporal_namespace: var("TEMPORAL_NAMESPACE", "default"),
+            task_queue,
+            roles,
+            payment_url: var("PAYMENT_URL", "http://127.0.0.1:50051"),
+            readmodel_database_url: var("READMODEL_DATABASE_URL", "sqlite://.data/deliveries.db?mode=rwc"),
+            shutdown_grace: Duration::from_secs(grace),
+        })
+    }
+}
+
+/// Why the worker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Connect(#[from] workflows::client::ConnectError),
+    #[error("invalid payment service url {0:?}")]
+    PaymentUrl(String),
+    #[error("delivery list database: {0}")]
+    ReadModel(#[from] readmodel::ReadModelError),
+    #[error("temporal worker: {0}")]
+    Temporal(String),
+}
+
+fn temporal_err(e: impl std::fmt::Display) -> WorkerError {
+    WorkerError::Temporal(e.to_string())
+}
+
+/// Runs the workers for `settings.roles` until `shutdown` resolves, then drains: pollers stop,
+/// in-flight activities get `shutdown_grace` to finish before they are cancelled.
+///
+/// The returned future is not `Send` (the SDK drives workflows on the current thread): run it
+/// with `block_on` or on a thread of its own.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+    let runtime = Runtime::from_current_tokio(Default::default()).map_err(temporal_err)?;
+    let client = workflows::client::connect(&settings.temporal_address, &settings.temporal_namespace).await?;
+    let needs_store = settings.roles.iter().any(|r| matches!(r, Role::Dispatch | Role::Projections));
+    let store = match needs_store {
+        true => Some(ReadModel::connect(&settings.readmodel_database_url).await?),
+        false => None,
+    };
+    let prefix = settings.task_queue.strip_suffix(names::DELIVERIES_QUEUE).unwrap_or_default();
+
+    let mut workers = Vec::new();
+    for role in &settings.roles {
+        let queue = format!("{prefix}{}", role.queue_name());
+        let options = WorkerOptions::new(queue.as_str()).graceful_shutdown_period(settings.shutdown_grace);
+        let options = match (role, &store) {
+            (Role::Deliveries, _) => options.register_workflow::<DeliveryWorkflow>().map_err(temporal_err)?,
+            (Role::Payments, _) => {
+                let channel = tonic::transport::Endpoint::from_shared(settings.payment_url.clone())
+                    .map_err(|_| WorkerError::PaymentUrl(settings.payment_url.clone()))?
+                    .connect_timeout(Duration::from_secs(3))
+                    .connect_lazy();
+                options.register_activities(Payments::new(payment::PaymentClient::new(channel)))
+            }
+            (Role::Dispatch, Some(store)) => options.register_activities(Dispatch::new(store.clone())),
+            (Role::Projections, Some(store)) => options.register_activities(Projections::new(store.clone())),
+            (Role::Dispatch | Role::Projections, None) => unreachable!("the store is opened for these roles"),
+        };
+        let worker = Worker::new(&runtime, client.clone(), options.build()).map_err(temporal_err)?;
+        tracing::info!(task_queue = %queue, role = ?role, "worker polling");
+        workers.push(worker);
+    }
+
+    let stop_all: Vec<_> = workers.iter().map(Worker::shutdown_handle).collect();
+    let runs = futures::future::join_all(workers.iter_mut().map(Worker::run));
+    futures::pin_mut!(runs);
+    let results = futures::future::select(runs, Box::pin(shutdown)).await;
+    let results = match results {
+        futures::future::Either::Left((results, _)) => results,
+        futures::future::Either::Right(((), runs)) => {
+            tracing::info!("shutting down: draining in-flight tasks");
+            stop_all.iter().for_each(|stop| stop());
+            runs.await
+        }
+    };
+    results.into_iter().collect::<Result<Vec<()>, _>>().map_err(temporal_err)?;
+    tracing::info!("worker stopped");
+    Ok(())
+}

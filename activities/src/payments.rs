@@ -1,0 +1,99 @@
+//! Payment activities: the gRPC client of the payment service.
+
+use std::sync::Arc;
+
+use payment::{
+    PaymentClient,
+    proto::{self, RegisterPaymentRequest, SettlePaymentRequest, VoidPaymentRequest},
+};
+use temporalio_macros::activities;
+use temporalio_sdk::{
+    ApplicationFailure,
+    activities::{ActivityContext, ActivityError},
+};
+use tonic::{Code, Status};
+use workflows::model::{PaymentRecord, PaymentStatus, RegisterPaymentInput};
+
+use crate::retryable;
+
+/// Failure type of a payment the payment service refused for good.
+pub const PAYMENT_REJECTED: &str = "PaymentRejected";
+
+/// Calls the payment service; a cheap clone of one pooled HTTP/2 channel.
+pub struct Payments {
+    client: PaymentClient,
+}
+
+impl Payments {
+    /// `client` may point at a service that is down: calls fail and are retried.
+    pub fn new(client: PaymentClient) -> Self {
+        Self { client }
+    }
+}
+
+#[activities]
+impl Payments {
+    #[activity(definition = workflows::activities::payment_activities::RegisterPayment)]
+    #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id))]
+    async fn register_payment(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: RegisterPaymentInput,
+    ) -> Result<PaymentRecord, ActivityError> {
+        let request = RegisterPaymentRequest { delivery_id: input.delivery_id, amount: input.amount };
+        let reply = self.client.clone().register_payment(request).await;
+        record(reply.map(tonic::Response::into_inner), "register payment")
+    }
+
+    #[activity(definition = workflows::activities::payment_activities::SettlePayment)]
+    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
+    async fn settle_payment(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        delivery_id: String,
+    ) -> Result<PaymentRecord, ActivityError> {
+        let reply = self.client.clone().settle_payment(SettlePaymentRequest { delivery_id }).await;
+        record(reply.map(tonic::Response::into_inner), "settle payment")
+    }
+
+    #[activity(definition = workflows::activities::payment_activities::VoidPayment)]
+    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
+    async fn void_payment(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        delivery_id: String,
+    ) -> Result<Option<PaymentRecord>, ActivityError> {
+        match self.client.clone().void_payment(VoidPaymentRequest { delivery_id }).await {
+            // Nothing was registered, so nothing is owed back.
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            reply => record(reply.map(tonic::Response::into_inner), "void payment").map(Some),
+        }
+    }
+}
+
+fn record(reply: Result<proto::Payment, Status>, what: &str) -> Result<PaymentRecord, ActivityError> {
+    let payment = reply.map_err(|status| classify(status, what))?;
+    let status = match proto::PaymentStatus::try_from(payment.status) {
+        Ok(proto::PaymentStatus::Registered) => PaymentStatus::Registered,
+        Ok(proto::PaymentStatus::Settled) => PaymentStatus::Settled,
+        Ok(proto::PaymentStatus::Voided) => PaymentStatus::Voided,
+        _ => return Err(retryable(what, format!("unknown payment status {}", payment.status))),
+    };
+    Ok(PaymentRecord { delivery_id: payment.delivery_id, amount: payment.amount, status })
+}
+
+/// A refusal on the merits is final; everything else (unavailable, timeouts) is retried.
+fn classify(status: Status, what: &str) -> ActivityError {
+    match status.code() {
+        Code::InvalidArgument | Code::FailedPrecondition | Code::AlreadyExists => {
+            tracing::warn!(code = ?status.code(), message = status.message(), "{what} rejected");
+            ActivityError::application(
+                ApplicationFailure::builder(format!("{what} rejected: {}", status.message()))
+                    .type_name(PAYMENT_REJECTED.to_owned())
+                    .non_retryable(true)
+                    .build(),
+            )
+        }
+        _ => retryable(what, format!("{:?}: {}", status.code(), status.message())),
+    }
+}

@@ -1,0 +1,15 @@
+//! Schema migrations for the ledger database, run by [`crate::Ledger::connect`].
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_payments;
+
+/// Applies the ledger schema, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_payments::Migration)]
+    }
+}

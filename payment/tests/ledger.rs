@@ -1,0 +1,388 @@
+//! The ledger rules, each written once as an async fn over a [`Ledger`] and run
+//! against SQLite (a fresh temp file per test) and PostgreSQL (a fresh
+//! database per test; ignored unless asked for, and failing loudly if
+//! `TEST_DATABASE_URL` is missing).
+
+use payment::{Ledger, LedgerError, Payment, PaymentStatus};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+/// Writes two `#[tokio::test]` wrappers per behaviour: `sqlite::<name>` and `postgres::<name>`.
+macro_rules! on_both_backends {
+    ($($behaviour:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $behaviour() {
+                    let (ledger, _dir) = super::sqlite_ledger().await;
+                    super::$behaviour(ledger).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "set TEST_DATABASE_URL to run against PostgreSQL"]
+                async fn $behaviour() {
+                    let (ledger, database) = super::postgres_ledger().await;
+                    super::$behaviour(ledger).await;
+                    database.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    registering_a_payment_records_it_as_registered,
+    registering_again_with_the_same_amount_returns_the_existing_payment,
+    registering_again_after_settlement_returns_the_settled_payment,
+    registering_again_with_a_different_amount_is_a_failed_precondition,
+    malformed_delivery_ids_and_amounts_are_rejected_without_writing,
+    settling_a_registered_payment_settles_it_once,
+    voiding_a_registered_payment_voids_it_once,
+    settling_a_voided_payment_is_a_failed_precondition,
+    voiding_a_settled_payment_is_a_failed_precondition,
+    unknown_deliveries_are_not_found,
+    ten_concurrent_registrations_produce_exactly_one_payment,
+    concurrent_settle_and_void_have_exactly_one_winner,
+    list_all_returns_every_payment_in_delivery_id_order,
+    a_connected_ledger_answers_ping,
+);
+
+async fn sqlite_ledger() -> (Ledger, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("payment.db").display()
+    );
+    let ledger = Ledger::connect(&url).await.expect("connect to sqlite");
+    (ledger, dir)
+}
+
+/// A PostgreSQL database created for one test, so tests can run in parallel.
+struct PostgresDatabase {
+    admin: DatabaseConnection,
+    name: String,
+}
+
+impl PostgresDatabase {
+    /// Removes the database; `FORCE` ends the ledger's pooled connections.
+    async fn drop(self) {
+        self.admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .expect("drop test database");
+    }
+}
+
+async fn postgres_ledger() -> (Ledger, PostgresDatabase) {
+    let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "TEST_DATABASE_URL is not set; point it at a PostgreSQL server, \
+             e.g. postgres://postgres@127.0.0.1:5432/postgres"
+        )
+    });
+    let admin = Database::connect(&url)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    let name = format!("payment_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let ledger = Ledger::connect(&with_database(&url, &name))
+        .await
+        .expect("connect to test database");
+    (ledger, PostgresDatabase { admin, name })
+}
+
+/// Replaces the database name in a `postgres://user@host:port/db?params` URL.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{}/{database}{query}", &base[..path])
+}
+
+#[test]
+fn the_database_name_in_a_postgres_url_is_replaced() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+        "postgres://postgres@127.0.0.1:5432/t1"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@db:5432/x?sslmode=disable", "t1"),
+        "postgres://u:p@db:5432/t1?sslmode=disable"
+    );
+    assert_eq!(
+        with_database("postgres://db:5432", "t1"),
+        "postgres://db:5432/t1"
+    );
+}
+
+#[tokio::test]
+async fn connecting_creates_the_missing_parent_directory_of_a_sqlite_file() {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let file = dir.path().join("nested").join("deeper").join("payment.db");
+    let ledger = Ledger::connect(&format!("sqlite://{}?mode=rwc", file.display()))
+        .await
+        .expect("connect creates the directory");
+    ledger.register("d-1", 10).await.expect("register");
+    assert!(file.exists(), "{} should exist", file.display());
+}
+
+#[tokio::test]
+async fn reconnecting_to_an_existing_sqlite_ledger_keeps_its_payments() {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("payment.db").display()
+    );
+    let first = Ledger::connect(&url).await.expect("first connect");
+    let registered = first.register("d-1", 10).await.expect("register");
+    drop(first);
+    let second = Ledger::connect(&url)
+        .await
+        .expect("second connect migrates again");
+    assert_eq!(second.get("d-1").await.expect("get"), registered);
+}
+
+#[tokio::test]
+async fn an_in_memory_sqlite_ledger_works() {
+    let ledger = Ledger::connect("sqlite::memory:").await.expect("connect");
+    ledger.register("d-1", 10).await.expect("register");
+    assert_eq!(ledger.list_all().await.expect("list").len(), 1);
+}
+
+async fn registering_a_payment_records_it_as_registered(ledger: Ledger) {
+    let payment = ledger.register("d-1", 500).await.expect("register");
+    assert_eq!(payment.delivery_id, "d-1");
+    assert_eq!(payment.amount, 500);
+    assert_eq!(payment.status, PaymentStatus::Registered);
+    assert_eq!(payment.settled_at, None);
+    assert_eq!(payment.voided_at, None);
+    assert_eq!(ledger.get("d-1").await.expect("get"), payment);
+}
+
+async fn registering_again_with_the_same_amount_returns_the_existing_payment(ledger: Ledger) {
+    let first = ledger.register("d-1", 500).await.expect("first register");
+    let second = ledger.register("d-1", 500).await.expect("second register");
+    assert_eq!(second, first);
+    assert_eq!(ledger.list_all().await.expect("list"), vec![first]);
+}
+
+async fn registering_again_after_settlement_returns_the_settled_payment(ledger: Ledger) {
+    ledger.register("d-1", 500).await.expect("register");
+    let settled = ledger.settle("d-1").await.expect("settle");
+    let again = ledger.register("d-1", 500).await.expect("register again");
+    assert_eq!(again, settled);
+    assert_eq!(again.status, PaymentStatus::Settled);
+}
+
+async fn registering_again_with_a_different_amount_is_a_failed_precondition(ledger: Ledger) {
+    let original = ledger.register("d-1", 500).await.expect("register");
+    let error = ledger
+        .register("d-1", 600)
+        .await
+        .expect_err("different amount must be refused");
+    match error {
+        LedgerError::FailedPrecondition(message) => assert!(
+            message.contains("already registered with amount 500"),
+            "unexpected message: {message}"
+        ),
+        other => panic!("expected failed precondition, got {other:?}"),
+    }
+    assert_eq!(ledger.list_all().await.expect("list"), vec![original]);
+}
+
+async fn malformed_delivery_ids_and_amounts_are_rejected_without_writing(ledger: Ledger) {
+    let too_long = "x".repeat(257);
+    let rejected: [(&str, i64); 6] = [
+        ("", 10),
+        (&too_long, 10),
+        ("d-1", 0),
+        ("d-1", -5),
+        ("d-1", 1_000_001),
+        ("d-1", i64::MAX),
+    ];
+    for (delivery_id, amount) in rejected {
+        let result = ledger.register(delivery_id, amount).await;
+        assert!(
+            matches!(result, Err(LedgerError::InvalidArgument(_))),
+            "register({delivery_id:?}, {amount}) gave {result:?}"
+        );
+    }
+    for result in [
+        ledger.settle("").await,
+        ledger.void(&too_long).await,
+        ledger.get("").await,
+    ] {
+        assert!(
+            matches!(result, Err(LedgerError::InvalidArgument(_))),
+            "gave {result:?}"
+        );
+    }
+    assert_eq!(
+        ledger.list_all().await.expect("list"),
+        Vec::<Payment>::new()
+    );
+
+    let longest = "y".repeat(256);
+    ledger
+        .register(&longest, 1)
+        .await
+        .expect("smallest amount, longest id");
+    ledger
+        .register("d-2", 1_000_000)
+        .await
+        .expect("largest amount");
+    assert_eq!(ledger.list_all().await.expect("list").len(), 2);
+}
+
+async fn settling_a_registered_payment_settles_it_once(ledger: Ledger) {
+    let registered = ledger.register("d-1", 500).await.expect("register");
+    let settled = ledger.settle("d-1").await.expect("settle");
+    assert_eq!(settled.status, PaymentStatus::Settled);
+    assert_eq!(settled.amount, 500);
+    assert_eq!(settled.registered_at, registered.registered_at);
+    assert!(settled.settled_at.is_some());
+    assert_eq!(settled.voided_at, None);
+    // A repeat must not move money again, so not even the timestamp changes.
+    assert_eq!(ledger.settle("d-1").await.expect("settle again"), settled);
+    assert_eq!(ledger.get("d-1").await.expect("get"), settled);
+}
+
+async fn voiding_a_registered_payment_voids_it_once(ledger: Ledger) {
+    ledger.register("d-1", 500).await.expect("register");
+    let voided = ledger.void("d-1").await.expect("void");
+    assert_eq!(voided.status, PaymentStatus::Voided);
+    assert!(voided.voided_at.is_some());
+    assert_eq!(voided.settled_at, None);
+    assert_eq!(ledger.void("d-1").await.expect("void again"), voided);
+    assert_eq!(ledger.get("d-1").await.expect("get"), voided);
+}
+
+async fn settling_a_voided_payment_is_a_failed_precondition(ledger: Ledger) {
+    ledger.register("d-1", 500).await.expect("register");
+    let voided = ledger.void("d-1").await.expect("void");
+    let result = ledger.settle("d-1").await;
+    assert!(
+        matches!(result, Err(LedgerError::FailedPrecondition(_))),
+        "gave {result:?}"
+    );
+    assert_eq!(ledger.get("d-1").await.expect("get"), voided);
+}
+
+async fn voiding_a_settled_payment_is_a_failed_precondition(ledger: Ledger) {
+    ledger.register("d-1", 500).await.expect("register");
+    let settled = ledger.settle("d-1").await.expect("settle");
+    let result = ledger.void("d-1").await;
+    assert!(
+        matches!(result, Err(LedgerError::FailedPrecondition(_))),
+        "gave {result:?}"
+    );
+    assert_eq!(ledger.get("d-1").await.expect("get"), settled);
+}
+
+async fn unknown_deliveries_are_not_found(ledger: Ledger) {
+    for result in [
+        ledger.settle("nope").await,
+        ledger.void("nope").await,
+        ledger.get("nope").await,
+    ] {
+        assert!(
+            matches!(result, Err(LedgerError::NotFound(ref id)) if id == "nope"),
+            "gave {result:?}"
+        );
+    }
+    assert_eq!(
+        ledger.list_all().await.expect("list"),
+        Vec::<Payment>::new()
+    );
+}
+
+async fn ten_concurrent_registrations_produce_exactly_one_payment(ledger: Ledger) {
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move { ledger.register("d-1", 500).await })
+        })
+        .collect();
+    let mut payments = Vec::new();
+    for task in tasks {
+        payments.push(task.await.expect("task").expect("register"));
+    }
+    let stored = ledger.list_all().await.expect("list");
+    assert_eq!(stored.len(), 1);
+    for payment in payments {
+        assert_eq!(payment, stored[0]);
+    }
+}
+
+async fn concurrent_settle_and_void_have_exactly_one_winner(ledger: Ledger) {
+    // Several deliveries give the race several chances to go either way.
+    for i in 0..10 {
+        let delivery_id = format!("d-{i}");
+        ledger.register(&delivery_id, 500).await.expect("register");
+        let settle = tokio::spawn({
+            let (ledger, delivery_id) = (ledger.clone(), delivery_id.clone());
+            async move { ledger.settle(&delivery_id).await }
+        });
+        let void = tokio::spawn({
+            let (ledger, delivery_id) = (ledger.clone(), delivery_id.clone());
+            async move { ledger.void(&delivery_id).await }
+        });
+        let settle = settle.await.expect("settle task");
+        let void = void.await.expect("void task");
+        let stored = ledger.get(&delivery_id).await.expect("get");
+        match (settle, void) {
+            (Ok(settled), Err(LedgerError::FailedPrecondition(_))) => {
+                assert_eq!(settled, stored);
+                assert_eq!(stored.status, PaymentStatus::Settled);
+                assert_eq!(stored.voided_at, None);
+            }
+            (Err(LedgerError::FailedPrecondition(_)), Ok(voided)) => {
+                assert_eq!(voided, stored);
+                assert_eq!(stored.status, PaymentStatus::Voided);
+                assert_eq!(stored.settled_at, None);
+            }
+            other => panic!("expected exactly one winner for {delivery_id}, got {other:?}"),
+        }
+    }
+}
+
+async fn list_all_returns_every_payment_in_delivery_id_order(ledger: Ledger) {
+    ledger.register("d-b", 2).await.expect("register b");
+    ledger.register("d-c", 3).await.expect("register c");
+    ledger.register("d-a", 1).await.expect("register a");
+    ledger.settle("d-b").await.expect("settle b");
+    ledger.void("d-c").await.expect("void c");
+    let all = ledger.list_all().await.expect("list");
+    let summary: Vec<_> = all
+        .iter()
+        .map(|p| (p.delivery_id.as_str(), p.amount, p.status))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("d-a", 1, PaymentStatus::Registered),
+            ("d-b", 2, PaymentStatus::Settled),
+            ("d-c", 3, PaymentStatus::Voided),
+        ]
+    );
+}
+
+async fn a_connected_ledger_answers_ping(ledger: Ledger) {
+    ledger.ping().await.expect("ping");
+}

@@ -1,0 +1,9 @@
+//! sea-orm entities for the two read tables; private, the public types live in the crate root.
+
+// `DeriveEntityModel` generates `pub` items (Entity, Column, ActiveModel) that
+// name `Model` and `Relation`, so those must be `pub` too even though the
+// module is private.
+#![allow(unreachable_pub)]
+
+pub(crate) mod delivery_list;
+pub(crate) mod open_calls;

@@ -1,0 +1,18 @@
+//! Schema of the read database, applied by [`ReadModel::connect`](crate::ReadModel::connect).
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m20261123_000001_create_delivery_list;
+mod m20261123_000002_create_open_calls;
+
+/// Applies the read model's migrations in order.
+pub(crate) struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_delivery_list::Migration),
+            Box::new(m20261123_000002_create_open_calls::Migration),
+        ]
+    }
+}

@@ -1,0 +1,64 @@
+//! Declarations of the activities the workflow calls: names and payload types only.
+//!
+//! The `activities` crate implements each with `#[activity(definition = ...)]`, which checks
+//! at compile time that its input and output types match these.
+
+use temporalio_common::ActivityError;
+use temporalio_macros::activity_definitions;
+
+use crate::model::{OfferCallInput, PaymentRecord, ProjectionInput, RegisterPaymentInput};
+
+/// Payment activities (task queue `payments`): calls to the payment service.
+pub struct PaymentActivities;
+
+#[activity_definitions]
+impl PaymentActivities {
+    /// Registers the fee; idempotent by delivery id.
+    #[activity(name = "RegisterPayment")]
+    pub fn register_payment(input: RegisterPaymentInput) -> Result<PaymentRecord, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Settles a registered payment once the delivery completes.
+    #[activity(name = "SettlePayment")]
+    pub fn settle_payment(delivery_id: String) -> Result<PaymentRecord, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Voids a registered payment: the saga's compensation. A payment never registered is
+    /// reported as `None`.
+    #[activity(name = "VoidPayment")]
+    pub fn void_payment(delivery_id: String) -> Result<Option<PaymentRecord>, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Dispatch activities (task queue `dispatch`): the store of open calls riders read.
+pub struct DispatchActivities;
+
+#[activity_definitions]
+impl DispatchActivities {
+    /// Offers the call to riders.
+    #[activity(name = "OfferCall")]
+    pub fn offer_call(input: OfferCallInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Takes the call off the riders' list (picked up or cancelled).
+    #[activity(name = "WithdrawCall")]
+    pub fn withdraw_call(delivery_id: String) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Projection activities (task queue `projections`): the delivery list read model.
+pub struct ProjectionActivities;
+
+#[activity_definitions]
+impl ProjectionActivities {
+    /// Writes one delivery-list row, unless a newer one is already there.
+    #[activity(name = "ProjectDelivery")]
+    pub fn project_delivery(input: ProjectionInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+}

@@ -1,0 +1,383 @@
+//! `DeliveryWorkflow`: one delivery's saga, from the restaurant's call to settlement.
+//!
+//! 1. register the fee with payment (compensation: void it);
+//! 2. offer the call to riders (compensation: withdraw it) and project `Called`;
+//! 3. wait for a pickup, a cancel, the pickup deadline or an operator's cancel; on anything
+//!    but a pickup, run the compensations in reverse, project `Cancelled` and end;
+//! 4. withdraw the call, project `Picked`, wait for completion; past the completion deadline
+//!    mark the delivery overdue and keep waiting (a delivery is never dropped);
+//! 5. settle the payment and project `Completed` with the settled amount.
+//!
+//! Activities run with a cancellation token of their own: cancelling the workflow (e.g. from
+//! the Temporal UI) interrupts the waiting in steps 3 and 4, never a payment call half-way,
+//! and the compensations still run.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use temporalio_common::{ActivityDefinition, RetryPolicy};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext,
+    TimerResult, WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
+    WorkflowTermination, workflows::select,
+};
+
+use crate::{
+    activities::{DispatchActivities, PaymentActivities, ProjectionActivities},
+    model::{
+        CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, OfferCallInput,
+        RegisterPaymentInput, RiderRequest,
+    },
+    names,
+    state::DeliveryState,
+};
+
+/// Default time a call stays open for riders.
+pub const DEFAULT_PICKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
+/// Default time from pickup until the delivery is flagged overdue.
+pub const DEFAULT_COMPLETION_DEADLINE: Duration = Duration::from_secs(2 * 60 * 60);
+
+type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A step to undo if the delivery is cancelled, recorded as its forward step succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compensation {
+    VoidPayment,
+    WithdrawCall,
+}
+
+/// How the wait for a rider ended.
+enum PickupWait {
+    /// The state moved on (picked up or cancelled by an update or signal).
+    Changed,
+    DeadlinePassed,
+    WorkflowCancelled(String),
+}
+
+#[workflow]
+pub struct DeliveryWorkflow {
+    state: DeliveryState,
+}
+
+#[workflow_methods]
+impl DeliveryWorkflow {
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, input: DeliveryInput) -> Self {
+        Self { state: DeliveryState::new(input) }
+    }
+
+    #[run(name = "DeliveryWorkflow")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DeliveryView> {
+        let input = ctx.state(|w| w.state.input().clone());
+        let queue = ctx.info().task_queue().to_owned();
+        let mut compensations = Vec::new();
+
+        // 1. The call is confirmed only once payment has the fee.
+        let registered = ctx
+            .execute_activity(
+                PaymentActivities::register_payment,
+                RegisterPaymentInput { delivery_id: input.delivery_id.clone(), amount: input.cost },
+                activity_options(&queue, names::PAYMENTS_QUEUE),
+            )
+            .await;
+        match registered {
+            Ok(_) => {
+                compensations.push(Compensation::VoidPayment);
+                ctx.state_mut(|w| w.state.payment_registered());
+            }
+            // The retry policy retries every infrastructure error forever, so only a business
+            // rejection (non-retryable) ends up here.
+            Err(err) => {
+                let why = failure_message(&err);
+                ctx.state_mut(|w| w.state.payment_rejected(&why));
+                return finish(ctx, &queue, compensations, None).await;
+            }
+        }
+
+        // 2. Offer the call to riders; the delivery list shows it.
+        if ctx.state(|w| w.state.status()) == DeliveryStatus::Called {
+            let offer = OfferCallInput {
+                delivery_id: input.delivery_id.clone(),
+                restaurant_id: input.restaurant_id.clone(),
+                destination: input.destination.clone(),
+                cost: input.cost,
+                called_at_ms: now_ms(ctx),
+            };
+            let offered = ctx
+                .execute_activity(
+                    DispatchActivities::offer_call,
+                    offer,
+                    activity_options(&queue, names::DISPATCH_QUEUE),
+                )
+                .await;
+            if offered.is_ok() {
+                compensations.push(Compensation::WithdrawCall);
+            }
+            offered.map_err(fail)?;
+            project(ctx, &queue).await?;
+        }
+
+        // 3. Wait for a rider, a cancel or the deadline.
+        let pickup_deadline = input
+            .pickup_deadline_secs
+            .map_or(DEFAULT_PICKUP_DEADLINE, Duration::from_secs);
+        let waited = select! {
+            changed = ctx.wait_condition(|w: &Self| w.state.status() != DeliveryStatus::Called) => match changed {
+                Ok(()) => PickupWait::Changed,
+                Err(cancel) => PickupWait::WorkflowCancelled(cancel_reason(ctx, &cancel.to_string())),
+            },
+            fired = ctx.timer(pickup_deadline) => match fired {
+                TimerResult::Fired => PickupWait::DeadlinePassed,
+                TimerResult::Cancelled => PickupWait::WorkflowCancelled(cancel_reason(ctx, "timer cancelled")),
+            },
+        };
+        let aborted = match waited {
+            PickupWait::Changed => None,
+            PickupWait::DeadlinePassed => {
+                ctx.state_mut(|w| w.state.expire());
+                None
+            }
+            PickupWait::WorkflowCancelled(reason) => {
+                ctx.state_mut(|w| w.state.abort(&reason));
+                Some(reason)
+            }
+        };
+        if ctx.state(|w| w.state.status()) == DeliveryStatus::Cancelled {
+            return finish(ctx, &queue, compensations, aborted).await;
+        }
+
+        // 4. Picked up: the call leaves the riders' list.
+        withdraw_call(ctx, &queue, &mut compensations).await?;
+        set_status_attributes(ctx);
+        project(ctx, &queue).await?;
+
+        let completion_deadline = input
+            .completion_deadline_secs
+            .map_or(DEFAULT_COMPLETION_DEADLINE, Duration::from_secs);
+        let mut overdue_timer = Some(completion_deadline);
+        let aborted = loop {
+            let done = |w: &Self| w.state.status() != DeliveryStatus::Picked;
+            let waited = match overdue_timer {
+                Some(deadline) => select! {
+                    changed = ctx.wait_condition(done) => Some(changed),
+                    fired = ctx.timer(deadline) => match fired {
+                        TimerResult::Fired => None,
+                        TimerResult::Cancelled => Some(ctx.wait_condition(done).await),
+                    },
+                },
+                None => Some(ctx.wait_condition(done).await),
+            };
+            match waited {
+                Some(Ok(())) => break None,
+                Some(Err(cancel)) => {
+                    let reason = cancel_reason(ctx, &cancel.to_string());
+                    ctx.state_mut(|w| w.state.abort(&reason));
+                    break Some(reason);
+                }
+                // Escalate, never drop: operators find it by `DeliveryOverdue = true`.
+                None => {
+                    overdue_timer = None;
+                    ctx.state_mut(|w| w.state.mark_overdue());
+                    ctx.upsert_search_attributes([names::DELIVERY_OVERDUE.value_set(true)]);
+                }
+            }
+        };
+        if ctx.state(|w| w.state.status()) == DeliveryStatus::Cancelled {
+            return finish(ctx, &queue, compensations, aborted).await;
+        }
+
+        // 5. Completed: settle and show it.
+        let settled = ctx
+            .execute_activity(
+                PaymentActivities::settle_payment,
+                input.delivery_id.clone(),
+                activity_options(&queue, names::PAYMENTS_QUEUE),
+            )
+            .await
+            .map_err(fail)?;
+        ctx.state_mut(|w| w.state.payment_settled(settled.amount));
+        finish(ctx, &queue, Vec::new(), None).await
+    }
+
+    /// The live state of the delivery.
+    #[query(name = "status")]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> DeliveryView {
+        self.state.view()
+    }
+
+    #[update_validator(pickup)]
+    fn validate_pickup(&self, _ctx: &WorkflowContextView, req: &RiderRequest) -> Result<(), HandlerError> {
+        Ok(self.state.can_pick_up(&req.rider_id)?)
+    }
+
+    /// A rider picks the food up; the first one wins.
+    #[update(name = "pickup")]
+    pub fn pickup(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) -> Result<DeliveryView, HandlerError> {
+        self.state.pick_up(&req.rider_id)?;
+        Ok(self.state.view())
+    }
+
+    #[update_validator(complete)]
+    fn validate_complete(&self, _ctx: &WorkflowContextView, req: &RiderRequest) -> Result<(), HandlerError> {
+        Ok(self.state.can_complete(&req.rider_id)?)
+    }
+
+    /// The rider who picked the food up hands it over; settlement follows.
+    #[update(name = "complete")]
+    pub fn complete(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) -> Result<DeliveryView, HandlerError> {
+        self.state.complete(&req.rider_id)?;
+        Ok(self.state.view())
+    }
+
+    #[update_validator(cancel)]
+    fn validate_cancel(&self, _ctx: &WorkflowContextView, req: &CancelRequest) -> Result<(), HandlerError> {
+        Ok(self.state.can_cancel(req.reason.as_deref())?)
+    }
+
+    /// The restaurant cancels before pickup; answers once the payment is voided.
+    #[update(name = "cancel")]
+    pub async fn cancel(ctx: &mut WorkflowContext<Self>, req: CancelRequest) -> Result<DeliveryView, HandlerError> {
+        ctx.state_mut(|w| w.state.cancel(req.reason.as_deref()))?;
+        ctx.wait_condition(|w: &Self| w.state.compensated()).await?;
+        Ok(ctx.state(|w| w.state.view()))
+    }
+
+    /// Signal form of `pickup`, for senders that cannot wait for an answer.
+    #[signal(name = "picked")]
+    pub fn picked_signal(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) {
+        // A refused signal has nobody to answer: the state simply does not move.
+        let _ = self.state.pick_up(&req.rider_id);
+    }
+
+    /// Signal form of `complete`.
+    #[signal(name = "completed")]
+    pub fn completed_signal(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) {
+        let _ = self.state.complete(&req.rider_id);
+    }
+
+    /// Signal form of `cancel`.
+    #[signal(name = "cancel")]
+    pub fn cancel_signal(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: CancelRequest) {
+        let _ = self.state.cancel(req.reason.as_deref());
+    }
+}
+
+/// Ends the saga: undoes `compensations` in reverse, keeps search attributes and the delivery
+/// list current, and reports the final view (or the cancellation, when an operator asked).
+async fn finish(
+    ctx: &mut WorkflowContext<DeliveryWorkflow>,
+    queue: &str,
+    mut compensations: Vec<Compensation>,
+    aborted: Option<String>,
+) -> WorkflowResult<DeliveryView> {
+    let delivery_id = ctx.state(|w| w.state.input().delivery_id.clone());
+    while let Some(step) = compensations.pop() {
+        match step {
+            Compensation::WithdrawCall => {
+                run(ctx, DispatchActivities::withdraw_call, delivery_id.clone(), queue, names::DISPATCH_QUEUE).await?;
+            }
+            Compensation::VoidPayment => {
+                run(ctx, PaymentActivities::void_payment, delivery_id.clone(), queue, names::PAYMENTS_QUEUE).await?;
+                ctx.state_mut(|w| w.state.payment_voided());
+            }
+        }
+    }
+    set_status_attributes(ctx);
+    project(ctx, queue).await?;
+    match aborted {
+        Some(_) => Err(WorkflowTermination::cancelled()),
+        None => Ok(ctx.state(|w| w.state.view())),
+    }
+}
+
+async fn withdraw_call(
+    ctx: &mut WorkflowContext<DeliveryWorkflow>,
+    queue: &str,
+    compensations: &mut Vec<Compensation>,
+) -> WorkflowResult<()> {
+    if let Some(pos) = compensations.iter().position(|c| *c == Compensation::WithdrawCall) {
+        let delivery_id = ctx.state(|w| w.state.input().delivery_id.clone());
+        run(ctx, DispatchActivities::withdraw_call, delivery_id, queue, names::DISPATCH_QUEUE).await?;
+        compensations.remove(pos);
+    }
+    Ok(())
+}
+
+/// Writes the current state to the delivery list with the next sequence number.
+async fn project(ctx: &mut WorkflowContext<DeliveryWorkflow>, queue: &str) -> WorkflowResult<()> {
+    let at = now_ms(ctx);
+    let row = ctx.state_mut(|w| w.state.next_projection(at));
+    run(ctx, ProjectionActivities::project_delivery, row, queue, names::PROJECTIONS_QUEUE).await
+}
+
+async fn run<A>(
+    ctx: &mut WorkflowContext<DeliveryWorkflow>,
+    activity: A,
+    input: A::Input,
+    queue: &str,
+    role: &str,
+) -> WorkflowResult<()>
+where
+    A: ActivityDefinition,
+{
+    ctx.execute_activity(activity, input, activity_options(queue, role))
+        .await
+        .map(|_| ())
+        .map_err(fail)
+}
+
+fn set_status_attributes(ctx: &mut WorkflowContext<DeliveryWorkflow>) {
+    let (status, rider) = ctx.state(|w| (w.state.status(), w.state.rider_id().map(str::to_owned)));
+    let mut updates = vec![names::DELIVERY_STATUS.value_set(status.as_str().to_owned())];
+    if let Some(rider) = rider {
+        updates.push(names::RIDER_ID.value_set(rider));
+    }
+    ctx.upsert_search_attributes(updates);
+}
+
+/// Options for every activity of the saga: retried with backoff until it succeeds or fails
+/// for a business reason, on the queue of its bounded context, and not interrupted by a
+/// workflow cancellation (the saga decides what to undo).
+fn activity_options(workflow_queue: &str, role: &str) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
+        .task_queue(names::activity_queue(workflow_queue, role))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_millis(500))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(10))
+                .build(),
+        )
+        .cancellation_token(WorkflowCancellationToken::new())
+        .build()
+}
+
+fn now_ms(ctx: &WorkflowContext<DeliveryWorkflow>) -> i64 {
+    ctx.workflow_time()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn cancel_reason(ctx: &WorkflowContext<DeliveryWorkflow>, fallback: &str) -> String {
+    let reason = ctx.cancellation_token().reason().unwrap_or_default();
+    let reason = if reason.is_empty() { fallback.to_owned() } else { reason };
+    format!("workflow cancelled by an operator: {reason}")
+}
+
+/// The message of the deepest failure in an activity error, for people to read.
+fn failure_message(err: &ActivityExecutionError) -> String {
+    let mut failure = err.failure();
+    let mut message = err.to_string();
+    while let Some(f) = failure {
+        if !f.message.is_empty() {
+            message = f.message.clone();
+        }
+        failure = f.cause.as_deref();
+    }
+    message
+}
+
+/// An activity that failed for good (a business rejection) fails the workflow visibly.
+fn fail(err: ActivityExecutionError) -> WorkflowTermination {
+    ApplicationFailure::non_retryable(failure_message(&err)).into()
+}

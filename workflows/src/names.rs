@@ -1,0 +1,68 @@
+//! Names operators and clients see in Temporal: task queues, ids and search attributes.
+
+use temporalio_common::search_attributes::SearchAttributeKey;
+
+/// Task queue of the workflow itself (the contract's `deliveries`).
+pub const DELIVERIES_QUEUE: &str = "deliveries";
+/// Task queue of the payment activities.
+pub const PAYMENTS_QUEUE: &str = "payments";
+/// Task queue of the activities that offer and withdraw calls to riders.
+pub const DISPATCH_QUEUE: &str = "dispatch";
+/// Task queue of the delivery-list projection.
+pub const PROJECTIONS_QUEUE: &str = "projections";
+
+/// Current delivery status (`Called`, `Picked`, `Completed`, `Cancelled`).
+pub const DELIVERY_STATUS: SearchAttributeKey<String> = SearchAttributeKey::keyword("DeliveryStatus");
+/// The restaurant that called the rider.
+pub const RESTAURANT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("RestaurantId");
+/// The rider who picked the delivery up.
+pub const RIDER_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("RiderId");
+/// Set once the rider has held the food past the completion deadline.
+pub const DELIVERY_OVERDUE: SearchAttributeKey<bool> = SearchAttributeKey::bool("DeliveryOverdue");
+
+/// Every custom search attribute with its Temporal type, for registering them on a server
+/// (`temporal server start-dev --search-attribute Name=Type`).
+pub const SEARCH_ATTRIBUTES: [(&str, &str); 4] = [
+    ("DeliveryStatus", "Keyword"),
+    ("RestaurantId", "Keyword"),
+    ("RiderId", "Keyword"),
+    ("DeliveryOverdue", "Bool"),
+];
+
+/// The workflow id of a delivery: `delivery-{deliveryId}`.
+pub fn workflow_id(delivery_id: &str) -> String {
+    format!("delivery-{delivery_id}")
+}
+
+/// The task queue an activity role runs on, derived from the workflow's own queue.
+///
+/// Deployments use the plain names (`deliveries` → `payments`); a prefixed workflow queue
+/// (`t42-deliveries`) routes to equally prefixed activity queues (`t42-payments`), so test
+/// stacks sharing one Temporal server never steal each other's tasks.
+pub fn activity_queue(workflow_queue: &str, role: &str) -> String {
+    match workflow_queue.strip_suffix(DELIVERIES_QUEUE) {
+        Some(prefix) => format!("{prefix}{role}"),
+        None => workflow_queue.to_owned(),
+    }
+}
+
+/// The four queues of a stack whose workflow queue has `prefix` in front of it.
+pub fn queues(prefix: &str) -> [String; 4] {
+    [DELIVERIES_QUEUE, PAYMENTS_QUEUE, DISPATCH_QUEUE, PROJECTIONS_QUEUE].map(|q| format!("{prefix}{q}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_queues_follow_the_workflow_queue_prefix() {
+        assert_eq!(activity_queue("deliveries", PAYMENTS_QUEUE), "payments");
+        assert_eq!(activity_queue("t42-deliveries", DISPATCH_QUEUE), "t42-dispatch");
+    }
+
+    #[test]
+    fn an_unconventional_workflow_queue_keeps_activities_on_it() {
+        assert_eq!(activity_queue("other", PAYMENTS_QUEUE), "other");
+    }
+}

@@ -1,0 +1,367 @@
+//! The delivery's state machine, free of Temporal so it can be tested on its own.
+//!
+//! Every request first asks a `can_*` check (what the update validators run, before anything
+//! reaches history), then applies the transition. A transition only advances from its expected
+//! previous state, so a duplicate or late signal changes nothing.
+
+use crate::model::{
+    DeliveryInput, DeliveryStatus, DeliveryView, PaymentStatus, PaymentSummary, ProjectionInput,
+    Rejection,
+};
+
+/// Longest rider id or reason accepted, in characters (the contract's string limit).
+pub const MAX_TEXT_LEN: usize = 256;
+
+/// One delivery's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryState {
+    input: DeliveryInput,
+    status: DeliveryStatus,
+    payment: PaymentStatus,
+    rider_id: Option<String>,
+    settled: Option<i64>,
+    cancel_reason: Option<String>,
+    overdue: bool,
+    /// Sequence number of the last delivery-list write.
+    seq: i64,
+}
+
+fn check_rider_id(rider_id: &str) -> Result<(), Rejection> {
+    if rider_id.trim().is_empty() {
+        return Err(Rejection::invalid("riderId must not be empty"));
+    }
+    if rider_id.chars().count() > MAX_TEXT_LEN {
+        return Err(Rejection::invalid(format!("riderId must be at most {MAX_TEXT_LEN} characters")));
+    }
+    Ok(())
+}
+
+impl DeliveryState {
+    /// A fresh call: `Called`, payment not yet confirmed.
+    pub fn new(input: DeliveryInput) -> Self {
+        Self {
+            input,
+            status: DeliveryStatus::Called,
+            payment: PaymentStatus::Pending,
+            rider_id: None,
+            settled: None,
+            cancel_reason: None,
+            overdue: false,
+            seq: 0,
+        }
+    }
+
+    pub fn input(&self) -> &DeliveryInput {
+        &self.input
+    }
+
+    pub fn status(&self) -> DeliveryStatus {
+        self.status
+    }
+
+    pub fn payment(&self) -> PaymentStatus {
+        self.payment
+    }
+
+    pub fn rider_id(&self) -> Option<&str> {
+        self.rider_id.as_deref()
+    }
+
+    /// What the `status` query and the updates return.
+    pub fn view(&self) -> DeliveryView {
+        let amount = (self.payment != PaymentStatus::Rejected).then_some(self.input.cost);
+        DeliveryView {
+            delivery_id: self.input.delivery_id.clone(),
+            restaurant_id: self.input.restaurant_id.clone(),
+            destination: self.input.destination.clone(),
+            cost: self.input.cost,
+            status: self.status,
+            rider_id: self.rider_id.clone(),
+            payment: PaymentSummary { status: self.payment, amount },
+            settled: self.settled,
+            cancel_reason: self.cancel_reason.clone(),
+            overdue: self.overdue,
+        }
+    }
+
+    /// The next delivery-list write: the current row with a fresh sequence number.
+    pub fn next_projection(&mut self, updated_at_ms: i64) -> ProjectionInput {
+        self.seq += 1;
+        ProjectionInput {
+            delivery_id: self.input.delivery_id.clone(),
+            restaurant_id: self.input.restaurant_id.clone(),
+            destination: self.input.destination.clone(),
+            cost: self.input.cost,
+            status: self.status,
+            rider_id: self.rider_id.clone(),
+            settled: self.settled,
+            updated_at_ms,
+            seq: self.seq,
+        }
+    }
+
+    /// Whether `rider_id` may pick the delivery up. Repeating one's own pickup is allowed.
+    pub fn can_pick_up(&self, rider_id: &str) -> Result<(), Rejection> {
+        check_rider_id(rider_id)?;
+        match (self.status, self.payment) {
+            (DeliveryStatus::Called, PaymentStatus::Registered) => Ok(()),
+            (DeliveryStatus::Called, _) => {
+                Err(Rejection::conflict("the call is not open yet: its payment is still being registered"))
+            }
+            (DeliveryStatus::Picked, _) if self.rider_id.as_deref() == Some(rider_id) => Ok(()),
+            (DeliveryStatus::Picked | DeliveryStatus::Completed, _) => {
+                Err(Rejection::conflict("another rider already picked this delivery up"))
+            }
+            (DeliveryStatus::Cancelled, _) => Err(Rejection::conflict("the delivery was cancelled")),
+        }
+    }
+
+    pub fn pick_up(&mut self, rider_id: &str) -> Result<(), Rejection> {
+        self.can_pick_up(rider_id)?;
+        self.status = DeliveryStatus::Picked;
+        self.rider_id = Some(rider_id.to_owned());
+        Ok(())
+    }
+
+    /// Whether `rider_id` may complete the delivery: only the rider who picked it up.
+    pub fn can_complete(&self, rider_id: &str) -> Result<(), Rejection> {
+        check_rider_id(rider_id)?;
+        match self.status {
+            DeliveryStatus::Called => Err(Rejection::conflict("the delivery has not been picked up yet")),
+            DeliveryStatus::Picked if self.rider_id.as_deref() == Some(rider_id) => Ok(()),
+            DeliveryStatus::Picked => Err(Rejection::forbidden("another rider picked this delivery up")),
+            DeliveryStatus::Completed => Err(Rejection::conflict("the delivery is already completed")),
+            DeliveryStatus::Cancelled => Err(Rejection::conflict("the delivery was cancelled")),
+        }
+    }
+
+    pub fn complete(&mut self, rider_id: &str) -> Result<(), Rejection> {
+        self.can_complete(rider_id)?;
+        self.status = DeliveryStatus::Completed;
+        Ok(())
+    }
+
+    /// Whether the restaurant may cancel: only while nobody has picked the food up.
+    pub fn can_cancel(&self, reason: Option<&str>) -> Result<(), Rejection> {
+        if reason.is_some_and(|r| r.chars().count() > MAX_TEXT_LEN) {
+            return Err(Rejection::invalid(format!("reason must be at most {MAX_TEXT_LEN} characters")));
+        }
+        match self.status {
+            DeliveryStatus::Called => Ok(()),
+            DeliveryStatus::Picked | DeliveryStatus::Completed => {
+                Err(Rejection::conflict("the delivery was already picked up"))
+            }
+            DeliveryStatus::Cancelled => Err(Rejection::conflict("the delivery is already cancelled")),
+        }
+    }
+
+    pub fn cancel(&mut self, reason: Option<&str>) -> Result<(), Rejection> {
+        self.can_cancel(reason)?;
+        self.mark_cancelled(reason.unwrap_or("cancelled by the restaurant"));
+        Ok(())
+    }
+
+    /// The pickup deadline passed: cancel unless someone picked the food up meanwhile.
+    pub fn expire(&mut self) {
+        if self.status == DeliveryStatus::Called {
+            self.mark_cancelled("no rider picked it up before the pickup deadline");
+        }
+    }
+
+    /// An operator cancelled the workflow itself: stop whatever has not completed yet.
+    pub fn abort(&mut self, reason: &str) {
+        if matches!(self.status, DeliveryStatus::Called | DeliveryStatus::Picked) {
+            self.mark_cancelled(reason);
+        }
+    }
+
+    fn mark_cancelled(&mut self, reason: &str) {
+        self.status = DeliveryStatus::Cancelled;
+        self.cancel_reason = Some(reason.to_owned());
+    }
+
+    pub fn payment_registered(&mut self) {
+        if self.payment == PaymentStatus::Pending {
+            self.payment = PaymentStatus::Registered;
+        }
+    }
+
+    /// Payment refused the fee: the delivery ends without any money moved.
+    pub fn payment_rejected(&mut self, why: &str) {
+        self.payment = PaymentStatus::Rejected;
+        self.status = DeliveryStatus::Cancelled;
+        self.cancel_reason = Some(format!("payment rejected: {why}"));
+    }
+
+    pub fn payment_voided(&mut self) {
+        if self.payment == PaymentStatus::Registered {
+            self.payment = PaymentStatus::Voided;
+        }
+    }
+
+    pub fn payment_settled(&mut self, amount: i64) {
+        if self.payment == PaymentStatus::Registered {
+            self.payment = PaymentStatus::Settled;
+            self.settled = Some(amount);
+        }
+    }
+
+    pub fn mark_overdue(&mut self) {
+        self.overdue = true;
+    }
+
+    /// True once nothing is left to compensate: the payment was voided or never taken.
+    pub fn compensated(&self) -> bool {
+        matches!(self.payment, PaymentStatus::Voided | PaymentStatus::Rejected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RejectionKind;
+
+    fn called() -> DeliveryState {
+        DeliveryState::new(DeliveryInput {
+            delivery_id: "d-1".into(),
+            restaurant_id: "r-1".into(),
+            destination: "Seoul".into(),
+            cost: 20_000,
+            customer_id: None,
+            pickup_deadline_secs: None,
+            completion_deadline_secs: None,
+        })
+    }
+
+    fn open() -> DeliveryState {
+        let mut s = called();
+        s.payment_registered();
+        s
+    }
+
+    fn kind(r: Result<(), Rejection>) -> Option<RejectionKind> {
+        r.err().map(|e| e.kind)
+    }
+
+    #[test]
+    fn a_call_cannot_be_picked_up_before_its_payment_is_registered() {
+        assert_eq!(kind(called().can_pick_up("rider-1")), Some(RejectionKind::Conflict));
+        assert_eq!(kind(open().can_pick_up("rider-1")), None);
+    }
+
+    #[test]
+    fn the_first_rider_wins_and_the_second_gets_a_conflict() {
+        let mut s = open();
+        s.pick_up("rider-1").unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Picked);
+        assert_eq!(s.rider_id(), Some("rider-1"));
+        assert_eq!(kind(s.pick_up("rider-2")), Some(RejectionKind::Conflict));
+        assert_eq!(s.rider_id(), Some("rider-1"));
+    }
+
+    #[test]
+    fn repeating_ones_own_pickup_changes_nothing() {
+        let mut s = open();
+        s.pick_up("rider-1").unwrap();
+        let before = s.clone();
+        s.pick_up("rider-1").unwrap();
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn only_the_rider_who_picked_up_may_complete() {
+        let mut s = open();
+        assert_eq!(kind(s.can_complete("rider-1")), Some(RejectionKind::Conflict));
+        s.pick_up("rider-1").unwrap();
+        assert_eq!(kind(s.complete("rider-2")), Some(RejectionKind::Forbidden));
+        s.complete("rider-1").unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Completed);
+        assert_eq!(kind(s.complete("rider-1")), Some(RejectionKind::Conflict));
+    }
+
+    #[test]
+    fn cancel_is_allowed_only_before_pickup() {
+        let mut s = open();
+        s.cancel(Some("customer left")).unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Cancelled);
+        assert_eq!(s.view().cancel_reason.as_deref(), Some("customer left"));
+        assert_eq!(kind(s.cancel(None)), Some(RejectionKind::Conflict));
+
+        let mut picked = open();
+        picked.pick_up("rider-1").unwrap();
+        assert_eq!(kind(picked.cancel(None)), Some(RejectionKind::Conflict));
+        assert_eq!(picked.status(), DeliveryStatus::Picked);
+    }
+
+    #[test]
+    fn a_call_can_be_cancelled_while_its_payment_is_pending() {
+        let mut s = called();
+        s.cancel(None).unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Cancelled);
+    }
+
+    #[test]
+    fn the_pickup_deadline_cancels_only_an_open_call() {
+        let mut s = open();
+        s.expire();
+        assert_eq!(s.status(), DeliveryStatus::Cancelled);
+
+        let mut picked = open();
+        picked.pick_up("rider-1").unwrap();
+        picked.expire();
+        assert_eq!(picked.status(), DeliveryStatus::Picked);
+    }
+
+    #[test]
+    fn blank_or_oversized_rider_ids_are_invalid() {
+        let s = open();
+        assert_eq!(kind(s.can_pick_up("  ")), Some(RejectionKind::Invalid));
+        assert_eq!(kind(s.can_pick_up(&"x".repeat(MAX_TEXT_LEN + 1))), Some(RejectionKind::Invalid));
+        assert_eq!(kind(s.can_cancel(Some(&"x".repeat(MAX_TEXT_LEN + 1)))), Some(RejectionKind::Invalid));
+    }
+
+    #[test]
+    fn settling_records_the_amount_once() {
+        let mut s = open();
+        s.payment_settled(20_000);
+        s.payment_voided();
+        assert_eq!(s.payment(), PaymentStatus::Settled);
+        assert_eq!(s.view().settled, Some(20_000));
+    }
+
+    #[test]
+    fn a_rejected_payment_ends_the_delivery_with_no_amount() {
+        let mut s = called();
+        s.payment_rejected("invalid amount");
+        let v = s.view();
+        assert_eq!(v.status, DeliveryStatus::Cancelled);
+        assert_eq!(v.payment.status, PaymentStatus::Rejected);
+        assert_eq!(v.payment.amount, None);
+        assert!(s.compensated());
+    }
+
+    #[test]
+    fn projection_sequence_numbers_increase_with_every_write() {
+        let mut s = open();
+        let a = s.next_projection(1);
+        s.pick_up("rider-1").unwrap();
+        let b = s.next_projection(2);
+        assert!(b.seq > a.seq);
+        assert_eq!(b.status, DeliveryStatus::Picked);
+        assert_eq!(b.rider_id.as_deref(), Some("rider-1"));
+    }
+
+    #[test]
+    fn an_operator_abort_cancels_a_picked_delivery_but_not_a_completed_one() {
+        let mut s = open();
+        s.pick_up("rider-1").unwrap();
+        s.abort("operator");
+        assert_eq!(s.status(), DeliveryStatus::Cancelled);
+
+        let mut done = open();
+        done.pick_up("rider-1").unwrap();
+        done.complete("rider-1").unwrap();
+        done.abort("operator");
+        assert_eq!(done.status(), DeliveryStatus::Completed);
+    }
+}
