@@ -22,9 +22,9 @@ impl Dispatch {
 
 #[activities]
 impl Dispatch {
-    #[activity(definition = workflows::activities::dispatch_activities::OfferCall)]
+    #[activity(definition = workflows::activities::definitions::OfferCall)]
     #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id))]
-    async fn offer_call(self: Arc<Self>, _ctx: ActivityContext, input: OfferCallInput) -> Result<(), ActivityError> {
+    pub async fn offer_call(self: Arc<Self>, _ctx: ActivityContext, input: OfferCallInput) -> Result<(), ActivityError> {
         let call = OpenCall {
             delivery_id: input.delivery_id,
             restaurant_id: input.restaurant_id,
@@ -35,9 +35,9 @@ impl Dispatch {
         self.store.offer_call(&call).await.map_err(|e| retryable("offer call", e))
     }
 
-    #[activity(definition = workflows::activities::dispatch_activities::WithdrawCall)]
+    #[activity(definition = workflows::activities::definitions::WithdrawCall)]
     #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
-    async fn withdraw_call(self: Arc<Self>, _ctx: ActivityContext, delivery_id: String) -> Result<(), ActivityError> {
+    pub async fn withdraw_call(self: Arc<Self>, _ctx: ActivityContext, delivery_id: String) -> Result<(), ActivityError> {
         self.store.withdraw_call(&delivery_id).await.map_err(|e| retryable("withdraw call", e))
     }
 }

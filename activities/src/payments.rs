@@ -17,7 +17,7 @@ use workflows::model::{PaymentRecord, PaymentStatus, RegisterPaymentInput};
 use crate::retryable;
 
 /// Failure type of a payment the payment service refused for good.
-pub const PAYMENT_REJECTED: &str = "PaymentRejected";
+pub(crate) const PAYMENT_REJECTED: &str = "PaymentRejected";
 
 /// Calls the payment service; a cheap clone of one pooled HTTP/2 channel.
 pub struct Payments {
@@ -33,9 +33,9 @@ impl Payments {
 
 #[activities]
 impl Payments {
-    #[activity(definition = workflows::activities::payment_activities::RegisterPayment)]
+    #[activity(definition = workflows::activities::definitions::RegisterPayment)]
     #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id))]
-    async fn register_payment(
+    pub async fn register_payment(
         self: Arc<Self>,
         _ctx: ActivityContext,
         input: RegisterPaymentInput,
@@ -45,9 +45,9 @@ impl Payments {
         record(reply.map(tonic::Response::into_inner), "register payment")
     }
 
-    #[activity(definition = workflows::activities::payment_activities::SettlePayment)]
+    #[activity(definition = workflows::activities::definitions::SettlePayment)]
     #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
-    async fn settle_payment(
+    pub async fn settle_payment(
         self: Arc<Self>,
         _ctx: ActivityContext,
         delivery_id: String,
@@ -56,9 +56,9 @@ impl Payments {
         record(reply.map(tonic::Response::into_inner), "settle payment")
     }
 
-    #[activity(definition = workflows::activities::payment_activities::VoidPayment)]
+    #[activity(definition = workflows::activities::definitions::VoidPayment)]
     #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
-    async fn void_payment(
+    pub async fn void_payment(
         self: Arc<Self>,
         _ctx: ActivityContext,
         delivery_id: String,

@@ -22,9 +22,9 @@ impl Projections {
 
 #[activities]
 impl Projections {
-    #[activity(definition = workflows::activities::projection_activities::ProjectDelivery)]
+    #[activity(definition = workflows::activities::definitions::ProjectDelivery)]
     #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id, seq = input.seq))]
-    async fn project_delivery(self: Arc<Self>, _ctx: ActivityContext, input: ProjectionInput) -> Result<(), ActivityError> {
+    pub async fn project_delivery(self: Arc<Self>, _ctx: ActivityContext, input: ProjectionInput) -> Result<(), ActivityError> {
         let projection = Projection {
             delivery_id: input.delivery_id,
             restaurant_id: input.restaurant_id,

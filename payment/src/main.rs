@@ -1,5 +1,6 @@
 //! `payment-service`: runs the payment gRPC server until ctrl-c or SIGTERM.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -9,6 +10,8 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
+        // Colour codes only help a human at a terminal; they garble log files.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -30,6 +33,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal().context("cannot listen for shutdown signals")?;
     let ledger = Ledger::connect(&settings.database_url)
         .await
         .context("cannot open the payment ledger")?;
@@ -40,39 +44,38 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the bound address")?;
     tracing::info!("payment service listening addr={addr}");
-    payment::serve(listener, ledger, shutdown_signal())
+    payment::serve(listener, ledger, shutdown)
         .await
         .context("payment server failed")?;
     tracing::info!("payment service stopped");
     Ok(())
 }
 
-/// Completes on ctrl-c or SIGTERM (how containers are asked to stop).
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Registers for ctrl-c and SIGTERM (how containers are asked to stop) right
+/// away, so a signal arriving just after startup is not lost, and returns a
+/// future that completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutdown requested, finishing in-flight calls");
+    })
+}
+
+/// Returns a future that completes on ctrl-c.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    Ok(async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!("cannot listen for ctrl-c: {error}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(error) => {
-                tracing::error!("cannot listen for sigterm: {error}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown requested, finishing in-flight calls");
+        tracing::info!("shutdown requested, finishing in-flight calls");
+    })
 }

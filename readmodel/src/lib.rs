@@ -27,10 +27,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
-use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use sea_orm::sqlx::{self, sqlite::SqliteJournalMode};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -47,6 +47,12 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SQLite pool size: WAL lets readers run beside the single writer.
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
+
+/// Connection attempts on a SQLite file another process is setting up.
+const SQLITE_CONNECT_ATTEMPTS: u32 = 10;
+
+/// Pause before the next connection attempt, times the attempt number.
+const SQLITE_CONNECT_BACKOFF: Duration = Duration::from_millis(20);
 
 /// What went wrong in the read model.
 #[derive(Debug, thiserror::Error)]
@@ -85,19 +91,11 @@ impl ReadModel {
     /// database is put in WAL mode with a busy timeout, so the worker's and the
     /// API's concurrent writers wait for each other instead of failing.
     pub async fn connect(database_url: &str) -> Result<ReadModel, ReadModelError> {
-        let mut options = ConnectOptions::new(database_url);
-        // Statement logging at info would drown the services' own logs.
-        options.sqlx_logging_level(tracing::log::LevelFilter::Debug);
-        if let Some(path) = sqlite_file_path(database_url) {
+        let sqlite_file = sqlite_file_path(database_url);
+        if let Some(path) = sqlite_file {
             create_parent_dir(path)?;
-            options
-                .max_connections(SQLITE_MAX_CONNECTIONS)
-                .map_sqlx_sqlite_opts(|opts| {
-                    opts.journal_mode(SqliteJournalMode::Wal)
-                        .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                });
         }
-        let db = Database::connect(options).await?;
+        let db = open(database_url, sqlite_file.is_some()).await?;
         migrate(&db).await?;
         Ok(ReadModel { db })
     }
@@ -109,16 +107,15 @@ impl ReadModel {
     /// transaction: the database's conflict handling decides atomically.
     pub async fn project(&self, p: &Projection) -> Result<Applied, ReadModelError> {
         use delivery_list::Column;
-        let row = &p.row;
         let model = delivery_list::ActiveModel {
-            delivery_id: Set(row.delivery_id.clone()),
-            restaurant_id: Set(row.restaurant_id.clone()),
-            destination: Set(row.destination.clone()),
-            cost: Set(row.cost),
-            status: Set(row.status.to_string()),
-            rider_id: Set(row.rider_id.clone()),
-            settled: Set(row.settled),
-            updated_at: Set(row.updated_at),
+            delivery_id: Set(p.delivery_id.clone()),
+            restaurant_id: Set(p.restaurant_id.clone()),
+            destination: Set(p.destination.clone()),
+            cost: Set(p.cost),
+            status: Set(p.status.to_string()),
+            rider_id: Set(p.rider_id.clone()),
+            settled: Set(p.settled),
+            updated_at: Set(p.updated_at),
             seq: Set(p.seq),
         };
         let newer = Expr::col((delivery_list::Entity, Column::Seq))
@@ -142,7 +139,7 @@ impl ReadModel {
             .exec_without_returning(&self.db)
             .await?;
         if rows == 0 {
-            tracing::debug!(delivery_id = %row.delivery_id, seq = p.seq, "stale projection ignored");
+            tracing::debug!(delivery_id = %p.delivery_id, seq = p.seq, "stale projection ignored");
             Ok(Applied::Stale)
         } else {
             Ok(Applied::Written)
@@ -249,12 +246,61 @@ impl ReadModel {
     }
 }
 
+/// Opens the pool, retrying while another process holds a SQLite file's lock.
+///
+/// Switching a new file to WAL takes an exclusive lock, and SQLite fails a
+/// connection that would deadlock on it at once rather than waiting out the
+/// busy timeout. That happens when the worker and the API start together.
+async fn open(url: &str, sqlite_file: bool) -> Result<DatabaseConnection, ReadModelError> {
+    let mut attempt = 1;
+    loop {
+        let mut options = ConnectOptions::new(url);
+        // Statement logging at info would drown the services' own logs.
+        options.sqlx_logging_level(tracing::log::LevelFilter::Debug);
+        if sqlite_file {
+            options
+                .max_connections(SQLITE_MAX_CONNECTIONS)
+                .map_sqlx_sqlite_opts(|opts| {
+                    opts.journal_mode(SqliteJournalMode::Wal)
+                        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                });
+        }
+        match Database::connect(options).await {
+            Err(err)
+                if sqlite_file && attempt < SQLITE_CONNECT_ATTEMPTS && is_sqlite_busy(&err) =>
+            {
+                tracing::debug!(error = %err, attempt, "sqlite database busy, reconnecting");
+                tokio::time::sleep(SQLITE_CONNECT_BACKOFF * attempt).await;
+                attempt += 1;
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// Whether `err` is SQLite's `SQLITE_BUSY` ("database is locked"), in any of
+/// its extended forms.
+fn is_sqlite_busy(err: &DbErr) -> bool {
+    const SQLITE_BUSY: i32 = 5;
+    let (DbErr::Conn(RuntimeErr::SqlxError(sqlx::Error::Database(db_err)))
+    | DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(db_err)))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(db_err)))) = err
+    else {
+        return false;
+    };
+    // SQLite reports extended result codes; the primary code is the low byte.
+    db_err
+        .code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == SQLITE_BUSY)
+}
+
 /// Applies pending migrations, tolerating another service doing the same.
 ///
 /// The worker and the API may start together on a fresh database; the loser
-/// of that race fails on what the winner just created. Every such failure
-/// means the winner recorded at least one migration, so one attempt more than
-/// there are migrations always gets through.
+/// of that race fails on what the winner just created. Each such failure
+/// means the winner recorded at least one more migration, so one attempt more
+/// than there are migrations is enough; other errors just fail a little later.
 async fn migrate(db: &DatabaseConnection) -> Result<(), ReadModelError> {
     let attempts = Migrator::migrations().len() + 1;
     let mut attempt = 1;

@@ -84,18 +84,63 @@ pub struct DeliveryRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A write to the delivery list: the row plus its per-delivery sequence number.
+/// A write to the delivery list: the row's fields plus its per-delivery
+/// sequence number.
 ///
-/// Writes of one delivery carry increasing `seq`; the read model keeps the row
-/// with the highest `seq` it has seen, whatever order the writes arrive in.
-/// In JSON the row's fields and `seq` sit side by side.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Writes of one delivery carry increasing `seq`; the read model keeps the
+/// state with the highest `seq` it has seen, whatever order writes arrive in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Projection {
-    /// The state to show.
-    #[serde(flatten)]
-    pub row: DeliveryRow,
+    /// The delivery's id (its workflow id).
+    pub delivery_id: String,
+    /// The restaurant that called for the delivery.
+    pub restaurant_id: String,
+    /// Where the delivery goes.
+    pub destination: String,
+    /// What the restaurant pays for the delivery, in minor currency units.
+    pub cost: i64,
+    /// Where the delivery is in its life cycle.
+    pub status: DeliveryStatus,
+    /// The rider who picked the call up, once one has.
+    pub rider_id: Option<String>,
+    /// The amount settled with the rider, once settled.
+    pub settled: Option<i64>,
+    /// When the delivery last changed.
+    pub updated_at: DateTime<Utc>,
     /// Position of this state in the delivery's history; higher is newer.
     pub seq: i64,
+}
+
+impl Projection {
+    /// The write that shows `row` as the delivery's state number `seq`.
+    pub fn new(row: DeliveryRow, seq: i64) -> Projection {
+        Projection {
+            delivery_id: row.delivery_id,
+            restaurant_id: row.restaurant_id,
+            destination: row.destination,
+            cost: row.cost,
+            status: row.status,
+            rider_id: row.rider_id,
+            settled: row.settled,
+            updated_at: row.updated_at,
+            seq,
+        }
+    }
+
+    /// The row this write shows once applied.
+    pub fn row(&self) -> DeliveryRow {
+        DeliveryRow {
+            delivery_id: self.delivery_id.clone(),
+            restaurant_id: self.restaurant_id.clone(),
+            destination: self.destination.clone(),
+            cost: self.cost,
+            status: self.status,
+            rider_id: self.rider_id.clone(),
+            settled: self.settled,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 /// Whether [`ReadModel::project`](crate::ReadModel::project) changed the row.
@@ -210,8 +255,9 @@ mod tests {
     }
 
     #[test]
-    fn a_projection_serializes_flat_and_round_trips() {
-        let projection = Projection { row: row(), seq: 3 };
+    fn a_projection_is_its_row_plus_seq() {
+        let projection = Projection::new(row(), 3);
+        assert_eq!(projection.row(), row());
         let json = serde_json::to_value(&projection).unwrap();
         assert_eq!(json["deliveryId"], "d-1");
         assert_eq!(json["seq"], 3);

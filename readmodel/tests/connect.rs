@@ -13,8 +13,8 @@ on_both_backends!(
 );
 
 fn projection() -> Projection {
-    Projection {
-        row: DeliveryRow {
+    Projection::new(
+        DeliveryRow {
             delivery_id: "d-1".into(),
             restaurant_id: "resto-1".into(),
             destination: "12 harbour road".into(),
@@ -24,15 +24,15 @@ fn projection() -> Projection {
             settled: None,
             updated_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         },
-        seq: 1,
-    }
+        1,
+    )
 }
 
 async fn two_services_starting_together_both_migrate(db: &TestDb) -> anyhow::Result<()> {
     let (api, worker) = tokio::join!(ReadModel::connect(&db.url), ReadModel::connect(&db.url));
     let (api, worker) = (api?, worker?);
     worker.project(&projection()).await?;
-    assert_eq!(api.delivery("d-1").await?, Some(projection().row));
+    assert_eq!(api.delivery("d-1").await?, Some(projection().row()));
     Ok(())
 }
 
@@ -40,7 +40,7 @@ async fn reconnecting_keeps_the_data_and_answers_pings(db: &TestDb) -> anyhow::R
     db.connect().await?.project(&projection()).await?;
     let again = db.connect().await?;
     again.ping().await?;
-    assert_eq!(again.delivery("d-1").await?, Some(projection().row));
+    assert_eq!(again.delivery("d-1").await?, Some(projection().row()));
     Ok(())
 }
 

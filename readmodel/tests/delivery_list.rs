@@ -52,7 +52,7 @@ fn step(delivery_id: &str, seq: i64) -> Projection {
     let mut row = row(delivery_id, "resto-1", status, rider, seq);
     row.cost = 1000 + seq;
     row.settled = (seq >= 5).then_some(900);
-    Projection { row, seq }
+    Projection::new(row, seq)
 }
 
 async fn a_first_projection_is_written_and_a_newer_one_replaces_it(
@@ -60,9 +60,9 @@ async fn a_first_projection_is_written_and_a_newer_one_replaces_it(
 ) -> anyhow::Result<()> {
     let rm = db.connect().await?;
     assert_eq!(rm.project(&step("d-1", 1)).await?, Applied::Written);
-    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 1).row));
+    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 1).row()));
     assert_eq!(rm.project(&step("d-1", 2)).await?, Applied::Written);
-    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 2).row));
+    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 2).row()));
     Ok(())
 }
 
@@ -71,7 +71,7 @@ async fn an_older_projection_is_stale_and_leaves_the_newer_row(db: &TestDb) -> a
     rm.project(&step("d-1", 3)).await?;
     assert_eq!(rm.project(&step("d-1", 2)).await?, Applied::Stale);
     assert_eq!(rm.project(&step("d-1", 1)).await?, Applied::Stale);
-    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 3).row));
+    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 3).row()));
     Ok(())
 }
 
@@ -81,12 +81,9 @@ async fn a_repeated_sequence_number_is_stale_even_with_other_content(
     let rm = db.connect().await?;
     rm.project(&step("d-1", 3)).await?;
     assert_eq!(rm.project(&step("d-1", 3)).await?, Applied::Stale);
-    let impostor = Projection {
-        row: step("d-1", 4).row,
-        seq: 3,
-    };
+    let impostor = Projection::new(step("d-1", 4).row(), 3);
     assert_eq!(rm.project(&impostor).await?, Applied::Stale);
-    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 3).row));
+    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 3).row()));
     Ok(())
 }
 
@@ -115,7 +112,11 @@ async fn projections_in_any_order_end_at_the_newest_state(db: &TestDb) -> anyhow
                 "seq {seq} of order {order:?}"
             );
         }
-        assert_eq!(rm.delivery(&id).await?, Some(step(&id, 5).row), "{order:?}");
+        assert_eq!(
+            rm.delivery(&id).await?,
+            Some(step(&id, 5).row()),
+            "{order:?}"
+        );
     }
     Ok(())
 }
@@ -157,7 +158,7 @@ async fn concurrent_projections_from_several_tasks_end_at_the_newest_state(
         assert_eq!(newest_written, 1, "round {round}");
         assert_eq!(
             rm.delivery(&id).await?,
-            Some(step(&id, 5).row),
+            Some(step(&id, 5).row()),
             "round {round}"
         );
     }
@@ -184,7 +185,7 @@ async fn the_list_filters_by_status_restaurant_and_rider(db: &TestDb) -> anyhow:
         row("c", "r2", Picked, Some("y"), 3),
         row("d", "r2", Completed, Some("x"), 4),
     ] {
-        rm.project(&Projection { row, seq: 1 }).await?;
+        rm.project(&Projection::new(row, 1)).await?;
     }
     let list = async |f: ListFilter| anyhow::Ok(ids(&rm.list(&f).await?).join(","));
 
@@ -221,7 +222,7 @@ async fn the_list_is_newest_first_and_honours_the_limit(db: &TestDb) -> anyhow::
     let rm = db.connect().await?;
     for (id, minute) in [("a", 30), ("b", 10), ("c", 50), ("d", 20), ("e", 40)] {
         let row = row(id, "r1", DeliveryStatus::Called, None, minute);
-        rm.project(&Projection { row, seq: 1 }).await?;
+        rm.project(&Projection::new(row, 1)).await?;
     }
     let all = rm.list(&ListFilter::default()).await?;
     assert_eq!(ids(&all), ["c", "e", "a", "d", "b"]);
@@ -233,7 +234,7 @@ async fn the_list_is_newest_first_and_honours_the_limit(db: &TestDb) -> anyhow::
 
     // An update moves the oldest delivery to the top.
     let row = row("b", "r1", DeliveryStatus::Picked, Some("x"), 60);
-    rm.project(&Projection { row, seq: 2 }).await?;
+    rm.project(&Projection::new(row, 2)).await?;
     assert_eq!(ids(&rm.list(&two).await?), ["b", "c"]);
     Ok(())
 }

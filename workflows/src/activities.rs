@@ -62,3 +62,12 @@ impl ProjectionActivities {
         unimplemented!()
     }
 }
+
+/// The declarations' marker types, for `#[activity(definition = ...)]` in implementations.
+pub mod definitions {
+    pub use super::{
+        dispatch_activities::{OfferCall, WithdrawCall},
+        payment_activities::{RegisterPayment, SettlePayment, VoidPayment},
+        projection_activities::ProjectDelivery,
+    };
+}

@@ -114,7 +114,10 @@ impl DeliveryWorkflow {
                 compensations.push(Compensation::WithdrawCall);
             }
             offered.map_err(fail)?;
-            project(ctx, &queue).await?;
+            // A rider may have been faster than the list; later steps project what followed.
+            if ctx.state(|w| w.state.status()) == DeliveryStatus::Called {
+                project(ctx, &queue).await?;
+            }
         }
 
         // 3. Wait for a rider, a cancel or the deadline.
@@ -146,10 +149,13 @@ impl DeliveryWorkflow {
             return finish(ctx, &queue, compensations, aborted).await;
         }
 
-        // 4. Picked up: the call leaves the riders' list.
+        // 4. Picked up: the call leaves the riders' list. (When the completion arrived in the
+        // same breath, the list goes straight to `Completed` once settled.)
         withdraw_call(ctx, &queue, &mut compensations).await?;
         set_status_attributes(ctx);
-        project(ctx, &queue).await?;
+        if ctx.state(|w| w.state.status()) == DeliveryStatus::Picked {
+            project(ctx, &queue).await?;
+        }
 
         let completion_deadline = input
             .completion_deadline_secs

@@ -1,0 +1,125 @@
+//! The one error type of the API: every 4xx/5xx body is `{"code","message"}`.
+
+use axum::{
+    Json,
+    extract::rejection::{BytesRejection, PathRejection, QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable, snake_case.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// The request field at fault, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON or not an object.
+    #[error("{0}")]
+    MalformedJson(String),
+    /// 422: a field is missing, empty, of the wrong type or out of range.
+    #[error("{message}")]
+    Validation { field: &'static str, message: String },
+    /// 404: no such delivery, payment or route.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// 409: the delivery is in the wrong state for this request.
+    #[error("{0}")]
+    Conflict(String),
+    /// 403: another rider holds this delivery.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 422: an `Idempotency-Key` was reused with a different request.
+    #[error("{0}")]
+    IdempotencyMismatch(String),
+    /// 413: the body is larger than the API accepts.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 503 + `Retry-After`: no worker answered within the bounded wait; nothing changed.
+    #[error("no worker answered in time; nothing was changed, retry shortly")]
+    WorkerUnavailable,
+    /// 503: a dependency (payment service, database, Temporal) is unreachable.
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
+    /// 500: a bug or an unexpected failure; detail is logged, not returned.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation { field, message: message.into() }
+    }
+
+    pub fn delivery_not_found(id: &str) -> Self {
+        Self::NotFound { code: "delivery_not_found", message: format!("no delivery with id {id:?}") }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "wrong_state"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "not_your_delivery"),
+            Self::IdempotencyMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::WorkerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "worker_unavailable"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "dependency_unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        }
+        let field = match &self {
+            Self::Validation { field, .. } => Some(*field),
+            _ => None,
+        };
+        let body = ErrorBody { code, message: self.to_string(), field };
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, Self::WorkerUnavailable) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        Self::NotFound { code: "not_found", message: r.body_text() }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::invalid("query", r.body_text())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            _ => Self::MalformedJson(r.body_text()),
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! `delivery-api`: serves the HTTP API until SIGINT or SIGTERM, then finishes in-flight requests.
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let settings = match api::Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("delivery-api: invalid setting: {e}");
+            std::process::exit(2);
+        }
+    };
+    let addr = settings.addr;
+    let state = api::AppState::connect(settings).await.context("connect to dependencies")?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "delivery api listening");
+    let mut sigterm = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = sigterm.recv() => {}
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+    };
+    api::serve(listener, state, shutdown).await.context("serve")
+}

@@ -1,0 +1,1 @@
+//! Cancels and deadlines: the payment is voided (compensation) and the list shows it.

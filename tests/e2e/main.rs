@@ -1,0 +1,8 @@
+//! The end-to-end suite: every component real (Temporal dev server, gRPC payment service,
+//! SQLite databases, the HTTP API), driven through public interfaces only.
+
+mod bad_input;
+mod cancel;
+mod happy_path;
+mod payment_faults;
+mod replay;

@@ -1,0 +1,1 @@
+//! Payment outages and refusals.

@@ -1,0 +1,1 @@
+//! Replay of committed histories against the current workflow code.

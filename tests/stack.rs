@@ -1,0 +1,236 @@
+//! `Stack`: the whole system for one test (payment service, worker, API) on free loopback
+//! ports, with fresh SQLite databases and task queues of its own, against a real Temporal
+//! dev server.
+
+use std::{
+    net::SocketAddr,
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use serde_json::Value;
+use temporalio_client::Client;
+use tokio::sync::oneshot;
+
+use crate::{free_port, init_test_log, temporal_server};
+
+/// What a test may change about its stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Start the payment service with the stack (else call [`Stack::start_payment`] later).
+    pub payment_up: bool,
+    pub pickup_deadline_secs: Option<u64>,
+    pub completion_deadline_secs: Option<u64>,
+    /// The API's bounded wait for payment registration.
+    pub payment_wait: Duration,
+    /// The API's bounded wait for a worker to answer an update.
+    pub update_wait: Duration,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            payment_up: true,
+            pickup_deadline_secs: None,
+            completion_deadline_secs: None,
+            payment_wait: Duration::from_secs(10),
+            update_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A component running until its stop channel fires.
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Running {
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The worker, on a thread of its own (the SDK's worker future is not `Send`).
+struct WorkerThread {
+    running: Running,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerThread {
+    fn stop(&mut self) {
+        self.running.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+pub struct Stack {
+    /// `http://127.0.0.1:PORT` of the API.
+    pub api_url: String,
+    pub http: reqwest::Client,
+    /// A Temporal client bound to the `default` namespace.
+    pub temporal: Client,
+    /// The workflow task queue (activity queues share its prefix).
+    pub task_queue: String,
+    pub temporal_address: String,
+    pub payment_addr: SocketAddr,
+    pub payment_database_url: String,
+    pub readmodel_database_url: String,
+    _dir: tempfile::TempDir,
+    payment: Option<Running>,
+    worker: Option<WorkerThread>,
+    api: Running,
+}
+
+impl Stack {
+    /// A stack on the process's shared Temporal dev server.
+    pub async fn start(options: StackOptions) -> Self {
+        let server = temporal_server::shared().await;
+        Self::start_with(&server.address, options).await
+    }
+
+    /// A stack on the Temporal server at `temporal_address`.
+    pub async fn start_with(temporal_address: &str, options: StackOptions) -> Self {
+        init_test_log();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
+        let task_queue = format!("{prefix}{}", workflows::names::DELIVERIES_QUEUE);
+        let payment_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let sqlite = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
+        let payment_database_url = sqlite("payment.db");
+        let readmodel_database_url = sqlite("deliveries.db");
+        let temporal = workflows::client::connect(temporal_address, "default").await.expect("connect to Temporal");
+
+        let mut settings = api::Settings::new(temporal_address, &format!("http://{payment_addr}"), &readmodel_database_url);
+        settings.task_queue = task_queue.clone();
+        settings.payment_wait = options.payment_wait;
+        settings.update_wait = options.update_wait;
+        settings.pickup_deadline_secs = options.pickup_deadline_secs;
+        settings.completion_deadline_secs = options.completion_deadline_secs;
+        let state = api::AppState::connect(settings).await.expect("api connects");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind api");
+        let api_url = format!("http://{}", listener.local_addr().expect("api addr"));
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(api::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+
+        let mut stack = Self {
+            api_url,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"),
+            temporal,
+            task_queue,
+            temporal_address: temporal_address.to_owned(),
+            payment_addr,
+            payment_database_url,
+            readmodel_database_url,
+            _dir: dir,
+            payment: None,
+            worker: None,
+            api: Running { stop: Some(stop) },
+        };
+        if options.payment_up {
+            stack.start_payment().await;
+        }
+        stack.start_worker(worker::Role::ALL.to_vec());
+        stack
+    }
+
+    /// Starts the payment service on its reserved port (its ledger survives restarts).
+    pub async fn start_payment(&mut self) {
+        let ledger = payment::Ledger::connect(&self.payment_database_url).await.expect("open ledger");
+        let listener = tokio::net::TcpListener::bind(self.payment_addr).await.expect("bind payment port");
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(payment::serve(listener, ledger, async move {
+            let _ = stopped.await;
+        }));
+        self.payment = Some(Running { stop: Some(stop) });
+    }
+
+    /// Starts the worker serving `roles`.
+    pub fn start_worker(&mut self, roles: Vec<worker::Role>) {
+        let settings = worker::Settings {
+            temporal_address: self.temporal_address.clone(),
+            temporal_namespace: "default".into(),
+            task_queue: self.task_queue.clone(),
+            roles,
+            payment_url: format!("http://{}", self.payment_addr),
+            readmodel_database_url: self.readmodel_database_url.clone(),
+            shutdown_grace: Duration::from_secs(1),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("worker runtime");
+            let result = runtime.block_on(worker::run(settings, async move {
+                let _ = stopped.await;
+            }));
+            if let Err(e) = result {
+                eprintln!("worker stopped with an error: {e}");
+            }
+        });
+        self.worker = Some(WorkerThread { running: Running { stop: Some(stop) }, thread: Some(thread) });
+    }
+
+    /// Stops the worker and waits until it has drained.
+    pub fn stop_worker(&mut self) {
+        if let Some(mut worker) = self.worker.take() {
+            worker.stop();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api_url)
+    }
+
+    /// `POST path` with a JSON body; the status and the JSON answer (`Null` when none).
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).json(&body).send().await.expect("POST");
+        Self::read(response).await
+    }
+
+    /// `POST path` with a raw body.
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        Self::read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        Self::read(response).await
+    }
+
+    async fn read(response: reqwest::Response) -> (u16, Value) {
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("read body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Calls a rider for a fresh delivery and returns its id, asserting a 201.
+    pub async fn call_rider(&self, restaurant_id: &str, cost: i64) -> String {
+        let (status, body) = self
+            .post("/deliveries", serde_json::json!({"restaurantId": restaurant_id, "destination": "Seoul, Gangnam-gu, Teheran-ro 1", "cost": cost}))
+            .await;
+        assert_eq!(status, 201, "call: {body}");
+        body["deliveryId"].as_str().expect("deliveryId").to_owned()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.api.stop();
+        if let Some(payment) = &mut self.payment {
+            payment.stop();
+        }
+        self.stop_worker();
+    }
+}
