@@ -1,1 +1,96 @@
-//! Replay of committed histories against the current workflow code.
+//! The replay gate: histories of every path, recorded from real runs and committed under
+//! `tests/histories/`, must replay against the current `DeliveryWorkflow`. A change that
+//! breaks them would break deliveries already running in production: guard it with
+//! `ctx.patched("...")` instead (see the README's versioning section).
+//!
+//! Re-record after an intended, patched change with
+//! `RECORD_HISTORIES=1 cargo test -p e2e --test e2e replay::`.
+
+use std::{path::PathBuf, time::Duration};
+
+use e2e::{Stack, StackOptions, eventually};
+use serde_json::json;
+use temporalio_client::{Client, WorkflowCancelOptions, WorkflowExecutionStatus, WorkflowHistory};
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+use workflows::{DeliveryWorkflow, names};
+
+/// The paths whose histories are committed.
+const PATHS: [&str; 4] = ["happy", "cancel", "deadline", "operator-cancel"];
+
+fn histories_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
+}
+
+fn replayer() -> WorkflowReplayer {
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<DeliveryWorkflow>()
+        .expect("register workflow")
+        .build();
+    WorkflowReplayer::new(options).expect("replayer")
+}
+
+async fn replay(name: &str, history: WorkflowHistory) {
+    if let Err(e) = replayer().replay_workflow(history).await {
+        panic!(
+            "the {name} history no longer replays: {e}\n\
+             This change would break deliveries already running. Keep the old behaviour for \
+             them behind `ctx.patched(\"<change-id>\")` (see README, \"Changing the workflow safely\")."
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_histories_of_every_path_replay_on_the_current_workflow() {
+    for name in PATHS {
+        let path = histories_dir().join(format!("{name}.json"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let history = WorkflowHistory::from_json(&bytes).expect("parse history");
+        replay(name, history).await;
+    }
+}
+
+async fn closed(client: &Client, id: &str) {
+    let handle = client.get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(id));
+    eventually("the workflow to close", Duration::from_secs(20), || async {
+        let d = handle.describe(Default::default()).await.ok()?;
+        (d.status() != WorkflowExecutionStatus::Running).then_some(())
+    })
+    .await;
+}
+
+/// Runs each path for real, checks its fresh history replays, and with `RECORD_HISTORIES=1`
+/// stores it as the new committed history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_histories_of_every_path_replay() {
+    let stack = Stack::start(StackOptions { pickup_deadline_secs: Some(1), ..StackOptions::default() }).await;
+    let patient = Stack::start(StackOptions::default()).await;
+
+    let happy = patient.call_rider("r-1", 20000).await;
+    assert_eq!(patient.post(&format!("/deliveries/{happy}/pickup"), json!({"riderId": "rider-1"})).await.0, 200);
+    assert_eq!(patient.post(&format!("/deliveries/{happy}/complete"), json!({"riderId": "rider-1"})).await.0, 200);
+
+    let cancel = patient.call_rider("r-1", 10000).await;
+    assert_eq!(patient.post(&format!("/deliveries/{cancel}/cancel"), json!({"reason": "changed mind"})).await.0, 200);
+
+    let deadline = stack.call_rider("r-1", 5000).await;
+
+    let operator = patient.call_rider("r-1", 3000).await;
+    assert_eq!(patient.post(&format!("/deliveries/{operator}/pickup"), json!({"riderId": "rider-2"})).await.0, 200);
+    patient
+        .temporal
+        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(&operator))
+        .cancel(WorkflowCancelOptions::builder().reason("operator").build())
+        .await
+        .expect("cancel");
+
+    let runs = [("happy", &happy), ("cancel", &cancel), ("deadline", &deadline), ("operator-cancel", &operator)];
+    for (name, id) in runs {
+        closed(&patient.temporal, id).await;
+        let handle = patient.temporal.get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(id));
+        let json = handle.fetch_history(Default::default()).to_json().await.expect("history as json");
+        if std::env::var_os("RECORD_HISTORIES").is_some() {
+            std::fs::write(histories_dir().join(format!("{name}.json")), &json).expect("write history");
+        }
+        replay(name, WorkflowHistory::from_json(&json).expect("parse")).await;
+    }
+}
