@@ -39,7 +39,10 @@ pub fn free_port() -> u16 {
 pub fn init_test_log() {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("TEST_LOG")
+                    .unwrap_or_else(|_| "info".into()),
+            )
             .with_test_writer()
             .try_init();
     }

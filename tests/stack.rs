@@ -2,11 +2,7 @@
 //! ports, with fresh SQLite databases and task queues of its own, against a real Temporal
 //! dev server.
 
-use std::{
-    net::SocketAddr,
-    thread::JoinHandle,
-    time::Duration,
-};
+use std::{net::SocketAddr, thread::JoinHandle, time::Duration};
 
 use serde_json::Value;
 use temporalio_client::Client;
@@ -102,16 +98,26 @@ impl Stack {
         let sqlite = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
         let payment_database_url = sqlite("payment.db");
         let readmodel_database_url = sqlite("deliveries.db");
-        let temporal = workflows::client::connect(temporal_address, "default").await.expect("connect to Temporal");
+        let temporal = workflows::client::connect(temporal_address, "default")
+            .await
+            .expect("connect to Temporal");
 
-        let mut settings = api::Settings::new(temporal_address, &format!("http://{payment_addr}"), &readmodel_database_url);
+        let mut settings = api::Settings::new(
+            temporal_address,
+            &format!("http://{payment_addr}"),
+            &readmodel_database_url,
+        );
         settings.task_queue = task_queue.clone();
         settings.payment_wait = options.payment_wait;
         settings.update_wait = options.update_wait;
         settings.pickup_deadline_secs = options.pickup_deadline_secs;
         settings.completion_deadline_secs = options.completion_deadline_secs;
-        let state = api::AppState::connect(settings).await.expect("api connects");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind api");
+        let state = api::AppState::connect(settings)
+            .await
+            .expect("api connects");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind api");
         let api_url = format!("http://{}", listener.local_addr().expect("api addr"));
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(api::serve(listener, state, async move {
@@ -120,7 +126,10 @@ impl Stack {
 
         let mut stack = Self {
             api_url,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
             temporal,
             task_queue,
             temporal_address: temporal_address.to_owned(),
@@ -141,8 +150,12 @@ impl Stack {
 
     /// Starts the payment service on its reserved port (its ledger survives restarts).
     pub async fn start_payment(&mut self) {
-        let ledger = payment::Ledger::connect(&self.payment_database_url).await.expect("open ledger");
-        let listener = tokio::net::TcpListener::bind(self.payment_addr).await.expect("bind payment port");
+        let ledger = payment::Ledger::connect(&self.payment_database_url)
+            .await
+            .expect("open ledger");
+        let listener = tokio::net::TcpListener::bind(self.payment_addr)
+            .await
+            .expect("bind payment port");
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(payment::serve(listener, ledger, async move {
             let _ = stopped.await;
@@ -163,7 +176,10 @@ impl Stack {
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("worker runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("worker runtime");
             let result = runtime.block_on(worker::run(settings, async move {
                 let _ = stopped.await;
             }));
@@ -171,7 +187,10 @@ impl Stack {
                 eprintln!("worker stopped with an error: {e}");
             }
         });
-        self.worker = Some(WorkerThread { running: Running { stop: Some(stop) }, thread: Some(thread) });
+        self.worker = Some(WorkerThread {
+            running: Running { stop: Some(stop) },
+            thread: Some(thread),
+        });
     }
 
     /// Stops the worker and waits until it has drained.
@@ -187,7 +206,13 @@ impl Stack {
 
     /// `POST path` with a JSON body; the status and the JSON answer (`Null` when none).
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).json(&body).send().await.expect("POST");
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
         Self::read(response).await
     }
 

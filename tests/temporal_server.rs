@@ -75,10 +75,19 @@ while kill -0 "$owner" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("spawn the Temporal dev server");
-        let server = Self { child, address: format!("127.0.0.1:{port}"), db_file: db_file.to_owned(), port };
+        let server = Self {
+            child,
+            address: format!("127.0.0.1:{port}"),
+            db_file: db_file.to_owned(),
+            port,
+        };
         server.wait_ready().await;
         server
     }
@@ -88,12 +97,24 @@ while kill -0 "$owner" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.
         loop {
             if let Ok(client) = workflows::client::connect(&self.address, "default").await {
                 // The namespace answers once the server is fully up.
-                let mut list = client.list_workflows("", temporalio_client::WorkflowListOptions::builder().limit(1).build());
-                if matches!(futures::StreamExt::next(&mut list).await, None | Some(Ok(_))) {
+                let mut list = client.list_workflows(
+                    "",
+                    temporalio_client::WorkflowListOptions::builder()
+                        .limit(1)
+                        .build(),
+                );
+                if matches!(
+                    futures::StreamExt::next(&mut list).await,
+                    None | Some(Ok(_))
+                ) {
                     return;
                 }
             }
-            assert!(started.elapsed() < Duration::from_secs(90), "Temporal dev server did not start on {}", self.address);
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "Temporal dev server did not start on {}",
+                self.address
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -113,7 +134,9 @@ while kill -0 "$owner" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.
 
     fn kill(&mut self) {
         // SIGTERM the watchdog: its trap stops the server and waits for it.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }

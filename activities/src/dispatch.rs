@@ -24,7 +24,11 @@ impl Dispatch {
 impl Dispatch {
     #[activity(definition = workflows::activities::definitions::OfferCall)]
     #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id))]
-    pub async fn offer_call(self: Arc<Self>, _ctx: ActivityContext, input: OfferCallInput) -> Result<(), ActivityError> {
+    pub async fn offer_call(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: OfferCallInput,
+    ) -> Result<(), ActivityError> {
         let call = OpenCall {
             delivery_id: input.delivery_id,
             restaurant_id: input.restaurant_id,
@@ -32,12 +36,22 @@ impl Dispatch {
             cost: input.cost,
             called_at: timestamp(input.called_at_ms),
         };
-        self.store.offer_call(&call).await.map_err(|e| retryable("offer call", e))
+        self.store
+            .offer_call(&call)
+            .await
+            .map_err(|e| retryable("offer call", e))
     }
 
     #[activity(definition = workflows::activities::definitions::WithdrawCall)]
     #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
-    pub async fn withdraw_call(self: Arc<Self>, _ctx: ActivityContext, delivery_id: String) -> Result<(), ActivityError> {
-        self.store.withdraw_call(&delivery_id).await.map_err(|e| retryable("withdraw call", e))
+    pub async fn withdraw_call(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        delivery_id: String,
+    ) -> Result<(), ActivityError> {
+        self.store
+            .withdraw_call(&delivery_id)
+            .await
+            .map_err(|e| retryable("withdraw call", e))
     }
 }

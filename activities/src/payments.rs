@@ -40,7 +40,10 @@ impl Payments {
         _ctx: ActivityContext,
         input: RegisterPaymentInput,
     ) -> Result<PaymentRecord, ActivityError> {
-        let request = RegisterPaymentRequest { delivery_id: input.delivery_id, amount: input.amount };
+        let request = RegisterPaymentRequest {
+            delivery_id: input.delivery_id,
+            amount: input.amount,
+        };
         let reply = self.client.clone().register_payment(request).await;
         record(reply.map(tonic::Response::into_inner), "register payment")
     }
@@ -52,7 +55,11 @@ impl Payments {
         _ctx: ActivityContext,
         delivery_id: String,
     ) -> Result<PaymentRecord, ActivityError> {
-        let reply = self.client.clone().settle_payment(SettlePaymentRequest { delivery_id }).await;
+        let reply = self
+            .client
+            .clone()
+            .settle_payment(SettlePaymentRequest { delivery_id })
+            .await;
         record(reply.map(tonic::Response::into_inner), "settle payment")
     }
 
@@ -63,7 +70,12 @@ impl Payments {
         _ctx: ActivityContext,
         delivery_id: String,
     ) -> Result<Option<PaymentRecord>, ActivityError> {
-        match self.client.clone().void_payment(VoidPaymentRequest { delivery_id }).await {
+        match self
+            .client
+            .clone()
+            .void_payment(VoidPaymentRequest { delivery_id })
+            .await
+        {
             // Nothing was registered, so nothing is owed back.
             Err(status) if status.code() == Code::NotFound => Ok(None),
             reply => record(reply.map(tonic::Response::into_inner), "void payment").map(Some),
@@ -71,15 +83,27 @@ impl Payments {
     }
 }
 
-fn record(reply: Result<proto::Payment, Status>, what: &str) -> Result<PaymentRecord, ActivityError> {
+fn record(
+    reply: Result<proto::Payment, Status>,
+    what: &str,
+) -> Result<PaymentRecord, ActivityError> {
     let payment = reply.map_err(|status| classify(status, what))?;
     let status = match proto::PaymentStatus::try_from(payment.status) {
         Ok(proto::PaymentStatus::Registered) => PaymentStatus::Registered,
         Ok(proto::PaymentStatus::Settled) => PaymentStatus::Settled,
         Ok(proto::PaymentStatus::Voided) => PaymentStatus::Voided,
-        _ => return Err(retryable(what, format!("unknown payment status {}", payment.status))),
+        _ => {
+            return Err(retryable(
+                what,
+                format!("unknown payment status {}", payment.status),
+            ));
+        }
     };
-    Ok(PaymentRecord { delivery_id: payment.delivery_id, amount: payment.amount, status })
+    Ok(PaymentRecord {
+        delivery_id: payment.delivery_id,
+        amount: payment.amount,
+        status,
+    })
 }
 
 /// A refusal on the merits is final; everything else (unavailable, timeouts) is retried.

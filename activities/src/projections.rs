@@ -24,19 +24,32 @@ impl Projections {
 impl Projections {
     #[activity(definition = workflows::activities::definitions::ProjectDelivery)]
     #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id, seq = input.seq))]
-    pub async fn project_delivery(self: Arc<Self>, _ctx: ActivityContext, input: ProjectionInput) -> Result<(), ActivityError> {
+    pub async fn project_delivery(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ProjectionInput,
+    ) -> Result<(), ActivityError> {
         let projection = Projection {
             delivery_id: input.delivery_id,
             restaurant_id: input.restaurant_id,
             destination: input.destination,
             cost: input.cost,
-            status: input.status.as_str().parse().map_err(|e| retryable("project delivery", e))?,
+            status: input
+                .status
+                .as_str()
+                .parse()
+                .map_err(|e| retryable("project delivery", e))?,
             rider_id: input.rider_id,
             settled: input.settled,
             updated_at: timestamp(input.updated_at_ms),
             seq: input.seq,
         };
-        match self.store.project(&projection).await.map_err(|e| retryable("project delivery", e))? {
+        match self
+            .store
+            .project(&projection)
+            .await
+            .map_err(|e| retryable("project delivery", e))?
+        {
             Applied::Written => {}
             Applied::Stale => tracing::debug!("a newer row is already in the delivery list"),
         }

@@ -28,7 +28,10 @@ pub enum ApiError {
     MalformedJson(String),
     /// 422: a field is missing, empty, of the wrong type or out of range.
     #[error("{message}")]
-    Validation { field: &'static str, message: String },
+    Validation {
+        field: &'static str,
+        message: String,
+    },
     /// 404: no such delivery, payment or route.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -57,11 +60,17 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Validation { field, message: message.into() }
+        Self::Validation {
+            field,
+            message: message.into(),
+        }
     }
 
     pub fn delivery_not_found(id: &str) -> Self {
-        Self::NotFound { code: "delivery_not_found", message: format!("no delivery with id {id:?}") }
+        Self::NotFound {
+            code: "delivery_not_found",
+            message: format!("no delivery with id {id:?}"),
+        }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -75,7 +84,9 @@ impl ApiError {
             Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
             Self::Conflict(_) => (StatusCode::CONFLICT, "wrong_state"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "not_your_delivery"),
-            Self::IdempotencyMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            Self::IdempotencyMismatch(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::WorkerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "worker_unavailable"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "dependency_unavailable"),
@@ -94,10 +105,16 @@ impl IntoResponse for ApiError {
             Self::Validation { field, .. } => Some(*field),
             _ => None,
         };
-        let body = ErrorBody { code, message: self.to_string(), field };
+        let body = ErrorBody {
+            code,
+            message: self.to_string(),
+            field,
+        };
         let mut response = (status, Json(body)).into_response();
         if matches!(self, Self::WorkerUnavailable) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }
@@ -105,7 +122,10 @@ impl IntoResponse for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        Self::NotFound { code: "not_found", message: r.body_text() }
+        Self::NotFound {
+            code: "not_found",
+            message: r.body_text(),
+        }
     }
 }
 

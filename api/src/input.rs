@@ -14,33 +14,55 @@ pub(crate) fn object(bytes: &[u8], empty_ok: bool) -> Result<Map<String, Value>,
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::MalformedJson("the body must be a JSON object".into())),
-        Err(e) => Err(ApiError::MalformedJson(format!("the body is not valid JSON: {e}"))),
+        Ok(_) => Err(ApiError::MalformedJson(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::MalformedJson(format!(
+            "the body is not valid JSON: {e}"
+        ))),
     }
 }
 
 /// A required, non-blank string of at most [`MAX_TEXT_LEN`] characters.
-pub(crate) fn required_text(body: &Map<String, Value>, field: &'static str) -> Result<String, ApiError> {
-    optional_text(body, field)?.ok_or_else(|| ApiError::invalid(field, format!("{field} is required")))
+pub(crate) fn required_text(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<String, ApiError> {
+    optional_text(body, field)?
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} is required")))
 }
 
 /// An optional string; when present it must be non-blank and at most [`MAX_TEXT_LEN`] characters.
-pub(crate) fn optional_text(body: &Map<String, Value>, field: &'static str) -> Result<Option<String>, ApiError> {
+pub(crate) fn optional_text(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Err(ApiError::invalid(field, format!("{field} must not be empty"))),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(ApiError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        )),
         Some(Value::String(s)) if s.chars().count() > MAX_TEXT_LEN => Err(ApiError::invalid(
             field,
             format!("{field} must be at most {MAX_TEXT_LEN} characters"),
         )),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::invalid(field, format!("{field} must be a string"))),
+        Some(_) => Err(ApiError::invalid(
+            field,
+            format!("{field} must be a string"),
+        )),
     }
 }
 
 /// The delivery fee: an integer number of KRW from 1 to [`workflows::model::MAX_COST`].
 pub(crate) fn cost(body: &Map<String, Value>) -> Result<i64, ApiError> {
-    let message = || format!("cost must be a positive integer up to {}", workflows::model::MAX_COST);
+    let message = || {
+        format!(
+            "cost must be a positive integer up to {}",
+            workflows::model::MAX_COST
+        )
+    };
     match body.get("cost") {
         None | Some(Value::Null) => Err(ApiError::invalid("cost", "cost is required")),
         Some(Value::Number(n)) => n
@@ -53,7 +75,11 @@ pub(crate) fn cost(body: &Map<String, Value>) -> Result<i64, ApiError> {
 
 /// A delivery or rider id taken from the path: ids are short and plain, anything else is unknown.
 pub(crate) fn plain_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 #[cfg(test)]
@@ -67,7 +93,14 @@ mod tests {
     #[test]
     fn cost_accepts_only_integers_in_range() {
         assert_eq!(cost(&body(r#"{"cost":20000}"#)).unwrap(), 20_000);
-        for bad in [r#"{"cost":0}"#, r#"{"cost":-5}"#, r#"{"cost":1000001}"#, r#"{"cost":1.5}"#, r#"{"cost":"100"}"#, r#"{}"#] {
+        for bad in [
+            r#"{"cost":0}"#,
+            r#"{"cost":-5}"#,
+            r#"{"cost":1000001}"#,
+            r#"{"cost":1.5}"#,
+            r#"{"cost":"100"}"#,
+            r#"{}"#,
+        ] {
             assert!(cost(&body(bad)).is_err(), "{bad} was accepted");
         }
     }

@@ -51,14 +51,23 @@ pub enum StartError {
 impl AppState {
     /// Connects to Temporal and the delivery list; the payment service is reached lazily.
     pub async fn connect(settings: Settings) -> Result<Self, StartError> {
-        let temporal = workflows::client::connect(&settings.temporal_address, &settings.temporal_namespace).await?;
+        let temporal =
+            workflows::client::connect(&settings.temporal_address, &settings.temporal_namespace)
+                .await?;
         let readmodel = readmodel::ReadModel::connect(&settings.readmodel_database_url).await?;
         let channel = tonic::transport::Endpoint::from_shared(settings.payment_url.clone())
             .map_err(|_| StartError::PaymentUrl(settings.payment_url.clone()))?
             .connect_timeout(std::time::Duration::from_secs(2))
             .connect_lazy();
         let payments = payment::PaymentClient::new(channel);
-        Ok(Self { inner: Arc::new(Inner { settings, temporal, readmodel, payments }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings,
+                temporal,
+                readmodel,
+                payments,
+            }),
+        })
     }
 
     fn settings(&self) -> &Settings {
@@ -71,7 +80,10 @@ pub fn router(state: AppState) -> Router {
     routes::router()
         .merge(openapi::router())
         .fallback(|| async {
-            ApiError::NotFound { code: "not_found", message: "no such route".into() }
+            ApiError::NotFound {
+                code: "not_found",
+                message: "no such route".into(),
+            }
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
@@ -84,5 +96,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

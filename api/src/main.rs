@@ -6,7 +6,9 @@ use tokio::signal::unix::{SignalKind, signal};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let settings = match api::Settings::from_env() {
         Ok(settings) => settings,
@@ -16,8 +18,12 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let addr = settings.addr;
-    let state = api::AppState::connect(settings).await.context("connect to dependencies")?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+    let state = api::AppState::connect(settings)
+        .await
+        .context("connect to dependencies")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bind {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "delivery api listening");
     let mut sigterm = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
     let shutdown = async move {

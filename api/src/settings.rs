@@ -63,7 +63,12 @@ impl Settings {
         let text = |name: &'static str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let parse = |name: &'static str| -> Result<Option<u64>, SettingsError> {
             text(name)
-                .map(|v| v.trim().parse::<u64>().map_err(|e| SettingsError { name, reason: format!("{v:?} is not a whole number: {e}") }))
+                .map(|v| {
+                    v.trim().parse::<u64>().map_err(|e| SettingsError {
+                        name,
+                        reason: format!("{v:?} is not a whole number: {e}"),
+                    })
+                })
                 .transpose()
         };
         let millis = |name: &'static str, default: u64| -> Result<Duration, SettingsError> {
@@ -72,17 +77,24 @@ impl Settings {
         let mut s = Self::new(
             &text("TEMPORAL_ADDRESS").unwrap_or_else(|| "127.0.0.1:7233".into()),
             &text("PAYMENT_URL").unwrap_or_else(|| "http://127.0.0.1:50051".into()),
-            &text("READMODEL_DATABASE_URL").unwrap_or_else(|| "sqlite://.data/deliveries.db?mode=rwc".into()),
+            &text("READMODEL_DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://.data/deliveries.db?mode=rwc".into()),
         );
         if let Some(addr) = text("API_ADDR") {
-            s.addr = addr.parse().map_err(|e| SettingsError { name: "API_ADDR", reason: format!("{addr:?}: {e}") })?;
+            s.addr = addr.parse().map_err(|e| SettingsError {
+                name: "API_ADDR",
+                reason: format!("{addr:?}: {e}"),
+            })?;
         }
         if let Some(ns) = text("TEMPORAL_NAMESPACE") {
             s.temporal_namespace = ns;
         }
         if let Some(queue) = text("DELIVERY_TASK_QUEUE") {
             if !queue.ends_with(workflows::names::DELIVERIES_QUEUE) {
-                return Err(SettingsError { name: "DELIVERY_TASK_QUEUE", reason: format!("{queue:?} must end with \"deliveries\"") });
+                return Err(SettingsError {
+                    name: "DELIVERY_TASK_QUEUE",
+                    reason: format!("{queue:?} must end with \"deliveries\""),
+                });
             }
             s.task_queue = queue;
         }

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use temporalio_client::{
-    Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowHandle,
-    WorkflowQueryOptions, WorkflowStartUpdateOptions,
+    Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryOptions,
+    WorkflowStartUpdateOptions,
     errors::{WorkflowInteractionError, WorkflowQueryError, WorkflowUpdateError},
 };
 use temporalio_common::{HasWorkflowDefinition, UpdateDefinition};
@@ -21,7 +21,10 @@ type Handle = WorkflowHandle<Client, DeliveryWorkflow>;
 type Run = <DeliveryWorkflow as HasWorkflowDefinition>::Run;
 
 pub(crate) fn handle(state: &AppState, delivery_id: &str) -> Handle {
-    state.inner.temporal.get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(delivery_id))
+    state
+        .inner
+        .temporal
+        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(delivery_id))
 }
 
 /// Why a query gave no view.
@@ -33,8 +36,15 @@ pub(crate) enum QueryFailure {
 }
 
 /// The live view from the workflow's `status` query, bounded by `timeout`.
-pub(crate) async fn query(handle: &Handle, timeout: Duration) -> Result<DeliveryView, QueryFailure> {
-    let query = handle.query(DeliveryWorkflow::status, (), WorkflowQueryOptions::default());
+pub(crate) async fn query(
+    handle: &Handle,
+    timeout: Duration,
+) -> Result<DeliveryView, QueryFailure> {
+    let query = handle.query(
+        DeliveryWorkflow::status,
+        (),
+        WorkflowQueryOptions::default(),
+    );
     match tokio::time::timeout(timeout, query).await {
         Ok(Ok(view)) => Ok(view),
         Ok(Err(WorkflowQueryError::NotFound(_))) => Err(QueryFailure::NotFound),
@@ -68,7 +78,9 @@ pub(crate) async fn await_registration(handle: &Handle, wait: Duration) -> Optio
 }
 
 /// The workflow's execution status, or `None` when there is no such workflow.
-pub(crate) async fn execution_status(handle: &Handle) -> Result<Option<WorkflowExecutionStatus>, ApiError> {
+pub(crate) async fn execution_status(
+    handle: &Handle,
+) -> Result<Option<WorkflowExecutionStatus>, ApiError> {
     match handle.describe(WorkflowDescribeOptions::default()).await {
         Ok(d) => Ok(Some(d.status())),
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
@@ -84,7 +96,12 @@ pub(crate) async fn execution_status(handle: &Handle) -> Result<Option<WorkflowE
 /// A refusal by the validator becomes 409/403/422; no worker answering becomes 503 (the
 /// update was never accepted, so nothing changed). When the update was accepted but its
 /// result is slow (a cancel waiting for the payment void), the current view is returned.
-pub(crate) async fn update<U>(state: &AppState, delivery_id: &str, update: U, input: U::Input) -> Result<DeliveryView, ApiError>
+pub(crate) async fn update<U>(
+    state: &AppState,
+    delivery_id: &str,
+    update: U,
+    input: U::Input,
+) -> Result<DeliveryView, ApiError>
 where
     U: UpdateDefinition<Workflow = Run, Output = DeliveryView>,
     U::Input: Send,
@@ -92,33 +109,54 @@ where
     let wait = state.settings().update_wait;
     let deadline = Instant::now() + wait;
     let handle = handle(state, delivery_id);
-    let started = tokio::time::timeout(wait, handle.start_update(update, input, WorkflowStartUpdateOptions::default())).await;
+    let started = tokio::time::timeout(
+        wait,
+        handle.start_update(update, input, WorkflowStartUpdateOptions::default()),
+    )
+    .await;
     let update_handle = match started {
         Err(_) => return Err(ApiError::WorkerUnavailable),
         Ok(Err(e)) => return Err(update_error(&handle, delivery_id, e).await),
         Ok(Ok(h)) => h,
     };
-    let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+    let remaining = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(100));
     match tokio::time::timeout(remaining, update_handle.get_result(Default::default())).await {
         Ok(Ok(view)) => Ok(view),
         Ok(Err(e)) => Err(update_error(&handle, delivery_id, e).await),
-        Err(_) => query(&handle, state.settings().query_timeout).await.map_err(|_| ApiError::WorkerUnavailable),
+        Err(_) => query(&handle, state.settings().query_timeout)
+            .await
+            .map_err(|_| ApiError::WorkerUnavailable),
     }
 }
 
 async fn update_error(handle: &Handle, delivery_id: &str, err: WorkflowUpdateError) -> ApiError {
     match err {
         WorkflowUpdateError::Failed(failure) => match Rejection::parse(&failure.message) {
-            Some(Rejection { kind: RejectionKind::Conflict, message }) => ApiError::Conflict(message),
-            Some(Rejection { kind: RejectionKind::Forbidden, message }) => ApiError::Forbidden(message),
-            Some(Rejection { kind: RejectionKind::Invalid, message }) => ApiError::invalid("body", message),
+            Some(Rejection {
+                kind: RejectionKind::Conflict,
+                message,
+            }) => ApiError::Conflict(message),
+            Some(Rejection {
+                kind: RejectionKind::Forbidden,
+                message,
+            }) => ApiError::Forbidden(message),
+            Some(Rejection {
+                kind: RejectionKind::Invalid,
+                message,
+            }) => ApiError::invalid("body", message),
             None => ApiError::internal(format!("update failed: {}", failure.message)),
         },
         // The workflow is gone, or finished: tell the two apart.
         WorkflowUpdateError::NotFound(_) => finished_or_unknown(handle, delivery_id).await,
         WorkflowUpdateError::Rpc(status) => match status.code() {
-            tonic::Code::NotFound | tonic::Code::FailedPrecondition => finished_or_unknown(handle, delivery_id).await,
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => ApiError::WorkerUnavailable,
+            tonic::Code::NotFound | tonic::Code::FailedPrecondition => {
+                finished_or_unknown(handle, delivery_id).await
+            }
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+                ApiError::WorkerUnavailable
+            }
             _ => ApiError::internal(format!("update rpc failed: {status}")),
         },
         other => ApiError::internal(format!("update failed: {other}")),

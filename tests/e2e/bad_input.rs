@@ -21,8 +21,22 @@ enum Body {
     Json(Value),
 }
 
-fn case(method: &'static str, path: impl Into<String>, body: Body, status: u16, code: &'static str, field: Option<&'static str>) -> Case {
-    Case { method, path: path.into(), body, status, code, field }
+fn case(
+    method: &'static str,
+    path: impl Into<String>,
+    body: Body,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+) -> Case {
+    Case {
+        method,
+        path: path.into(),
+        body,
+        status,
+        code,
+        field,
+    }
 }
 
 fn call(fields: Value) -> Body {
@@ -45,12 +59,49 @@ async fn every_bad_request_gets_a_clear_4xx_and_writes_nothing() {
     let long = "x".repeat(257);
     let unknown = "00000000-0000-0000-0000-000000000000";
 
-    let invalid = |field: &'static str, fields: Value| case("POST", "/deliveries", call(fields), 422, "validation_failed", Some(field));
+    let invalid = |field: &'static str, fields: Value| {
+        case(
+            "POST",
+            "/deliveries",
+            call(fields),
+            422,
+            "validation_failed",
+            Some(field),
+        )
+    };
     let cases = vec![
-        case("POST", "/deliveries", Body::Raw("{".into()), 400, "malformed_json", None),
-        case("POST", "/deliveries", Body::Raw("[1, 2]".into()), 400, "malformed_json", None),
-        case("POST", "/deliveries", Body::Raw(String::new()), 400, "malformed_json", None),
-        case("POST", "/deliveries", Body::Raw("x".repeat(20_000)), 413, "payload_too_large", None),
+        case(
+            "POST",
+            "/deliveries",
+            Body::Raw("{".into()),
+            400,
+            "malformed_json",
+            None,
+        ),
+        case(
+            "POST",
+            "/deliveries",
+            Body::Raw("[1, 2]".into()),
+            400,
+            "malformed_json",
+            None,
+        ),
+        case(
+            "POST",
+            "/deliveries",
+            Body::Raw(String::new()),
+            400,
+            "malformed_json",
+            None,
+        ),
+        case(
+            "POST",
+            "/deliveries",
+            Body::Raw("x".repeat(20_000)),
+            413,
+            "payload_too_large",
+            None,
+        ),
         invalid("restaurantId", json!({"restaurantId": null})),
         invalid("restaurantId", json!({"restaurantId": ""})),
         invalid("restaurantId", json!({"restaurantId": "   "})),
@@ -67,24 +118,150 @@ async fn every_bad_request_gets_a_clear_4xx_and_writes_nothing() {
         invalid("cost", json!({"cost": "20000"})),
         invalid("customerId", json!({"customerId": long})),
         invalid("customerId", json!({"customerId": ""})),
-        case("POST", format!("/deliveries/{unknown}/pickup"), Body::Json(json!({"riderId": "rider-1"})), 404, "delivery_not_found", None),
-        case("POST", format!("/deliveries/{unknown}/complete"), Body::Json(json!({"riderId": "rider-1"})), 404, "delivery_not_found", None),
-        case("POST", format!("/deliveries/{unknown}/cancel"), Body::Json(json!({})), 404, "delivery_not_found", None),
-        case("POST", "/deliveries/not%20an%20id/pickup", Body::Json(json!({"riderId": "rider-1"})), 404, "delivery_not_found", None),
-        case("POST", format!("/deliveries/{id}/pickup"), Body::Json(json!({})), 422, "validation_failed", Some("riderId")),
-        case("POST", format!("/deliveries/{id}/pickup"), Body::Json(json!({"riderId": ""})), 422, "validation_failed", Some("riderId")),
-        case("POST", format!("/deliveries/{id}/pickup"), Body::Json(json!({"riderId": long})), 422, "validation_failed", Some("riderId")),
-        case("POST", format!("/deliveries/{id}/pickup"), Body::Raw("{nope".into()), 400, "malformed_json", None),
-        case("POST", format!("/deliveries/{id}/cancel"), Body::Json(json!({"reason": long})), 422, "validation_failed", Some("reason")),
-        case("POST", format!("/deliveries/{id}/complete"), Body::Json(json!({"riderId": "rider-1"})), 409, "wrong_state", None),
-        case("GET", format!("/deliveries/{unknown}"), Body::None, 404, "delivery_not_found", None),
-        case("GET", format!("/delivery-list/{unknown}"), Body::None, 404, "delivery_not_found", None),
-        case("GET", format!("/payments/{unknown}"), Body::None, 404, "payment_not_found", None),
-        case("GET", "/delivery-list?status=Lost", Body::None, 422, "validation_failed", Some("status")),
-        case("GET", "/delivery-list?limit=0", Body::None, 422, "validation_failed", Some("limit")),
-        case("GET", "/delivery-list?limit=lots", Body::None, 422, "validation_failed", Some("limit")),
-        case("GET", format!("/delivery-list?restaurantId={long}"), Body::None, 422, "validation_failed", Some("restaurantId")),
-        case("GET", "/riders/bad%20rider/calls", Body::None, 422, "validation_failed", Some("riderId")),
+        case(
+            "POST",
+            format!("/deliveries/{unknown}/pickup"),
+            Body::Json(json!({"riderId": "rider-1"})),
+            404,
+            "delivery_not_found",
+            None,
+        ),
+        case(
+            "POST",
+            format!("/deliveries/{unknown}/complete"),
+            Body::Json(json!({"riderId": "rider-1"})),
+            404,
+            "delivery_not_found",
+            None,
+        ),
+        case(
+            "POST",
+            format!("/deliveries/{unknown}/cancel"),
+            Body::Json(json!({})),
+            404,
+            "delivery_not_found",
+            None,
+        ),
+        case(
+            "POST",
+            "/deliveries/not%20an%20id/pickup",
+            Body::Json(json!({"riderId": "rider-1"})),
+            404,
+            "delivery_not_found",
+            None,
+        ),
+        case(
+            "POST",
+            format!("/deliveries/{id}/pickup"),
+            Body::Json(json!({})),
+            422,
+            "validation_failed",
+            Some("riderId"),
+        ),
+        case(
+            "POST",
+            format!("/deliveries/{id}/pickup"),
+            Body::Json(json!({"riderId": ""})),
+            422,
+            "validation_failed",
+            Some("riderId"),
+        ),
+        case(
+            "POST",
+            format!("/deliveries/{id}/pickup"),
+            Body::Json(json!({"riderId": long})),
+            422,
+            "validation_failed",
+            Some("riderId"),
+        ),
+        case(
+            "POST",
+            format!("/deliveries/{id}/pickup"),
+            Body::Raw("{nope".into()),
+            400,
+            "malformed_json",
+            None,
+        ),
+        case(
+            "POST",
+            format!("/deliveries/{id}/cancel"),
+            Body::Json(json!({"reason": long})),
+            422,
+            "validation_failed",
+            Some("reason"),
+        ),
+        case(
+            "POST",
+            format!("/deliveries/{id}/complete"),
+            Body::Json(json!({"riderId": "rider-1"})),
+            409,
+            "wrong_state",
+            None,
+        ),
+        case(
+            "GET",
+            format!("/deliveries/{unknown}"),
+            Body::None,
+            404,
+            "delivery_not_found",
+            None,
+        ),
+        case(
+            "GET",
+            format!("/delivery-list/{unknown}"),
+            Body::None,
+            404,
+            "delivery_not_found",
+            None,
+        ),
+        case(
+            "GET",
+            format!("/payments/{unknown}"),
+            Body::None,
+            404,
+            "payment_not_found",
+            None,
+        ),
+        case(
+            "GET",
+            "/delivery-list?status=Lost",
+            Body::None,
+            422,
+            "validation_failed",
+            Some("status"),
+        ),
+        case(
+            "GET",
+            "/delivery-list?limit=0",
+            Body::None,
+            422,
+            "validation_failed",
+            Some("limit"),
+        ),
+        case(
+            "GET",
+            "/delivery-list?limit=lots",
+            Body::None,
+            422,
+            "validation_failed",
+            Some("limit"),
+        ),
+        case(
+            "GET",
+            format!("/delivery-list?restaurantId={long}"),
+            Body::None,
+            422,
+            "validation_failed",
+            Some("restaurantId"),
+        ),
+        case(
+            "GET",
+            "/riders/bad%20rider/calls",
+            Body::None,
+            422,
+            "validation_failed",
+            Some("riderId"),
+        ),
         case("GET", "/no/such/route", Body::None, 404, "not_found", None),
     ];
 
@@ -95,22 +272,40 @@ async fn every_bad_request_gets_a_clear_4xx_and_writes_nothing() {
         };
         let request = match &c.body {
             Body::None => request,
-            Body::Raw(raw) => request.header("content-type", "application/json").body(raw.clone()),
+            Body::Raw(raw) => request
+                .header("content-type", "application/json")
+                .body(raw.clone()),
             Body::Json(json) => request.json(json),
         };
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
-        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        let label = format!("{} {} {}", c.method, c.path.chars().take(80).collect::<String>(), match &c.body {
-            Body::Json(j) => j.to_string().chars().take(80).collect(),
-            Body::Raw(r) => r.chars().take(20).collect(),
-            Body::None => String::new(),
-        });
+        let label = format!(
+            "{} {} {}",
+            c.method,
+            c.path.chars().take(80).collect::<String>(),
+            match &c.body {
+                Body::Json(j) => j.to_string().chars().take(80).collect(),
+                Body::Raw(r) => r.chars().take(20).collect(),
+                Body::None => String::new(),
+            }
+        );
         assert_eq!(status, c.status, "{label}: {body}");
-        assert!(content_type.starts_with("application/json"), "{label}: content-type {content_type}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{label}: content-type {content_type}"
+        );
         assert_eq!(body["code"], c.code, "{label}: {body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{label}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{label}: {body}"
+        );
         if let Some(field) = c.field {
             assert_eq!(body["field"], field, "{label}: {body}");
         }
@@ -129,11 +324,18 @@ async fn every_bad_request_gets_a_clear_4xx_and_writes_nothing() {
 
     // Nothing was written: one workflow, one row, one payment, and that delivery untouched.
     let query = format!("TaskQueue = '{}'", stack.task_queue);
-    let started: Vec<_> = stack.temporal.list_workflows(query, WorkflowListOptions::builder().limit(100).build()).collect().await;
+    let started: Vec<_> = stack
+        .temporal
+        .list_workflows(query, WorkflowListOptions::builder().limit(100).build())
+        .collect()
+        .await;
     assert_eq!(started.len(), 1, "only the valid call started a workflow");
     let (_, list) = stack.get("/delivery-list").await;
     let rows = list.as_array().unwrap();
-    assert!(rows.iter().all(|r| r["deliveryId"] == id.as_str()), "{list}");
+    assert!(
+        rows.iter().all(|r| r["deliveryId"] == id.as_str()),
+        "{list}"
+    );
     let (_, live) = stack.get(&format!("/deliveries/{id}")).await;
     assert_eq!(live["status"], "Called");
     assert!(live["riderId"].is_null());

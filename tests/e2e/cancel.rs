@@ -8,33 +8,53 @@ use temporalio_client::{WorkflowCancelOptions, WorkflowExecutionStatus};
 use workflows::{DeliveryWorkflow, names};
 
 async fn list_row_with_status(stack: &Stack, id: &str, status: &str) -> serde_json::Value {
-    eventually(&format!("the list to show {status}"), Duration::from_secs(15), || async {
-        let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
-        (row["status"] == status).then_some(row)
-    })
+    eventually(
+        &format!("the list to show {status}"),
+        Duration::from_secs(15),
+        || async {
+            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            (row["status"] == status).then_some(row)
+        },
+    )
     .await
 }
 
 async fn payment_with_status(stack: &Stack, id: &str, status: &str) {
-    eventually(&format!("the payment to be {status}"), Duration::from_secs(15), || async {
-        let (_, payment) = stack.get(&format!("/payments/{id}")).await;
-        (payment["status"] == status).then_some(())
-    })
+    eventually(
+        &format!("the payment to be {status}"),
+        Duration::from_secs(15),
+        || async {
+            let (_, payment) = stack.get(&format!("/payments/{id}")).await;
+            (payment["status"] == status).then_some(())
+        },
+    )
     .await;
 }
 
 async fn call_is_open(stack: &Stack, id: &str) -> bool {
     let (_, calls) = stack.get("/riders/rider-1/calls").await;
-    calls.as_array().is_some_and(|calls| calls.iter().any(|c| c["deliveryId"] == id))
+    calls
+        .as_array()
+        .is_some_and(|calls| calls.iter().any(|c| c["deliveryId"] == id))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_before_pickup_voids_the_payment_and_drops_the_call() {
     let stack = Stack::start(StackOptions::default()).await;
     let id = stack.call_rider("r-1", 12000).await;
-    eventually("the call to be offered", Duration::from_secs(10), || async { call_is_open(&stack, &id).await.then_some(()) }).await;
+    eventually(
+        "the call to be offered",
+        Duration::from_secs(10),
+        || async { call_is_open(&stack, &id).await.then_some(()) },
+    )
+    .await;
 
-    let (status, body) = stack.post(&format!("/deliveries/{id}/cancel"), json!({"reason": "customer left"})).await;
+    let (status, body) = stack
+        .post(
+            &format!("/deliveries/{id}/cancel"),
+            json!({"reason": "customer left"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "Cancelled");
     assert_eq!(body["payment"]["status"], "Voided");
@@ -43,11 +63,21 @@ async fn a_cancel_before_pickup_voids_the_payment_and_drops_the_call() {
     payment_with_status(&stack, &id, "Voided").await;
     let row = list_row_with_status(&stack, &id, "Cancelled").await;
     assert!(row["settled"].is_null());
-    assert!(!call_is_open(&stack, &id).await, "a cancelled call is not offered");
+    assert!(
+        !call_is_open(&stack, &id).await,
+        "a cancelled call is not offered"
+    );
 
-    let (status, body) = stack.post(&format!("/deliveries/{id}/cancel"), json!({})).await;
+    let (status, body) = stack
+        .post(&format!("/deliveries/{id}/cancel"), json!({}))
+        .await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = stack.post(&format!("/deliveries/{id}/pickup"), json!({"riderId": "rider-1"})).await;
+    let (status, body) = stack
+        .post(
+            &format!("/deliveries/{id}/pickup"),
+            json!({"riderId": "rider-1"}),
+        )
+        .await;
     assert_eq!(status, 409, "{body}");
 }
 
@@ -55,24 +85,43 @@ async fn a_cancel_before_pickup_voids_the_payment_and_drops_the_call() {
 async fn a_cancel_after_pickup_is_refused_and_changes_nothing() {
     let stack = Stack::start(StackOptions::default()).await;
     let id = stack.call_rider("r-1", 9000).await;
-    let (status, _) = stack.post(&format!("/deliveries/{id}/pickup"), json!({"riderId": "rider-1"})).await;
+    let (status, _) = stack
+        .post(
+            &format!("/deliveries/{id}/pickup"),
+            json!({"riderId": "rider-1"}),
+        )
+        .await;
     assert_eq!(status, 200);
 
-    let (status, body) = stack.post(&format!("/deliveries/{id}/cancel"), json!({"reason": "too late"})).await;
+    let (status, body) = stack
+        .post(
+            &format!("/deliveries/{id}/cancel"),
+            json!({"reason": "too late"}),
+        )
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "wrong_state");
 
     let (_, live) = stack.get(&format!("/deliveries/{id}")).await;
     assert_eq!(live["status"], "Picked");
     assert_eq!(live["payment"]["status"], "Registered");
-    let (status, _) = stack.post(&format!("/deliveries/{id}/complete"), json!({"riderId": "rider-1"})).await;
+    let (status, _) = stack
+        .post(
+            &format!("/deliveries/{id}/complete"),
+            json!({"riderId": "rider-1"}),
+        )
+        .await;
     assert_eq!(status, 200);
     payment_with_status(&stack, &id, "Settled").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_picking_up_before_the_deadline_cancels_and_voids() {
-    let stack = Stack::start(StackOptions { pickup_deadline_secs: Some(1), ..StackOptions::default() }).await;
+    let stack = Stack::start(StackOptions {
+        pickup_deadline_secs: Some(1),
+        ..StackOptions::default()
+    })
+    .await;
     let id = stack.call_rider("r-1", 7000).await;
 
     let row = list_row_with_status(&stack, &id, "Cancelled").await;
@@ -80,7 +129,13 @@ async fn nobody_picking_up_before_the_deadline_cancels_and_voids() {
     payment_with_status(&stack, &id, "Voided").await;
     let (_, live) = stack.get(&format!("/deliveries/{id}")).await;
     assert_eq!(live["status"], "Cancelled");
-    assert!(live["cancelReason"].as_str().unwrap_or_default().contains("deadline"), "{live}");
+    assert!(
+        live["cancelReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deadline"),
+        "{live}"
+    );
     assert!(!call_is_open(&stack, &id).await);
 }
 
@@ -88,12 +143,23 @@ async fn nobody_picking_up_before_the_deadline_cancels_and_voids() {
 async fn an_operator_cancelling_the_workflow_still_runs_the_compensation() {
     let stack = Stack::start(StackOptions::default()).await;
     let id = stack.call_rider("r-1", 5000).await;
-    let (status, _) = stack.post(&format!("/deliveries/{id}/pickup"), json!({"riderId": "rider-3"})).await;
+    let (status, _) = stack
+        .post(
+            &format!("/deliveries/{id}/pickup"),
+            json!({"riderId": "rider-3"}),
+        )
+        .await;
     assert_eq!(status, 200);
 
-    let handle = stack.temporal.get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(&id));
+    let handle = stack
+        .temporal
+        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(&id));
     handle
-        .cancel(WorkflowCancelOptions::builder().reason("rider had an accident").build())
+        .cancel(
+            WorkflowCancelOptions::builder()
+                .reason("rider had an accident")
+                .build(),
+        )
         .await
         .expect("cancel the workflow");
 
@@ -109,22 +175,53 @@ async fn an_operator_cancelling_the_workflow_still_runs_the_compensation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_past_its_completion_deadline_is_flagged_overdue_but_not_dropped() {
-    let stack = Stack::start(StackOptions { completion_deadline_secs: Some(1), ..StackOptions::default() }).await;
-    let id = stack.call_rider("r-1", 8000).await;
-    let (status, _) = stack.post(&format!("/deliveries/{id}/pickup"), json!({"riderId": "rider-4"})).await;
-    assert_eq!(status, 200);
-
-    eventually("the delivery to be overdue", Duration::from_secs(10), || async {
-        let (_, live) = stack.get(&format!("/deliveries/{id}")).await;
-        (live["overdue"] == true && live["status"] == "Picked").then_some(())
+    let stack = Stack::start(StackOptions {
+        completion_deadline_secs: Some(1),
+        ..StackOptions::default()
     })
     .await;
-    let handle = stack.temporal.get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(&id));
-    let description = handle.describe(Default::default()).await.expect("describe");
-    assert_eq!(description.search_attributes().get(&names::DELIVERY_OVERDUE), Some(true));
-    assert_eq!(description.search_attributes().get(&names::RIDER_ID).as_deref(), Some("rider-4"));
+    let id = stack.call_rider("r-1", 8000).await;
+    let (status, _) = stack
+        .post(
+            &format!("/deliveries/{id}/pickup"),
+            json!({"riderId": "rider-4"}),
+        )
+        .await;
+    assert_eq!(status, 200);
 
-    let (status, _) = stack.post(&format!("/deliveries/{id}/complete"), json!({"riderId": "rider-4"})).await;
+    eventually(
+        "the delivery to be overdue",
+        Duration::from_secs(10),
+        || async {
+            let (_, live) = stack.get(&format!("/deliveries/{id}")).await;
+            (live["overdue"] == true && live["status"] == "Picked").then_some(())
+        },
+    )
+    .await;
+    let handle = stack
+        .temporal
+        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(&id));
+    let description = handle.describe(Default::default()).await.expect("describe");
+    assert_eq!(
+        description
+            .search_attributes()
+            .get(&names::DELIVERY_OVERDUE),
+        Some(true)
+    );
+    assert_eq!(
+        description
+            .search_attributes()
+            .get(&names::RIDER_ID)
+            .as_deref(),
+        Some("rider-4")
+    );
+
+    let (status, _) = stack
+        .post(
+            &format!("/deliveries/{id}/complete"),
+            json!({"riderId": "rider-4"}),
+        )
+        .await;
     assert_eq!(status, 200);
     let row = list_row_with_status(&stack, &id, "Completed").await;
     assert_eq!(row["settled"], 8000);

@@ -18,47 +18,97 @@ async fn a_delivery_goes_from_call_to_settlement() {
     assert_eq!(called["restaurantId"], "r-1");
     assert_eq!(called["payment"]["status"], "Registered");
     assert_eq!(called["payment"]["amount"], 20000);
-    let id = called["deliveryId"].as_str().expect("deliveryId").to_owned();
+    let id = called["deliveryId"]
+        .as_str()
+        .expect("deliveryId")
+        .to_owned();
 
     // Riders see the call shortly after it is made; the delivery list shows it too.
-    eventually("the call to reach riders", Duration::from_secs(10), || async {
-        let (_, calls) = stack.get("/riders/rider-7/calls").await;
-        calls.as_array()?.iter().any(|c| c["deliveryId"] == id.as_str()).then_some(())
-    })
+    eventually(
+        "the call to reach riders",
+        Duration::from_secs(10),
+        || async {
+            let (_, calls) = stack.get("/riders/rider-7/calls").await;
+            calls
+                .as_array()?
+                .iter()
+                .any(|c| c["deliveryId"] == id.as_str())
+                .then_some(())
+        },
+    )
     .await;
     let (_, calls) = stack.get("/riders/rider-7/calls").await;
-    let call = calls.as_array().unwrap().iter().find(|c| c["deliveryId"] == id.as_str()).unwrap().clone();
+    let call = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["deliveryId"] == id.as_str())
+        .unwrap()
+        .clone();
     assert_eq!(call["cost"], 20000);
     assert_eq!(call["destination"], "Seoul, Gangnam-gu, Teheran-ro 1");
     assert!(call["calledAt"].is_string());
-    eventually("the list to show Called", Duration::from_secs(10), || async {
-        let (status, row) = stack.get(&format!("/delivery-list/{id}")).await;
-        (status == 200 && row["status"] == "Called" && row["cost"] == 20000).then_some(())
-    })
+    eventually(
+        "the list to show Called",
+        Duration::from_secs(10),
+        || async {
+            let (status, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            (status == 200 && row["status"] == "Called" && row["cost"] == 20000).then_some(())
+        },
+    )
     .await;
 
-    let (status, picked) = stack.post(&format!("/deliveries/{id}/pickup"), json!({"riderId": "rider-7"})).await;
+    let (status, picked) = stack
+        .post(
+            &format!("/deliveries/{id}/pickup"),
+            json!({"riderId": "rider-7"}),
+        )
+        .await;
     assert_eq!(status, 200, "{picked}");
     assert_eq!(picked["status"], "Picked");
     assert_eq!(picked["riderId"], "rider-7");
 
-    let (status, body) = stack.post(&format!("/deliveries/{id}/pickup"), json!({"riderId": "rider-8"})).await;
+    let (status, body) = stack
+        .post(
+            &format!("/deliveries/{id}/pickup"),
+            json!({"riderId": "rider-8"}),
+        )
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "wrong_state");
-    let (status, body) = stack.post(&format!("/deliveries/{id}/complete"), json!({"riderId": "rider-8"})).await;
+    let (status, body) = stack
+        .post(
+            &format!("/deliveries/{id}/complete"),
+            json!({"riderId": "rider-8"}),
+        )
+        .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["code"], "not_your_delivery");
 
-    eventually("the list to show Picked", Duration::from_secs(10), || async {
-        let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
-        (row["status"] == "Picked" && row["riderId"] == "rider-7").then_some(())
-    })
+    eventually(
+        "the list to show Picked",
+        Duration::from_secs(10),
+        || async {
+            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            (row["status"] == "Picked" && row["riderId"] == "rider-7").then_some(())
+        },
+    )
     .await;
 
-    let (status, done) = stack.post(&format!("/deliveries/{id}/complete"), json!({"riderId": "rider-7"})).await;
+    let (status, done) = stack
+        .post(
+            &format!("/deliveries/{id}/complete"),
+            json!({"riderId": "rider-7"}),
+        )
+        .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["status"], "Completed");
-    let (status, body) = stack.post(&format!("/deliveries/{id}/complete"), json!({"riderId": "rider-7"})).await;
+    let (status, body) = stack
+        .post(
+            &format!("/deliveries/{id}/complete"),
+            json!({"riderId": "rider-7"}),
+        )
+        .await;
     assert_eq!(status, 409, "{body}");
 
     let payment = eventually("the payment to settle", Duration::from_secs(10), || async {
@@ -69,10 +119,14 @@ async fn a_delivery_goes_from_call_to_settlement() {
     assert_eq!(payment["amount"], 20000);
     assert!(payment["settledAt"].is_string());
 
-    let row = eventually("the list to show Completed", Duration::from_secs(10), || async {
-        let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
-        (row["status"] == "Completed").then_some(row)
-    })
+    let row = eventually(
+        "the list to show Completed",
+        Duration::from_secs(10),
+        || async {
+            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            (row["status"] == "Completed").then_some(row)
+        },
+    )
     .await;
     assert_eq!(row["settled"], 20000);
     assert_eq!(row["riderId"], "rider-7");
@@ -84,10 +138,24 @@ async fn a_delivery_goes_from_call_to_settlement() {
     assert_eq!(live["payment"]["status"], "Settled");
 
     let (_, calls) = stack.get("/riders/rider-7/calls").await;
-    assert!(!calls.as_array().unwrap().iter().any(|c| c["deliveryId"] == id.as_str()), "the call is gone from open calls");
+    assert!(
+        !calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["deliveryId"] == id.as_str()),
+        "the call is gone from open calls"
+    );
 
-    let (_, list) = stack.get("/delivery-list?status=Completed&restaurantId=r-1").await;
-    assert!(list.as_array().unwrap().iter().any(|r| r["deliveryId"] == id.as_str()));
+    let (_, list) = stack
+        .get("/delivery-list?status=Completed&restaurantId=r-1")
+        .await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["deliveryId"] == id.as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,14 +163,32 @@ async fn the_signals_drive_the_same_flow_as_the_updates() {
     use workflows::{DeliveryWorkflow, model::RiderRequest};
     let stack = Stack::start(StackOptions::default()).await;
     let id = stack.call_rider("r-2", 15000).await;
-    let handle = stack.temporal.get_workflow_handle::<DeliveryWorkflow>(workflows::names::workflow_id(&id));
-    let rider = || RiderRequest { rider_id: "rider-1".into() };
-    handle.signal(DeliveryWorkflow::picked_signal, rider(), Default::default()).await.expect("picked signal");
-    handle.signal(DeliveryWorkflow::completed_signal, rider(), Default::default()).await.expect("completed signal");
-    let row = eventually("the list to show Completed", Duration::from_secs(15), || async {
-        let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
-        (row["status"] == "Completed").then_some(row)
-    })
+    let handle = stack
+        .temporal
+        .get_workflow_handle::<DeliveryWorkflow>(workflows::names::workflow_id(&id));
+    let rider = || RiderRequest {
+        rider_id: "rider-1".into(),
+    };
+    handle
+        .signal(DeliveryWorkflow::picked_signal, rider(), Default::default())
+        .await
+        .expect("picked signal");
+    handle
+        .signal(
+            DeliveryWorkflow::completed_signal,
+            rider(),
+            Default::default(),
+        )
+        .await
+        .expect("completed signal");
+    let row = eventually(
+        "the list to show Completed",
+        Duration::from_secs(15),
+        || async {
+            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            (row["status"] == "Completed").then_some(row)
+        },
+    )
     .await;
     assert_eq!(row["settled"], 15000);
 }

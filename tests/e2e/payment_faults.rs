@@ -22,38 +22,72 @@ async fn a_registration_failing_while_payment_is_down_succeeds_on_retry() {
     .await;
 
     let (status, body) = stack
-        .post("/deliveries", json!({"restaurantId": "r-9", "destination": "Busan", "cost": 30000}))
+        .post(
+            "/deliveries",
+            json!({"restaurantId": "r-9", "destination": "Busan", "cost": 30000}),
+        )
         .await;
-    assert_eq!(status, 202, "the call is durably accepted while payment is down: {body}");
+    assert_eq!(
+        status, 202,
+        "the call is durably accepted while payment is down: {body}"
+    );
     assert_eq!(body["payment"]["status"], "Pending");
     let id = body["deliveryId"].as_str().unwrap().to_owned();
 
     // Let the registration fail for real at least twice before payment comes back.
-    let handle = stack.temporal.get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(&id));
-    eventually("two failed registration attempts", Duration::from_secs(20), || async {
-        let description = handle.describe(Default::default()).await.ok()?;
-        let activity = description.raw().pending_activities.first()?.clone();
-        (activity.attempt >= 3).then_some(())
-    })
+    let handle = stack
+        .temporal
+        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(&id));
+    eventually(
+        "two failed registration attempts",
+        Duration::from_secs(20),
+        || async {
+            let description = handle.describe(Default::default()).await.ok()?;
+            let activity = description.raw().pending_activities.first()?.clone();
+            (activity.attempt >= 3).then_some(())
+        },
+    )
     .await;
     let (status, live) = stack.get(&format!("/deliveries/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(live["payment"]["status"], "Pending");
-    let (status, body) = stack.post(&format!("/deliveries/{id}/pickup"), json!({"riderId": "rider-1"})).await;
-    assert_eq!(status, 409, "not open for riders before payment has the fee: {body}");
+    let (status, body) = stack
+        .post(
+            &format!("/deliveries/{id}/pickup"),
+            json!({"riderId": "rider-1"}),
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "not open for riders before payment has the fee: {body}"
+    );
 
     stack.start_payment().await;
-    eventually("the payment to be registered", Duration::from_secs(20), || async {
-        let (_, payment) = stack.get(&format!("/payments/{id}")).await;
-        (payment["status"] == "Registered" && payment["amount"] == 30000).then_some(())
-    })
+    eventually(
+        "the payment to be registered",
+        Duration::from_secs(20),
+        || async {
+            let (_, payment) = stack.get(&format!("/payments/{id}")).await;
+            (payment["status"] == "Registered" && payment["amount"] == 30000).then_some(())
+        },
+    )
     .await;
     eventually("the call to be open", Duration::from_secs(10), || async {
-        let (status, _) = stack.post(&format!("/deliveries/{id}/pickup"), json!({"riderId": "rider-1"})).await;
+        let (status, _) = stack
+            .post(
+                &format!("/deliveries/{id}/pickup"),
+                json!({"riderId": "rider-1"}),
+            )
+            .await;
         (status == 200).then_some(())
     })
     .await;
-    let (status, _) = stack.post(&format!("/deliveries/{id}/complete"), json!({"riderId": "rider-1"})).await;
+    let (status, _) = stack
+        .post(
+            &format!("/deliveries/{id}/complete"),
+            json!({"riderId": "rider-1"}),
+        )
+        .await;
     assert_eq!(status, 200);
     eventually("settlement", Duration::from_secs(10), || async {
         let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
@@ -78,21 +112,41 @@ async fn a_registration_refused_on_the_merits_ends_the_delivery_without_moving_m
     };
     let handle = stack
         .temporal
-        .start_workflow(DeliveryWorkflow::run, input, WorkflowStartOptions::new(stack.task_queue.clone(), names::workflow_id(&id)).build())
+        .start_workflow(
+            DeliveryWorkflow::run,
+            input,
+            WorkflowStartOptions::new(stack.task_queue.clone(), names::workflow_id(&id)).build(),
+        )
         .await
         .expect("start");
-    let view = tokio::time::timeout(Duration::from_secs(20), handle.get_result(WorkflowGetResultOptions::default()))
-        .await
-        .expect("the workflow ends promptly: a refusal is not retried")
-        .expect("the workflow completes");
+    let view = tokio::time::timeout(
+        Duration::from_secs(20),
+        handle.get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    .expect("the workflow ends promptly: a refusal is not retried")
+    .expect("the workflow completes");
     assert_eq!(view.status, DeliveryStatus::Cancelled);
     assert_eq!(view.payment.status, PaymentStatus::Rejected);
-    assert!(view.cancel_reason.as_deref().unwrap_or_default().contains("payment rejected"), "{view:?}");
+    assert!(
+        view.cancel_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("payment rejected"),
+        "{view:?}"
+    );
 
     let (status, _) = stack.get(&format!("/payments/{id}")).await;
     assert_eq!(status, 404, "no money moved");
     let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
     assert_eq!(row["status"], "Cancelled");
     let (_, calls) = stack.get("/riders/rider-1/calls").await;
-    assert!(!calls.as_array().unwrap().iter().any(|c| c["deliveryId"] == id.as_str()), "never offered to riders");
+    assert!(
+        !calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["deliveryId"] == id.as_str()),
+        "never offered to riders"
+    );
 }

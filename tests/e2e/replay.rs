@@ -62,20 +62,60 @@ async fn closed(client: &Client, id: &str) {
 /// stores it as the new committed history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_histories_of_every_path_replay() {
-    let stack = Stack::start(StackOptions { pickup_deadline_secs: Some(1), ..StackOptions::default() }).await;
+    let stack = Stack::start(StackOptions {
+        pickup_deadline_secs: Some(1),
+        ..StackOptions::default()
+    })
+    .await;
     let patient = Stack::start(StackOptions::default()).await;
 
     let happy = patient.call_rider("r-1", 20000).await;
-    assert_eq!(patient.post(&format!("/deliveries/{happy}/pickup"), json!({"riderId": "rider-1"})).await.0, 200);
-    assert_eq!(patient.post(&format!("/deliveries/{happy}/complete"), json!({"riderId": "rider-1"})).await.0, 200);
+    assert_eq!(
+        patient
+            .post(
+                &format!("/deliveries/{happy}/pickup"),
+                json!({"riderId": "rider-1"})
+            )
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        patient
+            .post(
+                &format!("/deliveries/{happy}/complete"),
+                json!({"riderId": "rider-1"})
+            )
+            .await
+            .0,
+        200
+    );
 
     let cancel = patient.call_rider("r-1", 10000).await;
-    assert_eq!(patient.post(&format!("/deliveries/{cancel}/cancel"), json!({"reason": "changed mind"})).await.0, 200);
+    assert_eq!(
+        patient
+            .post(
+                &format!("/deliveries/{cancel}/cancel"),
+                json!({"reason": "changed mind"})
+            )
+            .await
+            .0,
+        200
+    );
 
     let deadline = stack.call_rider("r-1", 5000).await;
 
     let operator = patient.call_rider("r-1", 3000).await;
-    assert_eq!(patient.post(&format!("/deliveries/{operator}/pickup"), json!({"riderId": "rider-2"})).await.0, 200);
+    assert_eq!(
+        patient
+            .post(
+                &format!("/deliveries/{operator}/pickup"),
+                json!({"riderId": "rider-2"})
+            )
+            .await
+            .0,
+        200
+    );
     patient
         .temporal
         .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(&operator))
@@ -83,13 +123,25 @@ async fn fresh_histories_of_every_path_replay() {
         .await
         .expect("cancel");
 
-    let runs = [("happy", &happy), ("cancel", &cancel), ("deadline", &deadline), ("operator-cancel", &operator)];
+    let runs = [
+        ("happy", &happy),
+        ("cancel", &cancel),
+        ("deadline", &deadline),
+        ("operator-cancel", &operator),
+    ];
     for (name, id) in runs {
         closed(&patient.temporal, id).await;
-        let handle = patient.temporal.get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(id));
-        let json = handle.fetch_history(Default::default()).to_json().await.expect("history as json");
+        let handle = patient
+            .temporal
+            .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(id));
+        let json = handle
+            .fetch_history(Default::default())
+            .to_json()
+            .await
+            .expect("history as json");
         if std::env::var_os("RECORD_HISTORIES").is_some() {
-            std::fs::write(histories_dir().join(format!("{name}.json")), &json).expect("write history");
+            std::fs::write(histories_dir().join(format!("{name}.json")), &json)
+                .expect("write history");
         }
         replay(name, WorkflowHistory::from_json(&json).expect("parse")).await;
     }

@@ -25,7 +25,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Deliveries, Role::Payments, Role::Dispatch, Role::Projections];
+    pub const ALL: [Role; 4] = [
+        Role::Deliveries,
+        Role::Payments,
+        Role::Dispatch,
+        Role::Projections,
+    ];
 
     fn queue_name(self) -> &'static str {
         match self {
@@ -46,7 +51,9 @@ impl FromStr for Role {
             .find(|r| r.queue_name() == s.trim())
             .ok_or_else(|| SettingsError::Invalid {
                 name: "WORKER_ROLES",
-                reason: format!("unknown role {s:?}; expected some of deliveries,payments,dispatch,projections"),
+                reason: format!(
+                    "unknown role {s:?}; expected some of deliveries,payments,dispatch,projections"
+                ),
             })
     }
 }
@@ -80,14 +87,18 @@ pub enum SettingsError {
 impl Settings {
     /// Reads the settings from environment variables, falling back to the defaults.
     pub fn from_env() -> Result<Self, SettingsError> {
-        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let roles = var("WORKER_ROLES", "deliveries,payments,dispatch,projections")
             .split(',')
             .filter(|s| !s.trim().is_empty())
             .map(Role::from_str)
             .collect::<Result<Vec<_>, _>>()?;
         if roles.is_empty() {
-            return Err(SettingsError::Invalid { name: "WORKER_ROLES", reason: "no role given".into() });
+            return Err(SettingsError::Invalid {
+                name: "WORKER_ROLES",
+                reason: "no role given".into(),
+            });
         }
         let grace = var("WORKER_SHUTDOWN_GRACE_SECS", "10");
         let grace = grace.parse::<u64>().map_err(|e| SettingsError::Invalid {
@@ -107,7 +118,10 @@ impl Settings {
             task_queue,
             roles,
             payment_url: var("PAYMENT_URL", "http://127.0.0.1:50051"),
-            readmodel_database_url: var("READMODEL_DATABASE_URL", "sqlite://.data/deliveries.db?mode=rwc"),
+            readmodel_database_url: var(
+                "READMODEL_DATABASE_URL",
+                "sqlite://.data/deliveries.db?mode=rwc",
+            ),
             shutdown_grace: Duration::from_secs(grace),
         })
     }
@@ -135,22 +149,36 @@ fn temporal_err(e: impl std::fmt::Display) -> WorkerError {
 ///
 /// The returned future is not `Send` (the SDK drives workflows on the current thread): run it
 /// with `block_on` or on a thread of its own.
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(temporal_err)?;
-    let client = workflows::client::connect(&settings.temporal_address, &settings.temporal_namespace).await?;
-    let needs_store = settings.roles.iter().any(|r| matches!(r, Role::Dispatch | Role::Projections));
+    let client =
+        workflows::client::connect(&settings.temporal_address, &settings.temporal_namespace)
+            .await?;
+    let needs_store = settings
+        .roles
+        .iter()
+        .any(|r| matches!(r, Role::Dispatch | Role::Projections));
     let store = match needs_store {
         true => Some(ReadModel::connect(&settings.readmodel_database_url).await?),
         false => None,
     };
-    let prefix = settings.task_queue.strip_suffix(names::DELIVERIES_QUEUE).unwrap_or_default();
+    let prefix = settings
+        .task_queue
+        .strip_suffix(names::DELIVERIES_QUEUE)
+        .unwrap_or_default();
 
     let mut workers = Vec::new();
     for role in &settings.roles {
         let queue = format!("{prefix}{}", role.queue_name());
-        let options = WorkerOptions::new(queue.as_str()).graceful_shutdown_period(settings.shutdown_grace);
+        let options =
+            WorkerOptions::new(queue.as_str()).graceful_shutdown_period(settings.shutdown_grace);
         let options = match (role, &store) {
-            (Role::Deliveries, _) => options.register_workflow::<DeliveryWorkflow>().map_err(temporal_err)?,
+            (Role::Deliveries, _) => options
+                .register_workflow::<DeliveryWorkflow>()
+                .map_err(temporal_err)?,
             (Role::Payments, _) => {
                 let channel = tonic::transport::Endpoint::from_shared(settings.payment_url.clone())
                     .map_err(|_| WorkerError::PaymentUrl(settings.payment_url.clone()))?
@@ -158,11 +186,18 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
                     .connect_lazy();
                 options.register_activities(Payments::new(payment::PaymentClient::new(channel)))
             }
-            (Role::Dispatch, Some(store)) => options.register_activities(Dispatch::new(store.clone())),
-            (Role::Projections, Some(store)) => options.register_activities(Projections::new(store.clone())),
-            (Role::Dispatch | Role::Projections, None) => unreachable!("the store is opened for these roles"),
+            (Role::Dispatch, Some(store)) => {
+                options.register_activities(Dispatch::new(store.clone()))
+            }
+            (Role::Projections, Some(store)) => {
+                options.register_activities(Projections::new(store.clone()))
+            }
+            (Role::Dispatch | Role::Projections, None) => {
+                unreachable!("the store is opened for these roles")
+            }
         };
-        let worker = Worker::new(&runtime, client.clone(), options.build()).map_err(temporal_err)?;
+        let worker =
+            Worker::new(&runtime, client.clone(), options.build()).map_err(temporal_err)?;
         tracing::info!(task_queue = %queue, role = ?role, "worker polling");
         workers.push(worker);
     }
@@ -179,7 +214,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             runs.await
         }
     };
-    results.into_iter().collect::<Result<Vec<()>, _>>().map_err(temporal_err)?;
+    results
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()
+        .map_err(temporal_err)?;
     tracing::info!("worker stopped");
     Ok(())
 }

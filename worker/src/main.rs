@@ -25,5 +25,7 @@ async fn main() -> anyhow::Result<()> {
             _ = sigterm.recv() => {}
         }
     };
-    worker::run(settings, shutdown).await.context("worker failed")
+    worker::run(settings, shutdown)
+        .await
+        .context("worker failed")
 }

@@ -17,8 +17,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use temporalio_common::{ActivityDefinition, RetryPolicy};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext,
-    TimerResult, WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext, TimerResult,
+    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
     WorkflowTermination, workflows::select,
 };
 
@@ -63,7 +63,9 @@ pub struct DeliveryWorkflow {
 impl DeliveryWorkflow {
     #[init]
     pub fn new(_ctx: &WorkflowContextView, input: DeliveryInput) -> Self {
-        Self { state: DeliveryState::new(input) }
+        Self {
+            state: DeliveryState::new(input),
+        }
     }
 
     #[run(name = "DeliveryWorkflow")]
@@ -76,7 +78,10 @@ impl DeliveryWorkflow {
         let registered = ctx
             .execute_activity(
                 PaymentActivities::register_payment,
-                RegisterPaymentInput { delivery_id: input.delivery_id.clone(), amount: input.cost },
+                RegisterPaymentInput {
+                    delivery_id: input.delivery_id.clone(),
+                    amount: input.cost,
+                },
                 activity_options(&queue, names::PAYMENTS_QUEUE),
             )
             .await;
@@ -212,37 +217,60 @@ impl DeliveryWorkflow {
     }
 
     #[update_validator(pickup)]
-    fn validate_pickup(&self, _ctx: &WorkflowContextView, req: &RiderRequest) -> Result<(), HandlerError> {
+    fn validate_pickup(
+        &self,
+        _ctx: &WorkflowContextView,
+        req: &RiderRequest,
+    ) -> Result<(), HandlerError> {
         Ok(self.state.can_pick_up(&req.rider_id)?)
     }
 
     /// A rider picks the food up; the first one wins.
     #[update(name = "pickup")]
-    pub fn pickup(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) -> Result<DeliveryView, HandlerError> {
+    pub fn pickup(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        req: RiderRequest,
+    ) -> Result<DeliveryView, HandlerError> {
         self.state.pick_up(&req.rider_id)?;
         Ok(self.state.view())
     }
 
     #[update_validator(complete)]
-    fn validate_complete(&self, _ctx: &WorkflowContextView, req: &RiderRequest) -> Result<(), HandlerError> {
+    fn validate_complete(
+        &self,
+        _ctx: &WorkflowContextView,
+        req: &RiderRequest,
+    ) -> Result<(), HandlerError> {
         Ok(self.state.can_complete(&req.rider_id)?)
     }
 
     /// The rider who picked the food up hands it over; settlement follows.
     #[update(name = "complete")]
-    pub fn complete(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) -> Result<DeliveryView, HandlerError> {
+    pub fn complete(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        req: RiderRequest,
+    ) -> Result<DeliveryView, HandlerError> {
         self.state.complete(&req.rider_id)?;
         Ok(self.state.view())
     }
 
     #[update_validator(cancel)]
-    fn validate_cancel(&self, _ctx: &WorkflowContextView, req: &CancelRequest) -> Result<(), HandlerError> {
+    fn validate_cancel(
+        &self,
+        _ctx: &WorkflowContextView,
+        req: &CancelRequest,
+    ) -> Result<(), HandlerError> {
         Ok(self.state.can_cancel(req.reason.as_deref())?)
     }
 
     /// The restaurant cancels before pickup; answers once the payment is voided.
     #[update(name = "cancel")]
-    pub async fn cancel(ctx: &mut WorkflowContext<Self>, req: CancelRequest) -> Result<DeliveryView, HandlerError> {
+    pub async fn cancel(
+        ctx: &mut WorkflowContext<Self>,
+        req: CancelRequest,
+    ) -> Result<DeliveryView, HandlerError> {
         ctx.state_mut(|w| w.state.cancel(req.reason.as_deref()))?;
         ctx.wait_condition(|w: &Self| w.state.compensated()).await?;
         Ok(ctx.state(|w| w.state.view()))
@@ -280,10 +308,24 @@ async fn finish(
     while let Some(step) = compensations.pop() {
         match step {
             Compensation::WithdrawCall => {
-                run(ctx, DispatchActivities::withdraw_call, delivery_id.clone(), queue, names::DISPATCH_QUEUE).await?;
+                run(
+                    ctx,
+                    DispatchActivities::withdraw_call,
+                    delivery_id.clone(),
+                    queue,
+                    names::DISPATCH_QUEUE,
+                )
+                .await?;
             }
             Compensation::VoidPayment => {
-                run(ctx, PaymentActivities::void_payment, delivery_id.clone(), queue, names::PAYMENTS_QUEUE).await?;
+                run(
+                    ctx,
+                    PaymentActivities::void_payment,
+                    delivery_id.clone(),
+                    queue,
+                    names::PAYMENTS_QUEUE,
+                )
+                .await?;
                 ctx.state_mut(|w| w.state.payment_voided());
             }
         }
@@ -301,9 +343,19 @@ async fn withdraw_call(
     queue: &str,
     compensations: &mut Vec<Compensation>,
 ) -> WorkflowResult<()> {
-    if let Some(pos) = compensations.iter().position(|c| *c == Compensation::WithdrawCall) {
+    if let Some(pos) = compensations
+        .iter()
+        .position(|c| *c == Compensation::WithdrawCall)
+    {
         let delivery_id = ctx.state(|w| w.state.input().delivery_id.clone());
-        run(ctx, DispatchActivities::withdraw_call, delivery_id, queue, names::DISPATCH_QUEUE).await?;
+        run(
+            ctx,
+            DispatchActivities::withdraw_call,
+            delivery_id,
+            queue,
+            names::DISPATCH_QUEUE,
+        )
+        .await?;
         compensations.remove(pos);
     }
     Ok(())
@@ -313,7 +365,14 @@ async fn withdraw_call(
 async fn project(ctx: &mut WorkflowContext<DeliveryWorkflow>, queue: &str) -> WorkflowResult<()> {
     let at = now_ms(ctx);
     let row = ctx.state_mut(|w| w.state.next_projection(at));
-    run(ctx, ProjectionActivities::project_delivery, row, queue, names::PROJECTIONS_QUEUE).await
+    run(
+        ctx,
+        ProjectionActivities::project_delivery,
+        row,
+        queue,
+        names::PROJECTIONS_QUEUE,
+    )
+    .await
 }
 
 async fn run<A>(
@@ -366,7 +425,11 @@ fn now_ms(ctx: &WorkflowContext<DeliveryWorkflow>) -> i64 {
 
 fn cancel_reason(ctx: &WorkflowContext<DeliveryWorkflow>, fallback: &str) -> String {
     let reason = ctx.cancellation_token().reason().unwrap_or_default();
-    let reason = if reason.is_empty() { fallback.to_owned() } else { reason };
+    let reason = if reason.is_empty() {
+        fallback.to_owned()
+    } else {
+        reason
+    };
     format!("workflow cancelled by an operator: {reason}")
 }
 

@@ -135,24 +135,40 @@ impl RejectionKind {
 
 impl Rejection {
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self { kind: RejectionKind::Conflict, message: message.into() }
+        Self {
+            kind: RejectionKind::Conflict,
+            message: message.into(),
+        }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self { kind: RejectionKind::Forbidden, message: message.into() }
+        Self {
+            kind: RejectionKind::Forbidden,
+            message: message.into(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self { kind: RejectionKind::Invalid, message: message.into() }
+        Self {
+            kind: RejectionKind::Invalid,
+            message: message.into(),
+        }
     }
 
     /// Reads a rejection back from an update failure message; `None` when it is not one of ours.
     pub fn parse(text: &str) -> Option<Self> {
         let (code, message) = text.split_once(": ")?;
-        let kind = [RejectionKind::Conflict, RejectionKind::Forbidden, RejectionKind::Invalid]
-            .into_iter()
-            .find(|k| k.code() == code)?;
-        Some(Self { kind, message: message.to_owned() })
+        let kind = [
+            RejectionKind::Conflict,
+            RejectionKind::Forbidden,
+            RejectionKind::Invalid,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)?;
+        Some(Self {
+            kind,
+            message: message.to_owned(),
+        })
     }
 }
 
@@ -235,7 +251,10 @@ mod tests {
             cost: 20_000,
             status: DeliveryStatus::Called,
             rider_id: None,
-            payment: PaymentSummary { status: PaymentStatus::Registered, amount: Some(20_000) },
+            payment: PaymentSummary {
+                status: PaymentStatus::Registered,
+                amount: Some(20_000),
+            },
             settled: None,
             cancel_reason: None,
             overdue: false,

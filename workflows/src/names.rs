@@ -12,7 +12,8 @@ pub const DISPATCH_QUEUE: &str = "dispatch";
 pub const PROJECTIONS_QUEUE: &str = "projections";
 
 /// Current delivery status (`Called`, `Picked`, `Completed`, `Cancelled`).
-pub const DELIVERY_STATUS: SearchAttributeKey<String> = SearchAttributeKey::keyword("DeliveryStatus");
+pub const DELIVERY_STATUS: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword("DeliveryStatus");
 /// The restaurant that called the rider.
 pub const RESTAURANT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("RestaurantId");
 /// The rider who picked the delivery up.
@@ -48,7 +49,13 @@ pub fn activity_queue(workflow_queue: &str, role: &str) -> String {
 
 /// The four queues of a stack whose workflow queue has `prefix` in front of it.
 pub fn queues(prefix: &str) -> [String; 4] {
-    [DELIVERIES_QUEUE, PAYMENTS_QUEUE, DISPATCH_QUEUE, PROJECTIONS_QUEUE].map(|q| format!("{prefix}{q}"))
+    [
+        DELIVERIES_QUEUE,
+        PAYMENTS_QUEUE,
+        DISPATCH_QUEUE,
+        PROJECTIONS_QUEUE,
+    ]
+    .map(|q| format!("{prefix}{q}"))
 }
 
 #[cfg(test)]
@@ -58,7 +65,10 @@ mod tests {
     #[test]
     fn activity_queues_follow_the_workflow_queue_prefix() {
         assert_eq!(activity_queue("deliveries", PAYMENTS_QUEUE), "payments");
-        assert_eq!(activity_queue("t42-deliveries", DISPATCH_QUEUE), "t42-dispatch");
+        assert_eq!(
+            activity_queue("t42-deliveries", DISPATCH_QUEUE),
+            "t42-dispatch"
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ fn check_rider_id(rider_id: &str) -> Result<(), Rejection> {
         return Err(Rejection::invalid("riderId must not be empty"));
     }
     if rider_id.chars().count() > MAX_TEXT_LEN {
-        return Err(Rejection::invalid(format!("riderId must be at most {MAX_TEXT_LEN} characters")));
+        return Err(Rejection::invalid(format!(
+            "riderId must be at most {MAX_TEXT_LEN} characters"
+        )));
     }
     Ok(())
 }
@@ -77,7 +79,10 @@ impl DeliveryState {
             cost: self.input.cost,
             status: self.status,
             rider_id: self.rider_id.clone(),
-            payment: PaymentSummary { status: self.payment, amount },
+            payment: PaymentSummary {
+                status: self.payment,
+                amount,
+            },
             settled: self.settled,
             cancel_reason: self.cancel_reason.clone(),
             overdue: self.overdue,
@@ -105,14 +110,16 @@ impl DeliveryState {
         check_rider_id(rider_id)?;
         match (self.status, self.payment) {
             (DeliveryStatus::Called, PaymentStatus::Registered) => Ok(()),
-            (DeliveryStatus::Called, _) => {
-                Err(Rejection::conflict("the call is not open yet: its payment is still being registered"))
-            }
+            (DeliveryStatus::Called, _) => Err(Rejection::conflict(
+                "the call is not open yet: its payment is still being registered",
+            )),
             (DeliveryStatus::Picked, _) if self.rider_id.as_deref() == Some(rider_id) => Ok(()),
-            (DeliveryStatus::Picked | DeliveryStatus::Completed, _) => {
-                Err(Rejection::conflict("another rider already picked this delivery up"))
+            (DeliveryStatus::Picked | DeliveryStatus::Completed, _) => Err(Rejection::conflict(
+                "another rider already picked this delivery up",
+            )),
+            (DeliveryStatus::Cancelled, _) => {
+                Err(Rejection::conflict("the delivery was cancelled"))
             }
-            (DeliveryStatus::Cancelled, _) => Err(Rejection::conflict("the delivery was cancelled")),
         }
     }
 
@@ -127,10 +134,16 @@ impl DeliveryState {
     pub fn can_complete(&self, rider_id: &str) -> Result<(), Rejection> {
         check_rider_id(rider_id)?;
         match self.status {
-            DeliveryStatus::Called => Err(Rejection::conflict("the delivery has not been picked up yet")),
+            DeliveryStatus::Called => Err(Rejection::conflict(
+                "the delivery has not been picked up yet",
+            )),
             DeliveryStatus::Picked if self.rider_id.as_deref() == Some(rider_id) => Ok(()),
-            DeliveryStatus::Picked => Err(Rejection::forbidden("another rider picked this delivery up")),
-            DeliveryStatus::Completed => Err(Rejection::conflict("the delivery is already completed")),
+            DeliveryStatus::Picked => Err(Rejection::forbidden(
+                "another rider picked this delivery up",
+            )),
+            DeliveryStatus::Completed => {
+                Err(Rejection::conflict("the delivery is already completed"))
+            }
             DeliveryStatus::Cancelled => Err(Rejection::conflict("the delivery was cancelled")),
         }
     }
@@ -144,14 +157,18 @@ impl DeliveryState {
     /// Whether the restaurant may cancel: only while nobody has picked the food up.
     pub fn can_cancel(&self, reason: Option<&str>) -> Result<(), Rejection> {
         if reason.is_some_and(|r| r.chars().count() > MAX_TEXT_LEN) {
-            return Err(Rejection::invalid(format!("reason must be at most {MAX_TEXT_LEN} characters")));
+            return Err(Rejection::invalid(format!(
+                "reason must be at most {MAX_TEXT_LEN} characters"
+            )));
         }
         match self.status {
             DeliveryStatus::Called => Ok(()),
             DeliveryStatus::Picked | DeliveryStatus::Completed => {
                 Err(Rejection::conflict("the delivery was already picked up"))
             }
-            DeliveryStatus::Cancelled => Err(Rejection::conflict("the delivery is already cancelled")),
+            DeliveryStatus::Cancelled => {
+                Err(Rejection::conflict("the delivery is already cancelled"))
+            }
         }
     }
 
@@ -212,7 +229,10 @@ impl DeliveryState {
 
     /// True once nothing is left to compensate: the payment was voided or never taken.
     pub fn compensated(&self) -> bool {
-        matches!(self.payment, PaymentStatus::Voided | PaymentStatus::Rejected)
+        matches!(
+            self.payment,
+            PaymentStatus::Voided | PaymentStatus::Rejected
+        )
     }
 }
 
@@ -245,7 +265,10 @@ mod tests {
 
     #[test]
     fn a_call_cannot_be_picked_up_before_its_payment_is_registered() {
-        assert_eq!(kind(called().can_pick_up("rider-1")), Some(RejectionKind::Conflict));
+        assert_eq!(
+            kind(called().can_pick_up("rider-1")),
+            Some(RejectionKind::Conflict)
+        );
         assert_eq!(kind(open().can_pick_up("rider-1")), None);
     }
 
@@ -271,7 +294,10 @@ mod tests {
     #[test]
     fn only_the_rider_who_picked_up_may_complete() {
         let mut s = open();
-        assert_eq!(kind(s.can_complete("rider-1")), Some(RejectionKind::Conflict));
+        assert_eq!(
+            kind(s.can_complete("rider-1")),
+            Some(RejectionKind::Conflict)
+        );
         s.pick_up("rider-1").unwrap();
         assert_eq!(kind(s.complete("rider-2")), Some(RejectionKind::Forbidden));
         s.complete("rider-1").unwrap();
@@ -316,8 +342,14 @@ mod tests {
     fn blank_or_oversized_rider_ids_are_invalid() {
         let s = open();
         assert_eq!(kind(s.can_pick_up("  ")), Some(RejectionKind::Invalid));
-        assert_eq!(kind(s.can_pick_up(&"x".repeat(MAX_TEXT_LEN + 1))), Some(RejectionKind::Invalid));
-        assert_eq!(kind(s.can_cancel(Some(&"x".repeat(MAX_TEXT_LEN + 1)))), Some(RejectionKind::Invalid));
+        assert_eq!(
+            kind(s.can_pick_up(&"x".repeat(MAX_TEXT_LEN + 1))),
+            Some(RejectionKind::Invalid)
+        );
+        assert_eq!(
+            kind(s.can_cancel(Some(&"x".repeat(MAX_TEXT_LEN + 1)))),
+            Some(RejectionKind::Invalid)
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ use temporalio_common::{MemoValues, search_attributes::SearchAttributes};
 use utoipa::ToSchema;
 use workflows::{
     DeliveryWorkflow,
-    model::{CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, PaymentStatus, PaymentSummary, RiderRequest},
+    model::{
+        CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, PaymentStatus, PaymentSummary,
+        RiderRequest,
+    },
     names,
 };
 
@@ -88,7 +91,11 @@ pub(crate) async fn create_delivery(
 
     let delivery_id = match &idempotency_key {
         // Same restaurant and key → same delivery, so a retried call never makes a second one.
-        Some(key) => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{restaurant_id}\n{key}").as_bytes()).to_string(),
+        Some(key) => uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{restaurant_id}\n{key}").as_bytes(),
+        )
+        .to_string(),
         None => uuid::Uuid::now_v7().to_string(),
     };
     let settings = state.settings();
@@ -109,7 +116,11 @@ pub(crate) async fn create_delivery(
     let status = match view.payment.status {
         PaymentStatus::Pending => StatusCode::ACCEPTED,
         PaymentStatus::Rejected => {
-            return Err(ApiError::invalid("cost", view.cancel_reason.unwrap_or_else(|| "payment refused the fee".into())));
+            return Err(ApiError::invalid(
+                "cost",
+                view.cancel_reason
+                    .unwrap_or_else(|| "payment refused the fee".into()),
+            ));
         }
         _ => StatusCode::CREATED,
     };
@@ -118,13 +129,18 @@ pub(crate) async fn create_delivery(
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     let key = value
         .to_str()
         .map_err(|_| ApiError::invalid("Idempotency-Key", "Idempotency-Key must be visible ASCII"))?
         .trim();
     if key.is_empty() || key.len() > input::MAX_TEXT_LEN {
-        return Err(ApiError::invalid("Idempotency-Key", "Idempotency-Key must be 1 to 256 characters"));
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 256 characters",
+        ));
     }
     Ok(Some(key.to_owned()))
 }
@@ -144,17 +160,28 @@ async fn start(state: &AppState, request: &DeliveryInput) -> Result<(), ApiError
     for (key, value) in MEMO_FIELDS.into_iter().zip(memo_values(request)) {
         memo.insert(key, value);
     }
-    let options = WorkflowStartOptions::new(state.settings().task_queue.clone(), names::workflow_id(&request.delivery_id))
-        .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
-        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
-        .search_attributes(SearchAttributes::new([
-            names::DELIVERY_STATUS.value_set(DeliveryStatus::Called.as_str().to_owned()),
-            names::RESTAURANT_ID.value_set(request.restaurant_id.clone()),
-        ]))
-        .memo(memo)
-        .static_summary(format!("{} → {} ({} KRW)", request.restaurant_id, request.destination, request.cost))
-        .build();
-    match state.inner.temporal.start_workflow(DeliveryWorkflow::run, request.clone(), options).await {
+    let options = WorkflowStartOptions::new(
+        state.settings().task_queue.clone(),
+        names::workflow_id(&request.delivery_id),
+    )
+    .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+    .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+    .search_attributes(SearchAttributes::new([
+        names::DELIVERY_STATUS.value_set(DeliveryStatus::Called.as_str().to_owned()),
+        names::RESTAURANT_ID.value_set(request.restaurant_id.clone()),
+    ]))
+    .memo(memo)
+    .static_summary(format!(
+        "{} → {} ({} KRW)",
+        request.restaurant_id, request.destination, request.cost
+    ))
+    .build();
+    match state
+        .inner
+        .temporal
+        .start_workflow(DeliveryWorkflow::run, request.clone(), options)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(WorkflowStartError::AlreadyStarted { .. }) => same_request(state, request).await,
         Err(e) => {
@@ -173,12 +200,19 @@ async fn same_request(state: &AppState, request: &DeliveryInput) -> Result<(), A
     let memo = description.memo();
     let stored: Vec<serde_json::Value> = MEMO_FIELDS
         .into_iter()
-        .map(|key| memo.get::<serde_json::Value>(key).ok().flatten().unwrap_or_default())
+        .map(|key| {
+            memo.get::<serde_json::Value>(key)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        })
         .collect();
     if stored == memo_values(request) {
         Ok(())
     } else {
-        Err(ApiError::IdempotencyMismatch("this Idempotency-Key was already used with a different request".into()))
+        Err(ApiError::IdempotencyMismatch(
+            "this Idempotency-Key was already used with a different request".into(),
+        ))
     }
 }
 
@@ -191,7 +225,10 @@ fn pending_view(request: &DeliveryInput) -> DeliveryView {
         cost: request.cost,
         status: DeliveryStatus::Called,
         rider_id: None,
-        payment: PaymentSummary { status: PaymentStatus::Pending, amount: None },
+        payment: PaymentSummary {
+            status: PaymentStatus::Pending,
+            amount: None,
+        },
         settled: None,
         cancel_reason: None,
         overdue: false,
@@ -205,7 +242,10 @@ fn pending_view(request: &DeliveryInput) -> DeliveryView {
         (status = 200, description = "live state from the workflow, or the delivery list when no worker answers", body = DeliveryView),
         (status = 404, description = "unknown delivery", body = ErrorBody),
     ))]
-pub(crate) async fn get_delivery(State(state): State<AppState>, Path(delivery_id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn get_delivery(
+    State(state): State<AppState>,
+    Path(delivery_id): Path<String>,
+) -> Result<Response, ApiError> {
     if !input::plain_id(&delivery_id) {
         return Err(ApiError::delivery_not_found(&delivery_id));
     }
@@ -218,16 +258,32 @@ pub(crate) async fn get_delivery(State(state): State<AppState>, Path(delivery_id
 }
 
 /// When the workflow cannot answer, the delivery list and the payment service can.
-async fn fallback(state: &AppState, delivery_id: &str, may_exist: bool) -> Result<Response, ApiError> {
-    let row = state.inner.readmodel.delivery(delivery_id).await.map_err(|e| ApiError::internal(e))?;
+async fn fallback(
+    state: &AppState,
+    delivery_id: &str,
+    may_exist: bool,
+) -> Result<Response, ApiError> {
+    let row = state
+        .inner
+        .readmodel
+        .delivery(delivery_id)
+        .await
+        .map_err(ApiError::internal)?;
     let Some(row) = row else {
         // Not projected yet: it may still be a delivery whose worker is down.
-        if may_exist && temporal::execution_status(&temporal::handle(state, delivery_id)).await?.is_some() {
+        if may_exist
+            && temporal::execution_status(&temporal::handle(state, delivery_id))
+                .await?
+                .is_some()
+        {
             return Err(ApiError::WorkerUnavailable);
         }
         return Err(ApiError::delivery_not_found(delivery_id));
     };
-    let payment = super::payments::lookup(state, delivery_id).await.ok().flatten();
+    let payment = super::payments::lookup(state, delivery_id)
+        .await
+        .ok()
+        .flatten();
     let view = DeliveryView {
         delivery_id: row.delivery_id,
         restaurant_id: row.restaurant_id,
@@ -241,7 +297,9 @@ async fn fallback(state: &AppState, delivery_id: &str, may_exist: bool) -> Resul
         },
         rider_id: row.rider_id,
         payment: PaymentSummary {
-            status: payment.as_ref().map_or(PaymentStatus::Pending, |p| p.status),
+            status: payment
+                .as_ref()
+                .map_or(PaymentStatus::Pending, |p| p.status),
             amount: payment.as_ref().map(|p| p.amount),
         },
         settled: row.settled,
@@ -276,7 +334,13 @@ pub(crate) async fn cancel_delivery(
     let body = input::object(&body?, true)?;
     let reason = input::optional_text(&body, "reason")?;
     checked_id(&delivery_id)?;
-    let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::cancel, CancelRequest { reason }).await?;
+    let view = temporal::update(
+        &state,
+        &delivery_id,
+        DeliveryWorkflow::cancel,
+        CancelRequest { reason },
+    )
+    .await?;
     Ok(Json(view))
 }
 
@@ -297,7 +361,13 @@ pub(crate) async fn pickup_delivery(
 ) -> Result<Json<DeliveryView>, ApiError> {
     let rider_id = rider(body)?;
     checked_id(&delivery_id)?;
-    let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::pickup, RiderRequest { rider_id }).await?;
+    let view = temporal::update(
+        &state,
+        &delivery_id,
+        DeliveryWorkflow::pickup,
+        RiderRequest { rider_id },
+    )
+    .await?;
     Ok(Json(view))
 }
 
@@ -319,7 +389,13 @@ pub(crate) async fn complete_delivery(
 ) -> Result<Json<DeliveryView>, ApiError> {
     let rider_id = rider(body)?;
     checked_id(&delivery_id)?;
-    let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::complete, RiderRequest { rider_id }).await?;
+    let view = temporal::update(
+        &state,
+        &delivery_id,
+        DeliveryWorkflow::complete,
+        RiderRequest { rider_id },
+    )
+    .await?;
     Ok(Json(view))
 }
 

@@ -23,9 +23,18 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/deliveries", post(deliveries::create_delivery))
         .route("/deliveries/{delivery_id}", get(deliveries::get_delivery))
-        .route("/deliveries/{delivery_id}/cancel", post(deliveries::cancel_delivery))
-        .route("/deliveries/{delivery_id}/pickup", post(deliveries::pickup_delivery))
-        .route("/deliveries/{delivery_id}/complete", post(deliveries::complete_delivery))
+        .route(
+            "/deliveries/{delivery_id}/cancel",
+            post(deliveries::cancel_delivery),
+        )
+        .route(
+            "/deliveries/{delivery_id}/pickup",
+            post(deliveries::pickup_delivery),
+        )
+        .route(
+            "/deliveries/{delivery_id}/complete",
+            post(deliveries::complete_delivery),
+        )
         .route("/riders/{rider_id}/calls", get(riders::open_calls))
         .route("/delivery-list", get(reports::list_deliveries))
         .route("/delivery-list/{delivery_id}", get(reports::get_list_row))

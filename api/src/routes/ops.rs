@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode};
+use futures::StreamExt as _;
 use serde_json::{Value, json};
 use temporalio_client::WorkflowListOptions;
-use futures::StreamExt as _;
 
 use crate::AppState;
 
@@ -23,19 +23,36 @@ pub(crate) async fn healthz() -> Json<Value> {
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let limit = Duration::from_secs(2);
     let temporal = async {
-        let mut list = state.inner.temporal.list_workflows("WorkflowType='DeliveryWorkflow'", WorkflowListOptions::builder().limit(1).build());
-        matches!(tokio::time::timeout(limit, list.next()).await, Ok(None | Some(Ok(_))))
+        let mut list = state.inner.temporal.list_workflows(
+            "WorkflowType='DeliveryWorkflow'",
+            WorkflowListOptions::builder().limit(1).build(),
+        );
+        matches!(
+            tokio::time::timeout(limit, list.next()).await,
+            Ok(None | Some(Ok(_)))
+        )
     };
-    let database = async { matches!(tokio::time::timeout(limit, state.inner.readmodel.ping()).await, Ok(Ok(()))) };
+    let database = async {
+        matches!(
+            tokio::time::timeout(limit, state.inner.readmodel.ping()).await,
+            Ok(Ok(()))
+        )
+    };
     let (temporal_ok, database_ok) = tokio::join!(temporal, database);
-    let failing: Vec<&str> = [("temporal", temporal_ok), ("delivery_list_database", database_ok)]
-        .into_iter()
-        .filter_map(|(name, ok)| (!ok).then_some(name))
-        .collect();
+    let failing: Vec<&str> = [
+        ("temporal", temporal_ok),
+        ("delivery_list_database", database_ok),
+    ]
+    .into_iter()
+    .filter_map(|(name, ok)| (!ok).then_some(name))
+    .collect();
     if failing.is_empty() {
         (StatusCode::OK, Json(json!({"status": "ready"})))
     } else {
         let message = format!("unreachable: {}", failing.join(", "));
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"code": "not_ready", "message": message, "failing": failing})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"code": "not_ready", "message": message, "failing": failing})),
+        )
     }
 }

@@ -12,7 +12,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use workflows::model::PaymentStatus;
 
-use crate::{AppState, error::{ApiError, ErrorBody}, input};
+use crate::{
+    AppState,
+    error::{ApiError, ErrorBody},
+    input,
+};
 
 /// A payment as the ledger holds it.
 #[derive(Serialize, ToSchema)]
@@ -34,17 +38,31 @@ pub(crate) struct PaymentBody {
         (status = 404, description = "no payment for this delivery", body = ErrorBody),
         (status = 503, description = "payment service unreachable", body = ErrorBody),
     ))]
-pub(crate) async fn get_payment(State(state): State<AppState>, Path(delivery_id): Path<String>) -> Result<Json<PaymentBody>, ApiError> {
-    let not_found = || ApiError::NotFound { code: "payment_not_found", message: format!("no payment for delivery {delivery_id:?}") };
+pub(crate) async fn get_payment(
+    State(state): State<AppState>,
+    Path(delivery_id): Path<String>,
+) -> Result<Json<PaymentBody>, ApiError> {
+    let not_found = || ApiError::NotFound {
+        code: "payment_not_found",
+        message: format!("no payment for delivery {delivery_id:?}"),
+    };
     if !input::plain_id(&delivery_id) {
         return Err(not_found());
     }
-    lookup(&state, &delivery_id).await?.map(Json).ok_or_else(not_found)
+    lookup(&state, &delivery_id)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
 }
 
 /// Asks the payment service; `None` when it has no payment for this delivery.
-pub(crate) async fn lookup(state: &AppState, delivery_id: &str) -> Result<Option<PaymentBody>, ApiError> {
-    let mut request = tonic::Request::new(GetPaymentRequest { delivery_id: delivery_id.to_owned() });
+pub(crate) async fn lookup(
+    state: &AppState,
+    delivery_id: &str,
+) -> Result<Option<PaymentBody>, ApiError> {
+    let mut request = tonic::Request::new(GetPaymentRequest {
+        delivery_id: delivery_id.to_owned(),
+    });
     request.set_timeout(Duration::from_secs(2));
     let reply = match state.inner.payments.clone().get_payment(request).await {
         Ok(reply) => reply.into_inner(),
@@ -58,7 +76,12 @@ pub(crate) async fn lookup(state: &AppState, delivery_id: &str) -> Result<Option
         Ok(proto::PaymentStatus::Registered) => PaymentStatus::Registered,
         Ok(proto::PaymentStatus::Settled) => PaymentStatus::Settled,
         Ok(proto::PaymentStatus::Voided) => PaymentStatus::Voided,
-        _ => return Err(ApiError::internal(format!("unknown payment status {}", reply.status))),
+        _ => {
+            return Err(ApiError::internal(format!(
+                "unknown payment status {}",
+                reply.status
+            )));
+        }
     };
     let time = |t: Option<prost_types::Timestamp>| {
         t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))

@@ -8,7 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{AppState, error::{ApiError, ErrorBody}, input};
+use crate::{
+    AppState,
+    error::{ApiError, ErrorBody},
+    input,
+};
 
 /// Most calls a rider's list shows at once, oldest first.
 const OPEN_CALLS_LIMIT: u64 = 200;
@@ -31,11 +35,22 @@ pub(crate) struct OpenCallBody {
         (status = 200, description = "open calls, oldest first", body = [OpenCallBody]),
         (status = 422, description = "invalid rider id", body = ErrorBody),
     ))]
-pub(crate) async fn open_calls(State(state): State<AppState>, Path(rider_id): Path<String>) -> Result<Json<Vec<OpenCallBody>>, ApiError> {
+pub(crate) async fn open_calls(
+    State(state): State<AppState>,
+    Path(rider_id): Path<String>,
+) -> Result<Json<Vec<OpenCallBody>>, ApiError> {
     if !input::plain_id(&rider_id) {
-        return Err(ApiError::invalid("riderId", "riderId must be 1 to 128 letters, digits, '-', '_' or '.'"));
+        return Err(ApiError::invalid(
+            "riderId",
+            "riderId must be 1 to 128 letters, digits, '-', '_' or '.'",
+        ));
     }
-    let calls = state.inner.readmodel.open_calls(OPEN_CALLS_LIMIT).await.map_err(|e| ApiError::internal(e))?;
+    let calls = state
+        .inner
+        .readmodel
+        .open_calls(OPEN_CALLS_LIMIT)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(
         calls
             .into_iter()

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Runs the whole system locally: the Temporal dev server (Web UI included) with a persistent
+# SQLite file, the payment service, the worker and the API, release builds. Ctrl-C stops
+# everything cleanly. State lives in .data/ and survives restarts.
+#
+# Ports (override with the variables): TEMPORAL_PORT=7233 TEMPORAL_UI_PORT=8233
+# PAYMENT_PORT=50051 API_PORT=8080.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
+TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+PAYMENT_PORT="${PAYMENT_PORT:-50051}"
+API_PORT="${API_PORT:-8080}"
+data="$root/.data"
+mkdir -p "$data/logs"
+
+"$root/infra/install-temporal.sh"
+echo "building (release)..."
+cargo build --release --bins --quiet
+bin="$root/target/release"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping..."
+  # Reverse start order: API first (finish requests), worker (drain), payment, Temporal.
+  for (( i=${#pids[@]}-1; i>=0; i-- )); do
+    kill -TERM "${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+  echo "stopped"
+}
+trap stop INT TERM EXIT
+
+wait_for() { # what, command...
+  local what="$1"; shift
+  for _ in $(seq 1 150); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "$what did not come up; see $data/logs" >&2
+  exit 1
+}
+
+sa_args=()
+for sa in DeliveryStatus=Keyword RestaurantId=Keyword RiderId=Keyword DeliveryOverdue=Bool; do
+  sa_args+=(--search-attribute "$sa")
+done
+"$root/.venv/bin/temporal" server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+  --db-filename "$data/temporal.db" --sqlite-pragma journal_mode=WAL --sqlite-pragma synchronous=NORMAL \
+  "${sa_args[@]}" --log-level warn >"$data/logs/temporal.log" 2>&1 &
+pids+=($!)
+wait_for "Temporal" "$root/.venv/bin/temporal" operator namespace describe --address "127.0.0.1:$TEMPORAL_PORT" default
+
+export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT"
+export PAYMENT_ADDR="127.0.0.1:$PAYMENT_PORT"
+export PAYMENT_URL="http://127.0.0.1:$PAYMENT_PORT"
+export PAYMENT_DATABASE_URL="${PAYMENT_DATABASE_URL:-sqlite://$data/payment.db?mode=rwc}"
+export READMODEL_DATABASE_URL="${READMODEL_DATABASE_URL:-sqlite://$data/deliveries.db?mode=rwc}"
+export API_ADDR="127.0.0.1:$API_PORT"
+
+"$bin/payment-service" >"$data/logs/payment.log" 2>&1 &
+pids+=($!)
+wait_for "payment service" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PAYMENT_PORT"
+"$bin/delivery-worker" >"$data/logs/worker.log" 2>&1 &
+pids+=($!)
+"$bin/delivery-api" >"$data/logs/api.log" 2>&1 &
+pids+=($!)
+wait_for "API" curl -sf "http://127.0.0.1:$API_PORT/readyz"
+
+cat <<MSG
+
+Delivery agency is running:
+  API              http://127.0.0.1:$API_PORT   (OpenAPI: /openapi.json)
+  Temporal Web UI  http://127.0.0.1:$TEMPORAL_UI_PORT
+  Temporal gRPC    127.0.0.1:$TEMPORAL_PORT
+  Payment gRPC     127.0.0.1:$PAYMENT_PORT
+  Logs             $data/logs/
+Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}" || true
+echo "a component exited; see $data/logs" >&2

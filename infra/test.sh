@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test: unit, integration (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)
+# and end-to-end against a real Temporal dev server.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+"$root/infra/install-temporal.sh"
+
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+  # The PostgreSQL variants are #[ignore]d by default (reported as skipped); run them here.
+  exec cargo test --workspace "$@" -- --include-ignored
+else
+  echo "TEST_DATABASE_URL is not set: PostgreSQL tests will be reported as ignored" >&2
+  exec cargo test --workspace "$@"
+fi
