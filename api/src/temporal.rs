@@ -1,7 +1,7 @@
 //! The API's conversations with delivery workflows, each bounded in time and mapped to
 //! [`ApiError`]s the contract names.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use temporalio_client::{
     Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryOptions,
@@ -91,11 +91,25 @@ pub(crate) async fn execution_status(
     }
 }
 
-/// Sends an update and waits for its result, both bounded by the API's update wait.
+/// How much longer than an update's expiry the API waits for its acceptance: covers the trip
+/// back from the server and clock skew between this host and Temporal's.
+const EXPIRY_GRACE: Duration = Duration::from_secs(2);
+
+/// The `expiresAtMs` of an update sent now: after it, the workflow refuses the update, so an
+/// update left waiting for a worker that is down can never apply after the API answered 503.
+pub(crate) fn update_expiry(state: &AppState) -> i64 {
+    let deadline = SystemTime::now() + state.settings().update_wait;
+    deadline
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Sends an update (carrying its [`update_expiry`]) and waits for its result.
 ///
-/// A refusal by the validator becomes 409/403/422; no worker answering becomes 503 (the
-/// update was never accepted, so nothing changed). When the update was accepted but its
-/// result is slow (a cancel waiting for the payment void), the current view is returned.
+/// A refusal by the validator becomes 409/403/422; no worker answering in time becomes 503:
+/// the update either was never accepted or will be refused as expired, so nothing changed.
+/// When the update was accepted but its result is slow (a cancel waiting for the payment
+/// void), the current view is returned.
 pub(crate) async fn update<U>(
     state: &AppState,
     delivery_id: &str,
@@ -106,7 +120,7 @@ where
     U: UpdateDefinition<Workflow = Run, Output = DeliveryView>,
     U::Input: Send,
 {
-    let wait = state.settings().update_wait;
+    let wait = state.settings().update_wait + EXPIRY_GRACE;
     let deadline = Instant::now() + wait;
     let handle = handle(state, delivery_id);
     let started = tokio::time::timeout(
@@ -146,6 +160,10 @@ async fn update_error(handle: &Handle, delivery_id: &str, err: WorkflowUpdateErr
                 kind: RejectionKind::Invalid,
                 message,
             }) => ApiError::invalid("body", message),
+            Some(Rejection {
+                kind: RejectionKind::Expired,
+                ..
+            }) => ApiError::WorkerUnavailable,
             None => ApiError::internal(format!("update failed: {}", failure.message)),
         },
         // The workflow is gone, or finished: tell the two apart.

@@ -168,6 +168,7 @@ async fn the_signals_drive_the_same_flow_as_the_updates() {
         .get_workflow_handle::<DeliveryWorkflow>(workflows::names::workflow_id(&id));
     let rider = || RiderRequest {
         rider_id: "rider-1".into(),
+        expires_at_ms: None,
     };
     handle
         .signal(DeliveryWorkflow::picked_signal, rider(), Default::default())

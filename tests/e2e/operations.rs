@@ -98,15 +98,27 @@ async fn with_the_worker_down_updates_answer_503_and_reads_fall_back_to_the_list
     assert_eq!(view["status"], "Called");
     assert_eq!(view["payment"]["status"], "Registered");
 
-    // Once a worker is back, the delivery carries on where it was: nothing changed meanwhile.
+    // Once a worker is back, the delivery carries on where it was: the refused pickup stayed
+    // refused (it expired while no worker ran), so rider 2 gets it when retrying.
     stack.start_worker(worker::Role::ALL.to_vec());
-    let (status, live) = stack
-        .post(
-            &format!("/deliveries/{id}/pickup"),
-            json!({"riderId": "rider-2"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{live}");
+    let live = eventually(
+        "a retried pickup to succeed",
+        Duration::from_secs(30),
+        || async {
+            let (status, live) = stack
+                .post(
+                    &format!("/deliveries/{id}/pickup"),
+                    json!({"riderId": "rider-2"}),
+                )
+                .await;
+            assert!(
+                matches!(status, 200 | 503),
+                "only 503 until the worker answers: {status} {live}"
+            );
+            (status == 200).then_some(live)
+        },
+    )
+    .await;
     assert_eq!(live["riderId"], "rider-2");
 }
 

@@ -12,7 +12,7 @@
 //! the Temporal UI) interrupts the waiting in steps 3 and 4, never a payment call half-way,
 //! and the compensations still run.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use temporalio_common::{ActivityDefinition, RetryPolicy};
 use temporalio_macros::{workflow, workflow_methods};
@@ -25,7 +25,7 @@ use temporalio_sdk::{
 use crate::{
     activities::{DispatchActivities, PaymentActivities, ProjectionActivities},
     model::{
-        CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, OfferCallInput,
+        CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, Expiry, OfferCallInput,
         RegisterPaymentInput, RiderRequest,
     },
     names,
@@ -229,9 +229,10 @@ impl DeliveryWorkflow {
     #[update(name = "pickup")]
     pub fn pickup(
         &mut self,
-        _ctx: &mut SyncWorkflowContext<Self>,
+        ctx: &mut SyncWorkflowContext<Self>,
         req: RiderRequest,
     ) -> Result<DeliveryView, HandlerError> {
+        req.check_fresh(time_ms(ctx.workflow_time()))?;
         self.state.pick_up(&req.rider_id)?;
         Ok(self.state.view())
     }
@@ -249,9 +250,10 @@ impl DeliveryWorkflow {
     #[update(name = "complete")]
     pub fn complete(
         &mut self,
-        _ctx: &mut SyncWorkflowContext<Self>,
+        ctx: &mut SyncWorkflowContext<Self>,
         req: RiderRequest,
     ) -> Result<DeliveryView, HandlerError> {
+        req.check_fresh(time_ms(ctx.workflow_time()))?;
         self.state.complete(&req.rider_id)?;
         Ok(self.state.view())
     }
@@ -271,6 +273,7 @@ impl DeliveryWorkflow {
         ctx: &mut WorkflowContext<Self>,
         req: CancelRequest,
     ) -> Result<DeliveryView, HandlerError> {
+        req.check_fresh(now_ms(ctx))?;
         ctx.state_mut(|w| w.state.cancel(req.reason.as_deref()))?;
         ctx.wait_condition(|w: &Self| w.state.compensated()).await?;
         Ok(ctx.state(|w| w.state.view()))
@@ -418,8 +421,12 @@ fn activity_options(workflow_queue: &str, role: &str) -> ActivityOptions {
 }
 
 fn now_ms(ctx: &WorkflowContext<DeliveryWorkflow>) -> i64 {
-    ctx.workflow_time()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+    time_ms(ctx.workflow_time())
+}
+
+/// Workflow time in milliseconds since the Unix epoch (0 when the SDK has none yet).
+fn time_ms(time: Option<SystemTime>) -> i64 {
+    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 

@@ -94,6 +94,9 @@ pub struct DeliveryView {
 #[serde(rename_all = "camelCase")]
 pub struct RiderRequest {
     pub rider_id: String,
+    /// See [`Expiry`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
 }
 
 /// Input of the `cancel` update and signal.
@@ -102,6 +105,39 @@ pub struct RiderRequest {
 pub struct CancelRequest {
     #[serde(default)]
     pub reason: Option<String>,
+    /// See [`Expiry`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+}
+
+/// An update sent while no worker polls is kept by the server and delivered when a worker
+/// returns, long after the client gave up (and told its caller "nothing changed"). A request
+/// may therefore carry the time, in milliseconds since the Unix epoch, after which it must
+/// not be applied; the workflow refuses it when its own clock has passed that time.
+pub trait Expiry {
+    fn expires_at_ms(&self) -> Option<i64>;
+
+    /// `Err` when the request arrived after its deadline (by workflow time `now_ms`).
+    fn check_fresh(&self, now_ms: i64) -> Result<(), Rejection> {
+        match self.expires_at_ms() {
+            Some(deadline) if now_ms > deadline => Err(Rejection::expired(
+                "the request arrived after its sender stopped waiting",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Expiry for RiderRequest {
+    fn expires_at_ms(&self) -> Option<i64> {
+        self.expires_at_ms
+    }
+}
+
+impl Expiry for CancelRequest {
+    fn expires_at_ms(&self) -> Option<i64> {
+        self.expires_at_ms
+    }
 }
 
 /// Why an update was refused. The validator's message is `"{code}: {message}"`, so a client
@@ -121,6 +157,8 @@ pub enum RejectionKind {
     Forbidden,
     /// The request itself is malformed (400).
     Invalid,
+    /// The request came after its sender stopped waiting (see [`Expiry`]).
+    Expired,
 }
 
 impl RejectionKind {
@@ -129,6 +167,7 @@ impl RejectionKind {
             Self::Conflict => "conflict",
             Self::Forbidden => "forbidden",
             Self::Invalid => "invalid",
+            Self::Expired => "expired",
         }
     }
 }
@@ -151,6 +190,13 @@ impl Rejection {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self {
             kind: RejectionKind::Invalid,
+            message: message.into(),
+        }
+    }
+
+    pub fn expired(message: impl Into<String>) -> Self {
+        Self {
+            kind: RejectionKind::Expired,
             message: message.into(),
         }
     }
@@ -234,6 +280,24 @@ mod tests {
     fn a_rejection_survives_the_round_trip_through_its_message() {
         let r = Rejection::forbidden("delivery is held by rider-1");
         assert_eq!(Rejection::parse(&r.to_string()), Some(r));
+    }
+
+    #[test]
+    fn a_request_past_its_deadline_is_refused_and_one_without_a_deadline_never_is() {
+        let req = RiderRequest {
+            rider_id: "r".into(),
+            expires_at_ms: Some(1_000),
+        };
+        assert!(req.check_fresh(1_000).is_ok());
+        assert_eq!(
+            req.check_fresh(1_001).unwrap_err().kind,
+            RejectionKind::Expired
+        );
+        let open = CancelRequest {
+            reason: None,
+            expires_at_ms: None,
+        };
+        assert!(open.check_fresh(i64::MAX).is_ok());
     }
 
     #[test]

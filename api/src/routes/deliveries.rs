@@ -338,7 +338,10 @@ pub(crate) async fn cancel_delivery(
         &state,
         &delivery_id,
         DeliveryWorkflow::cancel,
-        CancelRequest { reason },
+        CancelRequest {
+            reason,
+            expires_at_ms: Some(temporal::update_expiry(&state)),
+        },
     )
     .await?;
     Ok(Json(view))
@@ -365,7 +368,10 @@ pub(crate) async fn pickup_delivery(
         &state,
         &delivery_id,
         DeliveryWorkflow::pickup,
-        RiderRequest { rider_id },
+        RiderRequest {
+            rider_id,
+            expires_at_ms: Some(temporal::update_expiry(&state)),
+        },
     )
     .await?;
     Ok(Json(view))
@@ -393,7 +399,10 @@ pub(crate) async fn complete_delivery(
         &state,
         &delivery_id,
         DeliveryWorkflow::complete,
-        RiderRequest { rider_id },
+        RiderRequest {
+            rider_id,
+            expires_at_ms: Some(temporal::update_expiry(&state)),
+        },
     )
     .await?;
     Ok(Json(view))
