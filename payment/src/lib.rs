@@ -15,7 +15,7 @@ pub mod ledger;
 pub mod service;
 pub mod settings;
 
-pub use ledger::{Ledger, LedgerError, Payment, PaymentStatus};
+pub use ledger::{Ledger, LedgerError, Movement, Payment, PaymentStatus};
 pub use settings::{Settings, SettingsError};
 
 /// Code generated from `proto/payment/v1/payment.proto`: messages, client and server.

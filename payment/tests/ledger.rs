@@ -48,6 +48,7 @@ on_both_backends!(
     concurrent_settle_and_void_have_exactly_one_winner,
     list_all_returns_every_payment_in_delivery_id_order,
     a_connected_ledger_answers_ping,
+    repeated_and_racing_calls_journal_each_money_movement_once,
 );
 
 async fn sqlite_ledger() -> (Ledger, tempfile::TempDir) {
@@ -385,4 +386,33 @@ async fn list_all_returns_every_payment_in_delivery_id_order(ledger: Ledger) {
 
 async fn a_connected_ledger_answers_ping(ledger: Ledger) {
     ledger.ping().await.expect("ping");
+}
+
+async fn repeated_and_racing_calls_journal_each_money_movement_once(ledger: Ledger) {
+    let race = |op: &'static str| {
+        let ledger = ledger.clone();
+        tokio::spawn(async move {
+            match op {
+                "register" => ledger.register("d-1", 700).await.map(|_| ()),
+                "settle" => ledger.settle("d-1").await.map(|_| ()),
+                _ => ledger.void("d-1").await.map(|_| ()),
+            }
+        })
+    };
+    for task in (0..8).map(|_| race("register")).collect::<Vec<_>>() {
+        task.await.expect("task").expect("register");
+    }
+    let outcomes: Vec<_> = (0..8)
+        .map(|i| race(if i % 2 == 0 { "settle" } else { "void" }))
+        .collect();
+    for task in outcomes {
+        // Half of these lose the race with a FailedPrecondition; none may move money again.
+        let _ = task.await.expect("task");
+    }
+    let movements = ledger.movements().await.expect("movements");
+    let kinds: Vec<_> = movements.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds.len(), 2, "one registration and one final move: {movements:?}");
+    assert_eq!(kinds[0], PaymentStatus::Registered);
+    assert_eq!(kinds[1], ledger.get("d-1").await.expect("get").status);
+    assert!(movements.iter().all(|m| m.amount == 700 && m.delivery_id == "d-1"));
 }

@@ -4,7 +4,9 @@
 //! without explicit transactions: registration is `INSERT ... ON CONFLICT DO
 //! NOTHING` followed by a read, and transitions are a conditional
 //! `UPDATE ... WHERE status = 'Registered'` followed by a read. Both behave the
-//! same on SQLite and PostgreSQL.
+//! same on SQLite and PostgreSQL. Each change that happens is journaled in
+//! `payment_movements` within the same transaction, so every money movement
+//! can be counted afterwards.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,12 +15,15 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbErr,
-    DeriveActiveEnum, EntityTrait, EnumIter, QueryFilter, QueryOrder, sea_query::StringLen,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
+    DeriveActiveEnum, EntityTrait, EnumIter, QueryFilter, QueryOrder, TransactionTrait,
+    sea_query::StringLen,
 };
 use sea_orm_migration::MigratorTrait;
 
 mod entity;
+mod movement;
 pub mod migration;
 
 /// Longest delivery id accepted, in characters.
@@ -58,6 +63,15 @@ pub struct Payment {
     pub settled_at: Option<DateTime<Utc>>,
     /// When the payment was voided, if it was.
     pub voided_at: Option<DateTime<Utc>>,
+}
+
+/// One money movement from the journal: `kind` is the status the payment moved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    pub delivery_id: String,
+    pub kind: PaymentStatus,
+    pub amount: i64,
+    pub at: DateTime<Utc>,
 }
 
 impl From<entity::Model> for Payment {
@@ -176,14 +190,19 @@ impl Ledger {
         };
         // Losing a race to a concurrent register is not an error: the row that
         // won is read back below and judged like any repeat.
+        let txn = self.db.begin().await?;
         let inserted = entity::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(entity::Column::DeliveryId)
                     .do_nothing()
                     .to_owned(),
             )
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await?;
+        if inserted == 1 {
+            journal(&txn, delivery_id, PaymentStatus::Registered, amount).await?;
+        }
+        txn.commit().await?;
         let payment = self.find(delivery_id).await?.ok_or_else(|| {
             // Rows are never deleted, so a missing row after the insert means
             // the database is not behaving.
@@ -230,6 +249,23 @@ impl Ledger {
         Ok(rows.into_iter().map(Payment::from).collect())
     }
 
+    /// Returns the journal of money movements, oldest first.
+    pub async fn movements(&self) -> Result<Vec<Movement>, LedgerError> {
+        let rows = movement::Entity::find()
+            .order_by_asc(movement::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| Movement {
+                delivery_id: m.delivery_id,
+                kind: m.kind,
+                amount: m.amount,
+                at: m.at,
+            })
+            .collect())
+    }
+
     /// Checks that the database answers, for readiness probes.
     pub async fn ping(&self) -> Result<(), LedgerError> {
         Ok(self.db.ping().await?)
@@ -245,14 +281,19 @@ impl Ledger {
         if current.status == PaymentStatus::Registered {
             // The WHERE on status makes the move atomic: of two racing
             // transitions only one can match the Registered row.
+            let txn = self.db.begin().await?;
             let updated = entity::Entity::update_many()
                 .col_expr(entity::Column::Status, Expr::value(target))
                 .col_expr(transition.timestamp_column(), Expr::value(Utc::now()))
                 .filter(entity::Column::DeliveryId.eq(delivery_id))
                 .filter(entity::Column::Status.eq(PaymentStatus::Registered))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?
                 .rows_affected;
+            if updated == 1 {
+                journal(&txn, delivery_id, target, current.amount).await?;
+            }
+            txn.commit().await?;
             if updated == 1 {
                 tracing::info!(delivery_id, "payment {}", transition.verb());
             }
@@ -278,6 +319,25 @@ impl Ledger {
             .await?
             .map(Payment::from))
     }
+}
+
+/// Records one money movement inside the transaction that made it.
+async fn journal(
+    txn: &impl ConnectionTrait,
+    delivery_id: &str,
+    kind: PaymentStatus,
+    amount: i64,
+) -> Result<(), DbErr> {
+    movement::Entity::insert(movement::ActiveModel {
+        id: NotSet,
+        delivery_id: Set(delivery_id.to_owned()),
+        kind: Set(kind),
+        amount: Set(amount),
+        at: Set(Utc::now()),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
 }
 
 impl PaymentStatus {

@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_payments;
+mod m20261124_000001_create_payment_movements;
 
 /// Applies the ledger schema, in order.
 pub struct Migrator;
@@ -10,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_payments::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_payments::Migration),
+            Box::new(m20261124_000001_create_payment_movements::Migration),
+        ]
     }
 }
