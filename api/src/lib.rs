@@ -11,6 +11,7 @@ mod openapi;
 mod routes;
 mod settings;
 mod temporal;
+mod web;
 
 use std::{future::Future, sync::Arc};
 
@@ -79,6 +80,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     routes::router()
         .merge(openapi::router())
+        .merge(web::router())
         .fallback(|| async {
             ApiError::NotFound {
                 code: "not_found",

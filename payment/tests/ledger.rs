@@ -411,8 +411,16 @@ async fn repeated_and_racing_calls_journal_each_money_movement_once(ledger: Ledg
     }
     let movements = ledger.movements().await.expect("movements");
     let kinds: Vec<_> = movements.iter().map(|m| m.kind).collect();
-    assert_eq!(kinds.len(), 2, "one registration and one final move: {movements:?}");
+    assert_eq!(
+        kinds.len(),
+        2,
+        "one registration and one final move: {movements:?}"
+    );
     assert_eq!(kinds[0], PaymentStatus::Registered);
     assert_eq!(kinds[1], ledger.get("d-1").await.expect("get").status);
-    assert!(movements.iter().all(|m| m.amount == 700 && m.delivery_id == "d-1"));
+    assert!(
+        movements
+            .iter()
+            .all(|m| m.amount == 700 && m.delivery_id == "d-1")
+    );
 }

@@ -23,8 +23,8 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 mod entity;
-mod movement;
 pub mod migration;
+mod movement;
 
 /// Longest delivery id accepted, in characters.
 pub const MAX_DELIVERY_ID_CHARS: usize = 256;

@@ -26,8 +26,16 @@ impl MigrationTrait for Migration {
                             .string_len(256)
                             .not_null(),
                     )
-                    .col(ColumnDef::new(PaymentMovements::Kind).string_len(16).not_null())
-                    .col(ColumnDef::new(PaymentMovements::Amount).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(PaymentMovements::Kind)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PaymentMovements::Amount)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(PaymentMovements::At)
                             .timestamp_with_time_zone()
