@@ -7,6 +7,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 "$root/infra/install-temporal.sh"
 
+# The fault tests run the real binaries as processes.
+cargo build --workspace --bins
+
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   # The PostgreSQL variants are #[ignore]d by default (reported as skipped); run them here.
   exec cargo test --workspace "$@" -- --include-ignored

@@ -1,9 +1,12 @@
 //! Test support for the end-to-end suite: a Temporal dev server and whole stacks on free
 //! loopback ports, each with its own task queues and databases.
 
+pub mod http;
+pub mod procs;
 pub mod stack;
 pub mod temporal_server;
 
+pub use http::ApiClient;
 pub use stack::{Stack, StackOptions};
 pub use temporal_server::TemporalServer;
 
@@ -45,5 +48,56 @@ pub fn init_test_log() {
             )
             .with_test_writer()
             .try_init();
+    }
+}
+
+/// Runs the invariant checker; fails the test with its report when anything disagrees.
+pub async fn assert_invariants(settings: &checker::Settings) -> checker::Report {
+    let report = checker::check(settings)
+        .await
+        .expect("run the invariant checker");
+    assert!(report.is_consistent(), "invariants broken:\n{report}");
+    report
+}
+
+/// Drives one delivery through pickup and completion as a patient client would: retrying
+/// while no worker or API answers (503, connection refused), and accepting that a request
+/// whose answer was lost may already have applied.
+pub async fn drive_to_completion(api: &ApiClient, id: &str, rider: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    for step in ["pickup", "complete"] {
+        loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id}: {step} did not get through in {within:?}"
+            );
+            let sent = api
+                .http
+                .post(api.url(&format!("/deliveries/{id}/{step}")))
+                .json(&serde_json::json!({"riderId": rider}))
+                .send()
+                .await;
+            let (status, answer) = match sent {
+                Ok(response) => ApiClient::read(response).await,
+                Err(_) => (0, serde_json::Value::Null),
+            };
+            match (step, status) {
+                (_, 200) => break,
+                // An earlier attempt went through but its answer was lost: completed already.
+                ("complete", 409) => {
+                    let (_, live) = api.get(&format!("/deliveries/{id}")).await;
+                    assert_eq!(
+                        live["status"], "Completed",
+                        "{id}: complete refused: {live}"
+                    );
+                    break;
+                }
+                // Not open yet (payment still registering), or nobody answered: retry.
+                ("pickup", 409) | (_, 0 | 502 | 503 | 504) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                (_, other) => panic!("{id}: {step} answered {other}: {answer}"),
+            }
+        }
     }
 }

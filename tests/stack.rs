@@ -4,11 +4,10 @@
 
 use std::{net::SocketAddr, thread::JoinHandle, time::Duration};
 
-use serde_json::Value;
 use temporalio_client::Client;
 use tokio::sync::oneshot;
 
-use crate::{free_port, init_test_log, temporal_server};
+use crate::{ApiClient, free_port, init_test_log, temporal_server};
 
 /// What a test may change about its stack.
 #[derive(Debug, Clone)]
@@ -67,9 +66,8 @@ impl WorkerThread {
 }
 
 pub struct Stack {
-    /// `http://127.0.0.1:PORT` of the API.
-    pub api_url: String,
-    pub http: reqwest::Client,
+    /// Talks to the API.
+    pub api_client: ApiClient,
     /// A Temporal client bound to the `default` namespace.
     pub temporal: Client,
     /// The workflow task queue (activity queues share its prefix).
@@ -129,11 +127,7 @@ impl Stack {
         }));
 
         let mut stack = Self {
-            api_url,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http client"),
+            api_client: ApiClient::new(api_url),
             temporal,
             task_queue,
             temporal_address: temporal_address.to_owned(),
@@ -203,54 +197,13 @@ impl Stack {
             worker.stop();
         }
     }
+}
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.api_url)
-    }
+impl std::ops::Deref for Stack {
+    type Target = ApiClient;
 
-    /// `POST path` with a JSON body; the status and the JSON answer (`Null` when none).
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
-        Self::read(response).await
-    }
-
-    /// `POST path` with a raw body.
-    pub async fn post_raw(&self, path: &str, body: &'static str) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("POST");
-        Self::read(response).await
-    }
-
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("GET");
-        Self::read(response).await
-    }
-
-    async fn read(response: reqwest::Response) -> (u16, Value) {
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("read body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Calls a rider for a fresh delivery and returns its id, asserting a 201.
-    pub async fn call_rider(&self, restaurant_id: &str, cost: i64) -> String {
-        let (status, body) = self
-            .post("/deliveries", serde_json::json!({"restaurantId": restaurant_id, "destination": "Seoul, Gangnam-gu, Teheran-ro 1", "cost": cost}))
-            .await;
-        assert_eq!(status, 201, "call: {body}");
-        body["deliveryId"].as_str().expect("deliveryId").to_owned()
+    fn deref(&self) -> &ApiClient {
+        &self.api_client
     }
 }
 

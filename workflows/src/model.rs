@@ -162,6 +162,13 @@ pub enum RejectionKind {
 }
 
 impl RejectionKind {
+    pub const ALL: [RejectionKind; 4] = [
+        RejectionKind::Conflict,
+        RejectionKind::Forbidden,
+        RejectionKind::Invalid,
+        RejectionKind::Expired,
+    ];
+
     fn code(self) -> &'static str {
         match self {
             Self::Conflict => "conflict",
@@ -204,13 +211,7 @@ impl Rejection {
     /// Reads a rejection back from an update failure message; `None` when it is not one of ours.
     pub fn parse(text: &str) -> Option<Self> {
         let (code, message) = text.split_once(": ")?;
-        let kind = [
-            RejectionKind::Conflict,
-            RejectionKind::Forbidden,
-            RejectionKind::Invalid,
-        ]
-        .into_iter()
-        .find(|k| k.code() == code)?;
+        let kind = RejectionKind::ALL.into_iter().find(|k| k.code() == code)?;
         Some(Self {
             kind,
             message: message.to_owned(),
@@ -298,6 +299,17 @@ mod tests {
             expires_at_ms: None,
         };
         assert!(open.check_fresh(i64::MAX).is_ok());
+    }
+
+    #[test]
+    fn every_kind_of_rejection_survives_the_round_trip() {
+        for kind in RejectionKind::ALL {
+            let r = Rejection {
+                kind,
+                message: "why".into(),
+            };
+            assert_eq!(Rejection::parse(&r.to_string()), Some(r));
+        }
     }
 
     #[test]

@@ -192,28 +192,41 @@ async fn start(state: &AppState, request: &DeliveryInput) -> Result<(), ApiError
 }
 
 async fn same_request(state: &AppState, request: &DeliveryInput) -> Result<(), ApiError> {
-    let handle = temporal::handle(state, &request.delivery_id);
-    let description = handle
-        .describe(Default::default())
-        .await
-        .map_err(|e| ApiError::internal(format!("describe existing delivery: {e}")))?;
-    let memo = description.memo();
-    let stored: Vec<serde_json::Value> = MEMO_FIELDS
-        .into_iter()
-        .map(|key| {
-            memo.get::<serde_json::Value>(key)
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        })
-        .collect();
-    if stored == memo_values(request) {
-        Ok(())
-    } else {
-        Err(ApiError::IdempotencyMismatch(
+    match stored_request(state, &request.delivery_id).await? {
+        Some(stored) if stored == memo_values(request) => Ok(()),
+        _ => Err(ApiError::IdempotencyMismatch(
             "this Idempotency-Key was already used with a different request".into(),
-        ))
+        )),
     }
+}
+
+/// The request a delivery was started with, from its workflow's memo (no worker needed);
+/// `None` when there is no such workflow.
+async fn stored_request(
+    state: &AppState,
+    delivery_id: &str,
+) -> Result<Option<Vec<serde_json::Value>>, ApiError> {
+    let handle = temporal::handle(state, delivery_id);
+    let description = match handle.describe(Default::default()).await {
+        Ok(description) => description,
+        Err(temporalio_client::errors::WorkflowInteractionError::NotFound(_)) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "describe failed");
+            return Err(ApiError::Unavailable("temporal"));
+        }
+    };
+    let memo = description.memo();
+    Ok(Some(
+        MEMO_FIELDS
+            .into_iter()
+            .map(|key| {
+                memo.get::<serde_json::Value>(key)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            })
+            .collect(),
+    ))
 }
 
 /// What a caller can be told before the workflow has answered: called, payment pending.
@@ -270,15 +283,30 @@ async fn fallback(
         .await
         .map_err(ApiError::internal)?;
     let Some(row) = row else {
-        // Not projected yet: it may still be a delivery whose worker is down.
-        if may_exist
-            && temporal::execution_status(&temporal::handle(state, delivery_id))
-                .await?
-                .is_some()
-        {
-            return Err(ApiError::WorkerUnavailable);
-        }
-        return Err(ApiError::delivery_not_found(delivery_id));
+        // Not projected yet: a delivery whose workers are down still has its start request.
+        let stored = match may_exist {
+            true => stored_request(state, delivery_id).await?,
+            false => None,
+        };
+        let Some([restaurant_id, destination, cost, _]) =
+            stored.and_then(|v| <[_; 4]>::try_from(v).ok())
+        else {
+            return Err(ApiError::delivery_not_found(delivery_id));
+        };
+        let request = DeliveryInput {
+            delivery_id: delivery_id.to_owned(),
+            restaurant_id: restaurant_id.as_str().unwrap_or_default().to_owned(),
+            destination: destination.as_str().unwrap_or_default().to_owned(),
+            cost: cost.as_i64().unwrap_or_default(),
+            customer_id: None,
+            pickup_deadline_secs: None,
+            completion_deadline_secs: None,
+        };
+        return Ok((
+            [("x-delivery-source", "workflow-start")],
+            Json(pending_view(&request)),
+        )
+            .into_response());
     };
     let payment = super::payments::lookup(state, delivery_id)
         .await

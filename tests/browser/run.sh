@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Browser tests of the web pages (/restaurant, /rider, /docs): starts the stack with the
+# README's run command on free ports (as tests/walkthrough.sh does), runs the Node tests in
+# Debian's Chromium against it with API_URL set, then stops the stack with SIGTERM, as Ctrl-C
+# would. Exits non-zero when a test fails or the stack does not start or stop cleanly.
+#
+# Needs: chromium (apt-get install -y chromium) and `npm ci --prefix tests/browser`.
+# Screenshots go to tests/browser/artifacts/. Extra arguments go to `node --test`
+# (e.g. --test-name-pattern=cancel).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+[ -x "$CHROMIUM" ] || { echo "no Chromium at $CHROMIUM: apt-get install -y chromium" >&2; exit 1; }
+[ -d "$here/node_modules/playwright-core" ] || { echo "missing playwright-core: npm ci --prefix tests/browser" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export TEMPORAL_PORT=$(free_port) TEMPORAL_UI_PORT=$(free_port) PAYMENT_PORT=$(free_port) API_PORT=$(free_port)
+export DATA_DIR="$(mktemp -d)"
+log="$DATA_DIR/run.out"
+
+./infra/run.sh >"$log" 2>&1 &
+run_pid=$!
+stop_stack() { kill -TERM "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; }
+trap 'stop_stack; echo "stack logs kept in $DATA_DIR" >&2' EXIT
+
+echo "starting the stack (release build on first run)..."
+for _ in $(seq 1 1800); do
+  grep -q "Press Ctrl-C to stop" "$log" && break
+  kill -0 "$run_pid" 2>/dev/null || { cat "$log"; echo "the run command exited early" >&2; exit 1; }
+  sleep 1
+done
+grep -q "Press Ctrl-C to stop" "$log" || { cat "$log"; echo "the run command did not come up" >&2; exit 1; }
+
+rm -rf "$here/artifacts"
+mkdir -p "$here/artifacts"
+status=0
+API_URL="http://127.0.0.1:$API_PORT" node --test --test-reporter=spec --test-concurrency=1 "$@" \
+  "$here"/*.test.js || status=$?
+
+stop_stack
+trap - EXIT
+if ! grep -q "^stopped" "$log"; then
+  echo "the stack did not stop cleanly" >&2
+  status=1
+fi
+if [ "$status" -ne 0 ]; then
+  for f in "$DATA_DIR"/logs/api.log "$DATA_DIR"/logs/worker.log; do
+    echo "--- last lines of $f" >&2
+    tail -n 40 "$f" >&2 || true
+  done
+  echo "browser tests failed; stack logs in $DATA_DIR, screenshots in $here/artifacts" >&2
+else
+  rm -rf "$DATA_DIR"
+  echo "browser tests passed; screenshots in $here/artifacts"
+fi
+exit "$status"

@@ -1,0 +1,370 @@
+//! Faults lose nothing: each test runs the stack as real processes on a Temporal server of
+//! its own, breaks one part for real (SIGKILL, SIGTERM, stop), and ends with the invariant
+//! checker: workflows, payment ledger and delivery list agree, and no money moved twice.
+
+use std::time::{Duration, Instant};
+
+use e2e::{
+    ApiClient, assert_invariants, drive_to_completion, eventually,
+    procs::{ProcOptions, ProcStack},
+};
+use serde_json::{Value, json};
+
+const ALL_ROLES: &str = "deliveries,payments,dispatch,projections";
+
+/// Starts `n` deliveries, accepting 201 or 202, and returns their ids.
+async fn call_many(api: &ApiClient, n: usize, expected: &[u16]) -> Vec<String> {
+    let calls = (0..n).map(|i| async move {
+        let body = json!({"restaurantId": format!("r-{}", i % 7), "destination": format!("Seoul {i}"), "cost": 1000 + i as i64});
+        let (status, answer) = api.post("/deliveries", body).await;
+        assert!(expected.contains(&status), "call {i}: {status} {answer}");
+        answer["deliveryId"].as_str().expect("deliveryId").to_owned()
+    });
+    futures::future::join_all(calls).await
+}
+
+async fn all_completed(api: &ApiClient, ids: &[String], within: Duration) {
+    eventually(
+        "every delivery to be completed and settled in the list",
+        within,
+        || async {
+            for id in ids {
+                let (_, row) = api.get(&format!("/delivery-list/{id}")).await;
+                if row["status"] != "Completed" || row["settled"] != row["cost"] {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+}
+
+async fn is_offered(api: &ApiClient, id: &str) -> bool {
+    let (_, calls) = api.get("/riders/rider-1/calls").await;
+    calls
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["deliveryId"] == id))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_dispatch_worker_down_calls_are_still_confirmed_and_reach_riders_later() {
+    let mut stack = ProcStack::start(ProcOptions {
+        workers: vec!["deliveries,payments,projections"],
+        ..ProcOptions::default()
+    })
+    .await;
+    let (status, body) = stack
+        .post(
+            "/deliveries",
+            json!({"restaurantId": "r-1", "destination": "Seoul", "cost": 20000}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["payment"]["status"], "Registered");
+    let id = body["deliveryId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !is_offered(&stack, &id).await,
+        "no dispatch worker, no offer yet"
+    );
+
+    let started = Instant::now();
+    stack.start_worker("dispatch").await;
+    eventually(
+        "the call to reach riders",
+        Duration::from_secs(30),
+        || async { is_offered(&stack, &id).await.then_some(()) },
+    )
+    .await;
+    eprintln!(
+        "dispatch back: call offered {:?} after the worker started",
+        started.elapsed()
+    );
+    drive_to_completion(&stack, &id, "rider-1", Duration::from_secs(60)).await;
+    all_completed(&stack, std::slice::from_ref(&id), Duration::from_secs(30)).await;
+    assert_invariants(&stack.checker_settings()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_worker_down_calls_answer_202_in_bounded_time_and_finish_when_workers_return() {
+    let mut stack = ProcStack::start(ProcOptions {
+        workers: vec![],
+        api_payment_wait_ms: 1000,
+        ..ProcOptions::default()
+    })
+    .await;
+    let started = Instant::now();
+    let ids = call_many(&stack, 5, &[202]).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "bounded wait: 5 calls took {took:?}"
+    );
+    let (_, live) = stack.get(&format!("/deliveries/{}", ids[0])).await;
+    assert_eq!(live["payment"]["status"], "Pending", "{live}");
+
+    let back = Instant::now();
+    stack.start_worker(ALL_ROLES).await;
+    for id in &ids {
+        drive_to_completion(&stack, id, "rider-2", Duration::from_secs(90)).await;
+    }
+    all_completed(&stack, &ids, Duration::from_secs(60)).await;
+    eprintln!(
+        "all workers back: {} deliveries completed {:?} after the worker started",
+        ids.len(),
+        back.elapsed()
+    );
+    assert_invariants(&stack.checker_settings()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_sigkilled_at_random_moments_loses_no_delivery() {
+    let mut stack = ProcStack::start(ProcOptions::default()).await;
+    let ids = call_many(&stack, 50, &[201, 202]).await;
+
+    // Riders work through all fifty while the worker is killed and restarted underneath them.
+    let api = stack.api_client.clone();
+    let riders = tokio::spawn({
+        let ids = ids.clone();
+        async move {
+            let drives = ids.iter().enumerate().map(|(i, id)| {
+                let api = api.clone();
+                async move {
+                    drive_to_completion(
+                        &api,
+                        id,
+                        &format!("rider-{}", i % 9),
+                        Duration::from_secs(240),
+                    )
+                    .await
+                }
+            });
+            futures::future::join_all(drives).await;
+        }
+    });
+    // Pseudo-random but reproducible kill moments: 0.3 to 1.8 s apart.
+    let mut seed: u64 = 0x5eed_f00d;
+    let mut kills = 0;
+    let mut slot = 0;
+    while kills < 5 && !riders.is_finished() {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        tokio::time::sleep(Duration::from_millis(300 + (seed >> 33) % 1500)).await;
+        stack.kill_worker(slot);
+        kills += 1;
+        slot = stack.start_worker(ALL_ROLES).await;
+    }
+    let recovered = Instant::now();
+    riders.await.expect("riders");
+    all_completed(&stack, &ids, Duration::from_secs(120)).await;
+    eprintln!(
+        "worker SIGKILLed {kills} times under 50 deliveries; all completed {:?} after the last restart",
+        recovered.elapsed()
+    );
+    assert!(
+        kills >= 3,
+        "the worker was killed while deliveries ran ({kills} kills)"
+    );
+    let report = assert_invariants(&stack.checker_settings()).await;
+    assert_eq!(report.deliveries, 50);
+    assert_eq!(
+        report.settled_total,
+        ids.len() as i64 * 1000 + (0..50).sum::<i64>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payment_service_killed_and_restarted_mid_run_moves_no_money_twice() {
+    let mut stack = ProcStack::start(ProcOptions::default()).await;
+    let ids = call_many(&stack, 20, &[201]).await;
+    let api = stack.api_client.clone();
+    let riders = tokio::spawn({
+        let ids = ids.clone();
+        async move {
+            futures::future::join_all(
+                ids.iter()
+                    .map(|id| drive_to_completion(&api, id, "rider-3", Duration::from_secs(120))),
+            )
+            .await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.payment.as_mut().expect("payment").kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let back = Instant::now();
+    stack.start_payment().await;
+    riders.await.expect("riders");
+    all_completed(&stack, &ids, Duration::from_secs(60)).await;
+    eprintln!(
+        "payment service back: 20 deliveries settled {:?} later",
+        back.elapsed()
+    );
+    let report = assert_invariants(&stack.checker_settings()).await;
+    assert_eq!(report.payments, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_deliveries_continue_after_temporal_restarts_on_the_same_database() {
+    let mut stack = ProcStack::start(ProcOptions::default()).await;
+    let ids = call_many(&stack, 10, &[201]).await;
+    for id in &ids[..5] {
+        let (status, _) = stack
+            .post(
+                &format!("/deliveries/{id}/pickup"),
+                json!({"riderId": "rider-4"}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    stack.stop_temporal();
+    let (status, body) = stack
+        .post(
+            &format!("/deliveries/{}/pickup", ids[5]),
+            json!({"riderId": "rider-4"}),
+        )
+        .await;
+    assert!(status >= 500, "Temporal down: {status} {body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let back = Instant::now();
+    stack.restart_temporal().await;
+    for id in &ids {
+        drive_to_completion(&stack, id, "rider-4", Duration::from_secs(120)).await;
+    }
+    all_completed(&stack, &ids, Duration::from_secs(60)).await;
+    eprintln!(
+        "Temporal restarted: 10 deliveries completed {:?} after it came back",
+        back.elapsed()
+    );
+    assert_invariants(&stack.checker_settings()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_the_api_mid_run_loses_nothing() {
+    let mut stack = ProcStack::start(ProcOptions::default()).await;
+    let ids = call_many(&stack, 10, &[201]).await;
+    let api = stack.api_client.clone();
+    let riders = tokio::spawn({
+        let ids = ids.clone();
+        async move {
+            futures::future::join_all(
+                ids.iter()
+                    .map(|id| drive_to_completion(&api, id, "rider-5", Duration::from_secs(120))),
+            )
+            .await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stack.api.as_mut().expect("api").kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.start_api().await;
+    riders.await.expect("riders");
+    all_completed(&stack, &ids, Duration::from_secs(60)).await;
+    assert_invariants(&stack.checker_settings()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_sent_ten_times_concurrently_makes_one_delivery_and_one_payment() {
+    let stack = ProcStack::start(ProcOptions::default()).await;
+    let send = |body: Value| {
+        let request = stack
+            .http
+            .post(stack.url("/deliveries"))
+            .header("Idempotency-Key", "lunch-42")
+            .json(&body);
+        async move { ApiClient::read(request.send().await.expect("send")).await }
+    };
+    let body = json!({"restaurantId": "r-8", "destination": "Suwon", "cost": 6000});
+    let answers = futures::future::join_all((0..10).map(|_| send(body.clone()))).await;
+    let ids: std::collections::HashSet<_> = answers
+        .iter()
+        .map(|(_, b)| b["deliveryId"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    let (status, _) =
+        send(json!({"restaurantId": "r-8", "destination": "Suwon", "cost": 6001})).await;
+    assert_eq!(status, 422);
+    let id = answers[0].1["deliveryId"].as_str().unwrap().to_owned();
+    drive_to_completion(&stack, &id, "rider-6", Duration::from_secs(60)).await;
+    all_completed(&stack, std::slice::from_ref(&id), Duration::from_secs(30)).await;
+    let report = assert_invariants(&stack.checker_settings()).await;
+    assert_eq!((report.deliveries, report.payments), (1, 1));
+    assert_eq!(report.settled_total, 6000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_worker_the_api_and_the_payment_service() {
+    let mut stack = ProcStack::start(ProcOptions::default()).await;
+    let ids = call_many(&stack, 10, &[201]).await;
+
+    // The worker: SIGTERM while deliveries flow; it stops polling, finishes what it holds
+    // (bounded by WORKER_SHUTDOWN_GRACE_SECS) and exits 0.
+    let api = stack.api_client.clone();
+    let riders = tokio::spawn({
+        let ids = ids.clone();
+        async move {
+            futures::future::join_all(
+                ids.iter()
+                    .map(|id| drive_to_completion(&api, id, "rider-7", Duration::from_secs(120))),
+            )
+            .await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut worker = stack.workers[0].take().expect("worker");
+    let status = worker
+        .terminate(Duration::from_secs(15))
+        .expect("the worker exits within its grace period");
+    assert!(
+        status.success(),
+        "worker exit: {status:?}\n{}",
+        worker.log_text()
+    );
+    assert!(worker.log_text().contains("worker stopped"));
+    stack.start_worker(ALL_ROLES).await;
+    riders.await.expect("riders");
+    all_completed(&stack, &ids, Duration::from_secs(60)).await;
+
+    // The API: a call in flight (waiting for a payment that is down) still gets its answer.
+    stack.payment.as_mut().expect("payment").kill();
+    let in_flight = {
+        let api = stack.api_client.clone();
+        tokio::spawn(async move {
+            api.post(
+                "/deliveries",
+                json!({"restaurantId": "r-1", "destination": "Ulsan", "cost": 100}),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut api_proc = stack.api.take().expect("api");
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(api_proc.pid().to_string())
+        .status();
+    let (status, body) = in_flight.await.expect("in-flight call");
+    assert_eq!(status, 202, "the in-flight call was answered: {body}");
+    let exit = api_proc
+        .terminate(Duration::from_secs(10))
+        .expect("the API exits");
+    assert!(exit.success(), "api exit: {exit:?}");
+
+    // The payment service: restarted, then SIGTERMed; it exits 0 after finishing its calls.
+    stack.start_payment().await;
+    let mut payment = stack.payment.take().expect("payment");
+    let exit = payment
+        .terminate(Duration::from_secs(10))
+        .expect("the payment service exits");
+    assert!(exit.success(), "payment exit: {exit:?}");
+    assert!(payment.log_text().contains("payment service stopped"));
+
+    // Everything back: the call taken during the outage finishes too.
+    stack.start_payment().await;
+    stack.start_api().await;
+    let late = body["deliveryId"].as_str().unwrap().to_owned();
+    drive_to_completion(&stack, &late, "rider-7", Duration::from_secs(90)).await;
+    all_completed(&stack, std::slice::from_ref(&late), Duration::from_secs(60)).await;
+    assert_invariants(&stack.checker_settings()).await;
+}

@@ -1,0 +1,326 @@
+//! `ProcStack`: the stack as real processes (the release-shaped binaries of this workspace,
+//! built in `target/debug`), on a Temporal dev server of its own, so a test can SIGKILL,
+//! SIGTERM and restart any part of it.
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::{ApiClient, TemporalServer, free_port, init_test_log};
+
+/// The directory holding this workspace's binaries (next to the test executable).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/e2e-<hash> → target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_owned()
+}
+
+fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first with `cargo build --bins` (./infra/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A child process with its output in a log file; SIGKILLed when dropped.
+pub struct Proc {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &str, env: &[(String, String)], log: PathBuf) -> Self {
+        let out = File::create(&log).expect("create log");
+        let err = out.try_clone().expect("clone log");
+        let child = Command::new(binary(name))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_PROC_LOG")
+                    .unwrap_or_else(|_| "info,temporalio_sdk_core=warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Self { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to clean up, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait up to `within` for a clean exit.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        // A failing test shows what its processes said last.
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let tail: Vec<_> = text.lines().rev().take(20).collect();
+            eprintln!(
+                "--- {}\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+}
+
+/// What a process stack starts with.
+#[derive(Debug, Clone)]
+pub struct ProcOptions {
+    /// Worker processes to start, each with its `WORKER_ROLES`.
+    pub workers: Vec<&'static str>,
+    pub payment_up: bool,
+    pub api_payment_wait_ms: u64,
+    pub api_update_wait_ms: u64,
+}
+
+impl Default for ProcOptions {
+    fn default() -> Self {
+        Self {
+            workers: vec!["deliveries,payments,dispatch,projections"],
+            payment_up: true,
+            api_payment_wait_ms: 5000,
+            api_update_wait_ms: 3000,
+        }
+    }
+}
+
+pub struct ProcStack {
+    pub api_client: ApiClient,
+    temporal_port: u16,
+    pub task_queue: String,
+    api_port: u16,
+    payment_port: u16,
+    options: ProcOptions,
+    pub payment: Option<Proc>,
+    pub api: Option<Proc>,
+    /// Worker processes by slot; `None` while stopped.
+    pub workers: Vec<Option<Proc>>,
+    spawned: usize,
+    // Dropped last, in this order: the processes above stop before their server and their
+    // files go away.
+    pub temporal: Option<TemporalServer>,
+    pub dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for ProcStack {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.api_client
+    }
+}
+
+impl ProcStack {
+    pub async fn start(options: ProcOptions) -> Self {
+        init_test_log();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let temporal_port = free_port();
+        let temporal =
+            TemporalServer::start_on(&dir.path().join("temporal.db"), temporal_port).await;
+        let api_port = free_port();
+        let mut stack = Self {
+            api_client: ApiClient::new(format!("http://127.0.0.1:{api_port}")),
+            temporal: Some(temporal),
+            temporal_port,
+            task_queue: workflows::names::DELIVERIES_QUEUE.to_owned(),
+            api_port,
+            payment_port: free_port(),
+            options: options.clone(),
+            dir,
+            payment: None,
+            api: None,
+            workers: Vec::new(),
+            spawned: 0,
+        };
+        if options.payment_up {
+            stack.start_payment().await;
+        }
+        for roles in &options.workers {
+            stack.start_worker(roles).await;
+        }
+        stack.start_api().await;
+        stack
+    }
+
+    fn sqlite(&self, name: &str) -> String {
+        format!("sqlite://{}?mode=rwc", self.dir.path().join(name).display())
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            (
+                "TEMPORAL_ADDRESS",
+                format!("127.0.0.1:{}", self.temporal_port),
+            ),
+            ("DELIVERY_TASK_QUEUE", self.task_queue.clone()),
+            ("PAYMENT_ADDR", format!("127.0.0.1:{}", self.payment_port)),
+            (
+                "PAYMENT_URL",
+                format!("http://127.0.0.1:{}", self.payment_port),
+            ),
+            ("PAYMENT_DATABASE_URL", self.sqlite("payment.db")),
+            ("READMODEL_DATABASE_URL", self.sqlite("deliveries.db")),
+            ("API_ADDR", format!("127.0.0.1:{}", self.api_port)),
+            (
+                "API_PAYMENT_WAIT_MS",
+                self.options.api_payment_wait_ms.to_string(),
+            ),
+            (
+                "API_UPDATE_WAIT_MS",
+                self.options.api_update_wait_ms.to_string(),
+            ),
+            ("API_QUERY_TIMEOUT_MS", "2000".to_owned()),
+            ("WORKER_SHUTDOWN_GRACE_SECS", "5".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    fn log_path(&mut self, name: &str) -> PathBuf {
+        self.spawned += 1;
+        self.dir
+            .path()
+            .join(format!("{:02}-{name}.log", self.spawned))
+    }
+
+    pub async fn start_payment(&mut self) {
+        let log = self.log_path("payment");
+        self.payment = Some(Proc::spawn("payment-service", &self.env(), log));
+        let addr = format!("127.0.0.1:{}", self.payment_port);
+        wait_until(
+            "the payment service to listen",
+            Duration::from_secs(30),
+            || async { tokio::net::TcpStream::connect(&addr).await.is_ok() },
+        )
+        .await;
+    }
+
+    /// Starts a worker process serving `roles` (comma-separated) and waits until it polls.
+    /// Returns its slot.
+    pub async fn start_worker(&mut self, roles: &'static str) -> usize {
+        let log = self.log_path("worker");
+        let mut env = self.env();
+        env.push(("WORKER_ROLES".into(), roles.into()));
+        let proc = Proc::spawn("delivery-worker", &env, log);
+        let expected = roles.split(',').count();
+        let log = proc.log.clone();
+        wait_until("the worker to poll", Duration::from_secs(30), || {
+            let log = log.clone();
+            async move {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .matches("worker polling")
+                    .count()
+                    >= expected
+            }
+        })
+        .await;
+        self.workers.push(Some(proc));
+        self.workers.len() - 1
+    }
+
+    pub async fn start_api(&mut self) {
+        let log = self.log_path("api");
+        self.api = Some(Proc::spawn("delivery-api", &self.env(), log));
+        let health = self.url("/healthz");
+        let http = self.http.clone();
+        wait_until("the API to answer", Duration::from_secs(30), || {
+            let (health, http) = (health.clone(), http.clone());
+            async move {
+                http.get(&health)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+    }
+
+    /// SIGKILLs the worker in `slot`.
+    pub fn kill_worker(&mut self, slot: usize) {
+        if let Some(mut w) = self.workers[slot].take() {
+            w.kill();
+        }
+    }
+
+    /// Stops the Temporal server; its state stays in its database file.
+    pub fn stop_temporal(&mut self) {
+        if let Some(server) = self.temporal.take() {
+            server.stop();
+        }
+    }
+
+    /// Starts Temporal again on the same port and database file.
+    pub async fn restart_temporal(&mut self) {
+        let db = self.dir.path().join("temporal.db");
+        self.temporal = Some(TemporalServer::start_on(&db, self.temporal_port).await);
+    }
+
+    /// The invariant checker's view of this stack.
+    pub fn checker_settings(&self) -> checker::Settings {
+        checker::Settings {
+            temporal_address: format!("127.0.0.1:{}", self.temporal_port),
+            temporal_namespace: "default".into(),
+            task_queue: self.task_queue.clone(),
+            payment_database_url: self.sqlite("payment.db"),
+            readmodel_database_url: self.sqlite("deliveries.db"),
+        }
+    }
+}
+
+/// Polls `ready` until true, or fails the test after `within`.
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !ready().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
