@@ -27,7 +27,11 @@ const FILES: [(&str, &str, &str); 6] = [
     ("/rider", HTML, include_str!("../web/rider.html")),
     ("/web/app.css", CSS, include_str!("../web/app.css")),
     ("/web/common.js", JS, include_str!("../web/common.js")),
-    ("/web/restaurant.js", JS, include_str!("../web/restaurant.js")),
+    (
+        "/web/restaurant.js",
+        JS,
+        include_str!("../web/restaurant.js"),
+    ),
     ("/web/rider.js", JS, include_str!("../web/rider.js")),
 ];
 const HTML: &str = "text/html; charset=utf-8";
@@ -79,7 +83,11 @@ mod tests {
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap().to_owned());
         let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        (status, content_type, String::from_utf8_lossy(&body).into_owned())
+        (
+            status,
+            content_type,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
     }
 
     #[tokio::test]
@@ -104,7 +112,12 @@ mod tests {
     #[test]
     fn scripts_build_the_dom_with_text_never_html() {
         for (path, _, body) in FILES.iter().filter(|(p, _, _)| p.ends_with(".js")) {
-            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"] {
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
                 assert!(!body.contains(sink), "{path} uses {sink}");
             }
         }
