@@ -89,17 +89,10 @@ impl Settings {
     pub fn from_env() -> Result<Self, SettingsError> {
         let var =
             |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-        let roles = var("WORKER_ROLES", "deliveries,payments,dispatch,projections")
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(Role::from_str)
-            .collect::<Result<Vec<_>, _>>()?;
-        if roles.is_empty() {
-            return Err(SettingsError::Invalid {
-                name: "WORKER_ROLES",
-                reason: "no role given".into(),
-            });
-        }
+        let roles = parse_roles(&var(
+            "WORKER_ROLES",
+            "deliveries,payments,dispatch,projections",
+        ))?;
         let grace = var("WORKER_SHUTDOWN_GRACE_SECS", "10");
         let grace = grace.parse::<u64>().map_err(|e| SettingsError::Invalid {
             name: "WORKER_SHUTDOWN_GRACE_SECS",
@@ -125,6 +118,22 @@ impl Settings {
             shutdown_grace: Duration::from_secs(grace),
         })
     }
+}
+
+/// Reads a comma-separated role list (`deliveries,payments,dispatch,projections`).
+pub fn parse_roles(list: &str) -> Result<Vec<Role>, SettingsError> {
+    let roles = list
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(Role::from_str)
+        .collect::<Result<Vec<_>, _>>()?;
+    if roles.is_empty() {
+        return Err(SettingsError::Invalid {
+            name: "WORKER_ROLES",
+            reason: "no role given".into(),
+        });
+    }
+    Ok(roles)
 }
 
 /// Why the worker stopped.
@@ -220,4 +229,19 @@ pub async fn run(
         .map_err(temporal_err)?;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_read_from_a_comma_separated_list() {
+        assert_eq!(
+            parse_roles("dispatch, payments").unwrap(),
+            vec![Role::Dispatch, Role::Payments]
+        );
+        assert!(parse_roles("").is_err());
+        assert!(parse_roles("deliveries,riders").is_err());
+    }
 }

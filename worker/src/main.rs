@@ -1,4 +1,5 @@
-//! `delivery-worker`: runs the worker roles named in `WORKER_ROLES` until SIGINT or SIGTERM.
+//! `delivery-worker [--roles deliveries,payments,dispatch,projections]`: runs the worker roles
+//! named by `--roles` (or `WORKER_ROLES`; all four by default) until SIGINT or SIGTERM.
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
@@ -13,7 +14,21 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,temporalio_sdk_core=warn".into()),
         )
         .init();
-    let settings = match worker::Settings::from_env() {
+    let settings = worker::Settings::from_env().and_then(|mut settings| {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        match args.as_slice() {
+            [] => {}
+            [flag, roles] if flag == "--roles" => settings.roles = worker::parse_roles(roles)?,
+            _ => {
+                return Err(worker::SettingsError::Invalid {
+                    name: "arguments",
+                    reason: format!("expected `--roles <list>`, got {args:?}"),
+                });
+            }
+        }
+        Ok(settings)
+    });
+    let settings = match settings {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("delivery-worker: invalid setting: {e}");
