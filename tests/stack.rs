@@ -163,6 +163,16 @@ impl Stack {
 
     /// Starts the worker serving `roles`.
     pub fn start_worker(&mut self, roles: Vec<worker::Role>) {
+        self.start_worker_deferring(roles, Vec::new());
+    }
+
+    /// Starts the worker serving `roles`, not activating `deferred_patches` for new executions
+    /// (how a rolling deploy keeps a new workflow version dormant).
+    pub fn start_worker_deferring(
+        &mut self,
+        roles: Vec<worker::Role>,
+        deferred_patches: Vec<String>,
+    ) {
         let settings = worker::Settings {
             temporal_address: self.temporal_address.clone(),
             temporal_namespace: "default".into(),
@@ -171,6 +181,7 @@ impl Stack {
             payment_url: format!("http://{}", self.payment_addr),
             readmodel_database_url: self.readmodel_database_url.clone(),
             shutdown_grace: Duration::from_secs(1),
+            deferred_patches,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -195,6 +206,17 @@ impl Stack {
     pub fn stop_worker(&mut self) {
         if let Some(mut worker) = self.worker.take() {
             worker.stop();
+        }
+    }
+
+    /// The invariant checker's view of this stack.
+    pub fn checker_settings(&self) -> checker::Settings {
+        checker::Settings {
+            temporal_address: self.temporal_address.clone(),
+            temporal_namespace: "default".into(),
+            task_queue: self.task_queue.clone(),
+            payment_database_url: self.payment_database_url.clone(),
+            readmodel_database_url: self.readmodel_database_url.clone(),
         }
     }
 }

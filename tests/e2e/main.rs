@@ -8,3 +8,4 @@ mod happy_path;
 mod operations;
 mod payment_faults;
 mod replay;
+mod versioning;

@@ -39,13 +39,30 @@ async fn replay(name: &str, history: WorkflowHistory) {
     }
 }
 
+/// Every committed history: the current paths (`{path}.json`) and those of earlier workflow
+/// versions still running in production (`v1-{path}.json`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn committed_histories_of_every_path_replay_on_the_current_workflow() {
+async fn committed_histories_of_every_path_and_version_replay_on_the_current_workflow() {
+    let mut files: Vec<_> = std::fs::read_dir(histories_dir())
+        .expect("read tests/histories")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
     for name in PATHS {
-        let path = histories_dir().join(format!("{name}.json"));
+        for prefix in ["", "v1-"] {
+            let expected = histories_dir().join(format!("{prefix}{name}.json"));
+            assert!(
+                files.contains(&expected),
+                "missing committed history {}",
+                expected.display()
+            );
+        }
+    }
+    for path in files {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let history = WorkflowHistory::from_json(&bytes).expect("parse history");
-        replay(name, history).await;
+        replay(&path.display().to_string(), history).await;
     }
 }
 

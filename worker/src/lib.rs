@@ -4,11 +4,13 @@
 //! `projections`) and one process can serve any set of them ([`Role`]), so the rider side can
 //! be down or scaled on its own without stopping restaurants from calling.
 
-use std::{future::Future, str::FromStr, time::Duration};
+use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
 
 use activities::{Dispatch, Payments, Projections};
 use readmodel::ReadModel;
-use temporalio_sdk::{Worker, WorkerOptions, runtime::Runtime};
+use temporalio_sdk::{
+    PatchActivationCallback, PatchActivationInput, Worker, WorkerOptions, runtime::Runtime,
+};
 use workflows::{DeliveryWorkflow, names};
 
 /// What a worker process serves.
@@ -75,6 +77,11 @@ pub struct Settings {
     pub readmodel_database_url: String,
     /// `WORKER_SHUTDOWN_GRACE_SECS`, default 10: how long in-flight activities get on shutdown.
     pub shutdown_grace: Duration,
+    /// `WORKER_DEFERRED_PATCHES`, comma-separated patch ids, default none: workflow patches
+    /// this worker does not activate for new executions yet. During a rolling deploy of a
+    /// patched workflow, new workers defer the patch until no old worker is left (an old
+    /// worker could not replay a history carrying the new marker), then run without it.
+    pub deferred_patches: Vec<String>,
 }
 
 /// A setting that cannot be used.
@@ -116,6 +123,12 @@ impl Settings {
                 "sqlite://.data/deliveries.db?mode=rwc",
             ),
             shutdown_grace: Duration::from_secs(grace),
+            deferred_patches: var("WORKER_DEFERRED_PATCHES", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
         })
     }
 }
@@ -179,11 +192,15 @@ pub async fn run(
         .strip_suffix(names::DELIVERIES_QUEUE)
         .unwrap_or_default();
 
+    let deferred = Arc::new(settings.deferred_patches.clone());
+    let activate: PatchActivationCallback =
+        Arc::new(move |input: PatchActivationInput| !deferred.contains(&input.patch_id));
     let mut workers = Vec::new();
     for role in &settings.roles {
         let queue = format!("{prefix}{}", role.queue_name());
-        let options =
-            WorkerOptions::new(queue.as_str()).graceful_shutdown_period(settings.shutdown_grace);
+        let options = WorkerOptions::new(queue.as_str())
+            .graceful_shutdown_period(settings.shutdown_grace)
+            .patch_activation_callback(activate.clone());
         let options = match (role, &store) {
             (Role::Deliveries, _) => options
                 .register_workflow::<DeliveryWorkflow>()

@@ -1,12 +1,38 @@
-//! How the API and the worker reach Temporal.
+//! How the API, the worker and the checker reach Temporal.
+//!
+//! The connection honours Temporal's standard client configuration (the same variables and
+//! `temporal.toml` profile as the Temporal CLI and other SDKs): `TEMPORAL_TLS`,
+//! `TEMPORAL_TLS_CLIENT_CERT_PATH`, `TEMPORAL_TLS_CLIENT_KEY_PATH`,
+//! `TEMPORAL_TLS_SERVER_CA_CERT_PATH`, `TEMPORAL_TLS_SERVER_NAME`, `TEMPORAL_API_KEY`,
+//! `TEMPORAL_PROFILE`, `TEMPORAL_CONFIG_FILE`, so the same binaries run against a local dev
+//! server, a self-hosted cluster with mTLS, or Temporal Cloud. The address and namespace
+//! come from each binary's own settings (which default to `TEMPORAL_ADDRESS` and
+//! `TEMPORAL_NAMESPACE`).
 
-use temporalio_client::{Client, ClientOptions, ConnectionOptions, errors::ClientConnectError};
+use temporalio_client::{
+    Client, ClientOptions, envconfig::LoadClientConfigProfileOptions, errors::ClientConnectError,
+};
+
+/// The Temporal client variables the binaries read, beside `TEMPORAL_ADDRESS` and
+/// `TEMPORAL_NAMESPACE`.
+pub const TEMPORAL_ENV_VARS: [&str; 8] = [
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_CONFIG_FILE",
+];
 
 /// Errors reaching the Temporal server.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("invalid Temporal address {address:?}: {reason}")]
     Address { address: String, reason: String },
+    #[error("invalid Temporal client configuration: {0}")]
+    Config(String),
     #[error("cannot reach Temporal at {address}: {source}")]
     Connect {
         address: String,
@@ -15,12 +41,13 @@ pub enum ConnectError {
     },
 }
 
-/// Normalises `TEMPORAL_ADDRESS`-style values: `host:port` gains an `http://` scheme.
-pub fn temporal_url(address: &str) -> Result<url::Url, ConnectError> {
-    let with_scheme = if address.contains("://") {
-        address.to_owned()
-    } else {
-        format!("http://{address}")
+/// Normalises `TEMPORAL_ADDRESS`-style values: `host:port` gains a scheme, `https` when TLS
+/// is on.
+pub fn temporal_url(address: &str, tls: bool) -> Result<url::Url, ConnectError> {
+    let with_scheme = match (address.contains("://"), tls) {
+        (true, _) => address.to_owned(),
+        (false, true) => format!("https://{address}"),
+        (false, false) => format!("http://{address}"),
     };
     url::Url::parse(&with_scheme).map_err(|e| ConnectError::Address {
         address: address.to_owned(),
@@ -28,18 +55,20 @@ pub fn temporal_url(address: &str) -> Result<url::Url, ConnectError> {
     })
 }
 
-/// Connects a client bound to `namespace`.
+/// Connects a client bound to `namespace` at `address`, with TLS and credentials from
+/// Temporal's standard configuration.
 pub async fn connect(address: &str, namespace: &str) -> Result<Client, ConnectError> {
-    let url = temporal_url(address)?;
-    Client::connect(
-        ConnectionOptions::new(url).build(),
-        ClientOptions::new(namespace).build(),
-    )
-    .await
-    .map_err(|source| ConnectError::Connect {
-        address: address.to_owned(),
-        source,
-    })
+    let (mut connection, _) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            .map_err(|e| ConnectError::Config(e.to_string()))?;
+    let tls = connection.tls_options.is_some() || connection.api_key.is_some();
+    connection.target = temporal_url(address, tls)?;
+    Client::connect(connection, ClientOptions::new(namespace).build())
+        .await
+        .map_err(|source| ConnectError::Connect {
+            address: address.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -47,14 +76,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bare_host_and_port_is_reached_over_http() {
+    fn a_bare_host_and_port_is_reached_over_http_or_https_with_tls() {
         assert_eq!(
-            temporal_url("127.0.0.1:7233").unwrap().as_str(),
+            temporal_url("127.0.0.1:7233", false).unwrap().as_str(),
             "http://127.0.0.1:7233/"
         );
         assert_eq!(
-            temporal_url("https://x.tmprl.cloud:7233").unwrap().scheme(),
+            temporal_url("ns.tmprl.cloud:7233", true).unwrap().scheme(),
             "https"
+        );
+        assert_eq!(
+            temporal_url("http://x:7233", true).unwrap().scheme(),
+            "http"
         );
     }
 }

@@ -19,7 +19,8 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext, TimerResult,
     WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination, workflows::select,
+    WorkflowTermination,
+    workflows::{join, select},
 };
 
 use crate::{
@@ -31,6 +32,11 @@ use crate::{
     names,
     state::DeliveryState,
 };
+
+/// Version 2 of step 2: offer the call and project `Called` concurrently. Deliveries started
+/// before it (no marker in their history) keep the sequential v1 path. A worker can defer it
+/// during a rolling deploy (`WORKER_DEFERRED_PATCHES`) until every worker runs v2.
+pub const PATCH_OFFER_WITH_PROJECTION: &str = "offer-and-project-together";
 
 /// Default time a call stays open for riders.
 pub const DEFAULT_PICKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
@@ -108,20 +114,37 @@ impl DeliveryWorkflow {
                 cost: input.cost,
                 called_at_ms: now_ms(ctx),
             };
-            let offered = ctx
-                .execute_activity(
-                    DispatchActivities::offer_call,
-                    offer,
-                    activity_options(&queue, names::DISPATCH_QUEUE),
-                )
-                .await;
-            if offered.is_ok() {
-                compensations.push(Compensation::WithdrawCall);
-            }
-            offered.map_err(fail)?;
-            // A rider may have been faster than the list; later steps project what followed.
-            if ctx.state(|w| w.state.status()) == DeliveryStatus::Called {
-                project(ctx, &queue).await?;
+            let offer_options = activity_options(&queue, names::DISPATCH_QUEUE);
+            if ctx.patched(PATCH_OFFER_WITH_PROJECTION) {
+                // v2: both writes in one workflow task, which saves a round trip and history.
+                let at = now_ms(ctx);
+                let row = ctx.state_mut(|w| w.state.next_projection(at));
+                let (offered, projected) = join!(
+                    ctx.execute_activity(DispatchActivities::offer_call, offer, offer_options),
+                    ctx.execute_activity(
+                        ProjectionActivities::project_delivery,
+                        row,
+                        activity_options(&queue, names::PROJECTIONS_QUEUE),
+                    ),
+                );
+                if offered.is_ok() {
+                    compensations.push(Compensation::WithdrawCall);
+                }
+                offered.map_err(fail)?;
+                projected.map_err(fail)?;
+            } else {
+                // v1: offer, then project; kept for deliveries started before the patch.
+                let offered = ctx
+                    .execute_activity(DispatchActivities::offer_call, offer, offer_options)
+                    .await;
+                if offered.is_ok() {
+                    compensations.push(Compensation::WithdrawCall);
+                }
+                offered.map_err(fail)?;
+                // A rider may have been faster than the list; later steps project what followed.
+                if ctx.state(|w| w.state.status()) == DeliveryStatus::Called {
+                    project(ctx, &queue).await?;
+                }
             }
         }
 
