@@ -368,3 +368,69 @@ async fn sigterm_drains_the_worker_the_api_and_the_payment_service() {
     all_completed(&stack, std::slice::from_ref(&late), Duration::from_secs(60)).await;
     assert_invariants(&stack.checker_settings()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_of_two_workers_per_role_fails_and_stalls_no_delivery() {
+    let mut stack = ProcStack::start(ProcOptions {
+        workers: vec![ALL_ROLES, ALL_ROLES],
+        ..ProcOptions::default()
+    })
+    .await;
+
+    // Deliveries keep arriving (one every 150 ms) and riders drive each one through.
+    let api = stack.api_client.clone();
+    let traffic = tokio::spawn(async move {
+        let mut drives = Vec::new();
+        for i in 0..40 {
+            let api = api.clone();
+            drives.push(tokio::spawn(async move {
+                let started = Instant::now();
+                let body = json!({"restaurantId": "r-roll", "destination": format!("Seoul {i}"), "cost": 500 + i});
+                let (status, answer) = api.post("/deliveries", body).await;
+                assert!(status == 201 || status == 202, "{status} {answer}");
+                let id = answer["deliveryId"].as_str().expect("deliveryId").to_owned();
+                drive_to_completion(&api, &id, "rider-roll", Duration::from_secs(120)).await;
+                (id, started.elapsed())
+            }));
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        futures::future::join_all(drives)
+            .await
+            .into_iter()
+            .map(|d| d.expect("drive"))
+            .collect::<Vec<_>>()
+    });
+
+    // Restart the workers one at a time: drain (SIGTERM), then start its replacement.
+    let mut longest_restart = Duration::ZERO;
+    for slot in 0..2 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let restart = Instant::now();
+        let mut old = stack.workers[slot].take().expect("worker");
+        let exit = old
+            .terminate(Duration::from_secs(15))
+            .expect("the worker drains in time");
+        assert!(exit.success(), "worker exit {exit:?}");
+        stack.start_worker(ALL_ROLES).await;
+        longest_restart = longest_restart.max(restart.elapsed());
+    }
+
+    let finished = traffic.await.expect("traffic");
+    let ids: Vec<String> = finished.iter().map(|(id, _)| id.clone()).collect();
+    all_completed(&stack, &ids, Duration::from_secs(60)).await;
+    let slowest = finished
+        .iter()
+        .map(|(_, took)| *took)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "rolling restart: {} deliveries, longest worker restart {longest_restart:?}, slowest delivery {slowest:?}",
+        ids.len()
+    );
+    // One worker always runs, so a delivery waits at most for one restart (plus its own work).
+    assert!(
+        slowest < longest_restart + Duration::from_secs(10),
+        "a delivery stalled: {slowest:?} (restart {longest_restart:?})"
+    );
+    assert_invariants(&stack.checker_settings()).await;
+}
