@@ -21,7 +21,8 @@ fn bin_dir() -> PathBuf {
         .to_owned()
 }
 
-fn binary(name: &str) -> PathBuf {
+/// The path of this workspace's binary `name`, which must have been built.
+pub fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
         path.exists(),

@@ -17,7 +17,7 @@ use std::{future::Future, sync::Arc};
 
 use axum::{Router, extract::DefaultBodyLimit};
 pub use error::{ApiError, ErrorBody};
-pub use settings::{Settings, SettingsError};
+pub use settings::{ENV_VARS, Settings, SettingsError};
 use temporalio_client::Client;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;

@@ -32,6 +32,24 @@ pub struct Settings {
     pub completion_deadline_secs: Option<u64>,
 }
 
+/// Every variable the API reads (also valid as keys of the `DELIVERY_CONFIG` file), beside
+/// Temporal's standard client variables (`workflows::client::TEMPORAL_ENV_VARS`).
+pub const ENV_VARS: [&str; 13] = [
+    "API_ADDR",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "DELIVERY_TASK_QUEUE",
+    "PAYMENT_URL",
+    "READMODEL_DATABASE_URL",
+    "API_PAYMENT_WAIT_MS",
+    "API_UPDATE_WAIT_MS",
+    "API_QUERY_TIMEOUT_MS",
+    "DELIVERY_PICKUP_DEADLINE_SECS",
+    "DELIVERY_COMPLETION_DEADLINE_SECS",
+    "DELIVERY_CONFIG",
+    "RUST_LOG",
+];
+
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: {reason}")]
@@ -58,9 +76,14 @@ impl Settings {
         }
     }
 
-    /// Reads the environment over the defaults; a bad value names the variable and why.
+    /// Reads the environment over the config file over the defaults; a bad value names the
+    /// variable and why.
     pub fn from_env() -> Result<Self, SettingsError> {
-        let text = |name: &'static str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let layers = config::Layers::load().map_err(|e| SettingsError {
+            name: config::CONFIG_VAR,
+            reason: e.to_string(),
+        })?;
+        let text = |name: &'static str| layers.text(name);
         let parse = |name: &'static str| -> Result<Option<u64>, SettingsError> {
             text(name)
                 .map(|v| {

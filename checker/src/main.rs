@@ -1,7 +1,8 @@
 //! `delivery-check`: prints the invariant report for one stack and exits 1 on any mismatch.
 //!
 //! Reads the same variables as the other binaries: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`,
-//! `DELIVERY_TASK_QUEUE`, `PAYMENT_DATABASE_URL`, `READMODEL_DATABASE_URL`.
+//! `DELIVERY_TASK_QUEUE`, `PAYMENT_DATABASE_URL`, `READMODEL_DATABASE_URL` (environment over the
+//! `DELIVERY_CONFIG` file).
 
 use anyhow::Context;
 

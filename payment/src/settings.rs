@@ -21,9 +21,15 @@ pub struct Settings {
     pub database_url: String,
 }
 
+/// Every variable the payment service reads (also valid as keys of the `DELIVERY_CONFIG` file).
+pub const ENV_VARS: [&str; 4] = [ADDR_VAR, DATABASE_URL_VAR, "DELIVERY_CONFIG", "RUST_LOG"];
+
 /// A setting is present but unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// The config file named by `DELIVERY_CONFIG` cannot be used.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
     /// The variable is not valid unicode.
     #[error("{name} is not valid unicode")]
     NotUnicode {
@@ -51,9 +57,13 @@ pub enum SettingsError {
 }
 
 impl Settings {
-    /// Reads the settings from the process environment, with defaults for unset variables.
+    /// Reads the settings from the environment over the `DELIVERY_CONFIG` file, with
+    /// defaults for what neither sets.
     pub fn from_env() -> Result<Settings, SettingsError> {
-        Settings::from_lookup(|name| std::env::var_os(name))
+        let layers = config::Layers::load()?;
+        Settings::from_lookup(|name| {
+            std::env::var_os(name).or_else(|| layers.text(name).map(OsString::from))
+        })
     }
 
     /// Reads the settings through `lookup` (a stand-in for the environment).

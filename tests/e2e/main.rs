@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cancel;
+mod deploy;
 mod faults;
 mod happy_path;
 mod operations;

@@ -84,6 +84,23 @@ pub struct Settings {
     pub deferred_patches: Vec<String>,
 }
 
+/// Every variable the worker reads (also valid as keys of the `DELIVERY_CONFIG` file), beside
+/// Temporal's standard client variables (`workflows::client::TEMPORAL_ENV_VARS`).
+pub const ENV_VARS: [&str; 11] = [
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "DELIVERY_TASK_QUEUE",
+    "WORKER_ROLES",
+    "PAYMENT_URL",
+    "READMODEL_DATABASE_URL",
+    "WORKER_SHUTDOWN_GRACE_SECS",
+    "WORKER_DEFERRED_PATCHES",
+    "DELIVERY_CONFIG",
+    "RUST_LOG",
+    // The invariant checker, shipped in the same image, also reads the ledger's database.
+    "PAYMENT_DATABASE_URL",
+];
+
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -92,10 +109,14 @@ pub enum SettingsError {
 }
 
 impl Settings {
-    /// Reads the settings from environment variables, falling back to the defaults.
+    /// Reads the settings from the environment over the config file over the defaults.
     pub fn from_env() -> Result<Self, SettingsError> {
+        let layers = config::Layers::load().map_err(|e| SettingsError::Invalid {
+            name: config::CONFIG_VAR,
+            reason: e.to_string(),
+        })?;
         let var =
-            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+            |name: &str, default: &str| layers.text(name).unwrap_or_else(|| default.to_owned());
         let roles = parse_roles(&var(
             "WORKER_ROLES",
             "deliveries,payments,dispatch,projections",
