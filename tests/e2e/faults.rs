@@ -40,6 +40,21 @@ async fn all_completed(api: &ApiClient, ids: &[String], within: Duration) {
     .await;
 }
 
+/// Riders driving every delivery to completion in the background, while the test breaks things.
+fn spawn_riders(
+    api: &ApiClient,
+    ids: &[String],
+    rider: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let (api, ids) = (api.clone(), ids.to_vec());
+    tokio::spawn(async move {
+        let drives = ids
+            .iter()
+            .map(|id| drive_to_completion(&api, id, rider, Duration::from_secs(240)));
+        futures::future::join_all(drives).await;
+    })
+}
+
 async fn is_offered(api: &ApiClient, id: &str) -> bool {
     let (_, calls) = api.get("/riders/rider-1/calls").await;
     calls
@@ -179,17 +194,7 @@ async fn a_worker_sigkilled_at_random_moments_loses_no_delivery() {
 async fn the_payment_service_killed_and_restarted_mid_run_moves_no_money_twice() {
     let mut stack = ProcStack::start(ProcOptions::default()).await;
     let ids = call_many(&stack, 20, &[201]).await;
-    let api = stack.api_client.clone();
-    let riders = tokio::spawn({
-        let ids = ids.clone();
-        async move {
-            futures::future::join_all(
-                ids.iter()
-                    .map(|id| drive_to_completion(&api, id, "rider-3", Duration::from_secs(120))),
-            )
-            .await;
-        }
-    });
+    let riders = spawn_riders(&stack, &ids, "rider-3");
     tokio::time::sleep(Duration::from_millis(500)).await;
     stack.payment.as_mut().expect("payment").kill();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -244,17 +249,7 @@ async fn running_deliveries_continue_after_temporal_restarts_on_the_same_databas
 async fn restarting_the_api_mid_run_loses_nothing() {
     let mut stack = ProcStack::start(ProcOptions::default()).await;
     let ids = call_many(&stack, 10, &[201]).await;
-    let api = stack.api_client.clone();
-    let riders = tokio::spawn({
-        let ids = ids.clone();
-        async move {
-            futures::future::join_all(
-                ids.iter()
-                    .map(|id| drive_to_completion(&api, id, "rider-5", Duration::from_secs(120))),
-            )
-            .await;
-        }
-    });
+    let riders = spawn_riders(&stack, &ids, "rider-5");
     tokio::time::sleep(Duration::from_millis(300)).await;
     stack.api.as_mut().expect("api").kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -300,17 +295,7 @@ async fn sigterm_drains_the_worker_the_api_and_the_payment_service() {
 
     // The worker: SIGTERM while deliveries flow; it stops polling, finishes what it holds
     // (bounded by WORKER_SHUTDOWN_GRACE_SECS) and exits 0.
-    let api = stack.api_client.clone();
-    let riders = tokio::spawn({
-        let ids = ids.clone();
-        async move {
-            futures::future::join_all(
-                ids.iter()
-                    .map(|id| drive_to_completion(&api, id, "rider-7", Duration::from_secs(120))),
-            )
-            .await;
-        }
-    });
+    let riders = spawn_riders(&stack, &ids, "rider-7");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut worker = stack.workers[0].take().expect("worker");
     let status = worker

@@ -390,19 +390,7 @@ pub(crate) async fn pickup_delivery(
     Path(delivery_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DeliveryView>, ApiError> {
-    let rider_id = rider(body)?;
-    checked_id(&delivery_id)?;
-    let view = temporal::update(
-        &state,
-        &delivery_id,
-        DeliveryWorkflow::pickup,
-        RiderRequest {
-            rider_id,
-            expires_at_ms: Some(temporal::update_expiry(&state)),
-        },
-    )
-    .await?;
-    Ok(Json(view))
+    rider_update(&state, &delivery_id, body, DeliveryWorkflow::pickup).await
 }
 
 /// The rider who picked the food up completes the delivery; payment is settled.
@@ -421,21 +409,30 @@ pub(crate) async fn complete_delivery(
     Path(delivery_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DeliveryView>, ApiError> {
-    let rider_id = rider(body)?;
-    checked_id(&delivery_id)?;
-    let view = temporal::update(
-        &state,
-        &delivery_id,
-        DeliveryWorkflow::complete,
-        RiderRequest {
-            rider_id,
-            expires_at_ms: Some(temporal::update_expiry(&state)),
-        },
-    )
-    .await?;
-    Ok(Json(view))
+    rider_update(&state, &delivery_id, body, DeliveryWorkflow::complete).await
 }
 
-fn rider(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
-    input::required_text(&input::object(&body?, false)?, "riderId")
+/// A rider's `pickup` or `complete`: validate the body, then send the update.
+async fn rider_update<U>(
+    state: &AppState,
+    delivery_id: &str,
+    body: Result<Bytes, BytesRejection>,
+    update: U,
+) -> Result<Json<DeliveryView>, ApiError>
+where
+    U: temporalio_common::UpdateDefinition<
+            Workflow = <DeliveryWorkflow as temporalio_common::HasWorkflowDefinition>::Run,
+            Input = RiderRequest,
+            Output = DeliveryView,
+        >,
+{
+    let rider_id = input::required_text(&input::object(&body?, false)?, "riderId")?;
+    checked_id(delivery_id)?;
+    let request = RiderRequest {
+        rider_id,
+        expires_at_ms: Some(temporal::update_expiry(state)),
+    };
+    Ok(Json(
+        temporal::update(state, delivery_id, update, request).await?,
+    ))
 }
