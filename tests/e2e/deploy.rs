@@ -1,5 +1,6 @@
 //! What a platform engineer relies on: settings layered and validated at start.
 
+use serde::Deserialize;
 use std::{
     process::{Command, Stdio},
     time::Duration,
@@ -115,4 +116,160 @@ fn e2e_child(command: &mut Command) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn")
+}
+
+/// The variables a binary of ours reads (its own, and Temporal's standard client ones).
+fn reads(binary: &str) -> Vec<&'static str> {
+    let mut vars: Vec<&'static str> = match binary {
+        "delivery-api" => api::ENV_VARS.to_vec(),
+        // delivery-check runs from the same image with the worker's settings.
+        "delivery-worker" | "delivery-check" => worker::ENV_VARS.to_vec(),
+        "payment-service" => payment::settings::ENV_VARS.to_vec(),
+        other => panic!("unknown binary {other}"),
+    };
+    if binary != "payment-service" {
+        vars.extend(workflows::client::TEMPORAL_ENV_VARS);
+    }
+    vars
+}
+
+fn infra(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../infra")
+        .join(path)
+}
+
+fn command_binary(command: &serde_yaml::Value) -> Option<String> {
+    command.as_sequence()?.first()?.as_str().map(str::to_owned)
+}
+
+/// `environment:` as a map or as a `KEY=value` list.
+fn environment_keys(env: &serde_yaml::Value) -> Vec<String> {
+    match env {
+        serde_yaml::Value::Mapping(map) => map
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect(),
+        serde_yaml::Value::Sequence(list) => list
+            .iter()
+            .filter_map(|item| item.as_str()?.split('=').next().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn docker_compose_sets_only_variables_our_binaries_read() {
+    let text = std::fs::read_to_string(infra("docker-compose.yml")).expect("read compose");
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("parse compose");
+    doc.apply_merge().expect("merge anchors");
+    let mut checked = 0;
+    for (name, service) in doc["services"].as_mapping().expect("services") {
+        let Some(binary) = command_binary(&service["command"]) else {
+            continue;
+        };
+        if !service["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("delivery-agency"))
+        {
+            continue;
+        }
+        let allowed = reads(&binary);
+        for key in environment_keys(&service["environment"]) {
+            assert!(
+                allowed.contains(&key.as_str()),
+                "compose service {name:?} ({binary}) sets {key}, which it never reads"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 10,
+        "compose sets variables on our services ({checked} checked)"
+    );
+}
+
+#[test]
+fn kubernetes_manifests_set_only_variables_our_binaries_read() {
+    let mut docs = Vec::new();
+    for entry in std::fs::read_dir(infra("k8s/manifests")).expect("read manifests") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read manifest");
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(doc).expect("parse manifest");
+            if !value.is_null() {
+                docs.push(value);
+            }
+        }
+    }
+    // ConfigMap and Secret keys, by name, as envFrom brings them in whole.
+    let mut sources = std::collections::HashMap::new();
+    for doc in &docs {
+        if matches!(doc["kind"].as_str(), Some("ConfigMap" | "Secret")) {
+            let mut keys = Vec::new();
+            for field in ["data", "stringData"] {
+                if let Some(map) = doc[field].as_mapping() {
+                    keys.extend(map.keys().filter_map(|k| k.as_str().map(str::to_owned)));
+                }
+            }
+            let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+            let name = doc["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            sources.insert((kind, name), keys);
+        }
+    }
+    let mut checked = 0;
+    for doc in &docs {
+        let pod = match doc["kind"].as_str() {
+            Some("Deployment" | "Job") => &doc["spec"]["template"]["spec"],
+            Some("CronJob") => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => continue,
+        };
+        let containers = pod["containers"].as_sequence().into_iter().flatten();
+        for container in containers {
+            if !container["image"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("delivery-agency"))
+            {
+                continue;
+            }
+            let binary =
+                command_binary(&container["command"]).expect("our containers name their binary");
+            let allowed = reads(&binary);
+            let mut keys: Vec<String> = container["env"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["name"].as_str().map(str::to_owned))
+                .collect();
+            for from in container["envFrom"].as_sequence().into_iter().flatten() {
+                // A ConfigMap and a Secret may share a name: look each up by its kind.
+                let source = match (
+                    from["configMapRef"]["name"].as_str(),
+                    from["secretRef"]["name"].as_str(),
+                ) {
+                    (Some(name), _) => ("ConfigMap".to_owned(), name.to_owned()),
+                    (None, Some(name)) => ("Secret".to_owned(), name.to_owned()),
+                    (None, None) => panic!("envFrom without a source: {from:?}"),
+                };
+                let defined = sources
+                    .get(&source)
+                    .unwrap_or_else(|| panic!("envFrom {source:?} is not defined"));
+                keys.extend(defined.iter().cloned());
+            }
+            let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+            for key in keys {
+                assert!(
+                    allowed.contains(&key.as_str()),
+                    "{name} ({binary}) is given {key}, which it never reads"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 10,
+        "the manifests set variables on our containers ({checked} checked)"
+    );
 }
