@@ -419,3 +419,48 @@ async fn a_rolling_restart_of_two_workers_per_role_fails_and_stalls_no_delivery(
     );
     assert_invariants(&stack.checker_settings()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicated_and_reordered_projection_writes_leave_the_newest_state() {
+    use readmodel::{DeliveryStatus, Projection, ReadModel};
+    let stack = ProcStack::start(ProcOptions::default()).await;
+    let id = stack.call_rider("r-proj", 4200).await;
+    drive_to_completion(&stack, &id, "rider-8", Duration::from_secs(60)).await;
+    all_completed(&stack, std::slice::from_ref(&id), Duration::from_secs(30)).await;
+
+    // Retried and late activity attempts replay older writes, twice each, out of order and
+    // concurrently, against the database the running API reads.
+    let store = ReadModel::connect(&stack.checker_settings().readmodel_database_url)
+        .await
+        .expect("open the list");
+    let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+    let stale = |status: DeliveryStatus, seq: i64| Projection {
+        delivery_id: id.clone(),
+        restaurant_id: "r-proj".into(),
+        destination: "Seoul, Gangnam-gu, Teheran-ro 1".into(),
+        cost: 4200,
+        status,
+        rider_id: None,
+        settled: None,
+        updated_at: chrono::Utc::now(),
+        seq,
+    };
+    let writes = [
+        stale(DeliveryStatus::Picked, 2),
+        stale(DeliveryStatus::Called, 1),
+        stale(DeliveryStatus::Picked, 2),
+        stale(DeliveryStatus::Called, 1),
+    ];
+    futures::future::join_all(writes.iter().map(|w| store.project(w)))
+        .await
+        .into_iter()
+        .for_each(|r| {
+            r.expect("write");
+        });
+
+    let (_, after) = stack.get(&format!("/delivery-list/{id}")).await;
+    assert_eq!(after, row, "older writes never replace the newest row");
+    assert_eq!(after["status"], "Completed");
+    assert_eq!(after["settled"], 4200);
+    assert_invariants(&stack.checker_settings()).await;
+}
