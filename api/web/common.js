@@ -60,7 +60,7 @@ export function clock(iso) {
 
 /** Shows a message in a notice element; kind is '', 'warn' or 'error'. Empty text hides it. */
 export function notify(node, text, kind = '') {
-  node.className = node.className.replace(/\b(warn|error)\b/g, '').trim();
+  node.classList.remove('warn', 'error');
   if (kind) node.classList.add(kind);
   setText(node, text);
   node.hidden = !text;

@@ -54,6 +54,7 @@ function open(id) {
   pendingCall = null;
   notify($('call-result'), '');
   notify($('list-message'), '');
+  notify($('list-error'), '');
   $('console').hidden = false;
   render();
   if (poller) poller.stop();
@@ -67,7 +68,7 @@ async function refresh() {
   if (id !== restaurantId) return true; // another restaurant was opened meanwhile
   if (res.ok) {
     rows = res.data;
-    notify($('list-message'), '');
+    notify($('list-error'), '');
     render();
     return true;
   }
@@ -76,7 +77,7 @@ async function refresh() {
     $('console').hidden = true;
     return true;
   }
-  if (res.status !== 0) notify($('list-message'), 'Could not load the deliveries: ' + sentence(res.data.message), 'error');
+  if (res.status !== 0) notify($('list-error'), 'Could not load the deliveries: ' + sentence(res.data.message), 'error');
   return false;
 }
 

@@ -75,7 +75,7 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
     // The restaurant sees who has it, and can no longer cancel.
     await hasText(row.locator('.status'), 'Picked');
     await hasText(row.locator('.rider'), fast);
-    assert.equal(await row.getByRole('button').isHidden(), true, 'no Cancel button once picked up');
+    assert.equal(await row.locator('button').isHidden(), true, 'no Cancel button once picked up');
 
     // A rider whose app is live sees the call go away.
     await offered(watching, deliveryId, false);
@@ -101,6 +101,7 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
     await hasText(mine.locator('.status'), 'Completed');
     await hasText(mine.locator('.outcome'), 'Earned 20,000 KRW');
     await hasText(riderFast.locator('#earned'), 'Earned so far: 20,000 KRW');
+    assert.equal(await mine.locator('button').isHidden(), true, 'no Complete button once completed');
     await screenshot(riderFast, '08-rider-completed-earned');
 
     await hasText(row.locator('.status'), 'Completed');
@@ -144,7 +145,7 @@ test('a restaurant cancels before pickup: the call leaves the riders\' lists', {
     await restaurant.keyboard.press('Enter');
     await hasText(restaurant.locator('#list-message'), `Cancelled the delivery to ${destination}; its fee is voided.`);
     await hasText(row.locator('.status'), 'Cancelled');
-    assert.equal(await row.getByRole('button').isHidden(), true, 'no Cancel button once cancelled');
+    assert.equal(await row.locator('button').isHidden(), true, 'no Cancel button once cancelled');
     await screenshot(restaurant, '10-restaurant-cancelled');
 
     // The live rider's list drops the call without a reload.

@@ -18,6 +18,8 @@ async function fieldError(page, inputId) {
     shown: await error.isVisible(),
     text: ((await error.textContent()) ?? '').trim(),
     invalid: (await page.locator(`#${inputId}`).getAttribute('aria-invalid')) === 'true',
+    // Still styled as a field error (shown in red, beside its input).
+    styled: (await error.getAttribute('class')).split(' ').includes('field-error'),
   };
 }
 
@@ -33,8 +35,8 @@ test('the API\'s validation errors show next to the field at fault, and nothing 
     assert.equal(response.status(), 422);
     assert.equal((await response.json()).field, 'destination');
     await hasText(page.locator('#destination-error'), 'Destination must not be empty.');
-    assert.deepEqual(await fieldError(page, 'destination'), { shown: true, text: 'Destination must not be empty.', invalid: true });
-    assert.deepEqual(await fieldError(page, 'cost'), { shown: false, text: '', invalid: false });
+    assert.deepEqual(await fieldError(page, 'destination'), { shown: true, text: 'Destination must not be empty.', invalid: true, styled: true });
+    assert.deepEqual(await fieldError(page, 'cost'), { shown: false, text: '', invalid: false, styled: true });
     assert.equal(await page.evaluate(() => document.activeElement.id), 'destination');
     await screenshot(page, '20-restaurant-destination-error');
 
@@ -42,7 +44,7 @@ test('the API\'s validation errors show next to the field at fault, and nothing 
     response = await callRider(page, 'Seoul, Seocho-gu', 0);
     assert.equal(response.status(), 422);
     await hasText(page.locator('#cost-error'), 'Fee must be a positive integer up to 1000000.');
-    assert.deepEqual(await fieldError(page, 'destination'), { shown: false, text: '', invalid: false });
+    assert.deepEqual(await fieldError(page, 'destination'), { shown: false, text: '', invalid: false, styled: true });
     assert.equal((await fieldError(page, 'cost')).invalid, true);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'cost');
     await screenshot(page, '21-restaurant-fee-error');
