@@ -6,6 +6,7 @@ mod cancel;
 mod deploy;
 mod faults;
 mod happy_path;
+mod load;
 mod operations;
 mod payment_faults;
 mod replay;

@@ -1,0 +1,370 @@
+//! The load generator: drives call → pickup → complete → settled over the public HTTP API,
+//! at a fixed concurrency (closed model) or a fixed arrival rate (open model, so latency
+//! under a given load is honest), and reports deliveries/s, latency percentiles per step,
+//! errors by kind, and the CPU seconds and peak RSS of each process of the stack.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// How deliveries arrive.
+#[derive(Debug, Clone, Copy)]
+pub enum Load {
+    /// `n` deliveries in flight at all times.
+    Concurrency(usize),
+    /// A new delivery every `1/r` seconds, however long the others take.
+    Rate(f64),
+}
+
+/// One run's parameters.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub api: String,
+    pub deliveries: usize,
+    pub load: Load,
+    /// How long one delivery may take end to end before it counts as an error.
+    pub timeout: Duration,
+}
+
+/// Latency percentiles of one step, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// A process of the stack, measured over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessUsage {
+    pub name: String,
+    pub pid: u32,
+    pub cpu_seconds: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub deliveries: usize,
+    pub completed: usize,
+    pub seconds: f64,
+    pub deliveries_per_second: f64,
+    /// Per step: `call`, `pickup`, `complete`, and `call_to_settled`.
+    pub latency_ms: BTreeMap<String, Percentiles>,
+    pub errors: BTreeMap<String, usize>,
+    pub processes: Vec<ProcessUsage>,
+}
+
+#[derive(Default)]
+struct Samples {
+    latency: BTreeMap<&'static str, Vec<f64>>,
+    errors: BTreeMap<String, usize>,
+    completed: usize,
+}
+
+impl Samples {
+    fn record(&mut self, step: &'static str, took: Duration) {
+        self.latency
+            .entry(step)
+            .or_default()
+            .push(took.as_secs_f64() * 1000.0);
+    }
+}
+
+/// Runs `plan`, measuring the processes in `watch` (name, pid) as it goes.
+pub async fn run(plan: &Plan, watch: &[(String, u32)]) -> anyhow::Result<Report> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let before: Vec<_> = watch
+        .iter()
+        .map(|(name, pid)| (name.clone(), *pid, cpu_seconds(*pid)))
+        .collect();
+    let started = Instant::now();
+    let one = |i: usize| {
+        let (http, samples, plan) = (http.clone(), samples.clone(), plan.clone());
+        async move {
+            let outcome =
+                tokio::time::timeout(plan.timeout, delivery(&http, &plan.api, i, &samples)).await;
+            let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
+            match outcome {
+                Ok(Ok(())) => s.completed += 1,
+                Ok(Err(kind)) => *s.errors.entry(kind).or_default() += 1,
+                Err(_) => *s.errors.entry("timeout".into()).or_default() += 1,
+            }
+        }
+    };
+    match plan.load {
+        Load::Concurrency(n) => {
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let lanes = (0..n.max(1)).map(|_| {
+                let next = next.clone();
+                let one = &one;
+                async move {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= plan.deliveries {
+                            break;
+                        }
+                        one(i).await;
+                    }
+                }
+            });
+            futures::future::join_all(lanes).await;
+        }
+        Load::Rate(per_second) => {
+            let gap = Duration::from_secs_f64(1.0 / per_second.max(0.001));
+            let mut arrivals = Vec::with_capacity(plan.deliveries);
+            for i in 0..plan.deliveries {
+                arrivals.push(tokio::spawn(one(i)));
+                tokio::time::sleep(gap).await;
+            }
+            for a in arrivals {
+                a.await?;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let processes = before
+        .into_iter()
+        .map(|(name, pid, cpu)| ProcessUsage {
+            cpu_seconds: cpu_seconds(pid) - cpu,
+            peak_rss_mb: peak_rss_kb(pid) as f64 / 1024.0,
+            name,
+            pid,
+        })
+        .collect();
+    let s = samples.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(Report {
+        mode: match plan.load {
+            Load::Concurrency(n) => format!("concurrency {n}"),
+            Load::Rate(r) => format!("rate {r}/s"),
+        },
+        deliveries: plan.deliveries,
+        completed: s.completed,
+        seconds,
+        deliveries_per_second: s.completed as f64 / seconds,
+        latency_ms: s
+            .latency
+            .iter()
+            .map(|(step, v)| (step.to_string(), percentiles(v)))
+            .collect(),
+        errors: s.errors.clone(),
+        processes,
+    })
+}
+
+/// One delivery through the whole flow; `Err` names what went wrong.
+async fn delivery(
+    http: &reqwest::Client,
+    api: &str,
+    i: usize,
+    samples: &Mutex<Samples>,
+) -> Result<(), String> {
+    let record = |step, took| {
+        samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(step, took)
+    };
+    let t0 = Instant::now();
+    let body = json!({"restaurantId": format!("load-{}", i % 50), "destination": "Seoul, Gangnam-gu", "cost": 10_000});
+    let (status, called) = post(http, &format!("{api}/deliveries"), &body).await?;
+    record("call", t0.elapsed());
+    if status != 201 && status != 202 {
+        return Err(format!("call {status}"));
+    }
+    let id = called["deliveryId"]
+        .as_str()
+        .ok_or("call without deliveryId")?
+        .to_owned();
+    let rider = json!({"riderId": format!("rider-{}", i % 100)});
+    for step in ["pickup", "complete"] {
+        loop {
+            let t = Instant::now();
+            let (status, _) = post(http, &format!("{api}/deliveries/{id}/{step}"), &rider).await?;
+            match status {
+                200 => {
+                    record(
+                        if step == "pickup" {
+                            "pickup"
+                        } else {
+                            "complete"
+                        },
+                        t.elapsed(),
+                    );
+                    break;
+                }
+                // Not open yet (payment still registering) or no worker answered: retry.
+                409 if step == "pickup" => tokio::time::sleep(Duration::from_millis(20)).await,
+                503 => tokio::time::sleep(Duration::from_millis(100)).await,
+                other => return Err(format!("{step} {other}")),
+            }
+        }
+    }
+    loop {
+        let payment = get(http, &format!("{api}/payments/{id}")).await?;
+        let row = get(http, &format!("{api}/delivery-list/{id}")).await?;
+        if payment["status"] == "Settled" && row["status"] == "Completed" {
+            record("call_to_settled", t0.elapsed());
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(u16, Value), String> {
+    let response = http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("transport: {}", kind(&e)))?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("transport: {}", kind(&e)))?;
+    Ok(response.json().await.unwrap_or(Value::Null))
+}
+
+fn kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "other"
+    }
+}
+
+fn percentiles(values: &[f64]) -> Percentiles {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| {
+        v.get(((v.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Percentiles {
+        count: v.len(),
+        p50: at(0.50),
+        p95: at(0.95),
+        p99: at(0.99),
+        max: v.last().copied().unwrap_or(0.0),
+    }
+}
+
+/// User + system CPU seconds of `pid` so far (Linux `/proc`); 0 when unreadable.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state field.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size of `pid` in KiB (`VmHWM`); 0 when unreadable.
+pub fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// The processes of a stack, found by their command names under `/proc`.
+pub fn find_stack_processes() -> Vec<(String, u32)> {
+    let wanted = [
+        "temporal",
+        "delivery-worker",
+        "delivery-api",
+        "payment-service",
+    ];
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if let Some(name) = wanted.iter().find(|w| comm.trim() == **w) {
+            found.push(((*name).to_owned(), pid));
+        }
+    }
+    found.sort();
+    found
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{}: {}/{} deliveries in {:.1} s = {:.1} deliveries/s",
+            self.mode, self.completed, self.deliveries, self.seconds, self.deliveries_per_second
+        )?;
+        writeln!(
+            f,
+            "{:<16} {:>6} {:>9} {:>9} {:>9} {:>9}",
+            "step (ms)", "count", "p50", "p95", "p99", "max"
+        )?;
+        for (step, p) in &self.latency_ms {
+            writeln!(
+                f,
+                "{step:<16} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                p.count, p.p50, p.p95, p.p99, p.max
+            )?;
+        }
+        writeln!(
+            f,
+            "errors: {}",
+            if self.errors.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{:?}", self.errors)
+            }
+        )?;
+        for p in &self.processes {
+            writeln!(
+                f,
+                "{:<16} pid {:>7}  cpu {:>7.2} s  peak rss {:>7.1} MB",
+                p.name, p.pid, p.cpu_seconds, p.peak_rss_mb
+            )?;
+        }
+        Ok(())
+    }
+}
