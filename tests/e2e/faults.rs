@@ -412,7 +412,8 @@ async fn a_rolling_restart_of_two_workers_per_role_fails_and_stalls_no_delivery(
         "rolling restart: {} deliveries, longest worker restart {longest_restart:?}, slowest delivery {slowest:?}",
         ids.len()
     );
-    // One worker always runs, so a delivery waits at most for one restart (plus its own work).
+    // One worker always runs, so a delivery waits at most for one restart, plus the worker's
+    // 3 s sticky-queue timeout for workflows cached on the restarted worker, plus its own work.
     assert!(
         slowest < longest_restart + Duration::from_secs(10),
         "a delivery stalled: {slowest:?} (restart {longest_restart:?})"

@@ -13,6 +13,12 @@ use temporalio_sdk::{
 };
 use workflows::{DeliveryWorkflow, names};
 
+/// How long a workflow task waits on the sticky queue of the worker that cached its
+/// workflow before any worker may take it. The SDK's default (10 s) is how long every
+/// delivery cached on a worker that was restarted or killed would stall; a healthy worker
+/// answers in milliseconds, so 3 s only costs a re-fetch of history when one is overloaded.
+const STICKY_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// What a worker process serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -221,6 +227,7 @@ pub async fn run(
         let queue = format!("{prefix}{}", role.queue_name());
         let options = WorkerOptions::new(queue.as_str())
             .graceful_shutdown_period(settings.shutdown_grace)
+            .sticky_queue_schedule_to_start_timeout(STICKY_TIMEOUT)
             .patch_activation_callback(activate.clone());
         let options = match (role, &store) {
             (Role::Deliveries, _) => options
