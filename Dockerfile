@@ -1,5 +1,5 @@
-# One image with every binary of the workspace: payment-service, delivery-worker, delivery-api
-# and delivery-check, in /usr/local/bin. There is no ENTRYPOINT: whoever runs the image names
+# One image with every binary of the workspace: payment-service, delivery-worker, delivery-api,
+# delivery-check and loadgen, in /usr/local/bin. There is no ENTRYPOINT: whoever runs the image names
 # the binary (`command:` in infra/docker-compose.yml, `command:` in infra/k8s), so it is always
 # visible which process a container is.
 #
@@ -39,6 +39,7 @@ RUN cargo build --release --locked --bins \
        target/release/delivery-worker \
        target/release/delivery-api \
        target/release/delivery-check \
+       target/release/loadgen \
        /out/
 
 # --- runtime: Debian slim (a shell for `exec` probes, CA certificates for TLS to Temporal) ------

@@ -6,22 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export TEMPORAL_PORT=$(free_port) TEMPORAL_UI_PORT=$(free_port) PAYMENT_PORT=$(free_port) API_PORT=$(free_port)
-export DATA_DIR="$(mktemp -d)"
-log="$DATA_DIR/run.out"
-
-./infra/run.sh >"$log" 2>&1 &
-run_pid=$!
-cleanup() { kill -TERM "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; }
-trap cleanup EXIT
-
-for _ in $(seq 1 1800); do
-  grep -q "Press Ctrl-C to stop" "$log" && break
-  kill -0 "$run_pid" 2>/dev/null || { cat "$log"; echo "run command exited early" >&2; exit 1; }
-  sleep 1
-done
-grep -q "Press Ctrl-C to stop" "$log" || { cat "$log"; echo "run command did not come up" >&2; exit 1; }
+source tests/stack.sh
+log="$run_log"
 grep -q "Temporal Web UI  http://127.0.0.1:$TEMPORAL_UI_PORT" "$log"
 
 script="$DATA_DIR/walkthrough.sh"
@@ -46,7 +32,7 @@ expect "payment settled" '"status":"Settled"'
 expect "delivery list shows the settled amount" '"settled":20000'
 expect "a cancel voids the payment" '"status":"Cancelled","riderId":null,"payment":{"status":"Voided"'
 
-cleanup
+stop_stack
 trap - EXIT
 grep -q "^stopped" "$log" || { echo "the run command did not stop cleanly" >&2; failed=$((failed + 1)); }
 rm -rf "$DATA_DIR"

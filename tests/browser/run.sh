@@ -16,23 +16,9 @@ export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 [ -x "$CHROMIUM" ] || { echo "no Chromium at $CHROMIUM: apt-get install -y chromium" >&2; exit 1; }
 [ -d "$here/node_modules/playwright-core" ] || { echo "missing playwright-core: npm ci --prefix tests/browser" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export TEMPORAL_PORT=$(free_port) TEMPORAL_UI_PORT=$(free_port) PAYMENT_PORT=$(free_port) API_PORT=$(free_port)
-export DATA_DIR="$(mktemp -d)"
-log="$DATA_DIR/run.out"
-
-./infra/run.sh >"$log" 2>&1 &
-run_pid=$!
-stop_stack() { kill -TERM "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; }
+source tests/stack.sh
+log="$run_log"
 trap 'stop_stack; echo "stack logs kept in $DATA_DIR" >&2' EXIT
-
-echo "starting the stack (release build on first run)..."
-for _ in $(seq 1 1800); do
-  grep -q "Press Ctrl-C to stop" "$log" && break
-  kill -0 "$run_pid" 2>/dev/null || { cat "$log"; echo "the run command exited early" >&2; exit 1; }
-  sleep 1
-done
-grep -q "Press Ctrl-C to stop" "$log" || { cat "$log"; echo "the run command did not come up" >&2; exit 1; }
 
 rm -rf "$here/artifacts"
 mkdir -p "$here/artifacts"
