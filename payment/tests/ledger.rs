@@ -424,3 +424,41 @@ async fn repeated_and_racing_calls_journal_each_money_movement_once(ledger: Ledg
             .all(|m| m.amount == 700 && m.delivery_id == "d-1")
     );
 }
+
+/// Replicas starting together on a fresh database all come up: the migration race is retried.
+async fn replicas_starting_together_on_a_fresh_database_all_connect(url: String) {
+    let connects = (0..4).map(|_| Ledger::connect(&url));
+    for ledger in futures::future::join_all(connects).await {
+        ledger
+            .expect("connect while others migrate")
+            .ping()
+            .await
+            .expect("ping");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_replicas_starting_together_on_a_fresh_database_all_connect() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("fresh.db").display()
+    );
+    replicas_starting_together_on_a_fresh_database_all_connect(url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "set TEST_DATABASE_URL to run against PostgreSQL"]
+async fn postgres_replicas_starting_together_on_a_fresh_database_all_connect() {
+    let url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is not set");
+    let admin = Database::connect(&url)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    let name = format!("payment_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create");
+    replicas_starting_together_on_a_fresh_database_all_connect(with_database(&url, &name)).await;
+    PostgresDatabase { admin, name }.drop().await;
+}

@@ -169,7 +169,7 @@ impl Ledger {
             options.max_connections(16);
         }
         let db = Database::connect(options).await?;
-        migration::Migrator::up(&db, None).await?;
+        migrate(&db).await?;
         Ok(Ledger { db })
     }
 
@@ -318,6 +318,25 @@ impl Ledger {
             .one(&self.db)
             .await?
             .map(Payment::from))
+    }
+}
+
+/// Applies pending migrations, tolerating another instance doing the same.
+///
+/// Several replicas may start together on a fresh database; the loser of that race fails on
+/// what the winner just created. Each such failure means the winner recorded at least one more
+/// migration, so one attempt more than there are migrations is enough.
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let attempts = migration::Migrator::migrations().len() + 1;
+    let mut attempt = 1;
+    loop {
+        match migration::Migrator::up(db, None).await {
+            Err(err) if attempt < attempts => {
+                tracing::warn!(error = %err, attempt, "ledger migration failed, retrying");
+                attempt += 1;
+            }
+            result => return result,
+        }
     }
 }
 
