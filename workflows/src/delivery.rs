@@ -428,9 +428,11 @@ fn set_status_attributes(ctx: &mut WorkflowContext<DeliveryWorkflow>) {
 
 /// Options for every activity of the saga: retried with backoff until it succeeds or fails
 /// for a business reason, on the queue of its bounded context, and not interrupted by a
-/// workflow cancellation (the saga decides what to undo).
+/// workflow cancellation (the saga decides what to undo). Each call takes milliseconds; the
+/// 5 s start-to-close bounds how long a task lost with its worker (a crash, or a drain that
+/// raced a poll) holds the delivery up before the retry.
 fn activity_options(workflow_queue: &str, role: &str) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(5))
         .task_queue(names::activity_queue(workflow_queue, role))
         .retry_policy(
             RetryPolicy::builder()

@@ -30,6 +30,11 @@ pub const SEARCH_ATTRIBUTES: [(&str, &str); 4] = [
     ("DeliveryOverdue", "Bool"),
 ];
 
+/// How long a workflow task may take before Temporal gives it to another worker. A task
+/// takes milliseconds; what this bounds is the stall when the worker holding one goes away
+/// without answering (a crash, or a drain that races a poll): 4 s instead of Temporal's 10 s.
+pub const WORKFLOW_TASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// The workflow id of a delivery: `delivery-{deliveryId}`.
 pub fn workflow_id(delivery_id: &str) -> String {
     format!("delivery-{delivery_id}")

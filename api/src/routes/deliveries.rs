@@ -166,6 +166,7 @@ async fn start(state: &AppState, request: &DeliveryInput) -> Result<(), ApiError
     )
     .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
     .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+    .task_timeout(names::WORKFLOW_TASK_TIMEOUT)
     .search_attributes(SearchAttributes::new([
         names::DELIVERY_STATUS.value_set(DeliveryStatus::Called.as_str().to_owned()),
         names::RESTAURANT_ID.value_set(request.restaurant_id.clone()),
