@@ -310,18 +310,16 @@ impl ProcStack {
     }
 }
 
-/// Polls `ready` until true, or fails the test after `within`.
+/// Polls `ready` until true, or fails the test after `within` (see [`crate::eventually`]).
 pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut ready: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + within;
-    while !ready().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ready = &mut ready;
+    crate::eventually(what, within, || {
+        let check = ready();
+        async move { check.await.then_some(()) }
+    })
+    .await
 }
