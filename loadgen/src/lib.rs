@@ -2,9 +2,16 @@
 //! at a fixed concurrency (closed model) or a fixed arrival rate (open model, so latency
 //! under a given load is honest), and reports deliveries/s, latency percentiles per step,
 //! errors by kind, and the CPU seconds and peak RSS of each process of the stack.
+//!
+//! [`ceiling`] drives the same number of deliveries under the same load against a no-op
+//! workflow of the same client-visible shape on the same Temporal server, so a report can
+//! state its throughput as a fraction of what the server itself sustains ([`Ceiling`]).
+
+pub mod ceiling;
 
 use std::{
     collections::BTreeMap,
+    future::Future,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -58,10 +65,39 @@ pub struct Report {
     pub completed: usize,
     pub seconds: f64,
     pub deliveries_per_second: f64,
-    /// Per step: `call`, `pickup`, `complete`, and `call_to_settled`.
+    /// Per step: `call`, `pickup`, `complete`, and `call_to_settled` over HTTP; `start`,
+    /// `pickup`, `complete` and `start_to_done` in a ceiling run.
     pub latency_ms: BTreeMap<String, Percentiles>,
     pub errors: BTreeMap<String, usize>,
     pub processes: Vec<ProcessUsage>,
+    /// The ceiling run measured after this one on the same server (`--ceiling`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<Box<Ceiling>>,
+}
+
+/// A ceiling run beside the run it bounds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ceiling {
+    /// The run's deliveries/s ÷ the ceiling's: the share of the server's limit for this
+    /// interaction pattern that the whole system reaches (at a fixed rate, both runs are
+    /// offered the same rate: how far we fall behind it). `None` when the ceiling run
+    /// completed nothing.
+    pub fraction_of_ceiling: Option<f64>,
+    #[serde(flatten)]
+    pub run: Report,
+}
+
+impl Report {
+    /// This report with `ceiling` (a [`ceiling::run`] of the same plan) attached.
+    pub fn with_ceiling(mut self, ceiling: Report) -> Self {
+        let fraction = (ceiling.deliveries_per_second > 0.0)
+            .then(|| self.deliveries_per_second / ceiling.deliveries_per_second);
+        self.ceiling = Some(Box::new(Ceiling {
+            fraction_of_ceiling: fraction,
+            run: ceiling,
+        }));
+        self
+    }
 }
 
 #[derive(Default)]
@@ -71,33 +107,71 @@ struct Samples {
     completed: usize,
 }
 
-impl Samples {
-    fn record(&mut self, step: &'static str, took: Duration) {
-        self.latency
+/// Where one delivery records how long each of its steps took.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Samples>>);
+
+impl Recorder {
+    fn record(&self, step: &'static str, took: Duration) {
+        self.samples()
+            .latency
             .entry(step)
             .or_default()
             .push(took.as_secs_f64() * 1000.0);
     }
+
+    fn samples(&self) -> std::sync::MutexGuard<'_, Samples> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
-/// Runs `plan`, measuring the processes in `watch` (name, pid) as it goes.
+/// Runs `plan` over the HTTP API, measuring the processes in `watch` (name, pid) as it goes.
 pub async fn run(plan: &Plan, watch: &[(String, u32)]) -> anyhow::Result<Report> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .timeout(Duration::from_secs(30))
         .build()?;
-    let samples = Arc::new(Mutex::new(Samples::default()));
+    let api = Arc::new(plan.api.clone());
+    let report = drive(plan, load_name(plan.load), watch, move |i, recorder| {
+        let (http, api) = (http.clone(), api.clone());
+        async move { delivery(&http, &api, i, &recorder).await }
+    })
+    .await?;
+    Ok(report)
+}
+
+fn load_name(load: Load) -> String {
+    match load {
+        Load::Concurrency(n) => format!("concurrency {n}"),
+        Load::Rate(r) => format!("rate {r}/s"),
+    }
+}
+
+/// The load model every run shares: `plan.deliveries` calls of `delivery(i, recorder)` at
+/// `plan.load`, each bounded by `plan.timeout` (its `Err` names what went wrong), measuring
+/// the processes in `watch` over the run.
+async fn drive<D, F>(
+    plan: &Plan,
+    mode: String,
+    watch: &[(String, u32)],
+    delivery: D,
+) -> Result<Report, tokio::task::JoinError>
+where
+    D: Fn(usize, Recorder) -> F,
+    F: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let recorder = Recorder::default();
     let before: Vec<_> = watch
         .iter()
         .map(|(name, pid)| (name.clone(), *pid, cpu_seconds(*pid)))
         .collect();
     let started = Instant::now();
     let one = |i: usize| {
-        let (http, samples, plan) = (http.clone(), samples.clone(), plan.clone());
+        let (recorder, timeout) = (recorder.clone(), plan.timeout);
+        let attempt = delivery(i, recorder.clone());
         async move {
-            let outcome =
-                tokio::time::timeout(plan.timeout, delivery(&http, &plan.api, i, &samples)).await;
-            let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
+            let outcome = tokio::time::timeout(timeout, attempt).await;
+            let mut s = recorder.samples();
             match outcome {
                 Ok(Ok(())) => s.completed += 1,
                 Ok(Err(kind)) => *s.errors.entry(kind).or_default() += 1,
@@ -145,12 +219,9 @@ pub async fn run(plan: &Plan, watch: &[(String, u32)]) -> anyhow::Result<Report>
             pid,
         })
         .collect();
-    let s = samples.lock().unwrap_or_else(|e| e.into_inner());
+    let s = recorder.samples();
     Ok(Report {
-        mode: match plan.load {
-            Load::Concurrency(n) => format!("concurrency {n}"),
-            Load::Rate(r) => format!("rate {r}/s"),
-        },
+        mode,
         deliveries: plan.deliveries,
         completed: s.completed,
         seconds,
@@ -162,6 +233,7 @@ pub async fn run(plan: &Plan, watch: &[(String, u32)]) -> anyhow::Result<Report>
             .collect(),
         errors: s.errors.clone(),
         processes,
+        ceiling: None,
     })
 }
 
@@ -170,14 +242,9 @@ async fn delivery(
     http: &reqwest::Client,
     api: &str,
     i: usize,
-    samples: &Mutex<Samples>,
+    recorder: &Recorder,
 ) -> Result<(), String> {
-    let record = |step, took| {
-        samples
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record(step, took)
-    };
+    let record = |step, took| recorder.record(step, took);
     let t0 = Instant::now();
     let body = json!({"restaurantId": format!("load-{}", i % 50), "destination": "Seoul, Gangnam-gu", "cost": 10_000});
     let (status, called) = post(http, &format!("{api}/deliveries"), &body).await?;
@@ -364,6 +431,20 @@ impl std::fmt::Display for Report {
                 "{:<16} pid {:>7}  cpu {:>7.2} s  peak rss {:>7.1} MB",
                 p.name, p.pid, p.cpu_seconds, p.peak_rss_mb
             )?;
+        }
+        if let Some(ceiling) = &self.ceiling {
+            write!(f, "\n{}", ceiling.run)?;
+            match ceiling.fraction_of_ceiling {
+                Some(fraction) => writeln!(
+                    f,
+                    "fraction of ceiling: {fraction:.2} ({:.1} of {:.1} deliveries/s)",
+                    self.deliveries_per_second, ceiling.run.deliveries_per_second
+                )?,
+                None => writeln!(
+                    f,
+                    "fraction of ceiling: unknown (the ceiling completed none)"
+                )?,
+            }
         }
         Ok(())
     }

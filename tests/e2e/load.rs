@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use e2e::{Stack, StackOptions};
-use loadgen::{Load, Plan};
+use loadgen::{Load, Plan, ceiling};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
@@ -25,6 +25,57 @@ async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
         assert!(report.deliveries_per_second > 0.0);
         assert!(
             report.processes[0].peak_rss_mb > 0.0 && report.processes[0].cpu_seconds > 0.0,
+            "{report}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ceiling_mode_runs_a_no_op_delivery_of_the_same_shape_and_states_our_fraction_of_it() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let me = vec![("e2e".to_owned(), std::process::id())];
+    let server = ceiling::Server {
+        address: stack.temporal_address.clone(),
+        namespace: "default".into(),
+    };
+    for load in [Load::Concurrency(3), Load::Rate(10.0)] {
+        let plan = Plan {
+            api: stack.api_client.base.clone(),
+            deliveries: 5,
+            load,
+            timeout: Duration::from_secs(20),
+        };
+        let ours = loadgen::run(&plan, &me).await.expect("load run");
+        assert_eq!(ours.completed, 5, "{ours}");
+        let limit = ceiling::run(&plan, &server, &me)
+            .await
+            .expect("ceiling run (worker started, drove, and stopped)");
+        assert_eq!(limit.completed, 5, "{limit}");
+        assert!(limit.errors.is_empty(), "{limit}");
+        for step in ["start", "pickup", "complete", "start_to_done"] {
+            assert_eq!(limit.latency_ms[step].count, 5, "{step}: {limit}");
+        }
+        assert!(limit.mode.starts_with("ceiling"), "{limit}");
+
+        let report = ours.with_ceiling(limit);
+        let fraction = report
+            .ceiling
+            .as_ref()
+            .and_then(|c| c.fraction_of_ceiling)
+            .expect("a fraction of the ceiling");
+        assert!(fraction.is_finite() && fraction > 0.0, "{report}");
+        let json = serde_json::to_value(&report).expect("report as JSON");
+        assert_eq!(
+            json["ceiling"]["fraction_of_ceiling"].as_f64(),
+            Some(fraction)
+        );
+        assert_eq!(json["ceiling"]["completed"], 5, "{json}");
+        assert!(
+            json["ceiling"]["latency_ms"]["start_to_done"]["p99"].as_f64() > Some(0.0),
+            "{json}"
+        );
+        assert!(
+            report.to_string().contains("fraction of ceiling"),
             "{report}"
         );
     }
