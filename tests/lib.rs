@@ -2,6 +2,7 @@
 //! loopback ports, each with its own task queues and databases.
 
 pub mod http;
+pub mod otlp;
 pub mod procs;
 pub mod stack;
 pub mod temporal_server;

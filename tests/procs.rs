@@ -112,6 +112,10 @@ pub struct ProcOptions {
     pub payment_up: bool,
     pub api_payment_wait_ms: u64,
     pub api_update_wait_ms: u64,
+    /// Where every process sends its spans (`OTEL_EXPORTER_OTLP_ENDPOINT`); none by default.
+    pub otlp_endpoint: Option<String>,
+    /// More variables for every process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ProcOptions {
@@ -121,6 +125,8 @@ impl Default for ProcOptions {
             payment_up: true,
             api_payment_wait_ms: 5000,
             api_update_wait_ms: 3000,
+            otlp_endpoint: None,
+            env: Vec::new(),
         }
     }
 }
@@ -131,6 +137,10 @@ pub struct ProcStack {
     pub task_queue: String,
     api_port: u16,
     payment_port: u16,
+    /// The Prometheus endpoints: the API's, the payment service's, and each worker's by slot.
+    pub api_metrics_port: u16,
+    pub payment_metrics_port: u16,
+    pub worker_metrics_ports: Vec<u16>,
     options: ProcOptions,
     pub payment: Option<Proc>,
     pub api: Option<Proc>,
@@ -166,6 +176,9 @@ impl ProcStack {
             task_queue: workflows::names::DELIVERIES_QUEUE.to_owned(),
             api_port,
             payment_port: free_port(),
+            api_metrics_port: free_port(),
+            payment_metrics_port: free_port(),
+            worker_metrics_ports: Vec::new(),
             options: options.clone(),
             dir,
             payment: None,
@@ -212,9 +225,26 @@ impl ProcStack {
             ),
             ("API_QUERY_TIMEOUT_MS", "2000".to_owned()),
             ("WORKER_SHUTDOWN_GRACE_SECS", "5".to_owned()),
+            (
+                "API_METRICS_ADDR",
+                format!("127.0.0.1:{}", self.api_metrics_port),
+            ),
+            (
+                "PAYMENT_METRICS_ADDR",
+                format!("127.0.0.1:{}", self.payment_metrics_port),
+            ),
+            // Batches of spans leave every 100 ms, so a test sees them soon.
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(
+            self.options
+                .otlp_endpoint
+                .clone()
+                .map(|endpoint| ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint)),
+        )
+        .chain(self.options.env.iter().cloned())
         .collect()
     }
 
@@ -243,6 +273,11 @@ impl ProcStack {
         let log = self.log_path("worker");
         let mut env = self.env();
         env.push(("WORKER_ROLES".into(), roles.into()));
+        let metrics_port = free_port();
+        env.push((
+            "WORKER_METRICS_ADDR".into(),
+            format!("127.0.0.1:{metrics_port}"),
+        ));
         let proc = Proc::spawn("delivery-worker", &env, log);
         let expected = roles.split(',').count();
         let log = proc.log.clone();
@@ -258,6 +293,7 @@ impl ProcStack {
         })
         .await;
         self.workers.push(Some(proc));
+        self.worker_metrics_ports.push(metrics_port);
         self.workers.len() - 1
     }
 

@@ -155,7 +155,7 @@ impl Stack {
             .await
             .expect("bind payment port");
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(payment::serve(listener, ledger, async move {
+        tokio::spawn(payment::serve(listener, ledger, None, async move {
             let _ = stopped.await;
         }));
         self.payment = Some(Running { stop: Some(stop) });
@@ -182,6 +182,7 @@ impl Stack {
             readmodel_database_url: self.readmodel_database_url.clone(),
             shutdown_grace: Duration::from_secs(1),
             deferred_patches,
+            metrics_addr: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

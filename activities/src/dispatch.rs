@@ -23,7 +23,7 @@ impl Dispatch {
 #[activities]
 impl Dispatch {
     #[activity(definition = workflows::activities::definitions::OfferCall)]
-    #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id))]
+    #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id, trace_id = %telemetry::current_trace_id()))]
     pub async fn offer_call(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -43,7 +43,7 @@ impl Dispatch {
     }
 
     #[activity(definition = workflows::activities::definitions::WithdrawCall)]
-    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
+    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id, trace_id = %telemetry::current_trace_id()))]
     pub async fn withdraw_call(
         self: Arc<Self>,
         _ctx: ActivityContext,

@@ -34,7 +34,7 @@ impl Payments {
 #[activities]
 impl Payments {
     #[activity(definition = workflows::activities::definitions::RegisterPayment)]
-    #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id))]
+    #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id, trace_id = %telemetry::current_trace_id()))]
     pub async fn register_payment(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -49,7 +49,7 @@ impl Payments {
     }
 
     #[activity(definition = workflows::activities::definitions::SettlePayment)]
-    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
+    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id, trace_id = %telemetry::current_trace_id()))]
     pub async fn settle_payment(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -64,7 +64,7 @@ impl Payments {
     }
 
     #[activity(definition = workflows::activities::definitions::VoidPayment)]
-    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
+    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id, trace_id = %telemetry::current_trace_id()))]
     pub async fn void_payment(
         self: Arc<Self>,
         _ctx: ActivityContext,

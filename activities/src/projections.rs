@@ -1,8 +1,12 @@
-//! Projection activities: the delivery list read model.
+//! Projection activities: the delivery list read model, and the delivery metrics that are
+//! counted where each status change lands exactly once.
 
 use std::sync::Arc;
 
-use readmodel::{Applied, Projection, ReadModel};
+use chrono::Utc;
+use readmodel::{Applied, DeliveryRow, DeliveryStatus, Projection, ReadModel};
+use telemetry::metrics::{Metrics, between_ms};
+use temporalio_common::telemetry::metrics::{Counter, HistogramDuration};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use workflows::model::ProjectionInput;
@@ -12,18 +16,28 @@ use crate::{retryable, timestamp};
 /// Writes delivery-list rows, newest sequence number wins.
 pub struct Projections {
     store: ReadModel,
+    metrics: Option<DeliveryMetrics>,
 }
 
 impl Projections {
     pub fn new(store: ReadModel) -> Self {
-        Self { store }
+        Self {
+            store,
+            metrics: None,
+        }
+    }
+
+    /// Records the delivery metrics into `metrics` as rows are written.
+    pub fn with_metrics(mut self, metrics: Option<&Metrics>) -> Self {
+        self.metrics = metrics.map(DeliveryMetrics::new);
+        self
     }
 }
 
 #[activities]
 impl Projections {
     #[activity(definition = workflows::activities::definitions::ProjectDelivery)]
-    #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id, seq = input.seq))]
+    #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id, seq = input.seq, trace_id = %telemetry::current_trace_id()))]
     pub async fn project_delivery(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -44,15 +58,88 @@ impl Projections {
             updated_at: timestamp(input.updated_at_ms),
             seq: input.seq,
         };
+        // The row this write replaces dates the phase that just ended; only the metrics need it.
+        let before = match (&self.metrics, projection.status) {
+            (Some(_), DeliveryStatus::Picked | DeliveryStatus::Completed) => self
+                .store
+                .delivery(&projection.delivery_id)
+                .await
+                .ok()
+                .flatten(),
+            _ => None,
+        };
         match self
             .store
             .project(&projection)
             .await
             .map_err(|e| retryable("project delivery", e))?
         {
-            Applied::Written => {}
+            Applied::Written => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.written(&projection, before.as_ref());
+                }
+            }
             Applied::Stale => tracing::debug!("a newer row is already in the delivery list"),
         }
         Ok(())
+    }
+}
+
+/// Deliveries by status change, the length of their phases, and how far the delivery list
+/// trails the workflows. Recorded when a row is written, which happens once per change
+/// however often the activity runs.
+struct DeliveryMetrics {
+    metrics: Metrics,
+    status_changes: Counter,
+    call_to_pickup: HistogramDuration,
+    pickup_to_completion: HistogramDuration,
+    projection_lag: HistogramDuration,
+}
+
+impl DeliveryMetrics {
+    fn new(metrics: &Metrics) -> Self {
+        Self {
+            metrics: metrics.clone(),
+            status_changes: metrics.counter(
+                "delivery_status_changes",
+                "Deliveries that reached a status (Called, Picked, Completed, Cancelled) in the delivery list",
+            ),
+            call_to_pickup: metrics.seconds(
+                "delivery_call_to_pickup",
+                "Time from a call being open to riders to its pickup",
+            ),
+            pickup_to_completion: metrics.seconds(
+                "delivery_pickup_to_completion",
+                "Time from pickup to completion",
+            ),
+            projection_lag: metrics.seconds(
+                "delivery_projection_lag",
+                "Time from a workflow step to the delivery list showing it",
+            ),
+        }
+    }
+
+    fn written(&self, row: &Projection, before: Option<&DeliveryRow>) {
+        let status = row.status.as_str();
+        let labels = self.metrics.labels(&[("status", status)]);
+        self.status_changes.add(1, &labels);
+        let now_ms = Utc::now().timestamp_millis();
+        let changed_ms = row.updated_at.timestamp_millis();
+        self.projection_lag
+            .record(between_ms(changed_ms, now_ms), &labels);
+        let phase = match (before.map(|b| b.status), row.status) {
+            (Some(DeliveryStatus::Called), DeliveryStatus::Picked) => Some(&self.call_to_pickup),
+            (Some(DeliveryStatus::Picked), DeliveryStatus::Completed) => {
+                Some(&self.pickup_to_completion)
+            }
+            _ => None,
+        };
+        if let (Some(phase), Some(before)) = (phase, before) {
+            let started_ms = before.updated_at.timestamp_millis();
+            phase.record(
+                between_ms(started_ms, changed_ms),
+                &self.metrics.labels(&[]),
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 mod error;
 mod input;
+mod observe;
 mod openapi;
 mod routes;
 mod settings;
@@ -15,12 +16,11 @@ mod web;
 
 use std::{future::Future, sync::Arc};
 
-use axum::{Router, extract::DefaultBodyLimit};
+use axum::{Router, extract::DefaultBodyLimit, middleware};
 pub use error::{ApiError, ErrorBody};
 pub use settings::{ENV_VARS, Settings, SettingsError};
 use temporalio_client::Client;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
 
 /// Largest request body accepted; every valid request is far smaller.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -36,6 +36,10 @@ struct Inner {
     temporal: Client,
     readmodel: readmodel::ReadModel,
     payments: payment::PaymentClient,
+    /// Where the request metrics go; `None` when the endpoint is off.
+    http_metrics: Option<observe::HttpMetrics>,
+    /// The process's Prometheus endpoint, kept so it lives as long as the API.
+    metrics: Option<telemetry::metrics::Metrics>,
 }
 
 /// A dependency the API could not reach at start.
@@ -47,32 +51,53 @@ pub enum StartError {
     ReadModel(#[from] readmodel::ReadModelError),
     #[error("invalid payment service url {0:?}")]
     PaymentUrl(String),
+    #[error("metrics endpoint: {0}")]
+    Metrics(#[from] telemetry::TelemetryError),
 }
 
 impl AppState {
     /// Connects to Temporal and the delivery list; the payment service is reached lazily.
     pub async fn connect(settings: Settings) -> Result<Self, StartError> {
-        let temporal =
-            workflows::client::connect(&settings.temporal_address, &settings.temporal_namespace)
-                .await?;
+        let metrics = settings
+            .metrics_addr
+            .map(telemetry::metrics::Metrics::start)
+            .transpose()?;
+        let temporal = workflows::client::connect_with(
+            &settings.temporal_address,
+            &settings.temporal_namespace,
+            metrics
+                .as_ref()
+                .map(telemetry::metrics::Metrics::temporal_meter),
+        )
+        .await?;
         let readmodel = readmodel::ReadModel::connect(&settings.readmodel_database_url).await?;
         let channel = tonic::transport::Endpoint::from_shared(settings.payment_url.clone())
             .map_err(|_| StartError::PaymentUrl(settings.payment_url.clone()))?
             .connect_timeout(std::time::Duration::from_secs(2))
             .connect_lazy();
-        let payments = payment::PaymentClient::new(channel);
+        let payments = payment::client(channel, metrics.as_ref());
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
                 temporal,
                 readmodel,
                 payments,
+                http_metrics: metrics.as_ref().map(observe::HttpMetrics::new),
+                metrics,
             }),
         })
     }
 
     fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Where the Prometheus endpoint listens, when it is on.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner
+            .metrics
+            .as_ref()
+            .map(telemetry::metrics::Metrics::addr)
     }
 }
 
@@ -88,7 +113,10 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 

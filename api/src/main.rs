@@ -5,13 +5,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let telemetry =
+        telemetry::Telemetry::init("delivery-api", "info").context("set up telemetry")?;
     let settings = match api::Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -35,5 +30,10 @@ async fn main() -> anyhow::Result<()> {
         }
         tracing::info!("shutting down: finishing in-flight requests");
     };
-    api::serve(listener, state, shutdown).await.context("serve")
+    if let Some(metrics) = state.metrics_addr() {
+        tracing::info!("api metrics at http://{metrics}/metrics");
+    }
+    let served = api::serve(listener, state, shutdown).await.context("serve");
+    telemetry.shutdown();
+    served
 }

@@ -30,11 +30,17 @@ pub struct Settings {
     pub pickup_deadline_secs: Option<u64>,
     /// `DELIVERY_COMPLETION_DEADLINE_SECS`: overrides the workflow's default (2 h).
     pub completion_deadline_secs: Option<u64>,
+    /// `API_METRICS_ADDR`, default `127.0.0.1:9101`, `off` for none: where the Prometheus
+    /// endpoint is served. [`Settings::new`] leaves it off.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `OPS_DRIFT_GRACE_MS`, default 3000: how long the delivery list may trail Temporal
+    /// before `GET /ops/summary` reports a delivery as drifted.
+    pub drift_grace: Duration,
 }
 
 /// Every variable the API reads (also valid as keys of the `DELIVERY_CONFIG` file), beside
 /// Temporal's standard client variables (`workflows::client::TEMPORAL_ENV_VARS`).
-pub const ENV_VARS: [&str; 13] = [
+pub const ENV_VARS: [&str; 14] = [
     "API_ADDR",
     "TEMPORAL_ADDRESS",
     "TEMPORAL_NAMESPACE",
@@ -46,8 +52,9 @@ pub const ENV_VARS: [&str; 13] = [
     "API_QUERY_TIMEOUT_MS",
     "DELIVERY_PICKUP_DEADLINE_SECS",
     "DELIVERY_COMPLETION_DEADLINE_SECS",
+    "API_METRICS_ADDR",
+    "OPS_DRIFT_GRACE_MS",
     "DELIVERY_CONFIG",
-    "RUST_LOG",
 ];
 
 /// A setting that cannot be used.
@@ -73,6 +80,8 @@ impl Settings {
             query_timeout: Duration::from_millis(2000),
             pickup_deadline_secs: None,
             completion_deadline_secs: None,
+            metrics_addr: None,
+            drift_grace: Duration::from_millis(3000),
         }
     }
 
@@ -124,6 +133,15 @@ impl Settings {
         s.payment_wait = millis("API_PAYMENT_WAIT_MS", 3000)?;
         s.update_wait = millis("API_UPDATE_WAIT_MS", 5000)?;
         s.query_timeout = millis("API_QUERY_TIMEOUT_MS", 2000)?;
+        s.drift_grace = millis("OPS_DRIFT_GRACE_MS", 3000)?;
+        let metrics = text("API_METRICS_ADDR").unwrap_or_else(|| "127.0.0.1:9101".into());
+        s.metrics_addr = match metrics.trim() {
+            "off" => None,
+            addr => Some(addr.parse().map_err(|e| SettingsError {
+                name: "API_METRICS_ADDR",
+                reason: format!("{metrics:?} is not a socket address or `off`: {e}"),
+            })?),
+        };
         s.pickup_deadline_secs = parse("DELIVERY_PICKUP_DEADLINE_SECS")?;
         s.completion_deadline_secs = parse("DELIVERY_COMPLETION_DEADLINE_SECS")?;
         Ok(s)

@@ -23,22 +23,40 @@ pub mod proto {
     tonic::include_proto!("payment.v1");
 }
 
-/// A gRPC client of the payment service, for other crates.
-pub type PaymentClient =
-    proto::payment_service_client::PaymentServiceClient<tonic::transport::Channel>;
+/// A gRPC client of the payment service, for other crates: it carries the caller's trace
+/// context and measures its calls.
+pub type PaymentClient = proto::payment_service_client::PaymentServiceClient<
+    telemetry::grpc::Client<tonic::transport::Channel>,
+>;
 
-/// Serves the payment service on `listener` until `shutdown` completes.
+/// A client over `channel` (which may connect lazily); `metrics` records each call's latency.
+pub fn client(
+    channel: tonic::transport::Channel,
+    metrics: Option<&telemetry::metrics::Metrics>,
+) -> PaymentClient {
+    let layer = telemetry::grpc::ClientLayer::new(
+        metrics.map(telemetry::grpc::CallMetrics::payment_client),
+    );
+    proto::payment_service_client::PaymentServiceClient::new(tower::Layer::layer(&layer, channel))
+}
+
+/// Serves the payment service on `listener` until `shutdown` completes, with a span per call
+/// under the caller's trace and, given `metrics`, each call's latency.
 ///
 /// Shutdown is graceful: the server stops accepting connections and returns
 /// once in-flight calls have completed.
 pub async fn serve(
     listener: TcpListener,
     ledger: Ledger,
+    metrics: Option<&telemetry::metrics::Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let service =
         proto::payment_service_server::PaymentServiceServer::new(service::PaymentApi::new(ledger));
     tonic::transport::Server::builder()
+        .layer(telemetry::grpc::ServerLayer::new(
+            metrics.map(telemetry::grpc::CallMetrics::payment_server),
+        ))
         .add_service(service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await

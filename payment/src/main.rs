@@ -1,21 +1,20 @@
 //! `payment-service`: runs the payment gRPC server until ctrl-c or SIGTERM.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use payment::{Ledger, Settings};
-use tracing_subscriber::EnvFilter;
+use telemetry::{Telemetry, metrics::Metrics};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        // Colour codes only help a human at a terminal; they garble log files.
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    let telemetry = match Telemetry::init("payment-service", "info") {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("payment-service: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -23,13 +22,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(settings).await {
+    let code = match run(settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("payment service failed: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -43,8 +44,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let metrics = settings.metrics_addr.map(Metrics::start).transpose()?;
+    if let Some(metrics) = &metrics {
+        tracing::info!(
+            "payment service metrics at http://{}/metrics",
+            metrics.addr()
+        );
+    }
     tracing::info!("payment service listening addr={addr}");
-    payment::serve(listener, ledger, shutdown)
+    payment::serve(listener, ledger, metrics.as_ref(), shutdown)
         .await
         .context("payment server failed")?;
     tracing::info!("payment service stopped");

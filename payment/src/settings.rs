@@ -7,6 +7,10 @@ use std::net::{AddrParseError, SocketAddr};
 pub const ADDR_VAR: &str = "PAYMENT_ADDR";
 /// Env var holding the ledger database URL.
 pub const DATABASE_URL_VAR: &str = "PAYMENT_DATABASE_URL";
+/// Env var holding the address of the Prometheus endpoint, or `off`.
+pub const METRICS_ADDR_VAR: &str = "PAYMENT_METRICS_ADDR";
+/// Prometheus endpoint used when [`METRICS_ADDR_VAR`] is unset.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9103";
 /// Listen address used when [`ADDR_VAR`] is unset.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
 /// Database URL used when [`DATABASE_URL_VAR`] is unset.
@@ -19,10 +23,17 @@ pub struct Settings {
     pub addr: SocketAddr,
     /// Ledger database, `sqlite:` or `postgres:` (`PAYMENT_DATABASE_URL`).
     pub database_url: String,
+    /// Where `/metrics` is served (`PAYMENT_METRICS_ADDR`; `off`: nowhere).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Every variable the payment service reads (also valid as keys of the `DELIVERY_CONFIG` file).
-pub const ENV_VARS: [&str; 4] = [ADDR_VAR, DATABASE_URL_VAR, "DELIVERY_CONFIG", "RUST_LOG"];
+pub const ENV_VARS: [&str; 4] = [
+    ADDR_VAR,
+    DATABASE_URL_VAR,
+    METRICS_ADDR_VAR,
+    "DELIVERY_CONFIG",
+];
 
 /// A setting is present but unusable.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +95,15 @@ impl Settings {
                 value: addr_text.clone(),
                 source,
             })?;
+        let metrics_text = read(METRICS_ADDR_VAR, DEFAULT_METRICS_ADDR)?;
+        let metrics_addr = match metrics_text.trim() {
+            "off" => None,
+            text => Some(text.parse().map_err(|source| SettingsError::InvalidAddr {
+                name: METRICS_ADDR_VAR,
+                value: metrics_text.clone(),
+                source,
+            })?),
+        };
         let database_url = read(DATABASE_URL_VAR, DEFAULT_DATABASE_URL)?;
         let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
             .iter()
@@ -94,7 +114,11 @@ impl Settings {
                 value: database_url,
             });
         }
-        Ok(Settings { addr, database_url })
+        Ok(Settings {
+            addr,
+            database_url,
+            metrics_addr,
+        })
     }
 }
 

@@ -37,14 +37,17 @@ async fn start_server() -> TestServer {
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (shutdown, stop) = oneshot::channel::<()>();
-    let server = tokio::spawn(payment::serve(listener, ledger.clone(), async {
+    let server = tokio::spawn(payment::serve(listener, ledger.clone(), None, async {
         // A dropped sender also means stop.
         let _ = stop.await;
     }));
     // The listener is already bound, so the connection is accepted at once.
-    let client = PaymentClient::connect(format!("http://{addr}"))
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
         .await
         .expect("connect client");
+    let client = payment::client(channel, None);
     TestServer {
         client,
         ledger,

@@ -130,6 +130,7 @@ fn reads(binary: &str) -> Vec<&'static str> {
     if binary != "payment-service" {
         vars.extend(workflows::client::TEMPORAL_ENV_VARS);
     }
+    vars.extend(telemetry::ENV_VARS);
     vars
 }
 

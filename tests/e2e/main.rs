@@ -7,6 +7,7 @@ mod deploy;
 mod faults;
 mod happy_path;
 mod load;
+mod observability;
 mod operations;
 mod payment_faults;
 mod replay;

@@ -4,12 +4,15 @@
 //! `projections`) and one process can serve any set of them ([`Role`]), so the rider side can
 //! be down or scaled on its own without stopping restaurants from calling.
 
-use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
 
 use activities::{Dispatch, Payments, Projections};
 use readmodel::ReadModel;
+use telemetry::metrics::Metrics;
+use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::{
-    PatchActivationCallback, PatchActivationInput, Worker, WorkerOptions, runtime::Runtime,
+    PatchActivationCallback, PatchActivationInput, Worker, WorkerOptions,
+    runtime::{Runtime, RuntimeOptions},
 };
 use workflows::{DeliveryWorkflow, names};
 
@@ -88,6 +91,9 @@ pub struct Settings {
     /// patched workflow, new workers defer the patch until no old worker is left (an old
     /// worker could not replay a history carrying the new marker), then run without it.
     pub deferred_patches: Vec<String>,
+    /// `WORKER_METRICS_ADDR`, default `127.0.0.1:9102`, `off` for none: where the Prometheus
+    /// endpoint (the SDK's series and ours) is served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Every variable the worker reads (also valid as keys of the `DELIVERY_CONFIG` file), beside
@@ -101,8 +107,8 @@ pub const ENV_VARS: [&str; 11] = [
     "READMODEL_DATABASE_URL",
     "WORKER_SHUTDOWN_GRACE_SECS",
     "WORKER_DEFERRED_PATCHES",
+    "WORKER_METRICS_ADDR",
     "DELIVERY_CONFIG",
-    "RUST_LOG",
     // The invariant checker, shipped in the same image, also reads the ledger's database.
     "PAYMENT_DATABASE_URL",
 ];
@@ -139,6 +145,14 @@ impl Settings {
                 reason: format!("{task_queue:?} must end with {:?}", names::DELIVERIES_QUEUE),
             });
         }
+        let metrics = var("WORKER_METRICS_ADDR", "127.0.0.1:9102");
+        let metrics_addr = match metrics.trim() {
+            "off" => None,
+            addr => Some(addr.parse().map_err(|e| SettingsError::Invalid {
+                name: "WORKER_METRICS_ADDR",
+                reason: format!("{metrics:?} is not a socket address or `off`: {e}"),
+            })?),
+        };
         Ok(Self {
             temporal_address: var("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
             temporal_namespace: var("TEMPORAL_NAMESPACE", "default"),
@@ -156,6 +170,7 @@ impl Settings {
                 .filter(|p| !p.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            metrics_addr,
         })
     }
 }
@@ -187,6 +202,8 @@ pub enum WorkerError {
     ReadModel(#[from] readmodel::ReadModelError),
     #[error("temporal worker: {0}")]
     Temporal(String),
+    #[error("metrics endpoint: {0}")]
+    Metrics(String),
 }
 
 fn temporal_err(e: impl std::fmt::Display) -> WorkerError {
@@ -202,10 +219,29 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
-    let runtime = Runtime::from_current_tokio(Default::default()).map_err(temporal_err)?;
-    let client =
-        workflows::client::connect(&settings.temporal_address, &settings.temporal_namespace)
-            .await?;
+    let metrics = settings
+        .metrics_addr
+        .map(Metrics::start)
+        .transpose()
+        .map_err(|e| WorkerError::Metrics(e.to_string()))?;
+    let mut telemetry = TelemetryOptions::builder().build();
+    if let Some(metrics) = &metrics {
+        tracing::info!("worker metrics at http://{}/metrics", metrics.addr());
+        telemetry.metrics = Some(metrics.core_meter());
+    }
+    let runtime = Runtime::from_current_tokio(
+        RuntimeOptions::builder()
+            .telemetry_options(telemetry)
+            .build()
+            .map_err(WorkerError::Temporal)?,
+    )
+    .map_err(temporal_err)?;
+    let client = workflows::client::connect_with(
+        &settings.temporal_address,
+        &settings.temporal_namespace,
+        metrics.as_ref().map(Metrics::temporal_meter),
+    )
+    .await?;
     let needs_store = settings
         .roles
         .iter()
@@ -238,14 +274,15 @@ pub async fn run(
                     .map_err(|_| WorkerError::PaymentUrl(settings.payment_url.clone()))?
                     .connect_timeout(Duration::from_secs(3))
                     .connect_lazy();
-                options.register_activities(Payments::new(payment::PaymentClient::new(channel)))
+                options
+                    .register_activities(Payments::new(payment::client(channel, metrics.as_ref())))
             }
             (Role::Dispatch, Some(store)) => {
                 options.register_activities(Dispatch::new(store.clone()))
             }
-            (Role::Projections, Some(store)) => {
-                options.register_activities(Projections::new(store.clone()))
-            }
+            (Role::Projections, Some(store)) => options.register_activities(
+                Projections::new(store.clone()).with_metrics(metrics.as_ref()),
+            ),
             (Role::Dispatch | Role::Projections, None) => {
                 unreachable!("the store is opened for these roles")
             }

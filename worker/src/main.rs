@@ -6,14 +6,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,temporalio_sdk_core=warn".into()),
-        )
-        .init();
+    let telemetry = telemetry::Telemetry::init("delivery-worker", "info,temporalio_sdk_core=warn")
+        .context("set up telemetry")?;
     let settings = worker::Settings::from_env().and_then(|mut settings| {
         let args: Vec<String> = std::env::args().skip(1).collect();
         match args.as_slice() {
@@ -42,7 +36,9 @@ async fn main() -> anyhow::Result<()> {
             _ = sigterm.recv() => {}
         }
     };
-    worker::run(settings, shutdown)
+    let result = worker::run(settings, shutdown)
         .await
-        .context("worker failed")
+        .context("worker failed");
+    telemetry.shutdown();
+    result
 }

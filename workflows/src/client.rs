@@ -12,6 +12,8 @@
 use temporalio_client::{
     Client, ClientOptions, envconfig::LoadClientConfigProfileOptions, errors::ClientConnectError,
 };
+use temporalio_common::telemetry::metrics::TemporalMeter;
+use temporalio_sdk::opentelemetry::OpenTelemetryPlugin;
 
 /// The Temporal client variables the binaries read, beside `TEMPORAL_ADDRESS` and
 /// `TEMPORAL_NAMESPACE`.
@@ -58,12 +60,28 @@ pub fn temporal_url(address: &str, tls: bool) -> Result<url::Url, ConnectError> 
 /// Connects a client bound to `namespace` at `address`, with TLS and credentials from
 /// Temporal's standard configuration.
 pub async fn connect(address: &str, namespace: &str) -> Result<Client, ConnectError> {
+    connect_with(address, namespace, None).await
+}
+
+/// [`connect`], recording the client's own metrics into `metrics`. Every client carries the
+/// OpenTelemetry plugin: starts, updates and queries continue the caller's trace, and the
+/// workers built on it trace workflows and activities (spans go where the process's tracer
+/// provider sends them; nowhere when none is installed).
+pub async fn connect_with(
+    address: &str,
+    namespace: &str,
+    metrics: Option<TemporalMeter>,
+) -> Result<Client, ConnectError> {
     let (mut connection, _) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
             .map_err(|e| ConnectError::Config(e.to_string()))?;
     let tls = connection.tls_options.is_some() || connection.api_key.is_some();
     connection.target = temporal_url(address, tls)?;
-    Client::connect(connection, ClientOptions::new(namespace).build())
+    connection.metrics_meter = metrics;
+    let options = ClientOptions::new(namespace)
+        .plugin(OpenTelemetryPlugin::builder().build())
+        .build();
+    Client::connect(connection, options)
         .await
         .map_err(|source| ConnectError::Connect {
             address: address.to_owned(),

@@ -98,6 +98,8 @@ pub(crate) async fn create_delivery(
         .to_string(),
         None => uuid::Uuid::now_v7().to_string(),
     };
+    // The request's span (see `observe`) names the delivery on every line it logs.
+    tracing::Span::current().record("delivery_id", &delivery_id);
     let settings = state.settings();
     let request = DeliveryInput {
         delivery_id: delivery_id.clone(),

@@ -1,0 +1,186 @@
+//! Traces, metrics and logs, set up the same way in the API, the worker and the payment
+//! service.
+//!
+//! - **Traces**: `tracing` spans become OpenTelemetry spans (`tracing-opentelemetry`) on one
+//!   tracer provider per process, which the Temporal SDK's `OpenTelemetryPlugin` shares (it
+//!   uses the global provider). They are exported over OTLP/gRPC when
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Without it spans are still made, so every log line
+//!   carries a trace id that links the three processes' logs, and W3C trace context still
+//!   travels in Temporal headers and gRPC metadata; nothing leaves the process.
+//! - **Metrics**: one Prometheus endpoint per process ([`metrics`]), serving the Temporal SDK's
+//!   own series and ours from the same registry.
+//! - **Logs**: human-readable lines by default, JSON lines with `LOG_FORMAT=json`; filtered by
+//!   `RUST_LOG`. Work is logged inside a span that carries `trace_id` and `delivery_id`, so
+//!   both appear on each of its lines.
+
+pub mod grpc;
+pub mod metrics;
+
+use std::io::IsTerminal;
+
+use opentelemetry::{
+    global,
+    propagation::{Extractor, Injector},
+    trace::{TraceContextExt, TraceId, TracerProvider as _},
+};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use temporalio_sdk::opentelemetry::WorkflowIdGenerator;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+pub use opentelemetry::Context;
+pub use tracing_opentelemetry::OpenTelemetrySpanExt as SpanExt;
+
+/// The variables read here, beside each service's own.
+pub const ENV_VARS: [&str; 4] = [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "LOG_FORMAT",
+    "RUST_LOG",
+];
+
+/// Telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("LOG_FORMAT={0:?}: expected `text` or `json`")]
+    LogFormat(String),
+    #[error("OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("a global log subscriber is already installed: {0}")]
+    Subscriber(#[from] tracing_subscriber::util::TryInitError),
+    #[error("Prometheus endpoint: {0}")]
+    Metrics(String),
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event, with the fields of its spans.
+    #[default]
+    Text,
+    /// One JSON object per event, with the fields of the current span and its parents.
+    Json,
+}
+
+impl LogFormat {
+    /// Reads `LOG_FORMAT` (`text` when unset).
+    pub fn from_env() -> Result<Self, TelemetryError> {
+        match std::env::var("LOG_FORMAT").ok().as_deref().map(str::trim) {
+            None | Some("") | Some("text") => Ok(Self::Text),
+            Some("json") => Ok(Self::Json),
+            Some(other) => Err(TelemetryError::LogFormat(other.to_owned())),
+        }
+    }
+}
+
+/// Keeps the tracer provider alive; [`Telemetry::shutdown`] flushes spans not yet exported.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Telemetry {
+    /// Installs the global log subscriber, tracer provider and W3C propagator for the process
+    /// `service` (e.g. `delivery-api`). `default_filter` applies when `RUST_LOG` is unset.
+    pub fn init(service: &'static str, default_filter: &str) -> Result<Self, TelemetryError> {
+        let format = LogFormat::from_env()?;
+        let mut provider = SdkTracerProvider::builder()
+            // Replay-safe ids for the spans the Temporal plugin makes inside workflows.
+            .with_id_generator(WorkflowIdGenerator::default())
+            .with_resource(Resource::builder().with_service_name(service).build());
+        if exporting() {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .build()?;
+            provider = provider.with_batch_exporter(exporter);
+        }
+        let provider = provider.build();
+        global::set_tracer_provider(provider.clone());
+        global::set_text_map_propagator(TraceContextPropagator::new());
+
+        let filter =
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+        let logs = match format {
+            LogFormat::Text => tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stdout().is_terminal())
+                .boxed(),
+            LogFormat::Json => tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(true)
+                .boxed(),
+        };
+        let traces = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(logs)
+            .with(traces)
+            .try_init()?;
+        Ok(Self { provider })
+    }
+
+    /// Exports the spans still buffered; call before the process exits.
+    pub fn shutdown(self) {
+        if let Err(e) = self.provider.shutdown() {
+            eprintln!("telemetry: flushing spans failed: {e}");
+        }
+    }
+}
+
+/// Whether spans leave the process: `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+pub fn exporting() -> bool {
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// The trace id of `span`, as the 32 hex digits trace viewers search by.
+pub fn trace_id(span: &tracing::Span) -> String {
+    trace_id_of(&span.context())
+}
+
+/// The trace id of an OpenTelemetry context (e.g. `Context::current()` inside an activity,
+/// where the Temporal plugin set it).
+pub fn trace_id_of(cx: &Context) -> String {
+    let id = cx.span().span_context().trace_id();
+    if id == TraceId::INVALID {
+        String::new()
+    } else {
+        id.to_string()
+    }
+}
+
+/// The trace id of the OpenTelemetry context current here: inside an activity, the Temporal
+/// plugin's activity span; inside an entered `tracing` span, that span. For the `trace_id`
+/// field of spans, e.g. `#[tracing::instrument(fields(trace_id = %telemetry::current_trace_id()))]`.
+pub fn current_trace_id() -> String {
+    trace_id_of(&Context::current())
+}
+
+pub(crate) struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::header::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Reads W3C trace context from request headers (gRPC metadata or HTTP).
+pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// The trace context a caller sent in `headers` (none: a new trace starts).
+pub fn extract_context(headers: &http::HeaderMap) -> Context {
+    global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
+}

@@ -1,0 +1,252 @@
+//! What operators see: one trace per delivery across the three processes, logs that carry
+//! its ids, Prometheus series that move, and the drift check between the delivery list and
+//! Temporal.
+
+use std::{collections::HashMap, time::Duration};
+
+use e2e::{
+    drive_to_completion, eventually,
+    otlp::{OtlpReceiver, ReceivedSpan},
+    procs::{ProcOptions, ProcStack},
+};
+use serde_json::Value;
+
+async fn settled(stack: &ProcStack, id: &str) {
+    eventually("the payment to settle", Duration::from_secs(30), || async {
+        let (_, view) = stack.get(&format!("/deliveries/{id}")).await;
+        (view["payment"]["status"] == "Settled").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_one_trace_across_the_api_the_worker_and_the_payment_service() {
+    let receiver = OtlpReceiver::start().await;
+    let stack = ProcStack::start(ProcOptions {
+        otlp_endpoint: Some(receiver.endpoint()),
+        env: vec![("LOG_FORMAT".into(), "json".into())],
+        ..ProcOptions::default()
+    })
+    .await;
+    let id = stack.call_rider("r-trace", 2500).await;
+    drive_to_completion(&stack, &id, "rider-trace", Duration::from_secs(30)).await;
+    settled(&stack, &id).await;
+
+    // The call's trace is complete once the workflow's own span (ended when it finishes)
+    // and the settlement's server span have arrived.
+    let trace: Vec<ReceivedSpan> = eventually(
+        "the call's trace from all three services",
+        Duration::from_secs(20),
+        || async {
+            let spans = receiver.spans();
+            let root = spans
+                .iter()
+                .find(|s| s.service == "delivery-api" && s.name == "POST /deliveries")?;
+            let trace: Vec<_> = spans
+                .iter()
+                .filter(|s| s.trace_id == root.trace_id)
+                .cloned()
+                .collect();
+            let has = |service: &str, name: &str| {
+                trace
+                    .iter()
+                    .any(|s| s.service == service && s.name.contains(name))
+            };
+            (has("delivery-worker", "RunWorkflow:DeliveryWorkflow")
+                && has("payment-service", "PaymentService/RegisterPayment")
+                && has("payment-service", "PaymentService/SettlePayment"))
+            .then_some(trace)
+        },
+    )
+    .await;
+    let by_id: HashMap<&str, &ReceivedSpan> =
+        trace.iter().map(|s| (s.span_id.as_str(), s)).collect();
+    let roots: Vec<_> = trace
+        .iter()
+        .filter(|s| s.parent_span_id.is_empty())
+        .collect();
+    assert_eq!(roots.len(), 1, "one root: {roots:#?}");
+    assert_eq!(roots[0].name, "POST /deliveries");
+    for span in &trace {
+        assert!(
+            span.parent_span_id.is_empty() || by_id.contains_key(span.parent_span_id.as_str()),
+            "{} ({}) has a parent outside the trace",
+            span.name,
+            span.service
+        );
+    }
+    // The payment service's span leads back, through the worker, to the API's request.
+    let settle = trace
+        .iter()
+        .find(|s| s.name.ends_with("PaymentService/SettlePayment"))
+        .expect("settle span");
+    let mut services = vec![settle.service.as_str()];
+    let mut at = settle;
+    while let Some(parent) = by_id.get(at.parent_span_id.as_str()) {
+        if services.last() != Some(&parent.service.as_str()) {
+            services.push(parent.service.as_str());
+        }
+        at = parent;
+    }
+    assert_eq!(
+        services,
+        ["payment-service", "delivery-worker", "delivery-api"]
+    );
+    let parent = by_id[settle.parent_span_id.as_str()];
+    assert_eq!(parent.service, "delivery-worker", "{parent:?}");
+
+    // Every log line is JSON; the request's and the payment's lines name the trace and the
+    // delivery, so logs and traces join on either.
+    let trace_id = &roots[0].trace_id;
+    let names = |line: &Value, field: &str| {
+        line["spans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|span| span[field].as_str().is_some_and(|v| !v.is_empty()))
+    };
+    for (proc, needle) in [
+        (stack.api.as_ref(), "POST /deliveries"),
+        (stack.payment.as_ref(), "payment registered"),
+    ] {
+        let text = proc.expect("process running").log_text();
+        let lines: Vec<Value> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let line = lines
+            .iter()
+            .find(|l| l["fields"]["message"].as_str() == Some(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} line in {text}"));
+        let text = line.to_string();
+        assert!(text.contains(trace_id.as_str()), "{needle}: {text}");
+        assert!(text.contains(&id), "{needle}: {text}");
+        assert!(names(line, "trace_id") && names(line, "delivery_id"));
+    }
+}
+
+/// The sum of the samples of `metric` whose labels include every pair of `labels`.
+fn sample(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (name, rest) = series.split_once('{').unwrap_or((series, ""));
+            let matches = name == metric
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+async fn scrape(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_process_serves_prometheus_series_that_move_with_a_delivery() {
+    let stack = ProcStack::start(ProcOptions::default()).await;
+    let api = stack.api_metrics_port;
+    let worker = stack.worker_metrics_ports[0];
+    let payment = stack.payment_metrics_port;
+    let created = [("route", "/deliveries"), ("status", "201")];
+    let before_calls = sample(
+        &scrape(api).await,
+        "delivery_http_request_duration_seconds_count",
+        &created,
+    );
+
+    let id = stack.call_rider("r-metrics", 1800).await;
+    drive_to_completion(&stack, &id, "rider-metrics", Duration::from_secs(30)).await;
+    settled(&stack, &id).await;
+
+    let api_text = scrape(api).await;
+    assert_eq!(
+        sample(
+            &api_text,
+            "delivery_http_request_duration_seconds_count",
+            &created
+        ),
+        before_calls + 1.0
+    );
+    assert!(
+        sample(
+            &api_text,
+            "delivery_http_request_duration_seconds_count",
+            &[
+                ("route", "/deliveries/{delivery_id}/pickup"),
+                ("status", "200")
+            ]
+        ) >= 1.0
+    );
+    // The Temporal client's own series, from the SDK.
+    assert!(api_text.contains("temporal_request"), "{api_text}");
+
+    let worker_text = eventually("the worker's series", Duration::from_secs(10), || async {
+        let text = scrape(worker).await;
+        (sample(
+            &text,
+            "delivery_status_changes_total",
+            &[("status", "Completed")],
+        ) >= 1.0)
+            .then_some(text)
+    })
+    .await;
+    for status in ["Called", "Picked", "Completed"] {
+        assert_eq!(
+            sample(
+                &worker_text,
+                "delivery_status_changes_total",
+                &[("status", status)]
+            ),
+            1.0,
+            "{status}"
+        );
+    }
+    for phase in [
+        "delivery_call_to_pickup_seconds_count",
+        "delivery_pickup_to_completion_seconds_count",
+    ] {
+        assert_eq!(sample(&worker_text, phase, &[]), 1.0, "{phase}");
+    }
+    assert_eq!(
+        sample(&worker_text, "delivery_projection_lag_seconds_count", &[]),
+        3.0
+    );
+    for method in ["RegisterPayment", "SettlePayment"] {
+        assert!(
+            sample(
+                &worker_text,
+                "delivery_payment_call_duration_seconds_count",
+                &[("method", method), ("code", "0")]
+            ) >= 1.0,
+            "{method}"
+        );
+    }
+    // The SDK's worker series.
+    assert!(
+        worker_text.contains("temporal_workflow_completed"),
+        "{worker_text}"
+    );
+
+    let payment_text = scrape(payment).await;
+    for method in ["RegisterPayment", "SettlePayment"] {
+        assert_eq!(
+            sample(
+                &payment_text,
+                "payment_grpc_request_duration_seconds_count",
+                &[("method", method), ("code", "0")]
+            ),
+            1.0,
+            "{method}"
+        );
+    }
+}
