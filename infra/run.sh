@@ -3,9 +3,23 @@
 # SQLite file, the payment service, the worker and the API, release builds. Ctrl-C stops
 # everything cleanly. State lives in .data/ and survives restarts.
 #
+#   ./infra/run.sh                  the system
+#   ./infra/run.sh --trace-viewer   the system and a local trace viewer (Arize Phoenix, installed
+#                                   on first use), with every service sending it its spans
+#
 # Ports and state (override with the variables): TEMPORAL_PORT=7233 TEMPORAL_UI_PORT=8233
-# PAYMENT_PORT=50051 API_PORT=8080 DATA_DIR=.data
+# PAYMENT_PORT=50051 API_PORT=8080 DATA_DIR=.data; Prometheus endpoints API_METRICS_PORT=9101
+# WORKER_METRICS_PORT=9102 PAYMENT_METRICS_PORT=9103; trace viewer PHOENIX_PORT=6006 (UI)
+# PHOENIX_GRPC_PORT=4317 (OTLP). OTEL_EXPORTER_OTLP_ENDPOINT sends spans to a collector of
+# your own instead.
 set -euo pipefail
+
+trace_viewer=false
+case "${1:-}" in
+  "") ;;
+  --trace-viewer) trace_viewer=true ;;
+  *) echo "usage: $0 [--trace-viewer]" >&2; exit 2 ;;
+esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -13,10 +27,16 @@ TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 PAYMENT_PORT="${PAYMENT_PORT:-50051}"
 API_PORT="${API_PORT:-8080}"
+API_METRICS_PORT="${API_METRICS_PORT:-9101}"
+WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-9102}"
+PAYMENT_METRICS_PORT="${PAYMENT_METRICS_PORT:-9103}"
+PHOENIX_PORT="${PHOENIX_PORT:-6006}"
+PHOENIX_GRPC_PORT="${PHOENIX_GRPC_PORT:-4317}"
 data="${DATA_DIR:-$root/.data}"
 mkdir -p "$data/logs"
 
 "$root/infra/install-temporal.sh"
+if $trace_viewer; then "$root/infra/install-phoenix.sh"; fi
 echo "building (release)..."
 cargo build --release --bins --quiet
 bin="$root/target/release"
@@ -63,6 +83,18 @@ export PAYMENT_URL="http://127.0.0.1:$PAYMENT_PORT"
 export PAYMENT_DATABASE_URL="${PAYMENT_DATABASE_URL:-sqlite://$data/payment.db?mode=rwc}"
 export READMODEL_DATABASE_URL="${READMODEL_DATABASE_URL:-sqlite://$data/deliveries.db?mode=rwc}"
 export API_ADDR="127.0.0.1:$API_PORT"
+export API_METRICS_ADDR="127.0.0.1:$API_METRICS_PORT"
+export WORKER_METRICS_ADDR="127.0.0.1:$WORKER_METRICS_PORT"
+export PAYMENT_METRICS_ADDR="127.0.0.1:$PAYMENT_METRICS_PORT"
+
+if $trace_viewer; then
+  PHOENIX_WORKING_DIR="$data/phoenix" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT="$PHOENIX_PORT" \
+    PHOENIX_GRPC_PORT="$PHOENIX_GRPC_PORT" "$root/.venv-phoenix/bin/phoenix" serve \
+    >"$data/logs/phoenix.log" 2>&1 &
+  pids+=($!)
+  wait_for "Phoenix" curl -sf "http://127.0.0.1:$PHOENIX_PORT/healthz"
+  export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$PHOENIX_GRPC_PORT"
+fi
 
 "$bin/payment-service" >"$data/logs/payment.log" 2>&1 &
 pids+=($!)
@@ -73,6 +105,8 @@ pids+=($!)
 pids+=($!)
 wait_for "API" curl -sf "http://127.0.0.1:$API_PORT/readyz"
 
+traces="${OTEL_EXPORTER_OTLP_ENDPOINT:-not exported (./infra/run.sh --trace-viewer shows them)}"
+if $trace_viewer; then traces="http://127.0.0.1:$PHOENIX_PORT (Phoenix trace viewer)"; fi
 cat <<MSG
 
 Delivery agency is running:
@@ -80,6 +114,8 @@ Delivery agency is running:
   Temporal Web UI  http://127.0.0.1:$TEMPORAL_UI_PORT
   Temporal gRPC    127.0.0.1:$TEMPORAL_PORT
   Payment gRPC     127.0.0.1:$PAYMENT_PORT
+  Metrics          http://127.0.0.1:$API_METRICS_PORT/metrics (API)  :$WORKER_METRICS_PORT (worker)  :$PAYMENT_METRICS_PORT (payment)
+  Traces           $traces
   Logs             $data/logs/
 Press Ctrl-C to stop.
 MSG

@@ -196,6 +196,11 @@ impl ProcStack {
         stack
     }
 
+    /// The delivery list's database, as the API and worker open it.
+    pub fn readmodel_database_url(&self) -> String {
+        self.sqlite("deliveries.db")
+    }
+
     fn sqlite(&self, name: &str) -> String {
         format!("sqlite://{}?mode=rwc", self.dir.path().join(name).display())
     }

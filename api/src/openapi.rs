@@ -12,14 +12,14 @@ use crate::{AppState, error::ErrorBody, routes};
         routes::create_delivery, routes::get_delivery, routes::cancel_delivery,
         routes::pickup_delivery, routes::complete_delivery, routes::open_calls,
         routes::list_deliveries, routes::get_list_row, routes::get_payment,
-        routes::healthz, routes::readyz,
+        routes::healthz, routes::readyz, routes::summary,
     ),
     components(schemas(
         ErrorBody, routes::CreateDeliveryBody, routes::RiderBody, routes::CancelBody,
         routes::OpenCallBody, routes::PaymentBody,
         workflows::model::DeliveryView, workflows::model::PaymentSummary,
         workflows::model::DeliveryStatus, workflows::model::PaymentStatus,
-        readmodel::DeliveryRow,
+        readmodel::DeliveryRow, routes::OpsSummary, routes::Drift,
     )),
     tags(
         (name = "restaurants"), (name = "riders"), (name = "reports"), (name = "payments"), (name = "operations"),

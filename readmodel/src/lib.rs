@@ -22,6 +22,7 @@ mod entity;
 mod migration;
 mod types;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -238,6 +239,54 @@ impl ReadModel {
             .into_iter()
             .map(open_call)
             .collect()
+    }
+
+    /// How many deliveries the list shows in each status.
+    pub async fn count_by_status(&self) -> Result<Vec<(DeliveryStatus, u64)>, ReadModelError> {
+        use delivery_list::Column;
+        let rows: Vec<(String, i64)> = delivery_list::Entity::find()
+            .select_only()
+            .column(Column::Status)
+            .column_as(Column::DeliveryId.count(), "count")
+            .group_by(Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|(status, count)| {
+                let status = status
+                    .parse()
+                    .map_err(|e| ReadModelError::Corrupt(format!("status {status:?}: {e}")))?;
+                Ok((status, u64::try_from(count).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// The listed status of each of `ids` that has a row.
+    pub async fn statuses(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, DeliveryStatus>, ReadModelError> {
+        use delivery_list::Column;
+        let mut found = HashMap::with_capacity(ids.len());
+        // Bounded batches keep each statement under every backend's parameter limit.
+        for batch in ids.chunks(500) {
+            let rows: Vec<(String, String)> = delivery_list::Entity::find()
+                .select_only()
+                .column(Column::DeliveryId)
+                .column(Column::Status)
+                .filter(Column::DeliveryId.is_in(batch.iter().cloned()))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            for (id, status) in rows {
+                let status = status.parse().map_err(|e| {
+                    ReadModelError::Corrupt(format!("status {status:?} of {id}: {e}"))
+                })?;
+                found.insert(id, status);
+            }
+        }
+        Ok(found)
     }
 
     /// Checks that the database answers, for readiness probes.

@@ -23,6 +23,7 @@ use opentelemetry::{
     propagation::{Extractor, Injector},
     trace::{TraceContextExt, TraceId, TracerProvider as _},
 };
+use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use temporalio_sdk::opentelemetry::WorkflowIdGenerator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -50,6 +51,8 @@ pub enum TelemetryError {
     Subscriber(#[from] tracing_subscriber::util::TryInitError),
     #[error("Prometheus endpoint: {0}")]
     Metrics(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
 }
 
 /// How log lines look.
@@ -63,9 +66,9 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// Reads `LOG_FORMAT` (`text` when unset).
-    pub fn from_env() -> Result<Self, TelemetryError> {
-        match std::env::var("LOG_FORMAT").ok().as_deref().map(str::trim) {
+    /// Parses a `LOG_FORMAT` value (`text` when unset).
+    pub fn parse(value: Option<&str>) -> Result<Self, TelemetryError> {
+        match value.map(str::trim) {
             None | Some("") | Some("text") => Ok(Self::Text),
             Some("json") => Ok(Self::Json),
             Some(other) => Err(TelemetryError::LogFormat(other.to_owned())),
@@ -81,15 +84,21 @@ pub struct Telemetry {
 impl Telemetry {
     /// Installs the global log subscriber, tracer provider and W3C propagator for the process
     /// `service` (e.g. `delivery-api`). `default_filter` applies when `RUST_LOG` is unset.
+    /// Like every setting, the variables may also come from the `DELIVERY_CONFIG` file.
     pub fn init(service: &'static str, default_filter: &str) -> Result<Self, TelemetryError> {
-        let format = LogFormat::from_env()?;
+        let layers = config::Layers::load()?;
+        let format = LogFormat::parse(layers.text("LOG_FORMAT").as_deref())?;
+        let endpoint = layers
+            .text("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .filter(|v| !v.trim().is_empty());
         let mut provider = SdkTracerProvider::builder()
             // Replay-safe ids for the spans the Temporal plugin makes inside workflows.
             .with_id_generator(WorkflowIdGenerator::default())
             .with_resource(Resource::builder().with_service_name(service).build());
-        if exporting() {
+        if let Some(endpoint) = endpoint {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
+                .with_endpoint(endpoint)
                 .build()?;
             provider = provider.with_batch_exporter(exporter);
         }
@@ -97,8 +106,10 @@ impl Telemetry {
         global::set_tracer_provider(provider.clone());
         global::set_text_map_propagator(TraceContextPropagator::new());
 
-        let filter =
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+        let filter = layers
+            .text("RUST_LOG")
+            .and_then(|directives| EnvFilter::try_new(directives).ok())
+            .unwrap_or_else(|| EnvFilter::new(default_filter));
         let logs = match format {
             LogFormat::Text => tracing_subscriber::fmt::layer()
                 .with_ansi(std::io::stdout().is_terminal())
@@ -124,11 +135,6 @@ impl Telemetry {
             eprintln!("telemetry: flushing spans failed: {e}");
         }
     }
-}
-
-/// Whether spans leave the process: `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
-pub fn exporting() -> bool {
-    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.trim().is_empty())
 }
 
 /// The trace id of `span`, as the 32 hex digits trace viewers search by.

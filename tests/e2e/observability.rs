@@ -250,3 +250,60 @@ async fn every_process_serves_prometheus_series_that_move_with_a_delivery() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ops_summary_counts_both_sides_and_names_a_delivery_the_list_got_wrong() {
+    let stack = ProcStack::start(ProcOptions {
+        env: vec![("OPS_DRIFT_GRACE_MS".into(), "300".into())],
+        ..ProcOptions::default()
+    })
+    .await;
+    let waiting = stack.call_rider("r-drift", 1000).await;
+    let done = stack.call_rider("r-drift", 1200).await;
+    drive_to_completion(&stack, &done, "rider-drift", Duration::from_secs(30)).await;
+    settled(&stack, &done).await;
+
+    let agreed = eventually("both sides to agree", Duration::from_secs(20), || async {
+        let (status, summary) = stack.get("/ops/summary").await;
+        assert_eq!(status, 200, "{summary}");
+        let counts = serde_json::json!({"Called": 1, "Picked": 0, "Completed": 1, "Cancelled": 0});
+        (summary["deliveryList"] == counts && summary["temporal"] == counts).then_some(summary)
+    })
+    .await;
+    assert_eq!(agreed["drifted"], serde_json::json!([]), "{agreed}");
+    assert_eq!(agreed["scanned"], 2);
+    assert_eq!(agreed["complete"], true);
+
+    // A row the workflow never wrote: the list says the open call was cancelled.
+    let list = readmodel::ReadModel::connect(&stack.readmodel_database_url())
+        .await
+        .expect("open the delivery list");
+    let row = list
+        .delivery(&waiting)
+        .await
+        .expect("read row")
+        .expect("listed");
+    list.project(&readmodel::Projection {
+        delivery_id: row.delivery_id,
+        restaurant_id: row.restaurant_id,
+        destination: row.destination,
+        cost: row.cost,
+        status: readmodel::DeliveryStatus::Cancelled,
+        rider_id: None,
+        settled: None,
+        updated_at: row.updated_at,
+        seq: 1_000,
+    })
+    .await
+    .expect("write the wrong row");
+
+    let (status, summary) = stack.get("/ops/summary").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["deliveryList"]["Cancelled"], 1, "{summary}");
+    assert_eq!(summary["temporal"]["Called"], 1, "{summary}");
+    assert_eq!(
+        summary["drifted"],
+        serde_json::json!([{"deliveryId": waiting, "deliveryList": "Cancelled", "temporal": "Called"}]),
+        "{summary}"
+    );
+}

@@ -41,4 +41,5 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/payments/{delivery_id}", get(payments::get_payment))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/ops/summary", get(ops::summary))
 }

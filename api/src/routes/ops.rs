@@ -1,13 +1,19 @@
-//! Liveness and readiness.
+//! Liveness, readiness, and the drift check between the delivery list and Temporal.
 
-use std::time::Duration;
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use axum::{Json, extract::State, http::StatusCode};
 use futures::StreamExt as _;
+use serde::Serialize;
 use serde_json::{Value, json};
-use temporalio_client::WorkflowListOptions;
+use temporalio_client::{WorkflowCountOptions, WorkflowListOptions};
+use utoipa::ToSchema;
+use workflows::names;
 
-use crate::AppState;
+use crate::{ApiError, AppState, error::ErrorBody};
 
 /// 200 while the process runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process runs")))]
@@ -55,4 +61,178 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
             Json(json!({"code": "not_ready", "message": message, "failing": failing})),
         )
     }
+}
+
+/// The delivery statuses, in the order of a delivery's life.
+const STATUSES: [readmodel::DeliveryStatus; 4] = [
+    readmodel::DeliveryStatus::Called,
+    readmodel::DeliveryStatus::Picked,
+    readmodel::DeliveryStatus::Completed,
+    readmodel::DeliveryStatus::Cancelled,
+];
+
+/// How many executions, most recently started first, the drift check compares one by one.
+const DRIFT_SCAN_LIMIT: usize = 10_000;
+
+/// The delivery list against Temporal's visibility.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OpsSummary {
+    /// Deliveries per status in the delivery list.
+    delivery_list: BTreeMap<String, u64>,
+    /// Deliveries per status in Temporal (the `DeliveryStatus` search attribute).
+    temporal: BTreeMap<String, u64>,
+    /// Deliveries whose two statuses still disagreed after `graceMs`: the list is stuck
+    /// behind its workflow (a failing projection, say), or the row has no workflow.
+    drifted: Vec<Drift>,
+    /// Executions compared one by one, most recently started first.
+    scanned: usize,
+    /// False when there were more executions than [`DRIFT_SCAN_LIMIT`] to compare.
+    complete: bool,
+    /// How long a disagreement may last before it counts: the projection's normal lag.
+    grace_ms: u64,
+}
+
+/// One delivery the list and Temporal disagree about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Drift {
+    delivery_id: String,
+    /// `null`: no row in the delivery list.
+    delivery_list: Option<String>,
+    /// `null`: the workflow has no `DeliveryStatus`.
+    temporal: Option<String>,
+}
+
+/// Counts by status from the delivery list and from Temporal, and the deliveries where they
+/// disagree for longer than the projection's normal lag.
+#[utoipa::path(get, path = "/ops/summary", tag = "operations", responses(
+    (status = 200, description = "both sides' counts and the drifted deliveries", body = OpsSummary),
+    (status = 503, description = "Temporal or the delivery list database is unreachable", body = ErrorBody),
+))]
+pub(crate) async fn summary(State(state): State<AppState>) -> Result<Json<OpsSummary>, ApiError> {
+    let grace = state.settings().drift_grace;
+    let listed = state
+        .inner
+        .readmodel
+        .count_by_status()
+        .await
+        .map_err(unavailable_list)?;
+    let mut delivery_list: BTreeMap<String, u64> = STATUSES
+        .iter()
+        .map(|s| (s.as_str().to_owned(), 0))
+        .collect();
+    for (status, count) in listed {
+        delivery_list.insert(status.as_str().to_owned(), count);
+    }
+    let mut temporal = BTreeMap::new();
+    for status in STATUSES {
+        let query = format!(
+            "{DELIVERY_WORKFLOWS} AND DeliveryStatus = '{}'",
+            status.as_str()
+        );
+        let count = state
+            .inner
+            .temporal
+            .count_workflows(query, WorkflowCountOptions::default())
+            .await
+            .map_err(unavailable_temporal)?;
+        temporal.insert(status.as_str().to_owned(), count.count() as u64);
+    }
+
+    let (seen, complete) = temporal_statuses(&state, DELIVERY_WORKFLOWS.to_owned()).await?;
+    let mut suspects = disagreements(&state, &seen).await?;
+    if !suspects.is_empty() {
+        // A delivery that just moved is ahead of its row for a moment: look again later.
+        tokio::time::sleep(grace).await;
+        let ids: Vec<String> = suspects.iter().map(|d| d.delivery_id.clone()).collect();
+        let mut again = HashMap::new();
+        for batch in ids.chunks(100) {
+            let quoted: Vec<String> = batch
+                .iter()
+                .map(|id| format!("'{}'", names::workflow_id(id)))
+                .collect();
+            let query = format!(
+                "{DELIVERY_WORKFLOWS} AND WorkflowId IN ({})",
+                quoted.join(", ")
+            );
+            again.extend(temporal_statuses(&state, query).await?.0);
+        }
+        let still = disagreements(&state, &again).await?;
+        suspects = still;
+    }
+    Ok(Json(OpsSummary {
+        delivery_list,
+        temporal,
+        drifted: suspects,
+        scanned: seen.len(),
+        complete,
+        grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+    }))
+}
+
+const DELIVERY_WORKFLOWS: &str = "WorkflowType = 'DeliveryWorkflow'";
+
+/// Delivery id → `DeliveryStatus` of the executions `query` lists, at most
+/// [`DRIFT_SCAN_LIMIT`]; and whether that was all of them.
+async fn temporal_statuses(
+    state: &AppState,
+    query: String,
+) -> Result<(HashMap<String, Option<String>>, bool), ApiError> {
+    let mut list = state.inner.temporal.list_workflows(
+        query,
+        WorkflowListOptions::builder()
+            .limit(DRIFT_SCAN_LIMIT + 1)
+            .build(),
+    );
+    let mut seen = HashMap::new();
+    while let Some(execution) = list.next().await {
+        let execution = execution.map_err(unavailable_temporal)?;
+        if seen.len() == DRIFT_SCAN_LIMIT {
+            return Ok((seen, false));
+        }
+        let Some(id) = execution.id().strip_prefix("delivery-") else {
+            continue;
+        };
+        let status = execution.search_attributes().get(&names::DELIVERY_STATUS);
+        seen.insert(id.to_owned(), status);
+    }
+    Ok((seen, true))
+}
+
+/// The deliveries of `seen` whose listed status differs from Temporal's.
+async fn disagreements(
+    state: &AppState,
+    seen: &HashMap<String, Option<String>>,
+) -> Result<Vec<Drift>, ApiError> {
+    let ids: Vec<String> = seen.keys().cloned().collect();
+    let listed = state
+        .inner
+        .readmodel
+        .statuses(&ids)
+        .await
+        .map_err(unavailable_list)?;
+    let mut drifted: Vec<Drift> = seen
+        .iter()
+        .filter_map(|(id, temporal)| {
+            let listed = listed.get(id).map(|s| s.as_str().to_owned());
+            (listed != *temporal).then(|| Drift {
+                delivery_id: id.clone(),
+                delivery_list: listed,
+                temporal: temporal.clone(),
+            })
+        })
+        .collect();
+    drifted.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+    Ok(drifted)
+}
+
+fn unavailable_temporal(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "visibility query failed");
+    ApiError::Unavailable("temporal")
+}
+
+fn unavailable_list(e: readmodel::ReadModelError) -> ApiError {
+    tracing::warn!(error = %e, "delivery list query failed");
+    ApiError::Unavailable("delivery_list_database")
 }
