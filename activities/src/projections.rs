@@ -123,6 +123,16 @@ impl DeliveryMetrics {
         let status = row.status.as_str();
         let labels = self.metrics.labels(&[("status", status)]);
         self.status_changes.add(1, &labels);
+        // A completion that arrived while the pickup was being written skips the `Picked`
+        // row; the delivery was picked up all the same.
+        if row.status == DeliveryStatus::Completed
+            && before.is_none_or(|b| b.status == DeliveryStatus::Called)
+        {
+            let picked = self
+                .metrics
+                .labels(&[("status", DeliveryStatus::Picked.as_str())]);
+            self.status_changes.add(1, &picked);
+        }
         let now_ms = Utc::now().timestamp_millis();
         let changed_ms = row.updated_at.timestamp_millis();
         self.projection_lag

@@ -165,7 +165,29 @@ async fn every_process_serves_prometheus_series_that_move_with_a_delivery() {
     );
 
     let id = stack.call_rider("r-metrics", 1800).await;
-    drive_to_completion(&stack, &id, "rider-metrics", Duration::from_secs(30)).await;
+    // One step at a time, so each phase reaches the delivery list (a completion arriving
+    // while the pickup is being written skips the `Picked` row, and its phase timing).
+    let rider = serde_json::json!({"riderId": "rider-metrics"});
+    eventually("the pickup", Duration::from_secs(20), || async {
+        let (status, _) = stack
+            .post(&format!("/deliveries/{id}/pickup"), rider.clone())
+            .await;
+        (status == 200).then_some(())
+    })
+    .await;
+    eventually(
+        "the list to show the pickup",
+        Duration::from_secs(20),
+        || async {
+            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            (row["status"] == "Picked").then_some(())
+        },
+    )
+    .await;
+    let (status, body) = stack
+        .post(&format!("/deliveries/{id}/complete"), rider)
+        .await;
+    assert_eq!(status, 200, "{body}");
     settled(&stack, &id).await;
 
     let api_text = scrape(api).await;
