@@ -8,14 +8,16 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use e2e::{Stack, StackOptions, eventually};
+use e2e::{Stack, StackOptions, drive_to_completion, eventually};
 use serde_json::json;
 use temporalio_client::{Client, WorkflowCancelOptions, WorkflowExecutionStatus, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use workflows::{DeliveryWorkflow, names};
 
-/// The paths whose histories are committed.
+/// The paths whose histories are committed, for every version still running.
 const PATHS: [&str; 4] = ["happy", "cancel", "deadline", "operator-cancel"];
+/// Paths only the current version has: v3's fallback from a local to a remote activity.
+const CURRENT_ONLY: [&str; 1] = ["payment-fallback"];
 
 fn histories_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
@@ -40,7 +42,7 @@ async fn replay(name: &str, history: WorkflowHistory) {
 }
 
 /// Every committed history: the current paths (`{path}.json`) and those of earlier workflow
-/// versions still running in production (`v1-{path}.json`).
+/// versions still running in production (`v1-{path}.json`, `v2-{path}.json`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_histories_of_every_path_and_version_replay_on_the_current_workflow() {
     let mut files: Vec<_> = std::fs::read_dir(histories_dir())
@@ -50,7 +52,7 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
         .collect();
     files.sort();
     for name in PATHS {
-        for prefix in ["", "v1-"] {
+        for prefix in ["", "v1-", "v2-"] {
             let expected = histories_dir().join(format!("{prefix}{name}.json"));
             assert!(
                 files.contains(&expected),
@@ -58,6 +60,14 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
                 expected.display()
             );
         }
+    }
+    for name in CURRENT_ONLY {
+        let expected = histories_dir().join(format!("{name}.json"));
+        assert!(
+            files.contains(&expected),
+            "missing committed history {}",
+            expected.display()
+        );
     }
     for path in files {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
@@ -85,6 +95,37 @@ async fn fresh_histories_of_every_path_replay() {
     })
     .await;
     let patient = Stack::start(StackOptions::default()).await;
+    let mut payment_down = Stack::start(StackOptions {
+        payment_up: false,
+        payment_wait: Duration::from_millis(300),
+        ..StackOptions::default()
+    })
+    .await;
+
+    // Payment down: the local registration gives up and the remote activity takes over.
+    let (status, body) = payment_down
+        .post(
+            "/deliveries",
+            json!({"restaurantId": "r-1", "destination": "Busan", "cost": 7000}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let fallback = body["deliveryId"].as_str().expect("deliveryId").to_owned();
+    let handle = payment_down
+        .temporal
+        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(&fallback));
+    eventually(
+        "the remote registration to be retrying",
+        Duration::from_secs(20),
+        || async {
+            let description = handle.describe(Default::default()).await.ok()?;
+            let activity = description.raw().pending_activities.first()?.clone();
+            (activity.attempt >= 2).then_some(())
+        },
+    )
+    .await;
+    payment_down.start_payment().await;
+    drive_to_completion(&payment_down, &fallback, "rider-3", Duration::from_secs(30)).await;
 
     let happy = patient.call_rider("r-1", 20000).await;
     assert_eq!(
@@ -145,6 +186,7 @@ async fn fresh_histories_of_every_path_replay() {
         ("cancel", &cancel),
         ("deadline", &deadline),
         ("operator-cancel", &operator),
+        ("payment-fallback", &fallback),
     ];
     for (name, id) in runs {
         closed(&patient.temporal, id).await;
@@ -156,6 +198,11 @@ async fn fresh_histories_of_every_path_replay() {
             .to_json()
             .await
             .expect("history as json");
+        // The figure the README's performance section quotes per path.
+        let events = serde_json::from_slice::<serde_json::Value>(&json).expect("json")["events"]
+            .as_array()
+            .map_or(0, Vec::len);
+        eprintln!("{name}: {events} history events");
         if std::env::var_os("RECORD_HISTORIES").is_some() {
             std::fs::write(histories_dir().join(format!("{name}.json")), &json)
                 .expect("write history");

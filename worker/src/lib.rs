@@ -25,7 +25,9 @@ const STICKY_TIMEOUT: Duration = Duration::from_secs(3);
 /// What a worker process serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// `DeliveryWorkflow` itself (queue `deliveries`).
+    /// `DeliveryWorkflow` itself (queue `deliveries`), with the payment calls and delivery-list
+    /// writes it runs as local activities (so it needs `PAYMENT_URL` and
+    /// `READMODEL_DATABASE_URL` as well).
     Deliveries,
     /// Payment activities (queue `payments`).
     Payments,
@@ -245,7 +247,7 @@ pub async fn run(
     let needs_store = settings
         .roles
         .iter()
-        .any(|r| matches!(r, Role::Dispatch | Role::Projections));
+        .any(|r| matches!(r, Role::Deliveries | Role::Dispatch | Role::Projections));
     let store = match needs_store {
         true => Some(ReadModel::connect(&settings.readmodel_database_url).await?),
         false => None,
@@ -258,6 +260,13 @@ pub async fn run(
     let deferred = Arc::new(settings.deferred_patches.clone());
     let activate: PatchActivationCallback =
         Arc::new(move |input: PatchActivationInput| !deferred.contains(&input.patch_id));
+    let payments = || -> Result<Payments, WorkerError> {
+        let channel = tonic::transport::Endpoint::from_shared(settings.payment_url.clone())
+            .map_err(|_| WorkerError::PaymentUrl(settings.payment_url.clone()))?
+            .connect_timeout(Duration::from_secs(3))
+            .connect_lazy();
+        Ok(Payments::new(payment::client(channel, metrics.as_ref())))
+    };
     let mut workers = Vec::new();
     for role in &settings.roles {
         let queue = format!("{prefix}{}", role.queue_name());
@@ -266,24 +275,24 @@ pub async fn run(
             .sticky_queue_schedule_to_start_timeout(STICKY_TIMEOUT)
             .patch_activation_callback(activate.clone());
         let options = match (role, &store) {
-            (Role::Deliveries, _) => options
+            // The workflow runs its payment calls and delivery-list writes as local activities
+            // (v3), so they are registered here too; the riders' side (dispatch) stays remote,
+            // so calls are confirmed while it is down.
+            (Role::Deliveries, Some(store)) => options
                 .register_workflow::<DeliveryWorkflow>()
-                .map_err(temporal_err)?,
-            (Role::Payments, _) => {
-                let channel = tonic::transport::Endpoint::from_shared(settings.payment_url.clone())
-                    .map_err(|_| WorkerError::PaymentUrl(settings.payment_url.clone()))?
-                    .connect_timeout(Duration::from_secs(3))
-                    .connect_lazy();
-                options
-                    .register_activities(Payments::new(payment::client(channel, metrics.as_ref())))
-            }
+                .map_err(temporal_err)?
+                .register_activities(payments()?)
+                .register_activities(
+                    Projections::new(store.clone()).with_metrics(metrics.as_ref()),
+                ),
+            (Role::Payments, _) => options.register_activities(payments()?),
             (Role::Dispatch, Some(store)) => {
                 options.register_activities(Dispatch::new(store.clone()))
             }
             (Role::Projections, Some(store)) => options.register_activities(
                 Projections::new(store.clone()).with_metrics(metrics.as_ref()),
             ),
-            (Role::Dispatch | Role::Projections, None) => {
+            (Role::Deliveries | Role::Dispatch | Role::Projections, None) => {
                 unreachable!("the store is opened for these roles")
             }
         };

@@ -11,15 +11,25 @@
 //! Activities run with a cancellation token of their own: cancelling the workflow (e.g. from
 //! the Temporal UI) interrupts the waiting in steps 3 and 4, never a payment call half-way,
 //! and the compensations still run.
+//!
+//! Versions (each kept for the executions that started on it, see [`PATCH_LOCAL_EFFECTS`]):
+//! - v1: every step an activity on its bounded context's queue, one after the other;
+//! - v2 ([`PATCH_OFFER_WITH_PROJECTION`]): the offer and the `Called` projection concurrently;
+//! - v3 ([`PATCH_LOCAL_EFFECTS`]): the calls to payment and the delivery list run as local
+//!   activities inside the workflow task (falling back to the remote activity when they keep
+//!   failing); only the riders' side (offer, withdraw) stays remote. Half the history events.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use temporalio_common::{ActivityDefinition, RetryPolicy};
+use temporalio_common::{
+    ActivityDefinition, RetryPolicy,
+    protos::temporal::api::failure::v1::{Failure, failure::FailureInfo},
+};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext, TimerResult,
-    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination,
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, LocalActivityOptions,
+    SyncWorkflowContext, TimerResult, WorkflowCancellationToken, WorkflowContext,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
     workflows::{join, select},
 };
 
@@ -27,7 +37,7 @@ use crate::{
     activities::{DispatchActivities, PaymentActivities, ProjectionActivities},
     model::{
         CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, Expiry, OfferCallInput,
-        RegisterPaymentInput, RiderRequest,
+        PaymentStatus, RegisterPaymentInput, RiderRequest,
     },
     names,
     state::DeliveryState,
@@ -37,6 +47,19 @@ use crate::{
 /// before it (no marker in their history) keep the sequential v1 path. A worker can defer it
 /// during a rolling deploy (`WORKER_DEFERRED_PATCHES`) until every worker runs v2.
 pub const PATCH_OFFER_WITH_PROJECTION: &str = "offer-and-project-together";
+
+/// Version 3: the saga's calls to its own services (register, settle and void the payment;
+/// write the delivery list) run as local activities in the deliveries worker: one marker
+/// event each instead of three events and a workflow task of their own, and the registration
+/// is decided inside the first workflow task, so `POST /deliveries` answers sooner. A local
+/// activity that keeps failing (payment or the list down) falls back to the v2 remote activity,
+/// whose server-side retries cost no history. Offering and withdrawing the call stay remote on
+/// the `dispatch` queue (calls are confirmed while the riders' side is down). Also: the
+/// `Picked` projection runs with the withdrawal, and no deadline timer is started for a wait
+/// that is already over. Asked before [`PATCH_OFFER_WITH_PROJECTION`] and includes it, so a v3
+/// history carries this marker only; deferred like any patch (`WORKER_DEFERRED_PATCHES`), new
+/// deliveries run v2.
+pub const PATCH_LOCAL_EFFECTS: &str = "local-payment-and-projection";
 
 /// Default time a call stays open for riders.
 pub const DEFAULT_PICKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
@@ -77,18 +100,23 @@ impl DeliveryWorkflow {
     #[run(name = "DeliveryWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DeliveryView> {
         let input = ctx.state(|w| w.state.input().clone());
-        let queue = ctx.info().task_queue().to_owned();
+        let saga = Saga {
+            queue: ctx.info().task_queue().to_owned(),
+            local: ctx.patched(PATCH_LOCAL_EFFECTS),
+        };
+        let queue = saga.queue.clone();
         let mut compensations = Vec::new();
 
         // 1. The call is confirmed only once payment has the fee.
-        let registered = ctx
-            .execute_activity(
-                PaymentActivities::register_payment,
+        let registered = saga
+            .call(
+                ctx,
+                || PaymentActivities::register_payment,
                 RegisterPaymentInput {
                     delivery_id: input.delivery_id.clone(),
                     amount: input.cost,
                 },
-                activity_options(&queue, names::PAYMENTS_QUEUE),
+                names::PAYMENTS_QUEUE,
             )
             .await;
         match registered {
@@ -101,7 +129,7 @@ impl DeliveryWorkflow {
             Err(err) => {
                 let why = failure_message(&err);
                 ctx.state_mut(|w| w.state.payment_rejected(&why));
-                return finish(ctx, &queue, compensations, None).await;
+                return finish(ctx, &saga, compensations, None).await;
             }
         }
 
@@ -115,7 +143,25 @@ impl DeliveryWorkflow {
                 called_at_ms: now_ms(ctx),
             };
             let offer_options = activity_options(&queue, names::DISPATCH_QUEUE);
-            if ctx.patched(PATCH_OFFER_WITH_PROJECTION) {
+            if saga.local {
+                // v3: the offer (remote, riders' side) and the local projection together.
+                let at = now_ms(ctx);
+                let row = ctx.state_mut(|w| w.state.next_projection(at));
+                let (offered, projected) = join!(
+                    ctx.execute_activity(DispatchActivities::offer_call, offer, offer_options),
+                    saga.call(
+                        ctx,
+                        || ProjectionActivities::project_delivery,
+                        row,
+                        names::PROJECTIONS_QUEUE,
+                    ),
+                );
+                if offered.is_ok() {
+                    compensations.push(Compensation::WithdrawCall);
+                }
+                offered.map_err(fail)?;
+                projected.map_err(fail)?;
+            } else if ctx.patched(PATCH_OFFER_WITH_PROJECTION) {
                 // v2: both writes in one workflow task, which saves a round trip and history.
                 let at = now_ms(ctx);
                 let row = ctx.state_mut(|w| w.state.next_projection(at));
@@ -143,24 +189,29 @@ impl DeliveryWorkflow {
                 offered.map_err(fail)?;
                 // A rider may have been faster than the list; later steps project what followed.
                 if ctx.state(|w| w.state.status()) == DeliveryStatus::Called {
-                    project(ctx, &queue).await?;
+                    project(ctx, &saga).await?;
                 }
             }
         }
 
-        // 3. Wait for a rider, a cancel or the deadline.
+        // 3. Wait for a rider, a cancel or the deadline (v3: no timer when the wait is over).
         let pickup_deadline = input
             .pickup_deadline_secs
             .map_or(DEFAULT_PICKUP_DEADLINE, Duration::from_secs);
-        let waited = select! {
-            changed = ctx.wait_condition(|w: &Self| w.state.status() != DeliveryStatus::Called) => match changed {
-                Ok(()) => PickupWait::Changed,
-                Err(cancel) => PickupWait::WorkflowCancelled(cancel_reason(ctx, &cancel.to_string())),
-            },
-            fired = ctx.timer(pickup_deadline) => match fired {
-                TimerResult::Fired => PickupWait::DeadlinePassed,
-                TimerResult::Cancelled => PickupWait::WorkflowCancelled(cancel_reason(ctx, "timer cancelled")),
-            },
+        let decided = ctx.state(|w| w.state.status()) != DeliveryStatus::Called;
+        let waited = if saga.local && decided {
+            PickupWait::Changed
+        } else {
+            select! {
+                changed = ctx.wait_condition(|w: &Self| w.state.status() != DeliveryStatus::Called) => match changed {
+                    Ok(()) => PickupWait::Changed,
+                    Err(cancel) => PickupWait::WorkflowCancelled(cancel_reason(ctx, &cancel.to_string())),
+                },
+                fired = ctx.timer(pickup_deadline) => match fired {
+                    TimerResult::Fired => PickupWait::DeadlinePassed,
+                    TimerResult::Cancelled => PickupWait::WorkflowCancelled(cancel_reason(ctx, "timer cancelled")),
+                },
+            }
         };
         let aborted = match waited {
             PickupWait::Changed => None,
@@ -174,22 +225,42 @@ impl DeliveryWorkflow {
             }
         };
         if ctx.state(|w| w.state.status()) == DeliveryStatus::Cancelled {
-            return finish(ctx, &queue, compensations, aborted).await;
+            return finish(ctx, &saga, compensations, aborted).await;
         }
 
         // 4. Picked up: the call leaves the riders' list. (When the completion arrived in the
         // same breath, the list goes straight to `Completed` once settled.)
-        withdraw_call(ctx, &queue, &mut compensations).await?;
-        set_status_attributes(ctx);
-        if ctx.state(|w| w.state.status()) == DeliveryStatus::Picked {
-            project(ctx, &queue).await?;
+        if saga.local {
+            // v3: withdraw (remote) while the list shows `Picked` (local).
+            set_status_attributes(ctx);
+            let picked = ctx.state(|w| w.state.status()) == DeliveryStatus::Picked;
+            let listed = async {
+                match picked {
+                    true => project(ctx, &saga).await,
+                    false => Ok(()),
+                }
+            };
+            let (withdrawn, projected) =
+                join!(withdraw_call(ctx, &queue, &mut compensations), listed);
+            withdrawn?;
+            projected?;
+        } else {
+            withdraw_call(ctx, &queue, &mut compensations).await?;
+            set_status_attributes(ctx);
+            if ctx.state(|w| w.state.status()) == DeliveryStatus::Picked {
+                project(ctx, &saga).await?;
+            }
         }
 
         let completion_deadline = input
             .completion_deadline_secs
             .map_or(DEFAULT_COMPLETION_DEADLINE, Duration::from_secs);
+        let decided = ctx.state(|w| w.state.status()) != DeliveryStatus::Picked;
         let mut overdue_timer = Some(completion_deadline);
         let aborted = loop {
+            if saga.local && decided {
+                break None;
+            }
             let done = |w: &Self| w.state.status() != DeliveryStatus::Picked;
             let waited = match overdue_timer {
                 Some(deadline) => select! {
@@ -217,26 +288,41 @@ impl DeliveryWorkflow {
             }
         };
         if ctx.state(|w| w.state.status()) == DeliveryStatus::Cancelled {
-            return finish(ctx, &queue, compensations, aborted).await;
+            return finish(ctx, &saga, compensations, aborted).await;
         }
 
         // 5. Completed: settle and show it.
-        let settled = ctx
-            .execute_activity(
-                PaymentActivities::settle_payment,
+        let settled = saga
+            .call(
+                ctx,
+                || PaymentActivities::settle_payment,
                 input.delivery_id.clone(),
-                activity_options(&queue, names::PAYMENTS_QUEUE),
+                names::PAYMENTS_QUEUE,
             )
             .await
             .map_err(fail)?;
         ctx.state_mut(|w| w.state.payment_settled(settled.amount));
-        finish(ctx, &queue, Vec::new(), None).await
+        finish(ctx, &saga, Vec::new(), None).await
     }
 
     /// The live state of the delivery.
     #[query(name = "status")]
     pub fn status(&self, _ctx: &WorkflowContextView) -> DeliveryView {
         self.state.view()
+    }
+
+    /// Waits until payment has decided on the fee (registered, or refused) and returns the
+    /// view. `POST /deliveries` sends it with the start (update-with-start): v3 decides the
+    /// registration inside the first workflow task, which then also answers this update, so
+    /// the call is confirmed in one round trip. Reads only, so it needs neither a validator
+    /// nor an expiry: arriving late (workers were down) changes nothing.
+    #[update(name = "registration")]
+    pub async fn registration(
+        ctx: &mut WorkflowContext<Self>,
+    ) -> Result<DeliveryView, HandlerError> {
+        ctx.wait_condition(|w: &Self| w.state.payment() != PaymentStatus::Pending)
+            .await?;
+        Ok(ctx.state(|w| w.state.view()))
     }
 
     #[update_validator(pickup)]
@@ -322,11 +408,54 @@ impl DeliveryWorkflow {
     }
 }
 
+/// Where the saga's calls to its own services run: payment and the delivery list.
+struct Saga {
+    /// The workflow's task queue; activity queues take its prefix.
+    queue: String,
+    /// v3 ([`PATCH_LOCAL_EFFECTS`]): as local activities, else on their role's queue.
+    local: bool,
+}
+
+impl Saga {
+    /// Runs a payment or projection activity: locally first in v3 (falling back to the
+    /// remote activity on `role`'s queue unless it was refused on the merits), else remotely.
+    /// `activity` names it (the SDK's activity markers are not `Clone`).
+    async fn call<A>(
+        &self,
+        ctx: &WorkflowContext<DeliveryWorkflow>,
+        activity: impl Fn() -> A,
+        input: A::Input,
+        role: &str,
+    ) -> Result<A::Output, ActivityExecutionError>
+    where
+        A: ActivityDefinition,
+        A::Input: Clone,
+    {
+        let remote = activity_options(&self.queue, role);
+        if !self.local {
+            return ctx.execute_activity(activity(), input, remote).await;
+        }
+        match ctx
+            .execute_local_activity(activity(), input.clone(), local_activity_options())
+            .await
+        {
+            // Payment or the list kept failing for seconds: hand the call to the remote
+            // activity, which the server retries without growing the history. Running it
+            // again is safe: every activity is idempotent (payment by delivery id, the list
+            // by sequence number).
+            Err(err) if !is_rejection(&err) => {
+                ctx.execute_activity(activity(), input, remote).await
+            }
+            done => done,
+        }
+    }
+}
+
 /// Ends the saga: undoes `compensations` in reverse, keeps search attributes and the delivery
 /// list current, and reports the final view (or the cancellation, when an operator asked).
 async fn finish(
     ctx: &mut WorkflowContext<DeliveryWorkflow>,
-    queue: &str,
+    saga: &Saga,
     mut compensations: Vec<Compensation>,
     aborted: Option<String>,
 ) -> WorkflowResult<DeliveryView> {
@@ -338,26 +467,26 @@ async fn finish(
                     ctx,
                     DispatchActivities::withdraw_call,
                     delivery_id.clone(),
-                    queue,
+                    &saga.queue,
                     names::DISPATCH_QUEUE,
                 )
                 .await?;
             }
             Compensation::VoidPayment => {
-                run(
+                saga.call(
                     ctx,
-                    PaymentActivities::void_payment,
+                    || PaymentActivities::void_payment,
                     delivery_id.clone(),
-                    queue,
                     names::PAYMENTS_QUEUE,
                 )
-                .await?;
+                .await
+                .map_err(fail)?;
                 ctx.state_mut(|w| w.state.payment_voided());
             }
         }
     }
     set_status_attributes(ctx);
-    project(ctx, queue).await?;
+    project(ctx, saga).await?;
     match aborted {
         Some(_) => Err(WorkflowTermination::cancelled()),
         None => Ok(ctx.state(|w| w.state.view())),
@@ -365,7 +494,7 @@ async fn finish(
 }
 
 async fn withdraw_call(
-    ctx: &mut WorkflowContext<DeliveryWorkflow>,
+    ctx: &WorkflowContext<DeliveryWorkflow>,
     queue: &str,
     compensations: &mut Vec<Compensation>,
 ) -> WorkflowResult<()> {
@@ -388,21 +517,22 @@ async fn withdraw_call(
 }
 
 /// Writes the current state to the delivery list with the next sequence number.
-async fn project(ctx: &mut WorkflowContext<DeliveryWorkflow>, queue: &str) -> WorkflowResult<()> {
+async fn project(ctx: &WorkflowContext<DeliveryWorkflow>, saga: &Saga) -> WorkflowResult<()> {
     let at = now_ms(ctx);
     let row = ctx.state_mut(|w| w.state.next_projection(at));
-    run(
+    saga.call(
         ctx,
-        ProjectionActivities::project_delivery,
+        || ProjectionActivities::project_delivery,
         row,
-        queue,
         names::PROJECTIONS_QUEUE,
     )
     .await
+    .map_err(fail)
 }
 
+/// Runs a remote activity on `role`'s queue.
 async fn run<A>(
-    ctx: &mut WorkflowContext<DeliveryWorkflow>,
+    ctx: &WorkflowContext<DeliveryWorkflow>,
     activity: A,
     input: A::Input,
     queue: &str,
@@ -417,7 +547,7 @@ where
         .map_err(fail)
 }
 
-fn set_status_attributes(ctx: &mut WorkflowContext<DeliveryWorkflow>) {
+fn set_status_attributes(ctx: &WorkflowContext<DeliveryWorkflow>) {
     let (status, rider) = ctx.state(|w| (w.state.status(), w.state.rider_id().map(str::to_owned)));
     let mut updates = vec![names::DELIVERY_STATUS.value_set(status.as_str().to_owned())];
     if let Some(rider) = rider {
@@ -439,6 +569,27 @@ fn activity_options(workflow_queue: &str, role: &str) -> ActivityOptions {
                 .initial_interval(Duration::from_millis(500))
                 .backoff_coefficient(2.0)
                 .maximum_interval(Duration::from_secs(10))
+                .build(),
+        )
+        .cancellation_token(WorkflowCancellationToken::new())
+        .build()
+}
+
+/// Options for the v3 local activities: a few quick attempts inside the workflow task (a
+/// call takes milliseconds), bounded well below the workflow task timeout so a stalled
+/// service never holds the task (and the queries and updates waiting behind it) for long;
+/// then [`Saga::call`] falls back to the remote activity. Not interrupted by a workflow
+/// cancellation, like the remote ones.
+fn local_activity_options() -> LocalActivityOptions {
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(2))
+        .schedule_to_close_timeout(Duration::from_secs(3))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_millis(200))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(1))
+                .maximum_attempts(3)
                 .build(),
         )
         .cancellation_token(WorkflowCancellationToken::new())
@@ -476,6 +627,21 @@ fn failure_message(err: &ActivityExecutionError) -> String {
         failure = f.cause.as_deref();
     }
     message
+}
+
+/// Whether the failure is a refusal on the merits (a non-retryable application failure, e.g.
+/// payment's `PaymentRejected`), which no retry elsewhere would change.
+fn is_rejection(err: &ActivityExecutionError) -> bool {
+    let mut failure: Option<&Failure> = err.failure();
+    while let Some(f) = failure {
+        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info
+            && info.non_retryable
+        {
+            return true;
+        }
+        failure = f.cause.as_deref();
+    }
+    false
 }
 
 /// An activity that failed for good (a business rejection) fails the workflow visibly.

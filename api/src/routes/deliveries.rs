@@ -1,5 +1,7 @@
 //! Restaurants call and cancel; riders pick up and complete; anyone reads a delivery.
 
+use std::time::Instant;
+
 use axum::{
     Json,
     body::Bytes,
@@ -10,7 +12,8 @@ use axum::{
 use serde::Deserialize;
 use temporalio_client::{
     WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
-    errors::WorkflowStartError,
+    WorkflowUpdateWithStartOptions,
+    errors::{WorkflowStartError, WorkflowUpdateWithStartError},
 };
 use temporalio_common::{MemoValues, search_attributes::SearchAttributes};
 use utoipa::ToSchema;
@@ -110,10 +113,7 @@ pub(crate) async fn create_delivery(
         pickup_deadline_secs: settings.pickup_deadline_secs,
         completion_deadline_secs: settings.completion_deadline_secs,
     };
-    start(&state, &request).await?;
-
-    let handle = temporal::handle(&state, &delivery_id);
-    let view = temporal::await_registration(&handle, settings.payment_wait).await;
+    let view = start(&state, &request).await?;
     let view = view.unwrap_or_else(|| pending_view(&request));
     let status = match view.payment.status {
         PaymentStatus::Pending => StatusCode::ACCEPTED,
@@ -156,12 +156,66 @@ fn memo_values(request: &DeliveryInput) -> Vec<serde_json::Value> {
     ]
 }
 
-/// Starts the workflow; a delivery id seen before must carry the same request.
-async fn start(state: &AppState, request: &DeliveryInput) -> Result<(), ApiError> {
-    let mut memo = MemoValues::new();
-    for (key, value) in MEMO_FIELDS.into_iter().zip(memo_values(request)) {
-        memo.insert(key, value);
+/// Starts the workflow and waits, at most `API_PAYMENT_WAIT_MS`, for payment's decision on the
+/// fee: the view once decided, `None` when it did not come in time (the start is durable).
+///
+/// One round trip: the start carries the workflow's `registration` update (update-with-start),
+/// which the workflow answers in its first task, where it registers the fee (local activity).
+/// Polling a query instead costs a round trip per poll, and a query that reaches the first task
+/// makes the worker answer `Pending` and finish that task early, three more history events.
+/// A delivery id seen before must carry the same request (then its current view is awaited).
+async fn start(
+    state: &AppState,
+    request: &DeliveryInput,
+) -> Result<Option<DeliveryView>, ApiError> {
+    let settings = state.settings();
+    let waited = Instant::now();
+    let options = WorkflowUpdateWithStartOptions::new(
+        settings.task_queue.clone(),
+        names::workflow_id(&request.delivery_id),
+        WorkflowIdConflictPolicy::Fail,
+    )
+    .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+    .task_timeout(names::WORKFLOW_TASK_TIMEOUT)
+    .search_attributes(search_attributes(request))
+    .memo(memo(request))
+    .static_summary(summary(request))
+    .build();
+    let call = state.inner.temporal.execute_update_with_start_workflow(
+        DeliveryWorkflow::run,
+        request.clone(),
+        DeliveryWorkflow::registration,
+        (),
+        options,
+    );
+    let handle = temporal::handle(state, &request.delivery_id);
+    let remaining = || settings.payment_wait.saturating_sub(waited.elapsed());
+    match tokio::time::timeout(settings.payment_wait, call).await {
+        Ok(Ok(view)) => Ok(Some(view)),
+        Ok(Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted {
+            ..
+        }))) => {
+            same_request(state, request).await?;
+            Ok(temporal::await_registration(&handle, remaining()).await)
+        }
+        // Started, but the update got no answer (e.g. the workflow closed first): ask the view.
+        Ok(Err(WorkflowUpdateWithStartError::Update(e))) => {
+            tracing::debug!(error = %e, "registration update failed");
+            Ok(temporal::await_registration(&handle, remaining()).await)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "workflow start failed");
+            Err(ApiError::Unavailable("temporal"))
+        }
+        // No decision in time (workers or payment down), and the call may not even have been
+        // started: a plain start settles it either way (already started by us, or started now).
+        Err(_) => start_only(state, request).await.map(|()| None),
     }
+}
+
+/// Starts the workflow without waiting for anything; a delivery id seen before must carry the
+/// same request.
+async fn start_only(state: &AppState, request: &DeliveryInput) -> Result<(), ApiError> {
     let options = WorkflowStartOptions::new(
         state.settings().task_queue.clone(),
         names::workflow_id(&request.delivery_id),
@@ -169,15 +223,9 @@ async fn start(state: &AppState, request: &DeliveryInput) -> Result<(), ApiError
     .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
     .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
     .task_timeout(names::WORKFLOW_TASK_TIMEOUT)
-    .search_attributes(SearchAttributes::new([
-        names::DELIVERY_STATUS.value_set(DeliveryStatus::Called.as_str().to_owned()),
-        names::RESTAURANT_ID.value_set(request.restaurant_id.clone()),
-    ]))
-    .memo(memo)
-    .static_summary(format!(
-        "{} → {} ({} KRW)",
-        request.restaurant_id, request.destination, request.cost
-    ))
+    .search_attributes(search_attributes(request))
+    .memo(memo(request))
+    .static_summary(summary(request))
     .build();
     match state
         .inner
@@ -192,6 +240,28 @@ async fn start(state: &AppState, request: &DeliveryInput) -> Result<(), ApiError
             Err(ApiError::Unavailable("temporal"))
         }
     }
+}
+
+fn search_attributes(request: &DeliveryInput) -> SearchAttributes {
+    SearchAttributes::new([
+        names::DELIVERY_STATUS.value_set(DeliveryStatus::Called.as_str().to_owned()),
+        names::RESTAURANT_ID.value_set(request.restaurant_id.clone()),
+    ])
+}
+
+fn memo(request: &DeliveryInput) -> MemoValues {
+    let mut memo = MemoValues::new();
+    for (key, value) in MEMO_FIELDS.into_iter().zip(memo_values(request)) {
+        memo.insert(key, value);
+    }
+    memo
+}
+
+fn summary(request: &DeliveryInput) -> String {
+    format!(
+        "{} → {} ({} KRW)",
+        request.restaurant_id, request.destination, request.cost
+    )
 }
 
 async fn same_request(state: &AppState, request: &DeliveryInput) -> Result<(), ApiError> {
