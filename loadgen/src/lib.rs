@@ -1,13 +1,17 @@
 //! The load generator: drives call → pickup → complete → settled over the public HTTP API,
 //! at a fixed concurrency (closed model) or a fixed arrival rate (open model, so latency
 //! under a given load is honest), and reports deliveries/s, latency percentiles per step,
-//! errors by kind, and the CPU seconds and peak RSS of each process of the stack.
+//! errors by kind, and the CPU seconds and resident memory of each process of the stack.
+//!
+//! [`park`] parks many calls that nobody picks up and measures what they cost: resident
+//! memory, and a new delivery's latency beside the idle stack's.
 //!
 //! [`ceiling`] drives the same number of deliveries under the same load against a no-op
 //! workflow of the same client-visible shape on the same Temporal server, so a report can
 //! state its throughput as a fraction of what the server itself sustains ([`Ceiling`]).
 
 pub mod ceiling;
+pub mod park;
 
 use std::{
     collections::BTreeMap,
@@ -54,6 +58,9 @@ pub struct ProcessUsage {
     pub name: String,
     pub pid: u32,
     pub cpu_seconds: f64,
+    /// Resident set when the run ended (`VmRSS`).
+    pub rss_mb: f64,
+    /// Highest resident set of the process's life so far (`VmHWM`).
     pub peak_rss_mb: f64,
 }
 
@@ -127,17 +134,22 @@ impl Recorder {
 
 /// Runs `plan` over the HTTP API, measuring the processes in `watch` (name, pid) as it goes.
 pub async fn run(plan: &Plan, watch: &[(String, u32)]) -> anyhow::Result<Report> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let http = http_client()?;
     let api = Arc::new(plan.api.clone());
     let report = drive(plan, load_name(plan.load), watch, move |i, recorder| {
         let (http, api) = (http.clone(), api.clone());
-        async move { delivery(&http, &api, i, &recorder).await }
+        let restaurant = format!("load-{}", i % 50);
+        async move { delivery(&http, &api, &restaurant, i, &recorder).await }
     })
     .await?;
     Ok(report)
+}
+
+fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()
 }
 
 fn load_name(load: Load) -> String {
@@ -214,6 +226,7 @@ where
         .into_iter()
         .map(|(name, pid, cpu)| ProcessUsage {
             cpu_seconds: cpu_seconds(pid) - cpu,
+            rss_mb: rss_kb(pid) as f64 / 1024.0,
             peak_rss_mb: peak_rss_kb(pid) as f64 / 1024.0,
             name,
             pid,
@@ -241,21 +254,13 @@ where
 async fn delivery(
     http: &reqwest::Client,
     api: &str,
+    restaurant: &str,
     i: usize,
     recorder: &Recorder,
 ) -> Result<(), String> {
     let record = |step, took| recorder.record(step, took);
     let t0 = Instant::now();
-    let body = json!({"restaurantId": format!("load-{}", i % 50), "destination": "Seoul, Gangnam-gu", "cost": 10_000});
-    let (status, called) = post(http, &format!("{api}/deliveries"), &body).await?;
-    record("call", t0.elapsed());
-    if status != 201 && status != 202 {
-        return Err(format!("call {status}"));
-    }
-    let id = called["deliveryId"]
-        .as_str()
-        .ok_or("call without deliveryId")?
-        .to_owned();
+    let id = call(http, api, restaurant, recorder).await?;
     let rider = json!({"riderId": format!("rider-{}", i % 100)});
     for step in ["pickup", "complete"] {
         loop {
@@ -289,6 +294,28 @@ async fn delivery(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `POST /deliveries` for `restaurant`, recorded as step `call` when the API answers: the
+/// new delivery's id, or what went wrong.
+async fn call(
+    http: &reqwest::Client,
+    api: &str,
+    restaurant: &str,
+    recorder: &Recorder,
+) -> Result<String, String> {
+    let body =
+        json!({"restaurantId": restaurant, "destination": "Seoul, Gangnam-gu", "cost": 10_000});
+    let t = Instant::now();
+    let (status, called) = post(http, &format!("{api}/deliveries"), &body).await?;
+    recorder.record("call", t.elapsed());
+    if status != 201 && status != 202 {
+        return Err(format!("call {status}"));
+    }
+    Ok(called["deliveryId"]
+        .as_str()
+        .ok_or("call without deliveryId")?
+        .to_owned())
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(u16, Value), String> {
@@ -360,14 +387,23 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 
 /// Peak resident set size of `pid` in KiB (`VmHWM`); 0 when unreadable.
 pub fn peak_rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM:")
+}
+
+/// Current resident set size of `pid` in KiB (`VmRSS`); 0 when unreadable.
+pub fn rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmRSS:")
+}
+
+/// The KiB figure of `field` (e.g. `"VmRSS:"`) in `/proc/<pid>/status`; 0 when unreadable.
+fn status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_owned)
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         })
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         .unwrap_or(0)
 }
 
@@ -428,8 +464,8 @@ impl std::fmt::Display for Report {
         for p in &self.processes {
             writeln!(
                 f,
-                "{:<16} pid {:>7}  cpu {:>7.2} s  peak rss {:>7.1} MB",
-                p.name, p.pid, p.cpu_seconds, p.peak_rss_mb
+                "{:<16} pid {:>7}  cpu {:>7.2} s  rss {:>7.1} MB  peak rss {:>7.1} MB",
+                p.name, p.pid, p.cpu_seconds, p.rss_mb, p.peak_rss_mb
             )?;
         }
         if let Some(ceiling) = &self.ceiling {

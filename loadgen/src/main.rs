@@ -1,8 +1,10 @@
 //! `loadgen [--api URL] [--deliveries N] [--concurrency C | --rate R] [--json FILE]
 //!          [--ceiling | --ceiling-only] [--temporal ADDRESS]`
+//! `loadgen --park N [--park-concurrency C] [--probe K] [--park-settle SECONDS] [--api URL]
+//!          [--json FILE]`
 //!
 //! Drives the full flow against a running stack (e.g. `./infra/run.sh`) and prints the report;
-//! the stack's processes are found by name to measure their CPU and peak RSS.
+//! the stack's processes are found by name to measure their CPU and resident memory.
 //!
 //! `--ceiling` then runs the same number of deliveries under the same load against a no-op
 //! workflow of the same shape (start, update `pickup`, update `complete`, result) served by a
@@ -13,11 +15,23 @@
 //! `TEMPORAL_NAMESPACE` (else `default`). Under `--rate` both runs are offered the same rate,
 //! so the fraction says whether we keep up with it; the server's limit itself is what
 //! `--concurrency` measures. Exits 1 when a run left deliveries unfinished.
+//!
+//! `--park N` measures parked deliveries instead: after one unmeasured warm-up delivery, K
+//! probe deliveries (default 20) end to end one after another on the idle stack; then N calls
+//! that nobody picks up (`POST /deliveries` only, restaurant ids `park-<n>`, C at a time,
+//! default 50); a pause of `--park-settle` seconds (default 5) for the last calls' workflow
+//! tasks; then K probes again. The report gives the parking time and calls/s, the probes'
+//! call → settled percentiles and the ratio loaded ÷ idle at p50 and p95, and per process its
+//! resident memory before and after parking, peak, CPU seconds while parking and KiB per
+//! parked delivery; then the delivery-list status of ten parked deliveries. The parked
+//! deliveries stay open until the API's pickup deadline (`DELIVERY_PICKUP_DEADLINE_SECS`,
+//! default 30 minutes) cancels them: raise it above the parking time for a large N. Exits 1
+//! when a probe delivery did not settle.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use loadgen::{Load, Plan, ceiling};
+use loadgen::{Load, Plan, ceiling, park::ParkPlan};
 
 /// Which runs to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +52,15 @@ async fn main() -> anyhow::Result<()> {
     let mut server = ceiling::Server::from_env();
     let mut runs = Runs::Http;
     let mut json_out = None;
+    let mut park = ParkPlan {
+        api: String::new(),
+        parked: 0,
+        concurrency: 50,
+        probes: 20,
+        settle: Duration::from_secs(5),
+        timeout: plan.timeout,
+    };
+    let mut parking = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
@@ -52,10 +75,38 @@ async fn main() -> anyhow::Result<()> {
             "--ceiling" => runs = Runs::HttpThenCeiling,
             "--ceiling-only" => runs = Runs::CeilingOnly,
             "--temporal" => server.address = value()?,
+            "--park" => {
+                park.parked = value()?.parse().context("--park")?;
+                parking = true;
+            }
+            "--park-concurrency" => {
+                park.concurrency = value()?.parse().context("--park-concurrency")?
+            }
+            "--probe" => park.probes = value()?.parse().context("--probe")?,
+            "--park-settle" => {
+                let seconds: f64 = value()?.parse().context("--park-settle")?;
+                park.settle = Duration::try_from_secs_f64(seconds).context("--park-settle")?;
+            }
             other => bail!("unknown argument {other}; see the usage in loadgen/src/main.rs"),
         }
     }
     let stack = loadgen::find_stack_processes();
+    if parking {
+        if runs != Runs::Http {
+            bail!("--park measures on its own: drop --ceiling / --ceiling-only");
+        }
+        park.api = plan.api;
+        let report = loadgen::park::run(&park, &stack).await?;
+        print!("{report}");
+        if let Some(path) = json_out {
+            std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+                .with_context(|| format!("write {path}"))?;
+        }
+        if report.probe_failures > 0 {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     // The ceiling's worker and client live in this process: its CPU is part of the ceiling.
     let with_me = || {
         let mut watch = stack.clone();

@@ -1,9 +1,9 @@
-//! A brief run of the load generator in both modes (a smoke test, not a timed assertion).
+//! A brief run of the load generator in each mode (a smoke test, not a timed assertion).
 
 use std::time::Duration;
 
 use e2e::{Stack, StackOptions};
-use loadgen::{Load, Plan, ceiling};
+use loadgen::{Load, Plan, ceiling, park::ParkPlan};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
@@ -79,4 +79,57 @@ async fn the_ceiling_mode_runs_a_no_op_delivery_of_the_same_shape_and_states_our
             "{report}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_park_mode_parks_calls_nobody_picks_up_and_compares_probes_before_and_after() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let me = vec![("e2e".to_owned(), std::process::id())];
+    let plan = ParkPlan {
+        api: stack.api_client.base.clone(),
+        parked: 20,
+        concurrency: 5,
+        probes: 3,
+        settle: Duration::ZERO,
+        timeout: Duration::from_secs(60),
+    };
+    let report = loadgen::park::run(&plan, &me).await.expect("park run");
+
+    assert_eq!((report.requested, report.parked), (20, 20), "{report}");
+    assert!(report.parking_errors.is_empty(), "{report}");
+    assert!(report.parking_calls_per_second > 0.0, "{report}");
+    assert_eq!(
+        report.phases.parking.latency_ms["call"].count, 20,
+        "{report}"
+    );
+    assert_eq!(report.probe_failures, 0, "{report}");
+    for probe in [&report.idle_probe_ms, &report.loaded_probe_ms] {
+        assert_eq!(probe.count, 3, "{report}");
+        assert!(probe.p50 > 0.0, "{report}");
+    }
+    for ratio in [report.p50_ratio, report.p95_ratio] {
+        let ratio = ratio.expect("a loaded ÷ idle ratio");
+        assert!(ratio.is_finite() && ratio > 0.0, "{report}");
+    }
+    // Nobody picked the parked calls up: every sampled one is still open.
+    assert_eq!(
+        report.parked_sample,
+        [("Called".to_owned(), 10)].into(),
+        "{report}"
+    );
+    let me = &report.processes[0];
+    assert!(
+        me.rss_mb > 0.0 && me.peak_rss_mb >= me.rss_mb && me.idle_rss_mb > 0.0,
+        "{report}"
+    );
+
+    let json = serde_json::to_value(&report).expect("report as JSON");
+    assert_eq!(json["parked"], 20, "{json}");
+    assert_eq!(json["p50_ratio"].as_f64(), report.p50_ratio, "{json}");
+    assert!(
+        json["processes"][0]["rss_mb"].as_f64() > Some(0.0),
+        "{json}"
+    );
+    assert_eq!(json["phases"]["loaded_probe"]["completed"], 3, "{json}");
+    assert!(report.to_string().contains("loaded ÷ idle"), "{report}");
 }
