@@ -57,6 +57,14 @@ impl TemporalServer {
         for pragma in ["journal_mode=WAL", "synchronous=NORMAL"] {
             args.extend(["--sqlite-pragma".into(), pragma.into()]);
         }
+        // As `infra/run.sh`: one partition per task queue, so no task waits in a partition
+        // nobody polls.
+        for setting in [
+            "matching.numTaskqueueReadPartitions=1",
+            "matching.numTaskqueueWritePartitions=1",
+        ] {
+            args.extend(["--dynamic-config-value".into(), setting.into()]);
+        }
         for (name, kind) in SEARCH_ATTRIBUTES {
             args.extend(["--search-attribute".into(), format!("{name}={kind}")]);
         }

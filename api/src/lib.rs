@@ -68,6 +68,7 @@ impl AppState {
             metrics
                 .as_ref()
                 .map(telemetry::metrics::Metrics::temporal_meter),
+            telemetry::exporting(),
         )
         .await?;
         let readmodel = readmodel::ReadModel::connect(&settings.readmodel_database_url).await?;

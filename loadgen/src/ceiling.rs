@@ -23,7 +23,8 @@ use temporalio_client::{
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     SyncWorkflowContext, Worker, WorkerOptions, WorkflowContext, WorkflowContextView,
-    WorkflowResult, runtime::Runtime,
+    WorkflowResult,
+    runtime::{PollerBehavior, Runtime},
 };
 use tokio::sync::oneshot;
 use workflows::{
@@ -391,6 +392,11 @@ async fn serve(
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(worker_err)?;
     let client = workflows::client::connect(&server.address, &server.namespace).await?;
     let options = WorkerOptions::new(task_queue.as_str())
+        // Polled like our own worker, so the comparison measures the server, not the poller.
+        .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
+            workflows::names::WORKFLOW_TASK_POLLS,
+        ))
+        .nonsticky_to_sticky_poll_ratio(workflows::names::SHARED_QUEUE_POLL_RATIO)
         .register_workflow::<CeilingWorkflow>()
         .map_err(worker_err)?
         .build();

@@ -95,6 +95,7 @@ impl Telemetry {
             // Replay-safe ids for the spans the Temporal plugin makes inside workflows.
             .with_id_generator(WorkflowIdGenerator::default())
             .with_resource(Resource::builder().with_service_name(service).build());
+        EXPORTING.store(endpoint.is_some(), std::sync::atomic::Ordering::Relaxed);
         if let Some(endpoint) = endpoint {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
@@ -136,6 +137,14 @@ impl Telemetry {
         }
     }
 }
+
+/// Whether this process exports its spans (set by [`Telemetry::init`]): only then is tracing
+/// worth what it costs Temporal (see `workflows::client::connect_with`).
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The trace id of `span`, as the 32 hex digits trace viewers search by.
 pub fn trace_id(span: &tracing::Span) -> String {

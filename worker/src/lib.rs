@@ -12,7 +12,7 @@ use telemetry::metrics::Metrics;
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::{
     PatchActivationCallback, PatchActivationInput, Worker, WorkerOptions,
-    runtime::{Runtime, RuntimeOptions},
+    runtime::{PollerBehavior, Runtime, RuntimeOptions},
 };
 use workflows::{DeliveryWorkflow, names};
 
@@ -25,8 +25,8 @@ const STICKY_TIMEOUT: Duration = Duration::from_secs(3);
 /// What a worker process serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// `DeliveryWorkflow` itself (queue `deliveries`), with the payment calls and delivery-list
-    /// writes it runs as local activities (so it needs `PAYMENT_URL` and
+    /// `DeliveryWorkflow` itself (queue `deliveries`), with the payment calls, offers to riders
+    /// and delivery-list writes it runs as local activities (so it needs `PAYMENT_URL` and
     /// `READMODEL_DATABASE_URL` as well).
     Deliveries,
     /// Payment activities (queue `payments`).
@@ -242,6 +242,7 @@ pub async fn run(
         &settings.temporal_address,
         &settings.temporal_namespace,
         metrics.as_ref().map(Metrics::temporal_meter),
+        telemetry::exporting(),
     )
     .await?;
     let needs_store = settings
@@ -273,15 +274,20 @@ pub async fn run(
         let options = WorkerOptions::new(queue.as_str())
             .graceful_shutdown_period(settings.shutdown_grace)
             .sticky_queue_schedule_to_start_timeout(STICKY_TIMEOUT)
+            .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
+                names::WORKFLOW_TASK_POLLS,
+            ))
+            .nonsticky_to_sticky_poll_ratio(names::SHARED_QUEUE_POLL_RATIO)
             .patch_activation_callback(activate.clone());
         let options = match (role, &store) {
-            // The workflow runs its payment calls and delivery-list writes as local activities
-            // (v3), so they are registered here too; the riders' side (dispatch) stays remote,
-            // so calls are confirmed while it is down.
+            // The workflow runs its payment calls, offers to riders and delivery-list writes as
+            // local activities (v3), so they are registered here too; the other roles run them
+            // for v1/v2 deliveries and when a local attempt keeps failing.
             (Role::Deliveries, Some(store)) => options
                 .register_workflow::<DeliveryWorkflow>()
                 .map_err(temporal_err)?
                 .register_activities(payments()?)
+                .register_activities(Dispatch::new(store.clone()))
                 .register_activities(
                     Projections::new(store.clone()).with_metrics(metrics.as_ref()),
                 ),

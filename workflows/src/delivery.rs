@@ -15,9 +15,9 @@
 //! Versions (each kept for the executions that started on it, see [`PATCH_LOCAL_EFFECTS`]):
 //! - v1: every step an activity on its bounded context's queue, one after the other;
 //! - v2 ([`PATCH_OFFER_WITH_PROJECTION`]): the offer and the `Called` projection concurrently;
-//! - v3 ([`PATCH_LOCAL_EFFECTS`]): the calls to payment and the delivery list run as local
-//!   activities inside the workflow task (falling back to the remote activity when they keep
-//!   failing); only the riders' side (offer, withdraw) stays remote. Half the history events.
+//! - v3 ([`PATCH_LOCAL_EFFECTS`]): every step runs as a local activity inside the workflow
+//!   task (falling back to the remote activity on its queue when it keeps failing). Half the
+//!   history events.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -48,15 +48,15 @@ use crate::{
 /// during a rolling deploy (`WORKER_DEFERRED_PATCHES`) until every worker runs v2.
 pub const PATCH_OFFER_WITH_PROJECTION: &str = "offer-and-project-together";
 
-/// Version 3: the saga's calls to its own services (register, settle and void the payment;
-/// write the delivery list) run as local activities in the deliveries worker: one marker
+/// Version 3: every step (register, settle and void the payment; offer and withdraw the call;
+/// write the delivery list) runs as a local activity in the deliveries worker: one marker
 /// event each instead of three events and a workflow task of their own, and the registration
 /// is decided inside the first workflow task, so `POST /deliveries` answers sooner. A local
-/// activity that keeps failing (payment or the list down) falls back to the v2 remote activity,
-/// whose server-side retries cost no history. Offering and withdrawing the call stay remote on
-/// the `dispatch` queue (calls are confirmed while the riders' side is down). Also: the
-/// `Picked` projection runs with the withdrawal, and no deadline timer is started for a wait
-/// that is already over. Asked before [`PATCH_OFFER_WITH_PROJECTION`] and includes it, so a v3
+/// activity that keeps failing (payment, the riders' store or the list down) falls back to the
+/// v2 remote activity on its bounded context's queue, whose server-side retries cost no
+/// history. The call is confirmed by the registration alone, so restaurants keep calling
+/// while the riders' side is down either way. Also: the `Picked` projection runs with the
+/// withdrawal, and no deadline timer is started for a wait that is already over. Asked before [`PATCH_OFFER_WITH_PROJECTION`] and includes it, so a v3
 /// history carries this marker only; deferred like any patch (`WORKER_DEFERRED_PATCHES`), new
 /// deliveries run v2.
 pub const PATCH_LOCAL_EFFECTS: &str = "local-payment-and-projection";
@@ -144,11 +144,16 @@ impl DeliveryWorkflow {
             };
             let offer_options = activity_options(&queue, names::DISPATCH_QUEUE);
             if saga.local {
-                // v3: the offer (remote, riders' side) and the local projection together.
+                // v3: the offer and the projection together, both local.
                 let at = now_ms(ctx);
                 let row = ctx.state_mut(|w| w.state.next_projection(at));
                 let (offered, projected) = join!(
-                    ctx.execute_activity(DispatchActivities::offer_call, offer, offer_options),
+                    saga.call(
+                        ctx,
+                        || DispatchActivities::offer_call,
+                        offer,
+                        names::DISPATCH_QUEUE,
+                    ),
                     saga.call(
                         ctx,
                         || ProjectionActivities::project_delivery,
@@ -231,7 +236,7 @@ impl DeliveryWorkflow {
         // 4. Picked up: the call leaves the riders' list. (When the completion arrived in the
         // same breath, the list goes straight to `Completed` once settled.)
         if saga.local {
-            // v3: withdraw (remote) while the list shows `Picked` (local).
+            // v3: withdraw while the list shows `Picked`, both local.
             set_status_attributes(ctx);
             let picked = ctx.state(|w| w.state.status()) == DeliveryStatus::Picked;
             let listed = async {
@@ -241,11 +246,11 @@ impl DeliveryWorkflow {
                 }
             };
             let (withdrawn, projected) =
-                join!(withdraw_call(ctx, &queue, &mut compensations), listed);
+                join!(withdraw_call(ctx, &saga, &mut compensations), listed);
             withdrawn?;
             projected?;
         } else {
-            withdraw_call(ctx, &queue, &mut compensations).await?;
+            withdraw_call(ctx, &saga, &mut compensations).await?;
             set_status_attributes(ctx);
             if ctx.state(|w| w.state.status()) == DeliveryStatus::Picked {
                 project(ctx, &saga).await?;
@@ -408,7 +413,7 @@ impl DeliveryWorkflow {
     }
 }
 
-/// Where the saga's calls to its own services run: payment and the delivery list.
+/// Where the saga's steps run: payment, the riders' store and the delivery list.
 struct Saga {
     /// The workflow's task queue; activity queues take its prefix.
     queue: String,
@@ -417,7 +422,7 @@ struct Saga {
 }
 
 impl Saga {
-    /// Runs a payment or projection activity: locally first in v3 (falling back to the
+    /// Runs a step of the saga: locally first in v3 (falling back to the
     /// remote activity on `role`'s queue unless it was refused on the merits), else remotely.
     /// `activity` names it (the SDK's activity markers are not `Clone`).
     async fn call<A>(
@@ -463,14 +468,14 @@ async fn finish(
     while let Some(step) = compensations.pop() {
         match step {
             Compensation::WithdrawCall => {
-                run(
+                saga.call(
                     ctx,
-                    DispatchActivities::withdraw_call,
+                    || DispatchActivities::withdraw_call,
                     delivery_id.clone(),
-                    &saga.queue,
                     names::DISPATCH_QUEUE,
                 )
-                .await?;
+                .await
+                .map_err(fail)?;
             }
             Compensation::VoidPayment => {
                 saga.call(
@@ -495,7 +500,7 @@ async fn finish(
 
 async fn withdraw_call(
     ctx: &WorkflowContext<DeliveryWorkflow>,
-    queue: &str,
+    saga: &Saga,
     compensations: &mut Vec<Compensation>,
 ) -> WorkflowResult<()> {
     if let Some(pos) = compensations
@@ -503,14 +508,14 @@ async fn withdraw_call(
         .position(|c| *c == Compensation::WithdrawCall)
     {
         let delivery_id = ctx.state(|w| w.state.input().delivery_id.clone());
-        run(
+        saga.call(
             ctx,
-            DispatchActivities::withdraw_call,
+            || DispatchActivities::withdraw_call,
             delivery_id,
-            queue,
             names::DISPATCH_QUEUE,
         )
-        .await?;
+        .await
+        .map_err(fail)?;
         compensations.remove(pos);
     }
     Ok(())
@@ -528,23 +533,6 @@ async fn project(ctx: &WorkflowContext<DeliveryWorkflow>, saga: &Saga) -> Workfl
     )
     .await
     .map_err(fail)
-}
-
-/// Runs a remote activity on `role`'s queue.
-async fn run<A>(
-    ctx: &WorkflowContext<DeliveryWorkflow>,
-    activity: A,
-    input: A::Input,
-    queue: &str,
-    role: &str,
-) -> WorkflowResult<()>
-where
-    A: ActivityDefinition,
-{
-    ctx.execute_activity(activity, input, activity_options(queue, role))
-        .await
-        .map(|_| ())
-        .map_err(fail)
 }
 
 fn set_status_attributes(ctx: &WorkflowContext<DeliveryWorkflow>) {
