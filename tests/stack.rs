@@ -183,6 +183,7 @@ impl Stack {
             shutdown_grace: Duration::from_secs(1),
             deferred_patches,
             metrics_addr: None,
+            max_cached_workflows: 100,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

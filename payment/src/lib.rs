@@ -26,7 +26,7 @@ pub mod proto {
 /// A gRPC client of the payment service, for other crates: it carries the caller's trace
 /// context and measures its calls.
 pub type PaymentClient = proto::payment_service_client::PaymentServiceClient<
-    telemetry::grpc::Client<tonic::transport::Channel>,
+    telemetry::grpc::Traced<tonic::transport::Channel>,
 >;
 
 /// A client over `channel` (which may connect lazily); `metrics` records each call's latency.
@@ -34,7 +34,7 @@ pub fn client(
     channel: tonic::transport::Channel,
     metrics: Option<&telemetry::metrics::Metrics>,
 ) -> PaymentClient {
-    let layer = telemetry::grpc::ClientLayer::new(
+    let layer = telemetry::grpc::GrpcLayer::client(
         metrics.map(telemetry::grpc::CallMetrics::payment_client),
     );
     proto::payment_service_client::PaymentServiceClient::new(tower::Layer::layer(&layer, channel))
@@ -54,7 +54,7 @@ pub async fn serve(
     let service =
         proto::payment_service_server::PaymentServiceServer::new(service::PaymentApi::new(ledger));
     tonic::transport::Server::builder()
-        .layer(telemetry::grpc::ServerLayer::new(
+        .layer(telemetry::grpc::GrpcLayer::server(
             metrics.map(telemetry::grpc::CallMetrics::payment_server),
         ))
         .add_service(service)

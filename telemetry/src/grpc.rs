@@ -2,8 +2,8 @@
 //! call under the caller's span, and a latency histogram by method and status code on each
 //! side.
 //!
-//! Both are tower layers over `http` requests, so they wrap a tonic `Channel` (client) or a
-//! tonic `Server` (server) without touching generated code.
+//! One tower layer over `http` requests, at either end, so it wraps a tonic `Channel` (client)
+//! or a tonic `Server` (server) without touching generated code.
 
 use std::{
     pin::Pin,
@@ -57,37 +57,62 @@ impl CallMetrics {
     }
 }
 
-/// Client side: injects the current trace context and measures each call.
+/// Which end of the calls a [`GrpcLayer`] sits at.
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    /// Injects the current trace context into each request.
+    Client,
+    /// Runs each call in a span, child of the caller's (from the metadata), with `trace_id`
+    /// and an empty `delivery_id` the handler fills in.
+    Server,
+}
+
+/// Traces and measures the gRPC calls of a tonic `Channel` (client) or `Server` (server).
 #[derive(Clone)]
-pub struct ClientLayer {
+pub struct GrpcLayer {
+    side: Side,
     metrics: Option<CallMetrics>,
 }
 
-impl ClientLayer {
-    pub fn new(metrics: Option<CallMetrics>) -> Self {
-        Self { metrics }
+impl GrpcLayer {
+    /// For a client: the caller's trace travels with each call.
+    pub fn client(metrics: Option<CallMetrics>) -> Self {
+        Self {
+            side: Side::Client,
+            metrics,
+        }
+    }
+
+    /// For a server: each call continues its caller's trace.
+    pub fn server(metrics: Option<CallMetrics>) -> Self {
+        Self {
+            side: Side::Server,
+            metrics,
+        }
     }
 }
 
-impl<S> tower::Layer<S> for ClientLayer {
-    type Service = Client<S>;
+impl<S> tower::Layer<S> for GrpcLayer {
+    type Service = Traced<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Client {
+        Traced {
             inner,
+            side: self.side,
             metrics: self.metrics.clone(),
         }
     }
 }
 
-/// The service [`ClientLayer`] makes.
+/// The service [`GrpcLayer`] makes.
 #[derive(Clone)]
-pub struct Client<S> {
+pub struct Traced<S> {
     inner: S,
+    side: Side,
     metrics: Option<CallMetrics>,
 }
 
-impl<S, B, R> tower::Service<http::Request<B>> for Client<S>
+impl<S, B, R> tower::Service<http::Request<B>> for Traced<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
@@ -101,15 +126,34 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        global::get_text_map_propagator(|propagator| {
-            propagator.inject_context(
-                &Context::current(),
-                &mut crate::HeaderInjector(request.headers_mut()),
-            );
-        });
-        let method = method_name(request.uri().path()).to_owned();
+        let path = request.uri().path().to_owned();
+        let method = method_name(&path).to_owned();
+        let span = match self.side {
+            Side::Client => {
+                global::get_text_map_propagator(|propagator| {
+                    propagator.inject_context(
+                        &Context::current(),
+                        &mut crate::HeaderInjector(request.headers_mut()),
+                    );
+                });
+                tracing::Span::none()
+            }
+            Side::Server => {
+                let span = tracing::info_span!(
+                    "grpc",
+                    otel.name = path.trim_start_matches('/'),
+                    otel.kind = "server",
+                    rpc.method = method.as_str(),
+                    trace_id = tracing::field::Empty,
+                    delivery_id = tracing::field::Empty,
+                );
+                let _ = span.set_parent(crate::extract_context(request.headers()));
+                span.record("trace_id", crate::trace_id(&span));
+                span
+            }
+        };
         let started = Instant::now();
-        let call = self.inner.call(request);
+        let call = self.inner.call(request).instrument(span);
         let metrics = self.metrics.clone();
         Box::pin(async move {
             let response = call.await;
@@ -120,77 +164,6 @@ where
                     Err(_) => "14".to_owned(),
                 };
                 metrics.record(&method, &code, started);
-            }
-            response
-        })
-    }
-}
-
-/// Server side: a span per call, child of the caller's (from the metadata), with `trace_id`
-/// and an empty `delivery_id` the handler fills in; and the latency of each call.
-#[derive(Clone)]
-pub struct ServerLayer {
-    metrics: Option<CallMetrics>,
-}
-
-impl ServerLayer {
-    pub fn new(metrics: Option<CallMetrics>) -> Self {
-        Self { metrics }
-    }
-}
-
-impl<S> tower::Layer<S> for ServerLayer {
-    type Service = Server<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Server {
-            inner,
-            metrics: self.metrics.clone(),
-        }
-    }
-}
-
-/// The service [`ServerLayer`] makes.
-#[derive(Clone)]
-pub struct Server<S> {
-    inner: S,
-    metrics: Option<CallMetrics>,
-}
-
-impl<S, B, R> tower::Service<http::Request<B>> for Server<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let parent = crate::extract_context(request.headers());
-        let path = request.uri().path().to_owned();
-        let method = method_name(&path).to_owned();
-        let span = tracing::info_span!(
-            "grpc",
-            otel.name = path.trim_start_matches('/'),
-            otel.kind = "server",
-            rpc.method = method.as_str(),
-            trace_id = tracing::field::Empty,
-            delivery_id = tracing::field::Empty,
-        );
-        let _ = span.set_parent(parent);
-        span.record("trace_id", crate::trace_id(&span));
-        let started = Instant::now();
-        let call = self.inner.call(request).instrument(span);
-        let metrics = self.metrics.clone();
-        Box::pin(async move {
-            let response = call.await;
-            if let (Some(metrics), Ok(response)) = (metrics, &response) {
-                metrics.record(&method, &status_code(response.headers()), started);
             }
             response
         })

@@ -96,11 +96,17 @@ pub struct Settings {
     /// `WORKER_METRICS_ADDR`, default `127.0.0.1:9102`, `off` for none: where the Prometheus
     /// endpoint (the SDK's series and ours) is served.
     pub metrics_addr: Option<SocketAddr>,
+    /// `WORKER_MAX_CACHED_WORKFLOWS`, default 100: deliveries kept in memory between their
+    /// tasks. A delivery evicted from the cache is rebuilt from its history at its next task
+    /// (a read of ~30 events). This bounds the worker's memory however many deliveries wait
+    /// for a rider: with 5,000 parked, the SDK's default (1,000) reached 173 MB, 250 113 MB,
+    /// 100 99.5 MB. Raise it when many deliveries are active at once.
+    pub max_cached_workflows: usize,
 }
 
 /// Every variable the worker reads (also valid as keys of the `DELIVERY_CONFIG` file), beside
 /// Temporal's standard client variables (`workflows::client::TEMPORAL_ENV_VARS`).
-pub const ENV_VARS: [&str; 11] = [
+pub const ENV_VARS: [&str; 12] = [
     "TEMPORAL_ADDRESS",
     "TEMPORAL_NAMESPACE",
     "DELIVERY_TASK_QUEUE",
@@ -110,6 +116,7 @@ pub const ENV_VARS: [&str; 11] = [
     "WORKER_SHUTDOWN_GRACE_SECS",
     "WORKER_DEFERRED_PATCHES",
     "WORKER_METRICS_ADDR",
+    "WORKER_MAX_CACHED_WORKFLOWS",
     "DELIVERY_CONFIG",
     // The invariant checker, shipped in the same image, also reads the ledger's database.
     "PAYMENT_DATABASE_URL",
@@ -147,6 +154,15 @@ impl Settings {
                 reason: format!("{task_queue:?} must end with {:?}", names::DELIVERIES_QUEUE),
             });
         }
+        let cache = var("WORKER_MAX_CACHED_WORKFLOWS", "100");
+        let max_cached_workflows =
+            cache
+                .trim()
+                .parse::<usize>()
+                .map_err(|e| SettingsError::Invalid {
+                    name: "WORKER_MAX_CACHED_WORKFLOWS",
+                    reason: format!("{cache:?} is not a whole number: {e}"),
+                })?;
         let metrics = var("WORKER_METRICS_ADDR", "127.0.0.1:9102");
         let metrics_addr = match metrics.trim() {
             "off" => None,
@@ -173,6 +189,7 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
             metrics_addr,
+            max_cached_workflows,
         })
     }
 }
@@ -274,6 +291,7 @@ pub async fn run(
         let options = WorkerOptions::new(queue.as_str())
             .graceful_shutdown_period(settings.shutdown_grace)
             .sticky_queue_schedule_to_start_timeout(STICKY_TIMEOUT)
+            .max_cached_workflows(settings.max_cached_workflows)
             .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
                 names::WORKFLOW_TASK_POLLS,
             ))
