@@ -1,7 +1,10 @@
 # One image with every binary of the workspace: payment-service, delivery-worker, delivery-api,
 # delivery-check and loadgen, in /usr/local/bin. There is no ENTRYPOINT: whoever runs the image names
 # the binary (`command:` in infra/docker-compose.yml, `command:` in infra/k8s), so it is always
-# visible which process a container is.
+# visible which process a container is. The one-off schema migrations run from the same image,
+# as subcommands of the binaries that own each database: `delivery-api migrate` (the delivery list)
+# and `payment-service migrate` (the ledger), as the Kubernetes Jobs and compose one-shot
+# services do.
 #
 #   docker build -t delivery-agency:0.1.0 .
 #   docker run --rm delivery-agency:0.1.0 delivery-check
@@ -44,6 +47,11 @@ RUN cargo build --release --locked --bins \
 
 # --- runtime: Debian slim (a shell for `exec` probes, CA certificates for TLS to Temporal) ------
 FROM ${RUNTIME_IMAGE} AS runtime
+# hadolint DL3008 (pin apt package versions) is ignored on purpose: the base image tag fixes the
+# Debian release, and within it we want the current ca-certificates. Debian drops superseded
+# versions from its archive, so a pin breaks the build at the next update (bookworm's went from
+# 20230311+deb12u1 to 20250419~deb12u2).
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \

