@@ -1,0 +1,255 @@
+//! A delivery as every part of the system sees it: its call, its status, its row.
+
+use std::{fmt, str::FromStr};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{Cost, DeliveryId, RestaurantId, RiderId, Text};
+
+/// Where a delivery is in its life: `Called` → `Picked` → `Completed`, or → `Cancelled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum DeliveryStatus {
+    /// A restaurant called for a rider; the call is open.
+    Called,
+    /// A rider picked the food up.
+    Picked,
+    /// The rider delivered.
+    Completed,
+    /// The delivery was cancelled before pickup (by the restaurant, an operator or the
+    /// pickup deadline).
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    /// Every status, in life-cycle order.
+    pub const ALL: [DeliveryStatus; 4] = [
+        DeliveryStatus::Called,
+        DeliveryStatus::Picked,
+        DeliveryStatus::Completed,
+        DeliveryStatus::Cancelled,
+    ];
+
+    /// The name used in JSON, search attributes and the delivery list, e.g. `"Called"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Called => "Called",
+            Self::Picked => "Picked",
+            Self::Completed => "Completed",
+            Self::Cancelled => "Cancelled",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was not the name of a [`DeliveryStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("must be one of Called, Picked, Completed, Cancelled")]
+pub struct ParseStatusError;
+
+impl FromStr for DeliveryStatus {
+    type Err = ParseStatusError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or(ParseStatusError)
+    }
+}
+
+/// The fee's state as the delivery knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum PaymentStatus {
+    /// Registration has not been confirmed yet (e.g. the payment side is down).
+    Pending,
+    Registered,
+    Settled,
+    Voided,
+    /// Payment refused the registration: no money moved and the delivery ended.
+    Rejected,
+}
+
+/// What a restaurant called for: the facts of a delivery that never change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    pub delivery_id: DeliveryId,
+    pub restaurant_id: RestaurantId,
+    /// Where the food goes.
+    pub destination: Text,
+    pub cost: Cost,
+}
+
+/// One delivery as the delivery list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRow {
+    #[serde(flatten)]
+    pub call: Call,
+    pub status: DeliveryStatus,
+    /// The rider who picked the call up, once one has.
+    pub rider_id: Option<RiderId>,
+    /// The amount settled, once settled.
+    pub settled: Option<i64>,
+    /// When the delivery last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A write to the delivery list: the row and its per-delivery sequence number. Writes of one
+/// delivery carry increasing `seq`; the list keeps the row with the highest `seq` it has seen,
+/// whatever order writes arrive in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Projection {
+    #[serde(flatten)]
+    pub row: DeliveryRow,
+    /// Position of this state in the delivery's history; higher is newer.
+    pub seq: i64,
+}
+
+/// A call open to riders: a delivery waiting for pickup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenCall {
+    #[serde(flatten)]
+    pub call: Call,
+    /// When the restaurant called.
+    pub called_at: DateTime<Utc>,
+}
+
+/// The `payment` object of a delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentSummary {
+    pub status: PaymentStatus,
+    /// The registered fee; absent while pending or when payment refused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+}
+
+/// The live state of one delivery, as `GET /deliveries/{id}` and every transition answer it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    #[serde(flatten)]
+    pub call: Call,
+    pub status: DeliveryStatus,
+    pub rider_id: Option<RiderId>,
+    pub payment: PaymentSummary,
+    /// The settled amount once the payment is settled, else `null`.
+    pub settled: Option<i64>,
+    /// Why the delivery was cancelled, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    /// True once the rider held the food past the completion deadline.
+    #[serde(default)]
+    pub overdue: bool,
+}
+
+impl DeliveryView {
+    /// What a caller can be told before the workflow has answered: called, payment pending.
+    pub fn pending(call: Call) -> Self {
+        Self {
+            call,
+            status: DeliveryStatus::Called,
+            rider_id: None,
+            payment: PaymentSummary {
+                status: PaymentStatus::Pending,
+                amount: None,
+            },
+            settled: None,
+            cancel_reason: None,
+            overdue: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn call() -> Call {
+        Call {
+            delivery_id: DeliveryId::parse("d-1").unwrap(),
+            restaurant_id: RestaurantId::parse("r-1").unwrap(),
+            destination: Text::parse("1 main st").unwrap(),
+            cost: Cost::new(1200).unwrap(),
+        }
+    }
+
+    fn row() -> DeliveryRow {
+        DeliveryRow {
+            call: call(),
+            status: DeliveryStatus::Picked,
+            rider_id: Some(RiderId::parse("rider-1").unwrap()),
+            settled: None,
+            updated_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn every_status_round_trips_through_its_name() {
+        for status in DeliveryStatus::ALL {
+            assert_eq!(status.to_string().parse(), Ok(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        assert_eq!("called".parse::<DeliveryStatus>(), Err(ParseStatusError));
+    }
+
+    #[test]
+    fn a_delivery_row_serializes_flat_with_camel_case_fields() {
+        assert_eq!(
+            serde_json::to_value(row()).unwrap(),
+            serde_json::json!({
+                "deliveryId": "d-1",
+                "restaurantId": "r-1",
+                "destination": "1 main st",
+                "cost": 1200,
+                "status": "Picked",
+                "riderId": "rider-1",
+                "settled": null,
+                "updatedAt": "2027-01-15T08:00:00Z",
+            })
+        );
+    }
+
+    #[test]
+    fn a_projection_is_its_row_plus_seq_and_round_trips() {
+        let projection = Projection { row: row(), seq: 3 };
+        let json = serde_json::to_value(&projection).unwrap();
+        assert_eq!(json["deliveryId"], "d-1");
+        assert_eq!(json["seq"], 3);
+        assert_eq!(serde_json::from_value::<Projection>(json).unwrap(), projection);
+    }
+
+    #[test]
+    fn the_view_serialises_as_the_contract_says() {
+        let mut view = DeliveryView::pending(call());
+        view.payment = PaymentSummary {
+            status: PaymentStatus::Registered,
+            amount: Some(1200),
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["deliveryId"], "d-1");
+        assert_eq!(json["status"], "Called");
+        assert_eq!(json["payment"]["status"], "Registered");
+        assert_eq!(json["payment"]["amount"], 1200);
+        assert!(json["settled"].is_null());
+        assert!(json["riderId"].is_null());
+        assert!(json.get("cancelReason").is_none());
+    }
+
+    #[test]
+    fn a_row_with_a_bad_field_does_not_deserialize() {
+        let mut json = serde_json::to_value(row()).unwrap();
+        json["riderId"] = "bad rider".into();
+        assert!(serde_json::from_value::<DeliveryRow>(json).is_err());
+    }
+}

@@ -1,0 +1,29 @@
+//! The delivery agency's vocabulary, free of Temporal and of any database.
+//!
+//! Every crate speaks these types: ids with one grammar, the fee, free text, the statuses and
+//! the delivery row. Each is *parsed* once where it enters the system (an HTTP body, a path, a
+//! database row) and can only hold a valid value afterwards ("parse, don't validate"): a
+//! [`RiderId`] is a well-formed id wherever it travels, so nothing checks it again. Serde
+//! deserialization goes through the same parsers, and each type documents itself in OpenAPI
+//! with the rule it enforces.
+
+mod delivery;
+mod id;
+mod money;
+mod schema;
+mod text;
+
+pub use delivery::{
+    Call, DeliveryRow, DeliveryStatus, DeliveryView, OpenCall, ParseStatusError, PaymentStatus,
+    PaymentSummary, Projection,
+};
+pub use id::{CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId};
+pub use money::{Cost, InvalidCost};
+pub use text::{InvalidText, Text};
+
+/// Longest free text (a destination, a reason) in characters, after NFC normalization.
+pub const MAX_TEXT_LEN: usize = 256;
+/// Longest id in characters (ids are ASCII, see [`ID_PATTERN`]).
+pub const MAX_ID_LEN: usize = 64;
+/// Largest delivery fee the agency accepts, in KRW.
+pub const MAX_COST: i64 = 1_000_000;

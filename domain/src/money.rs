@@ -1,0 +1,77 @@
+//! Money: integer won (KRW), never floating point.
+
+use serde::{Deserialize, Serialize};
+
+use crate::MAX_COST;
+
+/// A fee that is not a whole number of won from 1 to [`MAX_COST`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("must be a whole number of won from 1 to 1000000")]
+pub struct InvalidCost;
+
+/// What a restaurant pays for a delivery: 1 to [`MAX_COST`] KRW.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct Cost(i64);
+
+impl Cost {
+    pub fn new(won: i64) -> Result<Self, InvalidCost> {
+        match (1..=MAX_COST).contains(&won) {
+            true => Ok(Self(won)),
+            false => Err(InvalidCost),
+        }
+    }
+
+    pub fn won(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Cost {
+    type Error = InvalidCost;
+
+    fn try_from(won: i64) -> Result<Self, InvalidCost> {
+        Self::new(won)
+    }
+}
+
+impl From<Cost> for i64 {
+    fn from(cost: Cost) -> i64 {
+        cost.0
+    }
+}
+
+impl utoipa::PartialSchema for Cost {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{Type, schema::ObjectBuilder};
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
+            .description(Some("the delivery fee in KRW (won)"))
+            .minimum(Some(1))
+            .maximum(Some(MAX_COST))
+            .examples([20_000])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Cost {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cost_is_a_whole_number_of_won_in_range() {
+        assert_eq!(Cost::new(1).map(Cost::won), Ok(1));
+        assert_eq!(Cost::new(MAX_COST).map(Cost::won), Ok(MAX_COST));
+        for bad in [0, -5, MAX_COST + 1] {
+            assert_eq!(Cost::new(bad), Err(InvalidCost));
+        }
+        assert!(serde_json::from_str::<Cost>("1500.5").is_err());
+        assert!(serde_json::from_str::<Cost>("\"100\"").is_err());
+        assert_eq!(serde_json::from_str::<Cost>("20000").unwrap().won(), 20_000);
+    }
+}
