@@ -1,28 +1,27 @@
-//! `payment-service`: runs the payment gRPC server until ctrl-c or SIGTERM.
+//! `payment-service`: runs the payment gRPC server until SIGINT or SIGTERM;
+//! `payment-service migrate` brings the ledger's schema up to date and exits.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
-use payment::{Ledger, Settings};
+use payment::{Command, Ledger, Settings};
 use telemetry::{Telemetry, metrics::Metrics};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let telemetry = match Telemetry::init("payment-service", "info") {
+    let settings: Settings = config::parse();
+    let telemetry = match Telemetry::init("payment-service", "info", &settings.telemetry) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("payment-service: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("payment-service: {error}");
-            return ExitCode::FAILURE;
-        }
+    let result = match settings.command {
+        Some(Command::Migrate) => migrate(&settings).await,
+        None => run(settings).await,
     };
-    let code = match run(settings).await {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("payment service failed: {error:#}");
@@ -33,9 +32,17 @@ async fn main() -> ExitCode {
     code
 }
 
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    Ledger::migrate(&settings.ledger.database_url)
+        .await
+        .context("cannot migrate the payment ledger")?;
+    tracing::info!("payment ledger migrated");
+    Ok(())
+}
+
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    let shutdown = shutdown_signal().context("cannot listen for shutdown signals")?;
-    let ledger = Ledger::connect(&settings.database_url)
+    let shutdown = config::shutdown_signal().context("cannot listen for shutdown signals")?;
+    let ledger = Ledger::connect(&settings.ledger.database_url)
         .await
         .context("cannot open the payment ledger")?;
     let listener = tokio::net::TcpListener::bind(settings.addr)
@@ -44,7 +51,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let metrics = settings.metrics_addr.map(Metrics::start).transpose()?;
+    let metrics = settings.metrics_addr.0.map(Metrics::start).transpose()?;
     if let Some(metrics) = &metrics {
         tracing::info!(
             "payment service metrics at http://{}/metrics",
@@ -57,33 +64,4 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("payment server failed")?;
     tracing::info!("payment service stopped");
     Ok(())
-}
-
-/// Registers for ctrl-c and SIGTERM (how containers are asked to stop) right
-/// away, so a signal arriving just after startup is not lost, and returns a
-/// future that completes on either.
-#[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        tracing::info!("shutdown requested, finishing in-flight calls");
-    })
-}
-
-/// Returns a future that completes on ctrl-c.
-#[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
-    Ok(async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for ctrl-c: {error}");
-            std::future::pending::<()>().await;
-        }
-        tracing::info!("shutdown requested, finishing in-flight calls");
-    })
 }

@@ -1,11 +1,9 @@
 //! The tonic implementation of `payment.v1.PaymentService` over a [`Ledger`].
 
-use chrono::{DateTime, Utc};
+use payment_api::proto::{self, payment_service_server::PaymentService};
 use tonic::{Request, Response, Status};
 
 use crate::ledger::{Ledger, LedgerError, Payment, PaymentStatus};
-use crate::proto;
-use crate::proto::payment_service_server::PaymentService;
 
 /// Serves the payment rpcs from a ledger; wrap it in
 /// [`proto::payment_service_server::PaymentServiceServer`] to mount it.
@@ -97,8 +95,8 @@ fn to_status(error: LedgerError) -> Status {
         LedgerError::InvalidArgument(message) => Status::invalid_argument(message),
         LedgerError::NotFound(_) => Status::not_found(error.to_string()),
         LedgerError::FailedPrecondition(message) => Status::failed_precondition(message),
-        LedgerError::Database(source) => {
-            tracing::error!(error = %source, "ledger database error");
+        LedgerError::Database(_) | LedgerError::Open(_) => {
+            tracing::error!(error = %error, "ledger database error");
             Status::unavailable("payment ledger temporarily unavailable")
         }
     }
@@ -120,17 +118,9 @@ impl From<Payment> for proto::Payment {
             delivery_id: payment.delivery_id,
             amount: payment.amount,
             status: proto::PaymentStatus::from(payment.status).into(),
-            registered_at: Some(timestamp(payment.registered_at)),
-            settled_at: payment.settled_at.map(timestamp),
-            voided_at: payment.voided_at.map(timestamp),
+            registered_at: Some(payment_api::timestamp(payment.registered_at)),
+            settled_at: payment.settled_at.map(payment_api::timestamp),
+            voided_at: payment.voided_at.map(payment_api::timestamp),
         }
-    }
-}
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        // Sub-second nanos are below 2e9 even with a leap second, so they fit.
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(999_999_999),
     }
 }

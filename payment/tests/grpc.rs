@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use payment::proto::{
+use payment_api::proto::{
     GetPaymentRequest, Payment, PaymentStatus, RegisterPaymentRequest, SettlePaymentRequest,
     VoidPaymentRequest,
 };
-use payment::{Ledger, PaymentClient};
+use payment::Ledger;
+use payment_api::PaymentClient;
 use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -16,6 +17,8 @@ use tonic::Code;
 /// A running server plus the handles a test needs to talk to it and stop it.
 struct TestServer {
     client: PaymentClient,
+    /// The connection the client uses, for other services on the same server (health).
+    channel: tonic::transport::Channel,
     ledger: Ledger,
     database_url: String,
     shutdown: oneshot::Sender<()>,
@@ -29,6 +32,9 @@ async fn start_server() -> TestServer {
         "sqlite://{}?mode=rwc",
         dir.path().join("payment.db").display()
     );
+    Ledger::migrate(&database_url)
+        .await
+        .expect("migrate ledger");
     let ledger = Ledger::connect(&database_url)
         .await
         .expect("connect ledger");
@@ -47,9 +53,10 @@ async fn start_server() -> TestServer {
         .connect()
         .await
         .expect("connect client");
-    let client = payment::client(channel, None);
+    let client = payment_api::client(channel.clone(), None);
     TestServer {
         client,
+        channel,
         ledger,
         database_url,
         shutdown,
@@ -299,6 +306,32 @@ async fn database_failures_are_unavailable_without_leaking_details() {
         "database detail leaked: {}",
         status.message()
     );
+}
+
+#[tokio::test]
+async fn the_health_protocol_reports_serving_overall_and_for_the_payment_service() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let server = start_server().await;
+    let mut health = HealthClient::new(server.channel.clone());
+    for service in ["", payment_api::SERVICE_NAME] {
+        let answer = health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("health of {service:?}: {e}"))
+            .into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "no.such.Service".to_owned(),
+        })
+        .await
+        .expect_err("an unknown service is not found");
+    assert_eq!(unknown.code(), Code::NotFound);
 }
 
 #[tokio::test]

@@ -57,6 +57,7 @@ async fn sqlite_ledger() -> (Ledger, tempfile::TempDir) {
         "sqlite://{}?mode=rwc",
         dir.path().join("payment.db").display()
     );
+    Ledger::migrate(&url).await.expect("migrate sqlite");
     let ledger = Ledger::connect(&url).await.expect("connect to sqlite");
     (ledger, dir)
 }
@@ -95,7 +96,9 @@ async fn postgres_ledger() -> (Ledger, PostgresDatabase) {
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create test database");
-    let ledger = Ledger::connect(&with_database(&url, &name))
+    let url = with_database(&url, &name);
+    Ledger::migrate(&url).await.expect("migrate test database");
+    let ledger = Ledger::connect(&url)
         .await
         .expect("connect to test database");
     (ledger, PostgresDatabase { admin, name })
@@ -133,12 +136,14 @@ fn the_database_name_in_a_postgres_url_is_replaced() {
 }
 
 #[tokio::test]
-async fn connecting_creates_the_missing_parent_directory_of_a_sqlite_file() {
+async fn migrating_creates_the_missing_parent_directory_of_a_sqlite_file() {
     let dir = tempfile::tempdir().expect("create temp dir");
     let file = dir.path().join("nested").join("deeper").join("payment.db");
-    let ledger = Ledger::connect(&format!("sqlite://{}?mode=rwc", file.display()))
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    Ledger::migrate(&url)
         .await
-        .expect("connect creates the directory");
+        .expect("migrate creates the directory");
+    let ledger = Ledger::connect(&url).await.expect("connect");
     ledger.register("d-1", 10).await.expect("register");
     assert!(file.exists(), "{} should exist", file.display());
 }
@@ -150,18 +155,34 @@ async fn reconnecting_to_an_existing_sqlite_ledger_keeps_its_payments() {
         "sqlite://{}?mode=rwc",
         dir.path().join("payment.db").display()
     );
+    Ledger::migrate(&url).await.expect("migrate");
     let first = Ledger::connect(&url).await.expect("first connect");
     let registered = first.register("d-1", 10).await.expect("register");
     drop(first);
-    let second = Ledger::connect(&url)
-        .await
-        .expect("second connect migrates again");
+    Ledger::migrate(&url).await.expect("migrating again is harmless");
+    let second = Ledger::connect(&url).await.expect("second connect");
     assert_eq!(second.get("d-1").await.expect("get"), registered);
 }
 
 #[tokio::test]
+async fn the_service_refuses_a_ledger_that_was_not_migrated_naming_the_migrate_command() {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("payment.db").display()
+    );
+    let refused = Ledger::connect(&url).await.expect_err("not migrated");
+    assert!(
+        refused.to_string().contains("payment-service migrate"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
 async fn an_in_memory_sqlite_ledger_works() {
-    let ledger = Ledger::connect("sqlite::memory:").await.expect("connect");
+    let ledger = Ledger::open_migrated("sqlite::memory:")
+        .await
+        .expect("connect");
     ledger.register("d-1", 10).await.expect("register");
     assert_eq!(ledger.list_all().await.expect("list").len(), 1);
 }
@@ -425,8 +446,10 @@ async fn repeated_and_racing_calls_journal_each_money_movement_once(ledger: Ledg
     );
 }
 
-/// Replicas starting together on a fresh database all come up: the migration race is retried.
+/// Replicas starting together on a freshly migrated database all come up. Migrating is the
+/// one-off step before them (`payment-service migrate`), so they never race on the schema.
 async fn replicas_starting_together_on_a_fresh_database_all_connect(url: String) {
+    Ledger::migrate(&url).await.expect("migrate once");
     let connects = (0..4).map(|_| Ledger::connect(&url));
     for ledger in futures::future::join_all(connects).await {
         ledger

@@ -1,4 +1,4 @@
-//! Connecting: migrations, restarts, and SQLite file set-up.
+//! Connecting: migrations as a one-off step, restarts, and SQLite file set-up.
 
 mod common;
 
@@ -8,17 +8,20 @@ use readmodel::{DeliveryRow, DeliveryStatus, Projection, ReadModel};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
 on_both_backends!(
-    two_services_starting_together_both_migrate,
+    two_services_starting_together_on_a_migrated_database_both_connect,
+    a_database_that_was_not_migrated_is_refused_naming_the_migrate_command,
     reconnecting_keeps_the_data_and_answers_pings,
 );
 
 fn projection() -> Projection {
     Projection::new(
         DeliveryRow {
-            delivery_id: "d-1".into(),
-            restaurant_id: "resto-1".into(),
-            destination: "12 harbour road".into(),
-            cost: 1500,
+            call: domain::Call {
+                delivery_id: "d-1".parse().unwrap(),
+                restaurant_id: "resto-1".parse().unwrap(),
+                destination: "12 harbour road".parse().unwrap(),
+                cost: domain::Cost::new(1500).unwrap(),
+            },
             status: DeliveryStatus::Called,
             rider_id: None,
             settled: None,
@@ -28,11 +31,32 @@ fn projection() -> Projection {
     )
 }
 
-async fn two_services_starting_together_both_migrate(db: &TestDb) -> anyhow::Result<()> {
+/// Migrating is one step before the services (`delivery-api migrate`), so services starting
+/// together never race on the schema.
+async fn two_services_starting_together_on_a_migrated_database_both_connect(
+    db: &TestDb,
+) -> anyhow::Result<()> {
+    ReadModel::migrate(&db.url).await?;
     let (api, worker) = tokio::join!(ReadModel::connect(&db.url), ReadModel::connect(&db.url));
     let (api, worker) = (api?, worker?);
     worker.project(&projection()).await?;
-    assert_eq!(api.delivery("d-1").await?, Some(projection().row()));
+    assert_eq!(api.delivery(&"d-1".parse()?).await?, Some(projection().row));
+    Ok(())
+}
+
+async fn a_database_that_was_not_migrated_is_refused_naming_the_migrate_command(
+    db: &TestDb,
+) -> anyhow::Result<()> {
+    let refused = ReadModel::connect(&db.url)
+        .await
+        .expect_err("no schema yet");
+    assert!(
+        refused.to_string().contains("delivery-api migrate"),
+        "{refused}"
+    );
+    ReadModel::migrate(&db.url).await?;
+    ReadModel::migrate(&db.url).await?;
+    ReadModel::connect(&db.url).await?.ping().await?;
     Ok(())
 }
 
@@ -40,7 +64,7 @@ async fn reconnecting_keeps_the_data_and_answers_pings(db: &TestDb) -> anyhow::R
     db.connect().await?.project(&projection()).await?;
     let again = db.connect().await?;
     again.ping().await?;
-    assert_eq!(again.delivery("d-1").await?, Some(projection().row()));
+    assert_eq!(again.delivery(&"d-1".parse()?).await?, Some(projection().row));
     Ok(())
 }
 
@@ -48,7 +72,9 @@ async fn reconnecting_keeps_the_data_and_answers_pings(db: &TestDb) -> anyhow::R
 async fn a_missing_directory_for_the_sqlite_file_is_created() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join(".data/nested/deliveries.db");
-    let rm = ReadModel::connect(&format!("sqlite://{}?mode=rwc", file.display())).await?;
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    ReadModel::migrate(&url).await?;
+    let rm = ReadModel::connect(&url).await?;
     rm.project(&projection()).await?;
     assert!(file.is_file(), "{} was not created", file.display());
     Ok(())

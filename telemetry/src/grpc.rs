@@ -12,7 +12,7 @@ use std::{
 };
 
 use opentelemetry::global;
-use temporalio_common::telemetry::metrics::HistogramDuration;
+use prometheus::HistogramVec;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -23,8 +23,7 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// Latency by method and gRPC status code, on one side of the calls.
 #[derive(Clone)]
 pub struct CallMetrics {
-    metrics: Metrics,
-    duration: HistogramDuration,
+    duration: HistogramVec,
 }
 
 impl CallMetrics {
@@ -32,10 +31,10 @@ impl CallMetrics {
     /// (the worker's activities, the API's payment lookups) saw them.
     pub fn payment_client(metrics: &Metrics) -> Self {
         Self {
-            metrics: metrics.clone(),
             duration: metrics.seconds(
                 "delivery_payment_call_duration",
                 "Calls to the payment service by method and gRPC status code, as the caller saw them",
+                &["method", "code"],
             ),
         }
     }
@@ -43,17 +42,18 @@ impl CallMetrics {
     /// `payment_grpc_request_duration_seconds`: calls the payment service served.
     pub fn payment_server(metrics: &Metrics) -> Self {
         Self {
-            metrics: metrics.clone(),
             duration: metrics.seconds(
                 "payment_grpc_request_duration",
                 "Calls served by the payment service, by method and gRPC status code",
+                &["method", "code"],
             ),
         }
     }
 
     fn record(&self, method: &str, code: &str, started: Instant) {
-        let labels = self.metrics.labels(&[("method", method), ("code", code)]);
-        self.duration.record(started.elapsed(), &labels);
+        self.duration
+            .with_label_values(&[method, code])
+            .observe(started.elapsed().as_secs_f64());
     }
 }
 

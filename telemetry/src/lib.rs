@@ -7,11 +7,15 @@
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Without it spans are still made, so every log line
 //!   carries a trace id that links the three processes' logs, and W3C trace context still
 //!   travels in Temporal headers and gRPC metadata; nothing leaves the process.
-//! - **Metrics**: one Prometheus endpoint per process ([`metrics`]), serving the Temporal SDK's
-//!   own series and ours from the same registry.
+//! - **Metrics**: one Prometheus endpoint per process ([`metrics`]), serving our series and,
+//!   in the processes that run Temporal, the Temporal SDK's (bridged in by `workflows::metrics`)
+//!   from one registry.
 //! - **Logs**: human-readable lines by default, JSON lines with `LOG_FORMAT=json`; filtered by
 //!   `RUST_LOG`. Work is logged inside a span that carries `trace_id` and `delivery_id`, so
 //!   both appear on each of its lines.
+//!
+//! Nothing here knows Temporal, so the payment service links none of it: the Temporal API and
+//! worker pass the SDK's replay-safe span id generator to [`Telemetry::init_with_ids`].
 
 pub mod grpc;
 pub mod metrics;
@@ -24,21 +28,39 @@ use opentelemetry::{
     trace::{TraceContextExt, TraceId, TracerProvider as _},
 };
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use temporalio_sdk::opentelemetry::WorkflowIdGenerator;
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, SdkTracerProvider},
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 pub use opentelemetry::Context;
 pub use tracing_opentelemetry::OpenTelemetrySpanExt as SpanExt;
 
-/// The variables read here, beside each service's own.
-pub const ENV_VARS: [&str; 4] = [
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_BSP_SCHEDULE_DELAY",
-    "LOG_FORMAT",
-    "RUST_LOG",
-];
+/// How a process logs and exports its spans: every service flattens these into its settings.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Settings {
+    /// How log lines look: one human-readable line per event, or one JSON object
+    #[arg(long = "log-format", env = "LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: LogFormat,
+    /// Which events to log, as `tracing` filter directives (e.g. `info,sqlx=warn`); each binary
+    /// has its own default (`info`)
+    #[arg(long = "log", env = "RUST_LOG", value_name = "DIRECTIVES")]
+    pub log_filter: Option<String>,
+    /// Where spans are exported over OTLP/gRPC (e.g. `http://127.0.0.1:4317`); unset: nowhere
+    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// Milliseconds between span exports [default: 5000]
+    #[arg(
+        long = "otlp-export-delay-ms",
+        env = "OTEL_BSP_SCHEDULE_DELAY",
+        value_name = "MS",
+        value_parser = config::millis
+    )]
+    pub export_delay: Option<std::time::Duration>,
+}
 
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -51,29 +73,16 @@ pub enum TelemetryError {
     Subscriber(#[from] tracing_subscriber::util::TryInitError),
     #[error("Prometheus endpoint: {0}")]
     Metrics(String),
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
 }
 
 /// How log lines look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
     /// One human-readable line per event, with the fields of its spans.
     #[default]
     Text,
     /// One JSON object per event, with the fields of the current span and its parents.
     Json,
-}
-
-impl LogFormat {
-    /// Parses a `LOG_FORMAT` value (`text` when unset).
-    pub fn parse(value: Option<&str>) -> Result<Self, TelemetryError> {
-        match value.map(str::trim) {
-            None | Some("") | Some("text") => Ok(Self::Text),
-            Some("json") => Ok(Self::Json),
-            Some(other) => Err(TelemetryError::LogFormat(other.to_owned())),
-        }
-    }
 }
 
 /// Keeps the tracer provider alive; [`Telemetry::shutdown`] flushes spans not yet exported.
@@ -83,17 +92,30 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Installs the global log subscriber, tracer provider and W3C propagator for the process
-    /// `service` (e.g. `delivery-api`). `default_filter` applies when `RUST_LOG` is unset.
-    /// Like every setting, the variables may also come from the `DELIVERY_CONFIG` file.
-    pub fn init(service: &'static str, default_filter: &str) -> Result<Self, TelemetryError> {
-        let layers = config::Layers::load()?;
-        let format = LogFormat::parse(layers.text("LOG_FORMAT").as_deref())?;
-        let endpoint = layers
-            .text("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .filter(|v| !v.trim().is_empty());
+    /// `service` (e.g. `payment-service`). `default_filter` applies when `RUST_LOG` is unset.
+    pub fn init(
+        service: &'static str,
+        default_filter: &str,
+        settings: &Settings,
+    ) -> Result<Self, TelemetryError> {
+        Self::init_with_ids(service, default_filter, settings, RandomIdGenerator::default())
+    }
+
+    /// [`Telemetry::init`], with span and trace ids from `ids` (a Temporal worker's are
+    /// replay-safe, so a replayed workflow's spans keep their ids).
+    pub fn init_with_ids(
+        service: &'static str,
+        default_filter: &str,
+        settings: &Settings,
+        ids: impl IdGenerator + 'static,
+    ) -> Result<Self, TelemetryError> {
+        let endpoint = settings
+            .otlp_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
         let mut provider = SdkTracerProvider::builder()
-            // Replay-safe ids for the spans the Temporal plugin makes inside workflows.
-            .with_id_generator(WorkflowIdGenerator::default())
+            .with_id_generator(ids)
             .with_resource(Resource::builder().with_service_name(service).build());
         EXPORTING.store(endpoint.is_some(), std::sync::atomic::Ordering::Relaxed);
         if let Some(endpoint) = endpoint {
@@ -101,17 +123,27 @@ impl Telemetry {
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .build()?;
-            provider = provider.with_batch_exporter(exporter);
+            let mut batches = BatchConfigBuilder::default();
+            if let Some(delay) = settings.export_delay {
+                batches = batches.with_scheduled_delay(delay);
+            }
+            provider = provider.with_span_processor(
+                BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(batches.build())
+                    .build(),
+            );
         }
         let provider = provider.build();
         global::set_tracer_provider(provider.clone());
         global::set_text_map_propagator(TraceContextPropagator::new());
 
-        let filter = layers
-            .text("RUST_LOG")
+        let filter = settings
+            .log_filter
+            .as_deref()
+            .filter(|directives| !directives.trim().is_empty())
             .and_then(|directives| EnvFilter::try_new(directives).ok())
             .unwrap_or_else(|| EnvFilter::new(default_filter));
-        let logs = match format {
+        let logs = match settings.log_format {
             LogFormat::Text => tracing_subscriber::fmt::layer()
                 .with_ansi(std::io::stdout().is_terminal())
                 .boxed(),

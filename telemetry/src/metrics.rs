@@ -1,19 +1,25 @@
 //! The Prometheus endpoint of a process.
 //!
-//! One registry per process, served at `http://<addr>/metrics`: the Temporal SDK records its
-//! own series (`temporal_*`) into it through [`Metrics::temporal_meter`], and ours are made
-//! with the same meter, so one scrape sees both. Durations are in seconds and counters end in
-//! `_total`, as Prometheus expects.
+//! One registry per process (the `prometheus` crate's, which the Temporal SDK's own exporter
+//! is built on too), served at `http://<addr>/metrics` beside any routes the process adds (the
+//! worker's `/healthz` and `/readyz`). Our series are registered here ([`Metrics::counter`],
+//! [`Metrics::seconds`]); a process that runs Temporal bridges the SDK's series into the same
+//! registry ([`Metrics::register`], see `workflows::metrics`), so one scrape sees both, and this
+//! crate knows nothing of Temporal. Durations are in seconds and counters end in `_total`, as
+//! Prometheus expects.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use temporalio_common::telemetry::{
-    HistogramBucketOverrides, PrometheusExporterOptions, TaskQueueLabelStrategy, TelemetryOptions,
-    metrics::{
-        CoreMeter, Counter, HistogramDuration, MetricAttributes, MetricKeyValue, MetricParameters,
-        NewAttributes, TemporalMeter,
-    },
-    start_prometheus_metric_exporter, telemetry_init,
+use axum::{Router, http::header, routing::get};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    core::Collector,
 };
 
 use crate::TelemetryError;
@@ -36,8 +42,7 @@ pub enum Buckets {
     Phase,
 }
 
-/// Our histograms and the buckets they use; set when the endpoint starts, since the meter
-/// fixes buckets then.
+/// Our histograms and the buckets they use (latency buckets for any other).
 pub const HISTOGRAMS: [(&str, Buckets); 6] = [
     ("delivery_http_request_duration", Buckets::Latency),
     ("delivery_payment_call_duration", Buckets::Latency),
@@ -47,41 +52,86 @@ pub const HISTOGRAMS: [(&str, Buckets); 6] = [
     ("payment_grpc_request_duration", Buckets::Latency),
 ];
 
-/// A started Prometheus endpoint and the meter that feeds it. Cheap to clone.
-#[derive(Clone, Debug)]
+/// Where a Prometheus endpoint listens: an address, or `off` for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsAddr(pub Option<SocketAddr>);
+
+impl FromStr for MetricsAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" => Ok(Self(None)),
+            addr => addr
+                .parse()
+                .map(|addr| Self(Some(addr)))
+                .map_err(|e| format!("{addr:?} is not a socket address or `off`: {e}")),
+        }
+    }
+}
+
+/// One series family of ours, kept so asking twice for it gives the same one.
+#[derive(Clone)]
+enum Family {
+    Counter(IntCounterVec),
+    Seconds(HistogramVec),
+}
+
+/// A started Prometheus endpoint and its registry. Cheap to clone.
+#[derive(Clone)]
 pub struct Metrics {
-    meter: Arc<dyn CoreMeter>,
+    registry: Registry,
+    families: Arc<Mutex<HashMap<String, Family>>>,
     addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").field("addr", &self.addr).finish()
+    }
 }
 
 impl Metrics {
     /// Serves `/metrics` on `addr` (port 0 picks a free port; see [`Metrics::addr`]).
     /// Needs a Tokio runtime.
     pub fn start(addr: SocketAddr) -> Result<Self, TelemetryError> {
-        let overrides = HISTOGRAMS
-            .iter()
-            .map(|(name, buckets)| {
-                let bounds = match buckets {
-                    Buckets::Latency => LATENCY_BUCKETS.to_vec(),
-                    Buckets::Phase => PHASE_BUCKETS.to_vec(),
-                };
-                ((*name).to_owned(), bounds)
-            })
-            .collect::<HashMap<_, _>>();
-        let options = PrometheusExporterOptions::builder()
-            .socket_addr(addr)
-            .counters_total_suffix(true)
-            .unit_suffix(true)
-            .use_seconds_for_durations(true)
-            .histogram_bucket_overrides(HistogramBucketOverrides {
-                overrides: overrides.into_iter().collect(),
-            })
-            .build();
-        let server = start_prometheus_metric_exporter(options)
-            .map_err(|e| TelemetryError::Metrics(format!("{addr}: {e:#}")))?;
+        Self::start_with(addr, Router::new())
+    }
+
+    /// [`Metrics::start`], serving `routes` on the same listener.
+    pub fn start_with(addr: SocketAddr, routes: Router) -> Result<Self, TelemetryError> {
+        let listener = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(tokio::net::TcpListener::from_std)
+            .map_err(|e| TelemetryError::Metrics(format!("{addr}: {e}")))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| TelemetryError::Metrics(format!("{addr}: {e}")))?;
+        let registry = Registry::new();
+        let scraped = registry.clone();
+        let app = routes.route(
+            "/metrics",
+            get(move || {
+                let registry = scraped.clone();
+                async move {
+                    let encoder = TextEncoder::new();
+                    let mut text = Vec::new();
+                    if let Err(e) = encoder.encode(&registry.gather(), &mut text) {
+                        tracing::warn!(error = %e, "cannot encode metrics");
+                    }
+                    ([(header::CONTENT_TYPE, encoder.format_type().to_owned())], text)
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "metrics endpoint stopped");
+            }
+        });
         Ok(Self {
-            meter: server.meter,
-            addr: server.bound_addr,
+            registry,
+            families: Arc::default(),
+            addr: bound,
         })
     }
 
@@ -90,62 +140,115 @@ impl Metrics {
         self.addr
     }
 
-    /// The meter the Temporal SDK records into (worker runtime and client connections).
-    pub fn core_meter(&self) -> Arc<dyn CoreMeter> {
-        self.meter.clone()
+    /// Adds another source of series to the endpoint (the Temporal SDK's, bridged).
+    pub fn register(&self, collector: Box<dyn Collector>) -> Result<(), TelemetryError> {
+        self.registry
+            .register(collector)
+            .map_err(|e| TelemetryError::Metrics(e.to_string()))
     }
 
-    /// [`Metrics::core_meter`] as a Temporal client wants it: with the `temporal_` prefix and
-    /// `service_name` label the SDK gives its worker series, so the API's client series
-    /// (`temporal_request_total`, `temporal_request_latency_seconds`, ...) read the same.
-    pub fn temporal_meter(&self) -> TemporalMeter {
-        let options = TelemetryOptions::builder()
-            .metrics(self.meter.clone())
-            .build();
-        telemetry_init(options)
-            .ok()
-            .and_then(|telemetry| telemetry.get_temporal_metric_meter())
-            .unwrap_or_else(|| {
-                TemporalMeter::new(
-                    self.meter.clone(),
-                    NewAttributes::default(),
-                    TaskQueueLabelStrategy::UseNormal,
-                )
-            })
+    /// A counter with `labels`; its series is `<name>_total`.
+    pub fn counter(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        let series = format!("{name}_total");
+        match self.family(&series, || {
+            IntCounterVec::new(Opts::new(&series, help), labels).map(Family::Counter)
+        }) {
+            Family::Counter(counter) => counter,
+            Family::Seconds(_) => unreachable!("{series} is a counter"),
+        }
     }
 
-    /// A counter; its series is `<name>_total`.
-    pub fn counter(&self, name: &'static str, help: &'static str) -> Counter {
-        self.meter.counter(
-            MetricParameters::builder()
-                .name(name)
-                .description(help)
-                .build(),
-        )
+    /// A histogram of durations in seconds with `labels`; its series is `<name>_seconds`,
+    /// buckets from [`HISTOGRAMS`].
+    pub fn seconds(&self, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+        let series = format!("{name}_seconds");
+        let buckets = match HISTOGRAMS.iter().find(|(n, _)| *n == name) {
+            Some((_, Buckets::Phase)) => PHASE_BUCKETS.to_vec(),
+            _ => LATENCY_BUCKETS.to_vec(),
+        };
+        match self.family(&series, || {
+            HistogramVec::new(HistogramOpts::new(&series, help).buckets(buckets), labels)
+                .map(Family::Seconds)
+        }) {
+            Family::Seconds(histogram) => histogram,
+            Family::Counter(_) => unreachable!("{series} is a histogram"),
+        }
     }
 
-    /// A histogram of durations in seconds (`<name>_seconds`); buckets from [`HISTOGRAMS`].
-    pub fn seconds(&self, name: &'static str, help: &'static str) -> HistogramDuration {
-        self.meter.histogram_duration(
-            MetricParameters::builder()
-                .name(name)
-                .description(help)
-                .build(),
-        )
-    }
-
-    /// Labels for one recording.
-    pub fn labels(&self, pairs: &[(&'static str, &str)]) -> MetricAttributes {
-        self.meter.new_attributes(NewAttributes::new(
-            pairs
-                .iter()
-                .map(|(k, v)| MetricKeyValue::new(*k, (*v).to_owned()))
-                .collect(),
-        ))
+    /// The family called `series`, made and registered by `make` the first time.
+    fn family(
+        &self,
+        series: &str,
+        make: impl FnOnce() -> prometheus::Result<Family>,
+    ) -> Family {
+        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(family) = families.get(series) {
+            return family.clone();
+        }
+        // Our names and labels are constants: a failure here is a bug in this file.
+        let family = make().unwrap_or_else(|e| panic!("metric {series}: {e}"));
+        let collector: Box<dyn Collector> = match &family {
+            Family::Counter(c) => Box::new(c.clone()),
+            Family::Seconds(h) => Box::new(h.clone()),
+        };
+        self.registry
+            .register(collector)
+            .unwrap_or_else(|e| panic!("metric {series}: {e}"));
+        families.insert(series.to_owned(), family.clone());
+        family
     }
 }
 
 /// A duration between two instants in milliseconds since the epoch; zero when clocks disagree.
 pub fn between_ms(from_ms: i64, to_ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(to_ms.saturating_sub(from_ms)).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_is_no_endpoint_and_an_address_is_one() {
+        assert_eq!("off".parse::<MetricsAddr>().unwrap(), MetricsAddr(None));
+        assert_eq!(
+            "127.0.0.1:9101".parse::<MetricsAddr>().unwrap().0,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9101)))
+        );
+        assert!("nowhere".parse::<MetricsAddr>().is_err());
+    }
+
+    #[tokio::test]
+    async fn our_series_are_served_with_their_names_labels_and_routes_beside() {
+        let routes = Router::new().route("/healthz", get(|| async { "ok" }));
+        let metrics = Metrics::start_with(([127, 0, 0, 1], 0).into(), routes).unwrap();
+        let changes = metrics.counter("delivery_status_changes", "changes", &["status"]);
+        changes.with_label_values(&["Called"]).inc();
+        // Asking again gives the same family rather than failing to register it twice.
+        metrics
+            .counter("delivery_status_changes", "changes", &["status"])
+            .with_label_values(&["Called"])
+            .inc();
+        metrics
+            .seconds("delivery_call_to_pickup", "phase", &[])
+            .with_label_values::<&str>(&[])
+            .observe(42.0);
+        let base = format!("http://{}", metrics.addr());
+        let text = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("delivery_status_changes_total{status=\"Called\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("delivery_call_to_pickup_seconds_bucket{le=\"60\"} 1"),
+            "{text}"
+        );
+        let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+        assert_eq!(health.status(), 200);
+    }
 }

@@ -13,6 +13,7 @@ pub mod client;
 pub mod delivery;
 pub mod model;
 pub mod names;
+pub mod observability;
 pub mod state;
 
 pub use delivery::DeliveryWorkflow;

@@ -8,19 +8,14 @@
 //! `payment_movements` within the same transaction, so every money movement
 //! can be counted afterwards.
 
-use std::path::Path;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
-    DeriveActiveEnum, EntityTrait, EnumIter, QueryFilter, QueryOrder, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, DeriveActiveEnum, EntityTrait,
+    EnumIter, QueryFilter, QueryOrder, TransactionTrait,
     sea_query::StringLen,
 };
-use sea_orm_migration::MigratorTrait;
 
 mod entity;
 pub mod migration;
@@ -102,7 +97,13 @@ pub enum LedgerError {
     /// The database failed or could not be reached; retrying may succeed.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+    /// The database cannot be opened, or its schema was not migrated.
+    #[error(transparent)]
+    Open(#[from] db::DbError),
 }
+
+/// The command that migrates the ledger, named when a service finds it unmigrated.
+pub const MIGRATE_COMMAND: &str = "payment-service migrate";
 
 /// The two one-way moves out of `Registered`.
 #[derive(Debug, Clone, Copy)]
@@ -141,35 +142,29 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Connects to `database_url` (`sqlite://...` or `postgres://...`) with a
-    /// pool and brings the schema up to date.
-    ///
-    /// For a SQLite file the parent directory is created if missing, and WAL
-    /// plus a busy timeout are enabled so concurrent writers wait for each
-    /// other instead of failing with "database is locked".
+    /// Connects to `database_url` (`sqlite://...` or `postgres://...`) with the shared pool
+    /// options ([`db::connect`]). Refuses a database whose schema is not up to date, naming
+    /// [`MIGRATE_COMMAND`]: services never migrate.
     pub async fn connect(database_url: &str) -> Result<Ledger, LedgerError> {
-        let mut options = ConnectOptions::new(database_url);
-        // Statement logging would print every query at info level; the
-        // service logs what matters itself.
-        options.sqlx_logging(false);
-        if let Some(sqlite) = SqliteTarget::parse(database_url) {
-            if let SqliteTarget::File(path) = sqlite {
-                create_parent_dir(Path::new(path))?;
-                // sea-orm pins SQLite to one connection unless told otherwise;
-                // with WAL several readers can work beside the single writer.
-                options.max_connections(8);
-                options.map_sqlx_sqlite_opts(|opts| {
-                    opts.journal_mode(SqliteJournalMode::Wal)
-                        .busy_timeout(Duration::from_secs(10))
-                });
-            }
-            // An in-memory database lives in a single connection, so it keeps
-            // sea-orm's default pool of one.
-        } else {
-            options.max_connections(16);
-        }
-        let db = Database::connect(options).await?;
-        migrate(&db).await?;
+        let db = db::connect(database_url, &db::PoolOptions::default()).await?;
+        db::check_schema::<migration::Migrator>(&db, "payment ledger", MIGRATE_COMMAND).await?;
+        Ok(Ledger { db })
+    }
+
+    /// Brings the ledger's schema at `database_url` up to date: the one-off step
+    /// (`payment-service migrate`) before the services start.
+    pub async fn migrate(database_url: &str) -> Result<(), LedgerError> {
+        let db = db::connect(database_url, &db::PoolOptions::default()).await?;
+        db::migrate::<migration::Migrator>(&db).await?;
+        db.close().await?;
+        Ok(())
+    }
+
+    /// Migrates and connects in one pool: for tests and in-memory databases, which live only as
+    /// long as their connection.
+    pub async fn open_migrated(database_url: &str) -> Result<Ledger, LedgerError> {
+        let db = db::connect(database_url, &db::PoolOptions::default()).await?;
+        db::migrate::<migration::Migrator>(&db).await?;
         Ok(Ledger { db })
     }
 
@@ -321,25 +316,6 @@ impl Ledger {
     }
 }
 
-/// Applies pending migrations, tolerating another instance doing the same.
-///
-/// Several replicas may start together on a fresh database; the loser of that race fails on
-/// what the winner just created. Each such failure means the winner recorded at least one more
-/// migration, so one attempt more than there are migrations is enough.
-async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let attempts = migration::Migrator::migrations().len() + 1;
-    let mut attempt = 1;
-    loop {
-        match migration::Migrator::up(db, None).await {
-            Err(err) if attempt < attempts => {
-                tracing::warn!(error = %err, attempt, "ledger migration failed, retrying");
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
 /// Records one money movement inside the transaction that made it.
 async fn journal(
     txn: &impl ConnectionTrait,
@@ -394,67 +370,9 @@ fn validate_amount(amount: i64) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// What a `sqlite:` URL points at.
-#[derive(Debug, PartialEq, Eq)]
-enum SqliteTarget<'a> {
-    Memory,
-    File(&'a str),
-}
-
-impl<'a> SqliteTarget<'a> {
-    /// Returns `None` for URLs that are not SQLite.
-    fn parse(url: &'a str) -> Option<SqliteTarget<'a>> {
-        let rest = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))?;
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let in_memory = path.is_empty()
-            || path == ":memory:"
-            || query.split('&').any(|param| param == "mode=memory");
-        Some(if in_memory {
-            SqliteTarget::Memory
-        } else {
-            SqliteTarget::File(path)
-        })
-    }
-}
-
-fn create_parent_dir(path: &Path) -> Result<(), LedgerError> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
-            LedgerError::Database(DbErr::Custom(format!(
-                "cannot create database directory {}: {e}",
-                dir.display()
-            )))
-        }),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sqlite_urls_are_told_apart_from_files_and_memory() {
-        assert_eq!(
-            SqliteTarget::parse("sqlite://.data/payment.db?mode=rwc"),
-            Some(SqliteTarget::File(".data/payment.db"))
-        );
-        assert_eq!(
-            SqliteTarget::parse("sqlite:///tmp/x/payment.db"),
-            Some(SqliteTarget::File("/tmp/x/payment.db"))
-        );
-        assert_eq!(
-            SqliteTarget::parse("sqlite::memory:"),
-            Some(SqliteTarget::Memory)
-        );
-        assert_eq!(
-            SqliteTarget::parse("sqlite://shared?mode=memory&cache=shared"),
-            Some(SqliteTarget::Memory)
-        );
-        assert_eq!(SqliteTarget::parse("postgres://localhost/payment"), None);
-    }
 
     #[test]
     fn delivery_ids_must_be_non_empty_and_at_most_256_characters() {

@@ -1,4 +1,4 @@
-//! Schema of the read database, applied by [`ReadModel::connect`](crate::ReadModel::connect).
+//! Schema of the read database, applied by `delivery-api migrate` ([`ReadModel::migrate`](crate::ReadModel::migrate)).
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 

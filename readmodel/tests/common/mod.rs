@@ -63,8 +63,9 @@ impl TestDb {
         })
     }
 
-    /// Connects (and migrates) a read model on this database.
+    /// Migrates this database (as `delivery-api migrate` does) and connects a read model.
     pub(crate) async fn connect(&self) -> anyhow::Result<ReadModel> {
+        ReadModel::migrate(&self.url).await?;
         Ok(ReadModel::connect(&self.url).await?)
     }
 

@@ -1,4 +1,4 @@
-//! Schema migrations for the ledger database, run by [`crate::Ledger::connect`].
+//! Schema migrations for the ledger database, applied by `payment-service migrate` ([`crate::Ledger::migrate`]).
 
 use sea_orm_migration::prelude::*;
 
