@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use readmodel::{OpenCall, ReadModel};
+use readmodel::{DeliveryId, OpenCall, ReadModel};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use workflows::model::OfferCallInput;
 
-use crate::{retryable, timestamp};
+use crate::retryable;
 
 /// Offers and withdraws calls in the dispatch store.
 pub struct Dispatch {
@@ -23,19 +22,12 @@ impl Dispatch {
 #[activities]
 impl Dispatch {
     #[activity(definition = workflows::activities::definitions::OfferCall)]
-    #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id, trace_id = %telemetry::current_trace_id()))]
+    #[tracing::instrument(skip_all, fields(delivery_id = %call.call.delivery_id, trace_id = %telemetry::current_trace_id()))]
     pub async fn offer_call(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        input: OfferCallInput,
+        call: OpenCall,
     ) -> Result<(), ActivityError> {
-        let call = OpenCall {
-            delivery_id: input.delivery_id,
-            restaurant_id: input.restaurant_id,
-            destination: input.destination,
-            cost: input.cost,
-            called_at: timestamp(input.called_at_ms),
-        };
         self.store
             .offer_call(&call)
             .await
@@ -47,7 +39,7 @@ impl Dispatch {
     pub async fn withdraw_call(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        delivery_id: String,
+        delivery_id: DeliveryId,
     ) -> Result<(), ActivityError> {
         self.store
             .withdraw_call(&delivery_id)

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use payment::{
+use payment_api::{
     PaymentClient,
     proto::{self, RegisterPaymentRequest, SettlePaymentRequest, VoidPaymentRequest},
 };
@@ -12,7 +12,7 @@ use temporalio_sdk::{
     activities::{ActivityContext, ActivityError},
 };
 use tonic::{Code, Status};
-use workflows::model::{PaymentRecord, PaymentStatus, RegisterPaymentInput};
+use workflows::model::{DeliveryId, PaymentRecord, RegisterPaymentInput};
 
 use crate::retryable;
 
@@ -41,7 +41,7 @@ impl Payments {
         input: RegisterPaymentInput,
     ) -> Result<PaymentRecord, ActivityError> {
         let request = RegisterPaymentRequest {
-            delivery_id: input.delivery_id,
+            delivery_id: input.delivery_id.to_string(),
             amount: input.amount,
         };
         let reply = self.client.clone().register_payment(request).await;
@@ -53,8 +53,9 @@ impl Payments {
     pub async fn settle_payment(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        delivery_id: String,
+        delivery_id: DeliveryId,
     ) -> Result<PaymentRecord, ActivityError> {
+        let delivery_id = delivery_id.to_string();
         let reply = self
             .client
             .clone()
@@ -68,8 +69,9 @@ impl Payments {
     pub async fn void_payment(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        delivery_id: String,
+        delivery_id: DeliveryId,
     ) -> Result<Option<PaymentRecord>, ActivityError> {
+        let delivery_id = delivery_id.to_string();
         match self
             .client
             .clone()
@@ -88,19 +90,14 @@ fn record(
     what: &str,
 ) -> Result<PaymentRecord, ActivityError> {
     let payment = reply.map_err(|status| classify(status, what))?;
-    let status = match proto::PaymentStatus::try_from(payment.status) {
-        Ok(proto::PaymentStatus::Registered) => PaymentStatus::Registered,
-        Ok(proto::PaymentStatus::Settled) => PaymentStatus::Settled,
-        Ok(proto::PaymentStatus::Voided) => PaymentStatus::Voided,
-        _ => {
-            return Err(retryable(
-                what,
-                format!("unknown payment status {}", payment.status),
-            ));
-        }
-    };
+    let status = payment
+        .payment_status()
+        .map_err(|e| retryable(what, e))?;
     Ok(PaymentRecord {
-        delivery_id: payment.delivery_id,
+        delivery_id: payment
+            .delivery_id
+            .parse()
+            .map_err(|e| retryable(what, format!("payment service answered a bad id: {e}")))?,
         amount: payment.amount,
         status,
     })

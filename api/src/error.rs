@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    extract::rejection::{BytesRejection, PathRejection, QueryRejection},
+    extract::rejection::{BytesRejection, PathRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -18,7 +18,22 @@ pub struct ErrorBody {
     pub message: String,
     /// The request field at fault, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
+}
+
+/// The answers to input the API cannot take, documented on every endpoint that reads a body.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum BadInput {
+    /// The body is not a JSON object.
+    #[response(status = 400, description = "malformed JSON (`malformed_json`)")]
+    Malformed(ErrorBody),
+    #[response(status = 413, description = "the body is over 16 KiB (`payload_too_large`)")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "a body that is not `application/json` (`unsupported_media_type`)")]
+    MediaType(ErrorBody),
+    #[response(status = 422, description = "a field or header is missing, of the wrong type or invalid (`validation_failed`, `field` names it), or the Idempotency-Key was used with another request (`idempotency_key_reused`)")]
+    Invalid(ErrorBody),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +41,12 @@ pub enum ApiError {
     /// 400: the body is not JSON or not an object.
     #[error("{0}")]
     MalformedJson(String),
+    /// 415: a JSON endpoint got a body of another media type.
+    #[error("the body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
     /// 422: a field is missing, empty, of the wrong type or out of range.
     #[error("{message}")]
-    Validation {
-        field: &'static str,
-        message: String,
-    },
+    Validation { field: String, message: String },
     /// 404: no such delivery, payment or route.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -59,9 +74,9 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
@@ -80,6 +95,9 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
             Self::Conflict(_) => (StatusCode::CONFLICT, "wrong_state"),
@@ -102,7 +120,7 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "request failed");
         }
         let field = match &self {
-            Self::Validation { field, .. } => Some(*field),
+            Self::Validation { field, .. } => Some(field.clone()),
             _ => None,
         };
         let body = ErrorBody {
@@ -126,12 +144,6 @@ impl From<PathRejection> for ApiError {
             code: "not_found",
             message: r.body_text(),
         }
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> Self {
-        Self::invalid("query", r.body_text())
     }
 }
 

@@ -11,7 +11,7 @@ use temporalio_client::{
 use temporalio_common::{HasWorkflowDefinition, UpdateDefinition};
 use workflows::{
     DeliveryWorkflow,
-    model::{DeliveryView, PaymentStatus, Rejection, RejectionKind},
+    model::{DeliveryId, DeliveryView, PaymentStatus, Rejection, RejectionKind},
     names,
 };
 
@@ -20,11 +20,11 @@ use crate::{AppState, error::ApiError};
 type Handle = WorkflowHandle<Client, DeliveryWorkflow>;
 type Run = <DeliveryWorkflow as HasWorkflowDefinition>::Run;
 
-pub(crate) fn handle(state: &AppState, delivery_id: &str) -> Handle {
+pub(crate) fn handle(state: &AppState, delivery_id: &DeliveryId) -> Handle {
     state
         .inner
         .temporal
-        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(delivery_id))
+        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(delivery_id.as_str()))
 }
 
 /// Why a query gave no view.
@@ -112,7 +112,7 @@ pub(crate) fn update_expiry(state: &AppState) -> i64 {
 /// void), the current view is returned.
 pub(crate) async fn update<U>(
     state: &AppState,
-    delivery_id: &str,
+    delivery_id: &DeliveryId,
     update: U,
     input: U::Input,
 ) -> Result<DeliveryView, ApiError>
@@ -145,7 +145,7 @@ where
     }
 }
 
-async fn update_error(handle: &Handle, delivery_id: &str, err: WorkflowUpdateError) -> ApiError {
+async fn update_error(handle: &Handle, delivery_id: &DeliveryId, err: WorkflowUpdateError) -> ApiError {
     match err {
         WorkflowUpdateError::Failed(failure) => match Rejection::parse(&failure.message) {
             Some(Rejection {
@@ -156,10 +156,6 @@ async fn update_error(handle: &Handle, delivery_id: &str, err: WorkflowUpdateErr
                 kind: RejectionKind::Forbidden,
                 message,
             }) => ApiError::Forbidden(message),
-            Some(Rejection {
-                kind: RejectionKind::Invalid,
-                message,
-            }) => ApiError::invalid("body", message),
             Some(Rejection {
                 kind: RejectionKind::Expired,
                 ..
@@ -181,9 +177,9 @@ async fn update_error(handle: &Handle, delivery_id: &str, err: WorkflowUpdateErr
     }
 }
 
-async fn finished_or_unknown(handle: &Handle, delivery_id: &str) -> ApiError {
+async fn finished_or_unknown(handle: &Handle, delivery_id: &DeliveryId) -> ApiError {
     match execution_status(handle).await {
-        Ok(None) => ApiError::delivery_not_found(delivery_id),
+        Ok(None) => ApiError::delivery_not_found(delivery_id.as_str()),
         Ok(Some(_)) => ApiError::Conflict("the delivery is already finished".into()),
         Err(e) => e,
     }

@@ -114,6 +114,12 @@ pub struct Projection {
     pub seq: i64,
 }
 
+impl Projection {
+    pub fn new(row: DeliveryRow, seq: i64) -> Self {
+        Self { row, seq }
+    }
+}
+
 /// A call open to riders: a delivery waiting for pickup.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -28,8 +28,8 @@ use temporalio_sdk::{
 };
 use tokio::sync::oneshot;
 use workflows::{
-    client::ConnectError,
-    model::{DeliveryInput, RiderRequest},
+    client::{ConnectError, TemporalSettings},
+    model::{Call, Cost, DeliveryInput, RiderRequest},
     names,
 };
 
@@ -128,19 +128,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`) and `TEMPORAL_NAMESPACE` (default
-    /// `default`), as the worker and the API read them.
-    pub fn from_env() -> Self {
-        let var = |name: &str, default: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
-        Self {
-            address: var("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-            namespace: var("TEMPORAL_NAMESPACE", "default"),
-        }
+    /// The server `settings` and Temporal's standard client configuration name, as the worker
+    /// and the API find theirs.
+    pub fn from_settings(settings: &TemporalSettings) -> Result<Self, ConnectError> {
+        let (connection, namespace) = workflows::client::resolve(settings, None)?;
+        Ok(Self {
+            address: connection.target.to_string(),
+            namespace,
+        })
     }
 }
 
@@ -202,11 +197,14 @@ async fn delivery(
     recorder: &Recorder,
     cleanups: Cleanups,
 ) -> Result<(), String> {
+    let bad = |e: &dyn std::fmt::Display| format!("ceiling input: {e}");
     let input = DeliveryInput {
-        delivery_id: id.clone(),
-        restaurant_id: format!("load-{}", i % 50),
-        destination: "Seoul, Gangnam-gu".into(),
-        cost: 10_000,
+        call: Call {
+            delivery_id: id.parse().map_err(|e| bad(&e))?,
+            restaurant_id: format!("load-{}", i % 50).parse().map_err(|e| bad(&e))?,
+            destination: "Seoul, Gangnam-gu".parse().map_err(|e| bad(&e))?,
+            cost: Cost::new(10_000).map_err(|e| bad(&e))?,
+        },
         customer_id: None,
         pickup_deadline_secs: None,
         completion_deadline_secs: None,
@@ -225,7 +223,7 @@ async fn delivery(
     recorder.record("start", t0.elapsed());
     let mut unfinished = Unfinished(Some((client, id, cleanups)));
     let rider = RiderRequest {
-        rider_id: format!("rider-{}", i % 100),
+        rider_id: format!("rider-{}", i % 100).parse().map_err(|e| bad(&e))?,
         expires_at_ms: None,
     };
     let t = Instant::now();

@@ -4,6 +4,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{TestDb, on_both_backends};
+use domain::{Call, Cost};
 use readmodel::{Applied, DeliveryRow, DeliveryStatus, ListFilter, Projection};
 
 on_both_backends!(
@@ -29,12 +30,14 @@ fn row(
     minute: i64,
 ) -> DeliveryRow {
     DeliveryRow {
-        delivery_id: delivery_id.into(),
-        restaurant_id: restaurant_id.into(),
-        destination: "12 harbour road".into(),
-        cost: 1500,
+        call: Call {
+            delivery_id: delivery_id.parse().unwrap(),
+            restaurant_id: restaurant_id.parse().unwrap(),
+            destination: "12 harbour road".parse().unwrap(),
+            cost: Cost::new(1500).unwrap(),
+        },
         status,
-        rider_id: rider_id.map(Into::into),
+        rider_id: rider_id.map(|r| r.parse().unwrap()),
         settled: None,
         updated_at: at(minute),
     }
@@ -50,7 +53,7 @@ fn step(delivery_id: &str, seq: i64) -> Projection {
     };
     let rider = (seq >= 2).then_some("rider-7");
     let mut row = row(delivery_id, "resto-1", status, rider, seq);
-    row.cost = 1000 + seq;
+    row.call.cost = Cost::new(1000 + seq).unwrap();
     row.settled = (seq >= 5).then_some(900);
     Projection::new(row, seq)
 }
@@ -60,9 +63,9 @@ async fn a_first_projection_is_written_and_a_newer_one_replaces_it(
 ) -> anyhow::Result<()> {
     let rm = db.connect().await?;
     assert_eq!(rm.project(&step("d-1", 1)).await?, Applied::Written);
-    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 1).row()));
+    assert_eq!(rm.delivery(&"d-1".parse()?).await?, Some(step("d-1", 1).row));
     assert_eq!(rm.project(&step("d-1", 2)).await?, Applied::Written);
-    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 2).row()));
+    assert_eq!(rm.delivery(&"d-1".parse()?).await?, Some(step("d-1", 2).row));
     Ok(())
 }
 
@@ -71,7 +74,7 @@ async fn an_older_projection_is_stale_and_leaves_the_newer_row(db: &TestDb) -> a
     rm.project(&step("d-1", 3)).await?;
     assert_eq!(rm.project(&step("d-1", 2)).await?, Applied::Stale);
     assert_eq!(rm.project(&step("d-1", 1)).await?, Applied::Stale);
-    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 3).row()));
+    assert_eq!(rm.delivery(&"d-1".parse()?).await?, Some(step("d-1", 3).row));
     Ok(())
 }
 
@@ -81,9 +84,9 @@ async fn a_repeated_sequence_number_is_stale_even_with_other_content(
     let rm = db.connect().await?;
     rm.project(&step("d-1", 3)).await?;
     assert_eq!(rm.project(&step("d-1", 3)).await?, Applied::Stale);
-    let impostor = Projection::new(step("d-1", 4).row(), 3);
+    let impostor = Projection::new(step("d-1", 4).row, 3);
     assert_eq!(rm.project(&impostor).await?, Applied::Stale);
-    assert_eq!(rm.delivery("d-1").await?, Some(step("d-1", 3).row()));
+    assert_eq!(rm.delivery(&"d-1".parse()?).await?, Some(step("d-1", 3).row));
     Ok(())
 }
 
@@ -113,8 +116,8 @@ async fn projections_in_any_order_end_at_the_newest_state(db: &TestDb) -> anyhow
             );
         }
         assert_eq!(
-            rm.delivery(&id).await?,
-            Some(step(&id, 5).row()),
+            rm.delivery(&id.parse()?).await?,
+            Some(step(&id, 5).row),
             "{order:?}"
         );
     }
@@ -157,8 +160,8 @@ async fn concurrent_projections_from_several_tasks_end_at_the_newest_state(
         // Every task wrote seq 5 once; exactly one of them can have won.
         assert_eq!(newest_written, 1, "round {round}");
         assert_eq!(
-            rm.delivery(&id).await?,
-            Some(step(&id, 5).row()),
+            rm.delivery(&id.parse()?).await?,
+            Some(step(&id, 5).row),
             "round {round}"
         );
     }
@@ -168,12 +171,12 @@ async fn concurrent_projections_from_several_tasks_end_at_the_newest_state(
 async fn an_unknown_delivery_is_none(db: &TestDb) -> anyhow::Result<()> {
     let rm = db.connect().await?;
     rm.project(&step("d-1", 1)).await?;
-    assert_eq!(rm.delivery("d-2").await?, None);
+    assert_eq!(rm.delivery(&"d-2".parse()?).await?, None);
     Ok(())
 }
 
 fn ids(rows: &[DeliveryRow]) -> Vec<&str> {
-    rows.iter().map(|r| r.delivery_id.as_str()).collect()
+    rows.iter().map(|r| r.call.delivery_id.as_str()).collect()
 }
 
 async fn the_list_filters_by_status_restaurant_and_rider(db: &TestDb) -> anyhow::Result<()> {
@@ -195,23 +198,23 @@ async fn the_list_filters_by_status_restaurant_and_rider(db: &TestDb) -> anyhow:
     };
     assert_eq!(list(by_status.clone()).await?, "c,b");
     let by_restaurant = ListFilter {
-        restaurant_id: Some("r1".into()),
+        restaurant_id: Some("r1".parse().unwrap()),
         ..ListFilter::default()
     };
     assert_eq!(list(by_restaurant).await?, "b,a");
     let by_rider = ListFilter {
-        rider_id: Some("x".into()),
+        rider_id: Some("x".parse().unwrap()),
         ..ListFilter::default()
     };
     assert_eq!(list(by_rider).await?, "d,b");
     let by_status_and_rider = ListFilter {
-        rider_id: Some("x".into()),
+        rider_id: Some("x".parse().unwrap()),
         ..by_status
     };
     assert_eq!(list(by_status_and_rider).await?, "b");
     let nothing = ListFilter {
         status: Some(Called),
-        restaurant_id: Some("r2".into()),
+        restaurant_id: Some("r2".parse().unwrap()),
         ..ListFilter::default()
     };
     assert_eq!(list(nothing).await?, "");

@@ -4,6 +4,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{TestDb, on_both_backends};
+use domain::{Call, Cost};
 use readmodel::{OpenCall, ReadModel};
 
 on_both_backends!(
@@ -18,10 +19,12 @@ on_both_backends!(
 
 fn call(delivery_id: &str, minute: i64) -> OpenCall {
     OpenCall {
-        delivery_id: delivery_id.into(),
-        restaurant_id: "resto-1".into(),
-        destination: "12 harbour road".into(),
-        cost: 1500,
+        call: Call {
+            delivery_id: delivery_id.parse().unwrap(),
+            restaurant_id: "resto-1".parse().unwrap(),
+            destination: "12 harbour road".parse().unwrap(),
+            cost: Cost::new(1500).unwrap(),
+        },
         called_at: DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap()
             + Duration::minutes(minute),
     }
@@ -29,7 +32,7 @@ fn call(delivery_id: &str, minute: i64) -> OpenCall {
 
 async fn open_ids(rm: &ReadModel) -> anyhow::Result<Vec<String>> {
     let calls = rm.open_calls(100).await?;
-    Ok(calls.into_iter().map(|c| c.delivery_id).collect())
+    Ok(calls.into_iter().map(|c| c.call.delivery_id.to_string()).collect())
 }
 
 async fn offering_a_call_twice_leaves_one_open_call(db: &TestDb) -> anyhow::Result<()> {
@@ -44,7 +47,7 @@ async fn withdrawing_a_call_removes_it_from_the_open_calls(db: &TestDb) -> anyho
     let rm = db.connect().await?;
     rm.offer_call(&call("a", 1)).await?;
     rm.offer_call(&call("b", 2)).await?;
-    rm.withdraw_call("a").await?;
+    rm.withdraw_call(&"a".parse()?).await?;
     assert_eq!(open_ids(&rm).await?, ["b"]);
     Ok(())
 }
@@ -53,8 +56,8 @@ async fn withdrawing_twice_is_harmless(db: &TestDb) -> anyhow::Result<()> {
     let rm = db.connect().await?;
     rm.offer_call(&call("a", 1)).await?;
     rm.offer_call(&call("b", 2)).await?;
-    rm.withdraw_call("a").await?;
-    rm.withdraw_call("a").await?;
+    rm.withdraw_call(&"a".parse()?).await?;
+    rm.withdraw_call(&"a".parse()?).await?;
     assert_eq!(open_ids(&rm).await?, ["b"]);
     Ok(())
 }
@@ -62,7 +65,7 @@ async fn withdrawing_twice_is_harmless(db: &TestDb) -> anyhow::Result<()> {
 async fn an_offer_after_withdrawal_does_not_reopen_the_call(db: &TestDb) -> anyhow::Result<()> {
     let rm = db.connect().await?;
     rm.offer_call(&call("a", 1)).await?;
-    rm.withdraw_call("a").await?;
+    rm.withdraw_call(&"a".parse()?).await?;
     rm.offer_call(&call("a", 1)).await?;
     // A control call shows offers still work.
     rm.offer_call(&call("b", 2)).await?;
@@ -74,7 +77,7 @@ async fn a_withdrawal_before_any_offer_keeps_the_later_offer_closed(
     db: &TestDb,
 ) -> anyhow::Result<()> {
     let rm = db.connect().await?;
-    rm.withdraw_call("a").await?;
+    rm.withdraw_call(&"a".parse()?).await?;
     assert_eq!(open_ids(&rm).await?, Vec::<String>::new());
     rm.offer_call(&call("a", 1)).await?;
     rm.offer_call(&call("b", 2)).await?;
@@ -92,7 +95,7 @@ async fn racing_offers_and_withdrawals_leave_the_call_withdrawn(db: &TestDb) -> 
             let (rm, id) = (rm.clone(), id.clone());
             tasks.push(tokio::spawn(async move {
                 if withdraw {
-                    rm.withdraw_call(&id).await
+                    rm.withdraw_call(&id.parse().unwrap()).await
                 } else {
                     rm.offer_call(&call(&id, n)).await
                 }

@@ -431,19 +431,23 @@ async fn duplicated_and_reordered_projection_writes_leave_the_newest_state() {
 
     // Retried and late activity attempts replay older writes, twice each, out of order and
     // concurrently, against the database the running API reads.
-    let store = ReadModel::connect(&stack.checker_settings().readmodel_database_url)
+    let store = ReadModel::connect(&stack.readmodel_database_url())
         .await
         .expect("open the list");
     let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
     let stale = |status: DeliveryStatus, seq: i64| Projection {
-        delivery_id: id.clone(),
-        restaurant_id: "r-proj".into(),
-        destination: "Seoul, Gangnam-gu, Teheran-ro 1".into(),
-        cost: 4200,
-        status,
-        rider_id: None,
-        settled: None,
-        updated_at: chrono::Utc::now(),
+        row: readmodel::DeliveryRow {
+            call: domain::Call {
+                delivery_id: id.parse().unwrap(),
+                restaurant_id: "r-proj".parse().unwrap(),
+                destination: "Seoul, Gangnam-gu, Teheran-ro 1".parse().unwrap(),
+                cost: domain::Cost::new(4200).unwrap(),
+            },
+            status,
+            rider_id: None,
+            settled: None,
+            updated_at: chrono::Utc::now(),
+        },
         seq,
     };
     let writes = [

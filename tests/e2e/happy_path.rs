@@ -167,7 +167,7 @@ async fn the_signals_drive_the_same_flow_as_the_updates() {
         .temporal
         .get_workflow_handle::<DeliveryWorkflow>(workflows::names::workflow_id(&id));
     let rider = || RiderRequest {
-        rider_id: "rider-1".into(),
+        rider_id: "rider-1".parse().unwrap(),
         expires_at_ms: None,
     };
     handle

@@ -301,19 +301,17 @@ async fn the_ops_summary_counts_both_sides_and_names_a_delivery_the_list_got_wro
         .await
         .expect("open the delivery list");
     let row = list
-        .delivery(&waiting)
+        .delivery(&waiting.parse().unwrap())
         .await
         .expect("read row")
         .expect("listed");
     list.project(&readmodel::Projection {
-        delivery_id: row.delivery_id,
-        restaurant_id: row.restaurant_id,
-        destination: row.destination,
-        cost: row.cost,
-        status: readmodel::DeliveryStatus::Cancelled,
-        rider_id: None,
-        settled: None,
-        updated_at: row.updated_at,
+        row: readmodel::DeliveryRow {
+            status: readmodel::DeliveryStatus::Cancelled,
+            rider_id: None,
+            settled: None,
+            ..row
+        },
         seq: 1_000,
     })
     .await

@@ -99,13 +99,28 @@ async fn a_registration_failing_while_payment_is_down_succeeds_on_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registration_refused_on_the_merits_ends_the_delivery_without_moving_money() {
     let stack = Stack::start(StackOptions::default()).await;
-    // The API never sends an out-of-range fee; a direct Temporal client can.
+    // The same delivery id already registered with another fee: payment refuses the second
+    // registration on the merits (a fee out of range can no longer even be expressed).
     let id = uuid::Uuid::new_v4().to_string();
+    let mut payments = payment_api::proto::payment_service_client::PaymentServiceClient::connect(
+        format!("http://{}", stack.payment_addr),
+    )
+    .await
+    .expect("connect to payment");
+    payments
+        .register_payment(payment_api::proto::RegisterPaymentRequest {
+            delivery_id: id.clone(),
+            amount: 1234,
+        })
+        .await
+        .expect("the first registration");
     let input = DeliveryInput {
-        delivery_id: id.clone(),
-        restaurant_id: "r-1".into(),
-        destination: "Incheon".into(),
-        cost: 0,
+        call: domain::Call {
+            delivery_id: id.parse().unwrap(),
+            restaurant_id: "r-1".parse().unwrap(),
+            destination: "Incheon".parse().unwrap(),
+            cost: domain::Cost::new(5000).unwrap(),
+        },
         customer_id: None,
         pickup_deadline_secs: None,
         completion_deadline_secs: None,
@@ -136,8 +151,13 @@ async fn a_registration_refused_on_the_merits_ends_the_delivery_without_moving_m
         "{view:?}"
     );
 
-    let (status, _) = stack.get(&format!("/payments/{id}")).await;
-    assert_eq!(status, 404, "no money moved");
+    let (status, payment) = stack.get(&format!("/payments/{id}")).await;
+    assert_eq!(status, 200, "{payment}");
+    assert_eq!(
+        (payment["amount"].as_i64(), payment["status"].as_str()),
+        (Some(1234), Some("Registered")),
+        "no money moved: only the first registration, untouched"
+    );
     let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
     assert_eq!(row["status"], "Cancelled");
     let (_, calls) = stack.get("/riders/rider-1/calls").await;

@@ -14,10 +14,15 @@ use temporalio_client::{Client, WorkflowCancelOptions, WorkflowExecutionStatus, 
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use workflows::{DeliveryWorkflow, names};
 
-/// The paths whose histories are committed, for every version still running.
-const PATHS: [&str; 4] = ["happy", "cancel", "deadline", "operator-cancel"];
-/// Paths only the current version has: v3's fallback from a local to a remote activity.
-const CURRENT_ONLY: [&str; 1] = ["payment-fallback"];
+/// The paths whose histories are committed, for the current version and the previous
+/// release (`v3-{path}.json`: its patch marker is not deprecated yet).
+const PATHS: [&str; 5] = [
+    "happy",
+    "cancel",
+    "deadline",
+    "operator-cancel",
+    "payment-fallback",
+];
 
 fn histories_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
@@ -41,8 +46,8 @@ async fn replay(name: &str, history: WorkflowHistory) {
     }
 }
 
-/// Every committed history: the current paths (`{path}.json`) and those of earlier workflow
-/// versions still running in production (`v1-{path}.json`, `v2-{path}.json`).
+/// Every committed history: the current paths (`{path}.json`) and those of the previous
+/// release still running in production (`v3-{path}.json`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_histories_of_every_path_and_version_replay_on_the_current_workflow() {
     let mut files: Vec<_> = std::fs::read_dir(histories_dir())
@@ -52,7 +57,7 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
         .collect();
     files.sort();
     for name in PATHS {
-        for prefix in ["", "v1-", "v2-"] {
+        for prefix in ["", "v3-"] {
             let expected = histories_dir().join(format!("{prefix}{name}.json"));
             assert!(
                 files.contains(&expected),
@@ -60,14 +65,6 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
                 expected.display()
             );
         }
-    }
-    for name in CURRENT_ONLY {
-        let expected = histories_dir().join(format!("{name}.json"));
-        assert!(
-            files.contains(&expected),
-            "missing committed history {}",
-            expected.display()
-        );
     }
     for path in files {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));

@@ -6,7 +6,7 @@
 use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
 
-use crate::model::{OfferCallInput, PaymentRecord, ProjectionInput, RegisterPaymentInput};
+use crate::model::{DeliveryId, OpenCall, PaymentRecord, Projection, RegisterPaymentInput};
 
 /// Payment activities (task queue `payments`): calls to the payment service.
 pub struct PaymentActivities;
@@ -21,14 +21,14 @@ impl PaymentActivities {
 
     /// Settles a registered payment once the delivery completes.
     #[activity(name = "SettlePayment")]
-    pub fn settle_payment(delivery_id: String) -> Result<PaymentRecord, ActivityError> {
+    pub fn settle_payment(delivery_id: DeliveryId) -> Result<PaymentRecord, ActivityError> {
         unimplemented!()
     }
 
     /// Voids a registered payment: the saga's compensation. A payment never registered is
     /// reported as `None`.
     #[activity(name = "VoidPayment")]
-    pub fn void_payment(delivery_id: String) -> Result<Option<PaymentRecord>, ActivityError> {
+    pub fn void_payment(delivery_id: DeliveryId) -> Result<Option<PaymentRecord>, ActivityError> {
         unimplemented!()
     }
 }
@@ -40,13 +40,13 @@ pub struct DispatchActivities;
 impl DispatchActivities {
     /// Offers the call to riders.
     #[activity(name = "OfferCall")]
-    pub fn offer_call(input: OfferCallInput) -> Result<(), ActivityError> {
+    pub fn offer_call(input: OpenCall) -> Result<(), ActivityError> {
         unimplemented!()
     }
 
     /// Takes the call off the riders' list (picked up or cancelled).
     #[activity(name = "WithdrawCall")]
-    pub fn withdraw_call(delivery_id: String) -> Result<(), ActivityError> {
+    pub fn withdraw_call(delivery_id: DeliveryId) -> Result<(), ActivityError> {
         unimplemented!()
     }
 }
@@ -58,7 +58,7 @@ pub struct ProjectionActivities;
 impl ProjectionActivities {
     /// Writes one delivery-list row, unless a newer one is already there.
     #[activity(name = "ProjectDelivery")]
-    pub fn project_delivery(input: ProjectionInput) -> Result<(), ActivityError> {
+    pub fn project_delivery(input: Projection) -> Result<(), ActivityError> {
         unimplemented!()
     }
 }

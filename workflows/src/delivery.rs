@@ -1,26 +1,25 @@
 //! `DeliveryWorkflow`: one delivery's saga, from the restaurant's call to settlement.
 //!
-//! 1. register the fee with payment (compensation: void it);
-//! 2. offer the call to riders (compensation: withdraw it) and project `Called`;
+//! 1. register the fee with payment (undo: void it);
+//! 2. offer the call to riders (undo: withdraw it) while the delivery list shows it;
 //! 3. wait for a pickup, a cancel, the pickup deadline or an operator's cancel; on anything
-//!    but a pickup, run the compensations in reverse, project `Cancelled` and end;
-//! 4. withdraw the call, project `Picked`, wait for completion; past the completion deadline
-//!    mark the delivery overdue and keep waiting (a delivery is never dropped);
-//! 5. settle the payment and project `Completed` with the settled amount.
+//!    but a pickup, undo what was done, newest first, and end `Cancelled`;
+//! 4. picked up: withdraw the call, show `Picked`, wait for completion; past the completion
+//!    deadline mark the delivery overdue and keep waiting (a delivery is never dropped);
+//! 5. settle the payment and show `Completed` with the settled amount.
 //!
-//! Activities run with a cancellation token of their own: cancelling the workflow (e.g. from
-//! the Temporal UI) interrupts the waiting in steps 3 and 4, never a payment call half-way,
-//! and the compensations still run.
+//! Every step runs as a local activity inside the workflow task (one marker event each),
+//! falling back to the remote activity on its bounded context's queue when it keeps failing
+//! ([`Saga::step`]). Activities run with a cancellation token of their own: cancelling the
+//! workflow (e.g. from the Temporal UI) interrupts the waiting in steps 3 and 4, never a
+//! payment call half-way, and the compensations still run.
 //!
-//! Versions (each kept for the executions that started on it, see [`PATCH_LOCAL_EFFECTS`]):
-//! - v1: every step an activity on its bounded context's queue, one after the other;
-//! - v2 ([`PATCH_OFFER_WITH_PROJECTION`]): the offer and the `Called` projection concurrently;
-//! - v3 ([`PATCH_LOCAL_EFFECTS`]): every step runs as a local activity inside the workflow
-//!   task (falling back to the remote activity on its queue when it keeps failing). Half the
-//!   history events.
+//! Versions: the first two (every step a remote activity) were never released and are
+//! retired; see [`PATCH_LOCAL_EFFECTS`] for the marker the current version still records.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, Utc};
 use temporalio_common::{
     ActivityDefinition, RetryPolicy,
     protos::temporal::api::failure::v1::{Failure, failure::FailureInfo},
@@ -36,29 +35,17 @@ use temporalio_sdk::{
 use crate::{
     activities::{DispatchActivities, PaymentActivities, ProjectionActivities},
     model::{
-        CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, Expiry, OfferCallInput,
-        PaymentStatus, RegisterPaymentInput, RiderRequest,
+        CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, Expiry, OpenCall,
+        PaymentStatus, RegisterPaymentInput, RiderRequest, Text,
     },
     names,
     state::DeliveryState,
 };
 
-/// Version 2 of step 2: offer the call and project `Called` concurrently. Deliveries started
-/// before it (no marker in their history) keep the sequential v1 path. A worker can defer it
-/// during a rolling deploy (`WORKER_DEFERRED_PATCHES`) until every worker runs v2.
-pub const PATCH_OFFER_WITH_PROJECTION: &str = "offer-and-project-together";
-
-/// Version 3: every step (register, settle and void the payment; offer and withdraw the call;
-/// write the delivery list) runs as a local activity in the deliveries worker: one marker
-/// event each instead of three events and a workflow task of their own, and the registration
-/// is decided inside the first workflow task, so `POST /deliveries` answers sooner. A local
-/// activity that keeps failing (payment, the riders' store or the list down) falls back to the
-/// v2 remote activity on its bounded context's queue, whose server-side retries cost no
-/// history. The call is confirmed by the registration alone, so restaurants keep calling
-/// while the riders' side is down either way. Also: the `Picked` projection runs with the
-/// withdrawal, and no deadline timer is started for a wait that is already over. Asked before [`PATCH_OFFER_WITH_PROJECTION`] and includes it, so a v3
-/// history carries this marker only; deferred like any patch (`WORKER_DEFERRED_PATCHES`), new
-/// deliveries run v2.
+/// The marker of the release that made every step local. Executions started on that release
+/// carry it (not deprecated), so the workflow still asks for it, now as a deprecated patch:
+/// step one of Temporal's two-step removal. Once no running execution carries the
+/// non-deprecated marker (the retention period after that release), the call itself goes.
 pub const PATCH_LOCAL_EFFECTS: &str = "local-payment-and-projection";
 
 /// Default time a call stays open for riders.
@@ -67,21 +54,7 @@ pub const DEFAULT_PICKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_COMPLETION_DEADLINE: Duration = Duration::from_secs(2 * 60 * 60);
 
 type HandlerError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A step to undo if the delivery is cancelled, recorded as its forward step succeeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compensation {
-    VoidPayment,
-    WithdrawCall,
-}
-
-/// How the wait for a rider ended.
-enum PickupWait {
-    /// The state moved on (picked up or cancelled by an update or signal).
-    Changed,
-    DeadlinePassed,
-    WorkflowCancelled(String),
-}
+type Ctx = WorkflowContext<DeliveryWorkflow>;
 
 #[workflow]
 pub struct DeliveryWorkflow {
@@ -99,215 +72,29 @@ impl DeliveryWorkflow {
 
     #[run(name = "DeliveryWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DeliveryView> {
-        let input = ctx.state(|w| w.state.input().clone());
-        let saga = Saga {
-            queue: ctx.info().task_queue().to_owned(),
-            local: ctx.patched(PATCH_LOCAL_EFFECTS),
-        };
-        let queue = saga.queue.clone();
-        let mut compensations = Vec::new();
+        ctx.deprecate_patch(PATCH_LOCAL_EFFECTS);
+        let mut saga = Saga::new(ctx.info().task_queue());
 
         // 1. The call is confirmed only once payment has the fee.
-        let registered = saga
-            .call(
-                ctx,
-                || PaymentActivities::register_payment,
-                RegisterPaymentInput {
-                    delivery_id: input.delivery_id.clone(),
-                    amount: input.cost,
-                },
-                names::PAYMENTS_QUEUE,
-            )
-            .await;
-        match registered {
-            Ok(_) => {
-                compensations.push(Compensation::VoidPayment);
-                ctx.state_mut(|w| w.state.payment_registered());
-            }
-            // The retry policy retries every infrastructure error forever, so only a business
-            // rejection (non-retryable) ends up here.
-            Err(err) => {
-                let why = failure_message(&err);
-                ctx.state_mut(|w| w.state.payment_rejected(&why));
-                return finish(ctx, &saga, compensations, None).await;
-            }
+        if !register_fee(ctx, &mut saga).await {
+            return saga.finish(ctx, None).await;
         }
-
-        // 2. Offer the call to riders; the delivery list shows it.
-        if ctx.state(|w| w.state.status()) == DeliveryStatus::Called {
-            let offer = OfferCallInput {
-                delivery_id: input.delivery_id.clone(),
-                restaurant_id: input.restaurant_id.clone(),
-                destination: input.destination.clone(),
-                cost: input.cost,
-                called_at_ms: now_ms(ctx),
-            };
-            let offer_options = activity_options(&queue, names::DISPATCH_QUEUE);
-            if saga.local {
-                // v3: the offer and the projection together, both local.
-                let at = now_ms(ctx);
-                let row = ctx.state_mut(|w| w.state.next_projection(at));
-                let (offered, projected) = join!(
-                    saga.call(
-                        ctx,
-                        || DispatchActivities::offer_call,
-                        offer,
-                        names::DISPATCH_QUEUE,
-                    ),
-                    saga.call(
-                        ctx,
-                        || ProjectionActivities::project_delivery,
-                        row,
-                        names::PROJECTIONS_QUEUE,
-                    ),
-                );
-                if offered.is_ok() {
-                    compensations.push(Compensation::WithdrawCall);
-                }
-                offered.map_err(fail)?;
-                projected.map_err(fail)?;
-            } else if ctx.patched(PATCH_OFFER_WITH_PROJECTION) {
-                // v2: both writes in one workflow task, which saves a round trip and history.
-                let at = now_ms(ctx);
-                let row = ctx.state_mut(|w| w.state.next_projection(at));
-                let (offered, projected) = join!(
-                    ctx.execute_activity(DispatchActivities::offer_call, offer, offer_options),
-                    ctx.execute_activity(
-                        ProjectionActivities::project_delivery,
-                        row,
-                        activity_options(&queue, names::PROJECTIONS_QUEUE),
-                    ),
-                );
-                if offered.is_ok() {
-                    compensations.push(Compensation::WithdrawCall);
-                }
-                offered.map_err(fail)?;
-                projected.map_err(fail)?;
-            } else {
-                // v1: offer, then project; kept for deliveries started before the patch.
-                let offered = ctx
-                    .execute_activity(DispatchActivities::offer_call, offer, offer_options)
-                    .await;
-                if offered.is_ok() {
-                    compensations.push(Compensation::WithdrawCall);
-                }
-                offered.map_err(fail)?;
-                // A rider may have been faster than the list; later steps project what followed.
-                if ctx.state(|w| w.state.status()) == DeliveryStatus::Called {
-                    project(ctx, &saga).await?;
-                }
-            }
+        // 2. Riders see the call; so does the delivery list.
+        offer_call(ctx, &mut saga).await?;
+        // 3. A rider, a cancel or the deadline.
+        let aborted = wait_for_pickup(ctx).await;
+        if status(ctx) == DeliveryStatus::Cancelled {
+            return saga.finish(ctx, aborted).await;
         }
-
-        // 3. Wait for a rider, a cancel or the deadline (v3: no timer when the wait is over).
-        let pickup_deadline = input
-            .pickup_deadline_secs
-            .map_or(DEFAULT_PICKUP_DEADLINE, Duration::from_secs);
-        let decided = ctx.state(|w| w.state.status()) != DeliveryStatus::Called;
-        let waited = if saga.local && decided {
-            PickupWait::Changed
-        } else {
-            select! {
-                changed = ctx.wait_condition(|w: &Self| w.state.status() != DeliveryStatus::Called) => match changed {
-                    Ok(()) => PickupWait::Changed,
-                    Err(cancel) => PickupWait::WorkflowCancelled(cancel_reason(ctx, &cancel.to_string())),
-                },
-                fired = ctx.timer(pickup_deadline) => match fired {
-                    TimerResult::Fired => PickupWait::DeadlinePassed,
-                    TimerResult::Cancelled => PickupWait::WorkflowCancelled(cancel_reason(ctx, "timer cancelled")),
-                },
-            }
-        };
-        let aborted = match waited {
-            PickupWait::Changed => None,
-            PickupWait::DeadlinePassed => {
-                ctx.state_mut(|w| w.state.expire());
-                None
-            }
-            PickupWait::WorkflowCancelled(reason) => {
-                ctx.state_mut(|w| w.state.abort(&reason));
-                Some(reason)
-            }
-        };
-        if ctx.state(|w| w.state.status()) == DeliveryStatus::Cancelled {
-            return finish(ctx, &saga, compensations, aborted).await;
+        // 4. Picked up: the call leaves the riders' list; then the hand-over.
+        hand_over(ctx, &mut saga).await?;
+        let aborted = wait_for_completion(ctx).await;
+        if status(ctx) == DeliveryStatus::Cancelled {
+            return saga.finish(ctx, aborted).await;
         }
-
-        // 4. Picked up: the call leaves the riders' list. (When the completion arrived in the
-        // same breath, the list goes straight to `Completed` once settled.)
-        if saga.local {
-            // v3: withdraw while the list shows `Picked`, both local.
-            set_status_attributes(ctx);
-            let picked = ctx.state(|w| w.state.status()) == DeliveryStatus::Picked;
-            let listed = async {
-                match picked {
-                    true => project(ctx, &saga).await,
-                    false => Ok(()),
-                }
-            };
-            let (withdrawn, projected) =
-                join!(withdraw_call(ctx, &saga, &mut compensations), listed);
-            withdrawn?;
-            projected?;
-        } else {
-            withdraw_call(ctx, &saga, &mut compensations).await?;
-            set_status_attributes(ctx);
-            if ctx.state(|w| w.state.status()) == DeliveryStatus::Picked {
-                project(ctx, &saga).await?;
-            }
-        }
-
-        let completion_deadline = input
-            .completion_deadline_secs
-            .map_or(DEFAULT_COMPLETION_DEADLINE, Duration::from_secs);
-        let decided = ctx.state(|w| w.state.status()) != DeliveryStatus::Picked;
-        let mut overdue_timer = Some(completion_deadline);
-        let aborted = loop {
-            if saga.local && decided {
-                break None;
-            }
-            let done = |w: &Self| w.state.status() != DeliveryStatus::Picked;
-            let waited = match overdue_timer {
-                Some(deadline) => select! {
-                    changed = ctx.wait_condition(done) => Some(changed),
-                    fired = ctx.timer(deadline) => match fired {
-                        TimerResult::Fired => None,
-                        TimerResult::Cancelled => Some(ctx.wait_condition(done).await),
-                    },
-                },
-                None => Some(ctx.wait_condition(done).await),
-            };
-            match waited {
-                Some(Ok(())) => break None,
-                Some(Err(cancel)) => {
-                    let reason = cancel_reason(ctx, &cancel.to_string());
-                    ctx.state_mut(|w| w.state.abort(&reason));
-                    break Some(reason);
-                }
-                // Escalate, never drop: operators find it by `DeliveryOverdue = true`.
-                None => {
-                    overdue_timer = None;
-                    ctx.state_mut(|w| w.state.mark_overdue());
-                    ctx.upsert_search_attributes([names::DELIVERY_OVERDUE.value_set(true)]);
-                }
-            }
-        };
-        if ctx.state(|w| w.state.status()) == DeliveryStatus::Cancelled {
-            return finish(ctx, &saga, compensations, aborted).await;
-        }
-
-        // 5. Completed: settle and show it.
-        let settled = saga
-            .call(
-                ctx,
-                || PaymentActivities::settle_payment,
-                input.delivery_id.clone(),
-                names::PAYMENTS_QUEUE,
-            )
-            .await
-            .map_err(fail)?;
-        ctx.state_mut(|w| w.state.payment_settled(settled.amount));
-        finish(ctx, &saga, Vec::new(), None).await
+        // 5. Delivered: settle and show it.
+        settle(ctx, &mut saga).await?;
+        saga.finish(ctx, None).await
     }
 
     /// The live state of the delivery.
@@ -317,8 +104,8 @@ impl DeliveryWorkflow {
     }
 
     /// Waits until payment has decided on the fee (registered, or refused) and returns the
-    /// view. `POST /deliveries` sends it with the start (update-with-start): v3 decides the
-    /// registration inside the first workflow task, which then also answers this update, so
+    /// view. `POST /deliveries` sends it with the start (update-with-start): the registration
+    /// is decided inside the first workflow task, which then also answers this update, so
     /// the call is confirmed in one round trip. Reads only, so it needs neither a validator
     /// nor an expiry: arriving late (workers were down) changes nothing.
     #[update(name = "registration")]
@@ -376,9 +163,9 @@ impl DeliveryWorkflow {
     fn validate_cancel(
         &self,
         _ctx: &WorkflowContextView,
-        req: &CancelRequest,
+        _req: &CancelRequest,
     ) -> Result<(), HandlerError> {
-        Ok(self.state.can_cancel(req.reason.as_deref())?)
+        Ok(self.state.can_cancel()?)
     }
 
     /// The restaurant cancels before pickup; answers once the payment is voided.
@@ -387,8 +174,8 @@ impl DeliveryWorkflow {
         ctx: &mut WorkflowContext<Self>,
         req: CancelRequest,
     ) -> Result<DeliveryView, HandlerError> {
-        req.check_fresh(now_ms(ctx))?;
-        ctx.state_mut(|w| w.state.cancel(req.reason.as_deref()))?;
+        req.check_fresh(time_ms(ctx.workflow_time()))?;
+        ctx.state_mut(|w| w.state.cancel(req.reason.as_ref().map(Text::as_str)))?;
         ctx.wait_condition(|w: &Self| w.state.compensated()).await?;
         Ok(ctx.state(|w| w.state.view()))
     }
@@ -409,25 +196,186 @@ impl DeliveryWorkflow {
     /// Signal form of `cancel`.
     #[signal(name = "cancel")]
     pub fn cancel_signal(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: CancelRequest) {
-        let _ = self.state.cancel(req.reason.as_deref());
+        let _ = self.state.cancel(req.reason.as_ref().map(Text::as_str));
     }
 }
 
-/// Where the saga's steps run: payment, the riders' store and the delivery list.
+/// Step 1: registers the fee. `false` when payment refused it on the merits (the delivery
+/// then ends with no money moved); an infrastructure error is retried, never returned.
+async fn register_fee(ctx: &Ctx, saga: &mut Saga) -> bool {
+    let call = ctx.state(|w| w.state.input().call.clone());
+    let input = RegisterPaymentInput {
+        delivery_id: call.delivery_id,
+        amount: call.cost.won(),
+    };
+    let registered = saga
+        .step(
+            ctx,
+            || PaymentActivities::register_payment,
+            input,
+            names::PAYMENTS_QUEUE,
+        )
+        .await;
+    match registered {
+        Ok(_) => {
+            saga.undo_with(Compensation::VoidPayment);
+            ctx.state_mut(|w| w.state.payment_registered());
+            true
+        }
+        Err(err) => {
+            let why = failure_message(&err);
+            ctx.state_mut(|w| w.state.payment_rejected(&why));
+            false
+        }
+    }
+}
+
+/// Step 2: the call goes to riders and to the delivery list at once (unless a rider or a
+/// cancel was faster than the registration).
+async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> WorkflowResult<()> {
+    if status(ctx) != DeliveryStatus::Called {
+        return Ok(());
+    }
+    let at = now(ctx);
+    let call = OpenCall {
+        call: ctx.state(|w| w.state.input().call.clone()),
+        called_at: at,
+    };
+    let row = ctx.state_mut(|w| w.state.next_projection(at));
+    let (offered, projected) = join!(
+        saga.step(
+            ctx,
+            || DispatchActivities::offer_call,
+            call,
+            names::DISPATCH_QUEUE
+        ),
+        saga.step(
+            ctx,
+            || ProjectionActivities::project_delivery,
+            row,
+            names::PROJECTIONS_QUEUE,
+        ),
+    );
+    if offered.is_ok() {
+        saga.undo_with(Compensation::WithdrawCall);
+    }
+    offered.map_err(fail)?;
+    projected.map_err(fail)?;
+    Ok(())
+}
+
+/// Step 3: waits for a rider, a cancel or the pickup deadline (no timer when the wait is
+/// already over). `Some(reason)` when an operator cancelled the workflow itself.
+async fn wait_for_pickup(ctx: &Ctx) -> Option<String> {
+    if status(ctx) != DeliveryStatus::Called {
+        return None;
+    }
+    let deadline = ctx
+        .state(|w| w.state.input().pickup_deadline_secs)
+        .map_or(DEFAULT_PICKUP_DEADLINE, Duration::from_secs);
+    select! {
+        changed = ctx.wait_condition(|w: &DeliveryWorkflow| w.state.status() != DeliveryStatus::Called) => match changed {
+            Ok(()) => None,
+            Err(cancel) => Some(abort(ctx, &cancel.to_string())),
+        },
+        fired = ctx.timer(deadline) => match fired {
+            TimerResult::Fired => {
+                ctx.state_mut(|w| w.state.expire());
+                None
+            }
+            TimerResult::Cancelled => Some(abort(ctx, "timer cancelled")),
+        },
+    }
+}
+
+/// Step 4, first half: withdraws the call while the list shows `Picked`. (When the completion
+/// arrived in the same breath, the list goes straight to `Completed` once settled.)
+async fn hand_over(ctx: &Ctx, saga: &mut Saga) -> WorkflowResult<()> {
+    set_status_attributes(ctx);
+    let picked = status(ctx) == DeliveryStatus::Picked;
+    let listed = async {
+        match picked {
+            true => project(ctx, saga).await,
+            false => Ok(()),
+        }
+    };
+    let (withdrawn, projected) = join!(saga.run_now(ctx, Compensation::WithdrawCall), listed);
+    withdrawn?;
+    saga.forget(Compensation::WithdrawCall);
+    projected
+}
+
+/// Step 4, second half: waits for the completion; past the completion deadline the delivery
+/// is flagged overdue, never dropped. `Some(reason)` when an operator cancelled the workflow.
+async fn wait_for_completion(ctx: &Ctx) -> Option<String> {
+    if status(ctx) != DeliveryStatus::Picked {
+        return None;
+    }
+    let deadline = ctx
+        .state(|w| w.state.input().completion_deadline_secs)
+        .map_or(DEFAULT_COMPLETION_DEADLINE, Duration::from_secs);
+    let done = |w: &DeliveryWorkflow| w.state.status() != DeliveryStatus::Picked;
+    let waited = select! {
+        changed = ctx.wait_condition(done) => changed,
+        fired = ctx.timer(deadline) => match fired {
+            // Escalate: operators find it by `DeliveryOverdue = true`.
+            TimerResult::Fired => {
+                ctx.state_mut(|w| w.state.mark_overdue());
+                ctx.upsert_search_attributes([names::DELIVERY_OVERDUE.value_set(true)]);
+                ctx.wait_condition(done).await
+            }
+            TimerResult::Cancelled => ctx.wait_condition(done).await,
+        },
+    };
+    waited.err().map(|cancel| abort(ctx, &cancel.to_string()))
+}
+
+/// Step 5: settles the fee; nothing is left to undo afterwards.
+async fn settle(ctx: &Ctx, saga: &mut Saga) -> WorkflowResult<()> {
+    let delivery_id = ctx.state(|w| w.state.input().call.delivery_id.clone());
+    let settled = saga
+        .step(
+            ctx,
+            || PaymentActivities::settle_payment,
+            delivery_id,
+            names::PAYMENTS_QUEUE,
+        )
+        .await
+        .map_err(fail)?;
+    ctx.state_mut(|w| w.state.payment_settled(settled.amount));
+    saga.forget(Compensation::VoidPayment);
+    Ok(())
+}
+
+/// What undoes a step that succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compensation {
+    VoidPayment,
+    WithdrawCall,
+}
+
+/// Runs the saga's steps and keeps its undo log: every step that succeeded records what
+/// undoes it ([`Saga::undo_with`]), and [`Saga::finish`] runs those newest first.
 struct Saga {
-    /// The workflow's task queue; activity queues take its prefix.
+    /// The workflow's task queue; the remote activities' queues take its prefix.
     queue: String,
-    /// v3 ([`PATCH_LOCAL_EFFECTS`]): as local activities, else on their role's queue.
-    local: bool,
+    compensations: Vec<Compensation>,
 }
 
 impl Saga {
-    /// Runs a step of the saga: locally first in v3 (falling back to the
-    /// remote activity on `role`'s queue unless it was refused on the merits), else remotely.
-    /// `activity` names it (the SDK's activity markers are not `Clone`).
-    async fn call<A>(
+    fn new(queue: &str) -> Self {
+        Self {
+            queue: queue.to_owned(),
+            compensations: Vec::new(),
+        }
+    }
+
+    /// Runs one step: as a local activity first, falling back to the remote activity on
+    /// `role`'s queue unless it was refused on the merits. `activity` names it (the SDK's
+    /// activity markers are not `Clone`).
+    async fn step<A>(
         &self,
-        ctx: &WorkflowContext<DeliveryWorkflow>,
+        ctx: &Ctx,
         activity: impl Fn() -> A,
         input: A::Input,
         role: &str,
@@ -436,10 +384,6 @@ impl Saga {
         A: ActivityDefinition,
         A::Input: Clone,
     {
-        let remote = activity_options(&self.queue, role);
-        if !self.local {
-            return ctx.execute_activity(activity(), input, remote).await;
-        }
         match ctx
             .execute_local_activity(activity(), input.clone(), local_activity_options())
             .await
@@ -449,39 +393,49 @@ impl Saga {
             // again is safe: every activity is idempotent (payment by delivery id, the list
             // by sequence number).
             Err(err) if !is_rejection(&err) => {
+                let remote = activity_options(&self.queue, role);
                 ctx.execute_activity(activity(), input, remote).await
             }
             done => done,
         }
     }
-}
 
-/// Ends the saga: undoes `compensations` in reverse, keeps search attributes and the delivery
-/// list current, and reports the final view (or the cancellation, when an operator asked).
-async fn finish(
-    ctx: &mut WorkflowContext<DeliveryWorkflow>,
-    saga: &Saga,
-    mut compensations: Vec<Compensation>,
-    aborted: Option<String>,
-) -> WorkflowResult<DeliveryView> {
-    let delivery_id = ctx.state(|w| w.state.input().delivery_id.clone());
-    while let Some(step) = compensations.pop() {
-        match step {
+    fn undo_with(&mut self, compensation: Compensation) {
+        self.compensations.push(compensation);
+    }
+
+    /// The step no longer needs undoing (its effect became final).
+    fn forget(&mut self, compensation: Compensation) {
+        self.compensations.retain(|c| *c != compensation);
+    }
+
+    /// Runs a recorded compensation now, as a forward step (withdrawing the call once it is
+    /// picked up); the caller then forgets it. Nothing happens when it was never recorded.
+    async fn run_now(&self, ctx: &Ctx, compensation: Compensation) -> WorkflowResult<()> {
+        if self.compensations.contains(&compensation) {
+            self.undo(ctx, compensation).await?;
+        }
+        Ok(())
+    }
+
+    async fn undo(&self, ctx: &Ctx, compensation: Compensation) -> WorkflowResult<()> {
+        let delivery_id = ctx.state(|w| w.state.input().call.delivery_id.clone());
+        match compensation {
             Compensation::WithdrawCall => {
-                saga.call(
+                self.step(
                     ctx,
                     || DispatchActivities::withdraw_call,
-                    delivery_id.clone(),
+                    delivery_id,
                     names::DISPATCH_QUEUE,
                 )
                 .await
                 .map_err(fail)?;
             }
             Compensation::VoidPayment => {
-                saga.call(
+                self.step(
                     ctx,
                     || PaymentActivities::void_payment,
-                    delivery_id.clone(),
+                    delivery_id,
                     names::PAYMENTS_QUEUE,
                 )
                 .await
@@ -489,43 +443,34 @@ async fn finish(
                 ctx.state_mut(|w| w.state.payment_voided());
             }
         }
+        Ok(())
     }
-    set_status_attributes(ctx);
-    project(ctx, saga).await?;
-    match aborted {
-        Some(_) => Err(WorkflowTermination::cancelled()),
-        None => Ok(ctx.state(|w| w.state.view())),
-    }
-}
 
-async fn withdraw_call(
-    ctx: &WorkflowContext<DeliveryWorkflow>,
-    saga: &Saga,
-    compensations: &mut Vec<Compensation>,
-) -> WorkflowResult<()> {
-    if let Some(pos) = compensations
-        .iter()
-        .position(|c| *c == Compensation::WithdrawCall)
-    {
-        let delivery_id = ctx.state(|w| w.state.input().delivery_id.clone());
-        saga.call(
-            ctx,
-            || DispatchActivities::withdraw_call,
-            delivery_id,
-            names::DISPATCH_QUEUE,
-        )
-        .await
-        .map_err(fail)?;
-        compensations.remove(pos);
+    /// Ends the saga: undoes what is left, newest first, keeps search attributes and the
+    /// delivery list current, and reports the final view (or the cancellation, when an
+    /// operator cancelled the workflow).
+    async fn finish(
+        &mut self,
+        ctx: &Ctx,
+        aborted: Option<String>,
+    ) -> WorkflowResult<DeliveryView> {
+        while let Some(compensation) = self.compensations.pop() {
+            self.undo(ctx, compensation).await?;
+        }
+        set_status_attributes(ctx);
+        project(ctx, self).await?;
+        match aborted {
+            Some(_) => Err(WorkflowTermination::cancelled()),
+            None => Ok(ctx.state(|w| w.state.view())),
+        }
     }
-    Ok(())
 }
 
 /// Writes the current state to the delivery list with the next sequence number.
-async fn project(ctx: &WorkflowContext<DeliveryWorkflow>, saga: &Saga) -> WorkflowResult<()> {
-    let at = now_ms(ctx);
+async fn project(ctx: &Ctx, saga: &Saga) -> WorkflowResult<()> {
+    let at = now(ctx);
     let row = ctx.state_mut(|w| w.state.next_projection(at));
-    saga.call(
+    saga.step(
         ctx,
         || ProjectionActivities::project_delivery,
         row,
@@ -535,19 +480,36 @@ async fn project(ctx: &WorkflowContext<DeliveryWorkflow>, saga: &Saga) -> Workfl
     .map_err(fail)
 }
 
-fn set_status_attributes(ctx: &WorkflowContext<DeliveryWorkflow>) {
-    let (status, rider) = ctx.state(|w| (w.state.status(), w.state.rider_id().map(str::to_owned)));
+fn status(ctx: &Ctx) -> DeliveryStatus {
+    ctx.state(|w| w.state.status())
+}
+
+/// Records an operator's cancellation of the workflow itself and returns its reason.
+fn abort(ctx: &Ctx, fallback: &str) -> String {
+    let reason = ctx.cancellation_token().reason().unwrap_or_default();
+    let reason = if reason.is_empty() {
+        fallback.to_owned()
+    } else {
+        reason
+    };
+    let reason = format!("workflow cancelled by an operator: {reason}");
+    ctx.state_mut(|w| w.state.abort(&reason));
+    reason
+}
+
+fn set_status_attributes(ctx: &Ctx) {
+    let (status, rider) = ctx.state(|w| (w.state.status(), w.state.rider_id().cloned()));
     let mut updates = vec![names::DELIVERY_STATUS.value_set(status.as_str().to_owned())];
     if let Some(rider) = rider {
-        updates.push(names::RIDER_ID.value_set(rider));
+        updates.push(names::RIDER_ID.value_set(String::from(rider)));
     }
     ctx.upsert_search_attributes(updates);
 }
 
-/// Options for every activity of the saga: retried with backoff until it succeeds or fails
-/// for a business reason, on the queue of its bounded context, and not interrupted by a
-/// workflow cancellation (the saga decides what to undo). Each call takes milliseconds; the
-/// 5 s start-to-close bounds how long a task lost with its worker (a crash, or a drain that
+/// Options of the remote fallback: retried with backoff until it succeeds or fails for a
+/// business reason, on the queue of its bounded context, and not interrupted by a workflow
+/// cancellation (the saga decides what to undo). Each call takes milliseconds; the 5 s
+/// start-to-close bounds how long a task lost with its worker (a crash, or a drain that
 /// raced a poll) holds the delivery up before the retry.
 fn activity_options(workflow_queue: &str, role: &str) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(5))
@@ -563,10 +525,10 @@ fn activity_options(workflow_queue: &str, role: &str) -> ActivityOptions {
         .build()
 }
 
-/// Options for the v3 local activities: a few quick attempts inside the workflow task (a
-/// call takes milliseconds), bounded well below the workflow task timeout so a stalled
-/// service never holds the task (and the queries and updates waiting behind it) for long;
-/// then [`Saga::call`] falls back to the remote activity. Not interrupted by a workflow
+/// Options of the local activities: a few quick attempts inside the workflow task (a call
+/// takes milliseconds), bounded well below the workflow task timeout so a stalled service
+/// never holds the task (and the queries and updates waiting behind it) for long; then
+/// [`Saga::step`] falls back to the remote activity. Not interrupted by a workflow
 /// cancellation, like the remote ones.
 fn local_activity_options() -> LocalActivityOptions {
     LocalActivityOptions::builder()
@@ -584,24 +546,15 @@ fn local_activity_options() -> LocalActivityOptions {
         .build()
 }
 
-fn now_ms(ctx: &WorkflowContext<DeliveryWorkflow>) -> i64 {
-    time_ms(ctx.workflow_time())
+/// Workflow time (the Unix epoch when the SDK has none yet): deterministic on replay.
+fn now(ctx: &Ctx) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(time_ms(ctx.workflow_time())).unwrap_or_default()
 }
 
 /// Workflow time in milliseconds since the Unix epoch (0 when the SDK has none yet).
 fn time_ms(time: Option<SystemTime>) -> i64 {
     time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn cancel_reason(ctx: &WorkflowContext<DeliveryWorkflow>, fallback: &str) -> String {
-    let reason = ctx.cancellation_token().reason().unwrap_or_default();
-    let reason = if reason.is_empty() {
-        fallback.to_owned()
-    } else {
-        reason
-    };
-    format!("workflow cancelled by an operator: {reason}")
 }
 
 /// The message of the deepest failure in an activity error, for people to read.

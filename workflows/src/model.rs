@@ -1,23 +1,24 @@
-//! The data that crosses the workflow boundary: its input, its view, and activity payloads.
+//! The data that crosses the workflow boundary: its input, its update requests, and the
+//! payment activities' payloads. The delivery itself (call, row, view, statuses) is the
+//! `domain` crate's; it is re-exported here for the workflow's callers.
 //!
 //! JSON is camelCase and money an integer number of KRW, as in the public contract.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-/// Largest delivery fee the agency accepts, in KRW.
-pub const MAX_COST: i64 = 1_000_000;
+pub use domain::{
+    Call, Cost, CustomerId, DeliveryId, DeliveryRow, DeliveryStatus, DeliveryView, OpenCall,
+    PaymentStatus, PaymentSummary, Projection, RestaurantId, RiderId, Text,
+};
 
 /// Workflow input: what a restaurant asked for, plus optional deadline overrides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryInput {
-    pub delivery_id: String,
-    pub restaurant_id: String,
-    pub destination: String,
-    pub cost: i64,
+    #[serde(flatten)]
+    pub call: Call,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_id: Option<String>,
+    pub customer_id: Option<domain::CustomerId>,
     /// Seconds a call stays open before it is cancelled for want of a rider (default 30 min).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pickup_deadline_secs: Option<u64>,
@@ -26,85 +27,22 @@ pub struct DeliveryInput {
     pub completion_deadline_secs: Option<u64>,
 }
 
-/// Where a delivery is in its life: `Called` → `Picked` → `Completed`, or `Called` → `Cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum DeliveryStatus {
-    Called,
-    Picked,
-    Completed,
-    Cancelled,
-}
-
-impl DeliveryStatus {
-    /// The name used in JSON, search attributes and the delivery list.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Called => "Called",
-            Self::Picked => "Picked",
-            Self::Completed => "Completed",
-            Self::Cancelled => "Cancelled",
-        }
-    }
-}
-
-/// The fee's state as the delivery knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum PaymentStatus {
-    /// Registration has not been confirmed yet (e.g. the payment side is down).
-    Pending,
-    Registered,
-    Settled,
-    Voided,
-    /// Payment refused the registration: no money moved and the delivery ended.
-    Rejected,
-}
-
-/// The `payment` object of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentSummary {
-    pub status: PaymentStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<i64>,
-}
-
-/// The live state of one delivery, as the `status` query and the updates return it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DeliveryView {
-    pub delivery_id: String,
-    pub restaurant_id: String,
-    pub destination: String,
-    pub cost: i64,
-    pub status: DeliveryStatus,
-    pub rider_id: Option<String>,
-    pub payment: PaymentSummary,
-    /// The settled amount once the payment is settled, else `null`.
-    pub settled: Option<i64>,
-    /// Why the delivery was cancelled, when it was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cancel_reason: Option<String>,
-    /// True once the rider held the food past the completion deadline.
-    #[serde(default)]
-    pub overdue: bool,
-}
-
 /// Input of the `pickup` and `complete` updates and the `picked` and `completed` signals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RiderRequest {
-    pub rider_id: String,
+    pub rider_id: RiderId,
     /// See [`Expiry`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
 }
 
 /// Input of the `cancel` update and signal.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelRequest {
     #[serde(default)]
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
     /// See [`Expiry`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
@@ -155,17 +93,14 @@ pub enum RejectionKind {
     Conflict,
     /// Another rider holds this delivery (403).
     Forbidden,
-    /// The request itself is malformed (400).
-    Invalid,
     /// The request came after its sender stopped waiting (see [`Expiry`]).
     Expired,
 }
 
 impl RejectionKind {
-    pub const ALL: [RejectionKind; 4] = [
+    pub const ALL: [RejectionKind; 3] = [
         RejectionKind::Conflict,
         RejectionKind::Forbidden,
-        RejectionKind::Invalid,
         RejectionKind::Expired,
     ];
 
@@ -173,7 +108,6 @@ impl RejectionKind {
         match self {
             Self::Conflict => "conflict",
             Self::Forbidden => "forbidden",
-            Self::Invalid => "invalid",
             Self::Expired => "expired",
         }
     }
@@ -190,13 +124,6 @@ impl Rejection {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self {
             kind: RejectionKind::Forbidden,
-            message: message.into(),
-        }
-    }
-
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            kind: RejectionKind::Invalid,
             message: message.into(),
         }
     }
@@ -231,7 +158,7 @@ impl std::error::Error for Rejection {}
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterPaymentInput {
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub amount: i64,
 }
 
@@ -239,38 +166,9 @@ pub struct RegisterPaymentInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRecord {
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub amount: i64,
     pub status: PaymentStatus,
-}
-
-/// Input of `OfferCall`: the call as riders see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OfferCallInput {
-    pub delivery_id: String,
-    pub restaurant_id: String,
-    pub destination: String,
-    pub cost: i64,
-    /// Workflow time of the call, in milliseconds since the Unix epoch.
-    pub called_at_ms: i64,
-}
-
-/// Input of `ProjectDelivery`: one delivery-list row and its per-delivery sequence number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProjectionInput {
-    pub delivery_id: String,
-    pub restaurant_id: String,
-    pub destination: String,
-    pub cost: i64,
-    pub status: DeliveryStatus,
-    pub rider_id: Option<String>,
-    pub settled: Option<i64>,
-    /// Workflow time of the change, in milliseconds since the Unix epoch.
-    pub updated_at_ms: i64,
-    /// Increases with every write of this delivery; an older write never replaces a newer one.
-    pub seq: i64,
 }
 
 #[cfg(test)]
@@ -286,7 +184,7 @@ mod tests {
     #[test]
     fn a_request_past_its_deadline_is_refused_and_one_without_a_deadline_never_is() {
         let req = RiderRequest {
-            rider_id: "r".into(),
+            rider_id: RiderId::parse("r").unwrap(),
             expires_at_ms: Some(1_000),
         };
         assert!(req.check_fresh(1_000).is_ok());
@@ -316,31 +214,5 @@ mod tests {
     fn a_foreign_failure_message_is_not_a_rejection() {
         assert_eq!(Rejection::parse("workflow not found"), None);
         assert_eq!(Rejection::parse("boom: it broke"), None);
-    }
-
-    #[test]
-    fn the_view_serialises_as_the_contract_says() {
-        let view = DeliveryView {
-            delivery_id: "d-1".into(),
-            restaurant_id: "r-1".into(),
-            destination: "Seoul".into(),
-            cost: 20_000,
-            status: DeliveryStatus::Called,
-            rider_id: None,
-            payment: PaymentSummary {
-                status: PaymentStatus::Registered,
-                amount: Some(20_000),
-            },
-            settled: None,
-            cancel_reason: None,
-            overdue: false,
-        };
-        let json = serde_json::to_value(&view).unwrap();
-        assert_eq!(json["deliveryId"], "d-1");
-        assert_eq!(json["status"], "Called");
-        assert_eq!(json["payment"]["status"], "Registered");
-        assert_eq!(json["payment"]["amount"], 20_000);
-        assert!(json["settled"].is_null());
-        assert!(json["riderId"].is_null());
     }
 }

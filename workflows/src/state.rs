@@ -4,13 +4,12 @@
 //! reaches history), then applies the transition. A transition only advances from its expected
 //! previous state, so a duplicate or late signal changes nothing.
 
-use crate::model::{
-    DeliveryInput, DeliveryStatus, DeliveryView, PaymentStatus, PaymentSummary, ProjectionInput,
-    Rejection,
-};
+use chrono::{DateTime, Utc};
 
-/// Longest rider id or reason accepted, in characters (the contract's string limit).
-pub const MAX_TEXT_LEN: usize = 256;
+use crate::model::{
+    DeliveryInput, DeliveryRow, DeliveryStatus, DeliveryView, PaymentStatus, PaymentSummary,
+    Projection, Rejection, RiderId,
+};
 
 /// One delivery's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,24 +17,12 @@ pub struct DeliveryState {
     input: DeliveryInput,
     status: DeliveryStatus,
     payment: PaymentStatus,
-    rider_id: Option<String>,
+    rider_id: Option<RiderId>,
     settled: Option<i64>,
     cancel_reason: Option<String>,
     overdue: bool,
     /// Sequence number of the last delivery-list write.
     seq: i64,
-}
-
-fn check_rider_id(rider_id: &str) -> Result<(), Rejection> {
-    if rider_id.trim().is_empty() {
-        return Err(Rejection::invalid("riderId must not be empty"));
-    }
-    if rider_id.chars().count() > MAX_TEXT_LEN {
-        return Err(Rejection::invalid(format!(
-            "riderId must be at most {MAX_TEXT_LEN} characters"
-        )));
-    }
-    Ok(())
 }
 
 impl DeliveryState {
@@ -65,18 +52,15 @@ impl DeliveryState {
         self.payment
     }
 
-    pub fn rider_id(&self) -> Option<&str> {
-        self.rider_id.as_deref()
+    pub fn rider_id(&self) -> Option<&RiderId> {
+        self.rider_id.as_ref()
     }
 
     /// What the `status` query and the updates return.
     pub fn view(&self) -> DeliveryView {
-        let amount = (self.payment != PaymentStatus::Rejected).then_some(self.input.cost);
+        let amount = (self.payment != PaymentStatus::Rejected).then_some(self.input.call.cost.won());
         DeliveryView {
-            delivery_id: self.input.delivery_id.clone(),
-            restaurant_id: self.input.restaurant_id.clone(),
-            destination: self.input.destination.clone(),
-            cost: self.input.cost,
+            call: self.input.call.clone(),
             status: self.status,
             rider_id: self.rider_id.clone(),
             payment: PaymentSummary {
@@ -90,30 +74,28 @@ impl DeliveryState {
     }
 
     /// The next delivery-list write: the current row with a fresh sequence number.
-    pub fn next_projection(&mut self, updated_at_ms: i64) -> ProjectionInput {
+    pub fn next_projection(&mut self, updated_at: DateTime<Utc>) -> Projection {
         self.seq += 1;
-        ProjectionInput {
-            delivery_id: self.input.delivery_id.clone(),
-            restaurant_id: self.input.restaurant_id.clone(),
-            destination: self.input.destination.clone(),
-            cost: self.input.cost,
-            status: self.status,
-            rider_id: self.rider_id.clone(),
-            settled: self.settled,
-            updated_at_ms,
+        Projection {
+            row: DeliveryRow {
+                call: self.input.call.clone(),
+                status: self.status,
+                rider_id: self.rider_id.clone(),
+                settled: self.settled,
+                updated_at,
+            },
             seq: self.seq,
         }
     }
 
     /// Whether `rider_id` may pick the delivery up. Repeating one's own pickup is allowed.
-    pub fn can_pick_up(&self, rider_id: &str) -> Result<(), Rejection> {
-        check_rider_id(rider_id)?;
+    pub fn can_pick_up(&self, rider_id: &RiderId) -> Result<(), Rejection> {
         match (self.status, self.payment) {
             (DeliveryStatus::Called, PaymentStatus::Registered) => Ok(()),
             (DeliveryStatus::Called, _) => Err(Rejection::conflict(
                 "the call is not open yet: its payment is still being registered",
             )),
-            (DeliveryStatus::Picked, _) if self.rider_id.as_deref() == Some(rider_id) => Ok(()),
+            (DeliveryStatus::Picked, _) if self.rider_id.as_ref() == Some(rider_id) => Ok(()),
             (DeliveryStatus::Picked | DeliveryStatus::Completed, _) => Err(Rejection::conflict(
                 "another rider already picked this delivery up",
             )),
@@ -123,21 +105,20 @@ impl DeliveryState {
         }
     }
 
-    pub fn pick_up(&mut self, rider_id: &str) -> Result<(), Rejection> {
+    pub fn pick_up(&mut self, rider_id: &RiderId) -> Result<(), Rejection> {
         self.can_pick_up(rider_id)?;
         self.status = DeliveryStatus::Picked;
-        self.rider_id = Some(rider_id.to_owned());
+        self.rider_id = Some(rider_id.clone());
         Ok(())
     }
 
     /// Whether `rider_id` may complete the delivery: only the rider who picked it up.
-    pub fn can_complete(&self, rider_id: &str) -> Result<(), Rejection> {
-        check_rider_id(rider_id)?;
+    pub fn can_complete(&self, rider_id: &RiderId) -> Result<(), Rejection> {
         match self.status {
             DeliveryStatus::Called => Err(Rejection::conflict(
                 "the delivery has not been picked up yet",
             )),
-            DeliveryStatus::Picked if self.rider_id.as_deref() == Some(rider_id) => Ok(()),
+            DeliveryStatus::Picked if self.rider_id.as_ref() == Some(rider_id) => Ok(()),
             DeliveryStatus::Picked => Err(Rejection::forbidden(
                 "another rider picked this delivery up",
             )),
@@ -148,19 +129,14 @@ impl DeliveryState {
         }
     }
 
-    pub fn complete(&mut self, rider_id: &str) -> Result<(), Rejection> {
+    pub fn complete(&mut self, rider_id: &RiderId) -> Result<(), Rejection> {
         self.can_complete(rider_id)?;
         self.status = DeliveryStatus::Completed;
         Ok(())
     }
 
     /// Whether the restaurant may cancel: only while nobody has picked the food up.
-    pub fn can_cancel(&self, reason: Option<&str>) -> Result<(), Rejection> {
-        if reason.is_some_and(|r| r.chars().count() > MAX_TEXT_LEN) {
-            return Err(Rejection::invalid(format!(
-                "reason must be at most {MAX_TEXT_LEN} characters"
-            )));
-        }
+    pub fn can_cancel(&self) -> Result<(), Rejection> {
         match self.status {
             DeliveryStatus::Called => Ok(()),
             DeliveryStatus::Picked | DeliveryStatus::Completed => {
@@ -173,7 +149,7 @@ impl DeliveryState {
     }
 
     pub fn cancel(&mut self, reason: Option<&str>) -> Result<(), Rejection> {
-        self.can_cancel(reason)?;
+        self.can_cancel()?;
         self.mark_cancelled(reason.unwrap_or("cancelled by the restaurant"));
         Ok(())
     }
@@ -243,10 +219,12 @@ mod tests {
 
     fn called() -> DeliveryState {
         DeliveryState::new(DeliveryInput {
-            delivery_id: "d-1".into(),
-            restaurant_id: "r-1".into(),
-            destination: "Seoul".into(),
-            cost: 20_000,
+            call: domain::Call {
+                delivery_id: "d-1".parse().unwrap(),
+                restaurant_id: "r-1".parse().unwrap(),
+                destination: "Seoul".parse().unwrap(),
+                cost: domain::Cost::new(20_000).unwrap(),
+            },
             customer_id: None,
             pickup_deadline_secs: None,
             completion_deadline_secs: None,
@@ -259,6 +237,10 @@ mod tests {
         s
     }
 
+    fn rider(id: &str) -> RiderId {
+        id.parse().unwrap()
+    }
+
     fn kind(r: Result<(), Rejection>) -> Option<RejectionKind> {
         r.err().map(|e| e.kind)
     }
@@ -266,28 +248,28 @@ mod tests {
     #[test]
     fn a_call_cannot_be_picked_up_before_its_payment_is_registered() {
         assert_eq!(
-            kind(called().can_pick_up("rider-1")),
+            kind(called().can_pick_up(&rider("rider-1"))),
             Some(RejectionKind::Conflict)
         );
-        assert_eq!(kind(open().can_pick_up("rider-1")), None);
+        assert_eq!(kind(open().can_pick_up(&rider("rider-1"))), None);
     }
 
     #[test]
     fn the_first_rider_wins_and_the_second_gets_a_conflict() {
         let mut s = open();
-        s.pick_up("rider-1").unwrap();
+        s.pick_up(&rider("rider-1")).unwrap();
         assert_eq!(s.status(), DeliveryStatus::Picked);
-        assert_eq!(s.rider_id(), Some("rider-1"));
-        assert_eq!(kind(s.pick_up("rider-2")), Some(RejectionKind::Conflict));
-        assert_eq!(s.rider_id(), Some("rider-1"));
+        assert_eq!(s.rider_id(), Some(&rider("rider-1")));
+        assert_eq!(kind(s.pick_up(&rider("rider-2"))), Some(RejectionKind::Conflict));
+        assert_eq!(s.rider_id(), Some(&rider("rider-1")));
     }
 
     #[test]
     fn repeating_ones_own_pickup_changes_nothing() {
         let mut s = open();
-        s.pick_up("rider-1").unwrap();
+        s.pick_up(&rider("rider-1")).unwrap();
         let before = s.clone();
-        s.pick_up("rider-1").unwrap();
+        s.pick_up(&rider("rider-1")).unwrap();
         assert_eq!(s, before);
     }
 
@@ -295,14 +277,14 @@ mod tests {
     fn only_the_rider_who_picked_up_may_complete() {
         let mut s = open();
         assert_eq!(
-            kind(s.can_complete("rider-1")),
+            kind(s.can_complete(&rider("rider-1"))),
             Some(RejectionKind::Conflict)
         );
-        s.pick_up("rider-1").unwrap();
-        assert_eq!(kind(s.complete("rider-2")), Some(RejectionKind::Forbidden));
-        s.complete("rider-1").unwrap();
+        s.pick_up(&rider("rider-1")).unwrap();
+        assert_eq!(kind(s.complete(&rider("rider-2"))), Some(RejectionKind::Forbidden));
+        s.complete(&rider("rider-1")).unwrap();
         assert_eq!(s.status(), DeliveryStatus::Completed);
-        assert_eq!(kind(s.complete("rider-1")), Some(RejectionKind::Conflict));
+        assert_eq!(kind(s.complete(&rider("rider-1"))), Some(RejectionKind::Conflict));
     }
 
     #[test]
@@ -314,7 +296,7 @@ mod tests {
         assert_eq!(kind(s.cancel(None)), Some(RejectionKind::Conflict));
 
         let mut picked = open();
-        picked.pick_up("rider-1").unwrap();
+        picked.pick_up(&rider("rider-1")).unwrap();
         assert_eq!(kind(picked.cancel(None)), Some(RejectionKind::Conflict));
         assert_eq!(picked.status(), DeliveryStatus::Picked);
     }
@@ -333,23 +315,9 @@ mod tests {
         assert_eq!(s.status(), DeliveryStatus::Cancelled);
 
         let mut picked = open();
-        picked.pick_up("rider-1").unwrap();
+        picked.pick_up(&rider("rider-1")).unwrap();
         picked.expire();
         assert_eq!(picked.status(), DeliveryStatus::Picked);
-    }
-
-    #[test]
-    fn blank_or_oversized_rider_ids_are_invalid() {
-        let s = open();
-        assert_eq!(kind(s.can_pick_up("  ")), Some(RejectionKind::Invalid));
-        assert_eq!(
-            kind(s.can_pick_up(&"x".repeat(MAX_TEXT_LEN + 1))),
-            Some(RejectionKind::Invalid)
-        );
-        assert_eq!(
-            kind(s.can_cancel(Some(&"x".repeat(MAX_TEXT_LEN + 1)))),
-            Some(RejectionKind::Invalid)
-        );
     }
 
     #[test]
@@ -375,24 +343,24 @@ mod tests {
     #[test]
     fn projection_sequence_numbers_increase_with_every_write() {
         let mut s = open();
-        let a = s.next_projection(1);
-        s.pick_up("rider-1").unwrap();
-        let b = s.next_projection(2);
+        let a = s.next_projection(DateTime::UNIX_EPOCH);
+        s.pick_up(&rider("rider-1")).unwrap();
+        let b = s.next_projection(DateTime::UNIX_EPOCH);
         assert!(b.seq > a.seq);
-        assert_eq!(b.status, DeliveryStatus::Picked);
-        assert_eq!(b.rider_id.as_deref(), Some("rider-1"));
+        assert_eq!(b.row.status, DeliveryStatus::Picked);
+        assert_eq!(b.row.rider_id, Some(rider("rider-1")));
     }
 
     #[test]
     fn an_operator_abort_cancels_a_picked_delivery_but_not_a_completed_one() {
         let mut s = open();
-        s.pick_up("rider-1").unwrap();
+        s.pick_up(&rider("rider-1")).unwrap();
         s.abort("operator");
         assert_eq!(s.status(), DeliveryStatus::Cancelled);
 
         let mut done = open();
-        done.pick_up("rider-1").unwrap();
-        done.complete("rider-1").unwrap();
+        done.pick_up(&rider("rider-1")).unwrap();
+        done.complete(&rider("rider-1")).unwrap();
         done.abort("operator");
         assert_eq!(done.status(), DeliveryStatus::Completed);
     }

@@ -1,4 +1,5 @@
-//! The routes of the contract, one module per audience.
+//! The routes of the contract, one module per audience. Each handler's `#[utoipa::path]` and
+//! its route are one entry here, so the OpenAPI document and the router cannot disagree.
 
 mod deliveries;
 mod ops;
@@ -6,40 +7,23 @@ mod payments;
 mod reports;
 mod riders;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
-// The handlers and body types, for the OpenAPI document.
-pub(crate) use deliveries::*;
-pub(crate) use ops::*;
-pub(crate) use payments::*;
-pub(crate) use reports::*;
-pub(crate) use riders::*;
+pub(crate) use payments::payment_of;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/deliveries", post(deliveries::create_delivery))
-        .route("/deliveries/{delivery_id}", get(deliveries::get_delivery))
-        .route(
-            "/deliveries/{delivery_id}/cancel",
-            post(deliveries::cancel_delivery),
-        )
-        .route(
-            "/deliveries/{delivery_id}/pickup",
-            post(deliveries::pickup_delivery),
-        )
-        .route(
-            "/deliveries/{delivery_id}/complete",
-            post(deliveries::complete_delivery),
-        )
-        .route("/riders/{rider_id}/calls", get(riders::open_calls))
-        .route("/delivery-list", get(reports::list_deliveries))
-        .route("/delivery-list/{delivery_id}", get(reports::get_list_row))
-        .route("/payments/{delivery_id}", get(payments::get_payment))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/ops/summary", get(ops::summary))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(deliveries::create_delivery))
+        .routes(routes!(deliveries::get_delivery))
+        .routes(routes!(deliveries::cancel_delivery))
+        .routes(routes!(deliveries::pickup_delivery))
+        .routes(routes!(deliveries::complete_delivery))
+        .routes(routes!(riders::open_calls))
+        .routes(routes!(reports::list_deliveries))
+        .routes(routes!(reports::get_list_row))
+        .routes(routes!(payments::get_payment))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::summary))
 }

@@ -7,22 +7,21 @@ use axum::{
     extract::{Path, State},
 };
 use chrono::{DateTime, Utc};
-use payment::proto::{self, GetPaymentRequest};
+use payment_api::proto::GetPaymentRequest;
 use serde::Serialize;
 use utoipa::ToSchema;
-use workflows::model::PaymentStatus;
+use workflows::model::{DeliveryId, PaymentStatus};
 
 use crate::{
     AppState,
     error::{ApiError, ErrorBody},
-    input,
 };
 
 /// A payment as the ledger holds it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PaymentBody {
-    pub(crate) delivery_id: String,
+    pub(crate) delivery_id: DeliveryId,
     pub(crate) amount: i64,
     /// `Registered`, `Settled` or `Voided`.
     pub(crate) status: PaymentStatus,
@@ -32,7 +31,7 @@ pub(crate) struct PaymentBody {
 
 /// The payment of a delivery.
 #[utoipa::path(get, path = "/payments/{delivery_id}", tag = "payments",
-    params(("delivery_id" = String, Path)),
+    params(("delivery_id" = DeliveryId, Path)),
     responses(
         (status = 200, description = "the payment", body = PaymentBody),
         (status = 404, description = "no payment for this delivery", body = ErrorBody),
@@ -46,22 +45,22 @@ pub(crate) async fn get_payment(
         code: "payment_not_found",
         message: format!("no payment for delivery {delivery_id:?}"),
     };
-    if !input::plain_id(&delivery_id) {
+    let Ok(delivery_id) = DeliveryId::parse(delivery_id.as_str()) else {
         return Err(not_found());
-    }
-    lookup(&state, &delivery_id)
+    };
+    payment_of(&state, &delivery_id)
         .await?
         .map(Json)
         .ok_or_else(not_found)
 }
 
 /// Asks the payment service; `None` when it has no payment for this delivery.
-pub(crate) async fn lookup(
+pub(crate) async fn payment_of(
     state: &AppState,
-    delivery_id: &str,
+    delivery_id: &DeliveryId,
 ) -> Result<Option<PaymentBody>, ApiError> {
     let mut request = tonic::Request::new(GetPaymentRequest {
-        delivery_id: delivery_id.to_owned(),
+        delivery_id: delivery_id.to_string(),
     });
     request.set_timeout(Duration::from_secs(2));
     let reply = match state.inner.payments.clone().get_payment(request).await {
@@ -72,25 +71,12 @@ pub(crate) async fn lookup(
             return Err(ApiError::Unavailable("payment service"));
         }
     };
-    let status = match proto::PaymentStatus::try_from(reply.status) {
-        Ok(proto::PaymentStatus::Registered) => PaymentStatus::Registered,
-        Ok(proto::PaymentStatus::Settled) => PaymentStatus::Settled,
-        Ok(proto::PaymentStatus::Voided) => PaymentStatus::Voided,
-        _ => {
-            return Err(ApiError::internal(format!(
-                "unknown payment status {}",
-                reply.status
-            )));
-        }
-    };
-    let time = |t: Option<prost_types::Timestamp>| {
-        t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
-    };
+    let status = reply.payment_status().map_err(ApiError::internal)?;
     Ok(Some(PaymentBody {
-        delivery_id: reply.delivery_id,
+        delivery_id: delivery_id.clone(),
         amount: reply.amount,
         status,
-        registered_at: time(reply.registered_at),
-        settled_at: time(reply.settled_at),
+        registered_at: reply.registered_at(),
+        settled_at: reply.settled_at(),
     }))
 }

@@ -1,33 +1,58 @@
 //! The delivery list: the CQRS read model for reports.
 
-use axum::{
-    Json,
-    extract::{Path, Query, State},
-};
-use readmodel::{DeliveryRow, DeliveryStatus, ListFilter};
+use std::str::FromStr;
+
+use axum::{Json, extract::State};
+use domain::{DeliveryRow, DeliveryStatus, RestaurantId, RiderId};
+use readmodel::ListFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::{
     AppState,
     error::{ApiError, ErrorBody},
-    input,
+    extract::{Query, empty_as_none},
+    routes::deliveries::DeliveryPath,
 };
 
-const DEFAULT_LIMIT: u64 = 100;
-const MAX_LIMIT: u64 = 1000;
-
-/// Filters of `GET /delivery-list`.
+/// Filters of `GET /delivery-list`; an empty parameter (`?status=`) is no filter.
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
-    /// `Called`, `Picked`, `Completed` or `Cancelled`.
-    status: Option<String>,
-    restaurant_id: Option<String>,
-    rider_id: Option<String>,
-    /// 1 to 1000, default 100.
-    limit: Option<String>,
+    /// Only deliveries in this status.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    status: Option<DeliveryStatus>,
+    /// Only this restaurant's deliveries.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    restaurant_id: Option<RestaurantId>,
+    /// Only deliveries this rider picked up.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    rider_id: Option<RiderId>,
+    /// Most rows to return.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<Limit>,
+}
+
+/// How many rows a page holds: 1 to [`Limit::MAX`].
+struct Limit(u64);
+
+impl Limit {
+    const DEFAULT: u64 = 100;
+    const MAX: u64 = 1000;
+}
+
+impl FromStr for Limit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse::<u64>()
+            .ok()
+            .filter(|l| (1..=Self::MAX).contains(l))
+            .map(Self)
+            .ok_or_else(|| format!("must be a whole number from 1 to {}", Self::MAX))
+    }
 }
 
 /// Deliveries, newest change first.
@@ -40,45 +65,11 @@ pub(crate) async fn list_deliveries(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Vec<DeliveryRow>>, ApiError> {
-    let status = params
-        .status
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<DeliveryStatus>().map_err(|_| {
-                ApiError::invalid(
-                    "status",
-                    "status must be one of Called, Picked, Completed, Cancelled",
-                )
-            })
-        })
-        .transpose()?;
-    let limit = match params.limit.filter(|l| !l.is_empty()) {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .parse::<u64>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "limit",
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
-    let text = |field: &'static str, v: Option<String>| -> Result<Option<String>, ApiError> {
-        match v.filter(|v| !v.is_empty()) {
-            Some(v) if v.chars().count() > input::MAX_TEXT_LEN => Err(ApiError::invalid(
-                field,
-                format!("{field} must be at most {} characters", input::MAX_TEXT_LEN),
-            )),
-            v => Ok(v),
-        }
-    };
     let filter = ListFilter {
-        status,
-        restaurant_id: text("restaurantId", params.restaurant_id)?,
-        rider_id: text("riderId", params.rider_id)?,
-        limit,
+        status: params.status,
+        restaurant_id: params.restaurant_id,
+        rider_id: params.rider_id,
+        limit: params.limit.map_or(Limit::DEFAULT, |l| l.0),
     };
     let rows = state
         .inner
@@ -91,18 +82,15 @@ pub(crate) async fn list_deliveries(
 
 /// One delivery-list row.
 #[utoipa::path(get, path = "/delivery-list/{delivery_id}", tag = "reports",
-    params(("delivery_id" = String, Path)),
+    params(("delivery_id" = domain::DeliveryId, Path)),
     responses(
         (status = 200, description = "the row", body = DeliveryRow),
         (status = 404, description = "not in the delivery list", body = ErrorBody),
     ))]
 pub(crate) async fn get_list_row(
     State(state): State<AppState>,
-    Path(delivery_id): Path<String>,
+    DeliveryPath(delivery_id): DeliveryPath,
 ) -> Result<Json<DeliveryRow>, ApiError> {
-    if !input::plain_id(&delivery_id) {
-        return Err(ApiError::delivery_not_found(&delivery_id));
-    }
     let row = state
         .inner
         .readmodel
@@ -110,5 +98,5 @@ pub(crate) async fn get_list_row(
         .await
         .map_err(ApiError::internal)?;
     row.map(Json)
-        .ok_or_else(|| ApiError::delivery_not_found(&delivery_id))
+        .ok_or_else(|| ApiError::delivery_not_found(delivery_id.as_str()))
 }

@@ -24,3 +24,50 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl From<&domain::Projection> for ActiveModel {
+    fn from(p: &domain::Projection) -> Self {
+        use sea_orm::ActiveValue::Set;
+        let row = &p.row;
+        Self {
+            delivery_id: Set(row.call.delivery_id.to_string()),
+            restaurant_id: Set(row.call.restaurant_id.to_string()),
+            destination: Set(row.call.destination.to_string()),
+            cost: Set(row.call.cost.won()),
+            status: Set(row.status.to_string()),
+            rider_id: Set(row.rider_id.as_ref().map(ToString::to_string)),
+            settled: Set(row.settled),
+            updated_at: Set(row.updated_at),
+            seq: Set(p.seq),
+        }
+    }
+}
+
+/// A stored row is parsed like any input: a row that no longer parses is reported as
+/// corrupt, never served.
+impl TryFrom<Model> for domain::DeliveryRow {
+    type Error = crate::ReadModelError;
+
+    fn try_from(m: Model) -> Result<Self, Self::Error> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            crate::ReadModelError::Corrupt(format!("delivery {}: {what}: {e}", m.delivery_id))
+        };
+        Ok(Self {
+            call: domain::Call {
+                delivery_id: m.delivery_id.parse().map_err(|e| corrupt("id", &e))?,
+                restaurant_id: m.restaurant_id.parse().map_err(|e| corrupt("restaurant", &e))?,
+                destination: m.destination.parse().map_err(|e| corrupt("destination", &e))?,
+                cost: domain::Cost::new(m.cost).map_err(|e| corrupt("cost", &e))?,
+            },
+            status: m.status.parse().map_err(|e| corrupt("status", &e))?,
+            rider_id: m
+                .rider_id
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| corrupt("rider", &e))?,
+            settled: m.settled,
+            updated_at: m.updated_at,
+        })
+    }
+}

@@ -20,3 +20,43 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl From<&domain::OpenCall> for ActiveModel {
+    fn from(c: &domain::OpenCall) -> Self {
+        use sea_orm::ActiveValue::Set;
+        Self {
+            delivery_id: Set(c.call.delivery_id.to_string()),
+            restaurant_id: Set(Some(c.call.restaurant_id.to_string())),
+            destination: Set(Some(c.call.destination.to_string())),
+            cost: Set(Some(c.call.cost.won())),
+            called_at: Set(Some(c.called_at)),
+            withdrawn_at: Set(None),
+        }
+    }
+}
+
+/// Only offers create open rows, and they set every detail; a live row without them, or with
+/// details that no longer parse, was written by something else.
+impl TryFrom<Model> for domain::OpenCall {
+    type Error = crate::ReadModelError;
+
+    fn try_from(m: Model) -> Result<Self, Self::Error> {
+        let corrupt = |what: &str| {
+            crate::ReadModelError::Corrupt(format!("open call {}: {what}", m.delivery_id))
+        };
+        let (Some(restaurant_id), Some(destination), Some(cost), Some(called_at)) =
+            (&m.restaurant_id, &m.destination, m.cost, m.called_at)
+        else {
+            return Err(corrupt("no details"));
+        };
+        Ok(Self {
+            call: domain::Call {
+                delivery_id: m.delivery_id.parse().map_err(|_| corrupt("bad id"))?,
+                restaurant_id: restaurant_id.parse().map_err(|_| corrupt("bad restaurant"))?,
+                destination: destination.parse().map_err(|_| corrupt("bad destination"))?,
+                cost: domain::Cost::new(cost).map_err(|_| corrupt("bad cost"))?,
+            },
+            called_at,
+        })
+    }
+}

@@ -1,0 +1,220 @@
+//! Typed request input: JSON bodies and query strings deserialize straight into the `domain`
+//! types, which parse themselves, so a handler only ever sees valid values; every failure
+//! becomes the contract's error (`400 malformed_json`, `415 unsupported_media_type`,
+//! `413 payload_too_large`, `422 validation_failed` naming the field).
+//!
+//! Why no validation derive (garde, validator): every rule (the id grammar, text, the fee's
+//! range) lives in the type that carries the value, where the workflow and the stores rely on
+//! it too; a second list of rules on the HTTP structs would be the duplicate this replaces.
+//! `serde_path_to_error` names the field that failed.
+
+use std::str::FromStr;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+
+use crate::error::ApiError;
+
+/// A JSON body, required (an empty body is `400 malformed_json`).
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+/// A JSON body that may be left out: an empty body reads as `T::default()`.
+pub(crate) struct OptionalJsonBody<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = json_bytes(req, state).await?;
+        if is_blank(&bytes) {
+            return Err(ApiError::MalformedJson(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        parse_json(&bytes).map(Self)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = json_bytes(req, state).await?;
+        if is_blank(&bytes) {
+            return Ok(Self(T::default()));
+        }
+        parse_json(&bytes).map(Self)
+    }
+}
+
+/// The body, checked to be declared JSON unless it is empty (a body-less POST needs no
+/// content type).
+async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let declared_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json_media_type);
+    let bytes = Bytes::from_request(req, state).await?;
+    if !declared_json && !is_blank(&bytes) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    Ok(bytes)
+}
+
+/// `application/json` or `application/<anything>+json`, with any parameters.
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let field = err.path().to_string();
+        let inner = err.into_inner();
+        let message = without_position(&inner.to_string());
+        match inner.classify() {
+            serde_json::error::Category::Data => field_error(&field, &message)
+                .unwrap_or_else(|| {
+                    ApiError::MalformedJson(format!("the body must be a JSON object: {message}"))
+                }),
+            _ => ApiError::MalformedJson(format!("the body is not valid JSON: {message}")),
+        }
+    })?;
+    // Trailing characters after the object are malformed JSON too.
+    de.end().map_err(|e| {
+        ApiError::MalformedJson(format!(
+            "the body is not valid JSON: {}",
+            without_position(&e.to_string())
+        ))
+    })?;
+    Ok(value)
+}
+
+/// A data error at `path` as a validation error of its top-level field; `None` when it is
+/// about the body as a whole (not an object).
+fn field_error(path: &str, message: &str) -> Option<ApiError> {
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return Some(ApiError::invalid(missing, format!("{missing} is required")));
+    }
+    let field = path.split(['.', '[']).next().filter(|f| !f.is_empty() && *f != "?")?;
+    Some(ApiError::invalid(field, format!("{field}: {message}")))
+}
+
+/// serde_json's messages end in " at line L column C", which says nothing to an API caller.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A query string, deserialized into `T`; a bad parameter is `422` naming it.
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Self).map_err(|err| {
+            let field = err.path().to_string();
+            let message = err.into_inner().to_string();
+            field_error(&field, &message).unwrap_or_else(|| ApiError::invalid("query", message))
+        })
+    }
+}
+
+/// For optional query parameters: absent or empty (`?status=`) is `None`, anything else must
+/// parse as `T`.
+pub(crate) fn empty_as_none<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr<Err: std::fmt::Display>,
+{
+    match Option::<String>::deserialize(de)?.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        #[allow(dead_code)]
+        restaurant_id: domain::RestaurantId,
+        #[allow(dead_code)]
+        cost: domain::Cost,
+    }
+
+    fn field_of(json: &str) -> Option<String> {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::Validation { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_bad_field_is_named() {
+        assert_eq!(field_of(r#"{"restaurantId":"r 1","cost":5}"#).as_deref(), Some("restaurantId"));
+        assert_eq!(field_of(r#"{"restaurantId":"r-1","cost":0}"#).as_deref(), Some("cost"));
+        assert_eq!(field_of(r#"{"restaurantId":"r-1","cost":1.5}"#).as_deref(), Some("cost"));
+        assert_eq!(field_of(r#"{"restaurantId":"r-1"}"#).as_deref(), Some("cost"));
+        assert_eq!(field_of(r#"{"restaurantId":null,"cost":5}"#).as_deref(), Some("restaurantId"));
+    }
+
+    #[test]
+    fn what_is_not_a_json_object_is_malformed() {
+        for bad in ["{", "[1, 2]", "\"x\"", r#"{"restaurantId":"r-1","cost":5} trailing"#] {
+            assert!(
+                matches!(parse_json::<Body>(bad.as_bytes()), Err(ApiError::MalformedJson(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_media_types_are_recognized() {
+        for good in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"] {
+            assert!(is_json_media_type(good), "{good}");
+        }
+        for bad in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", ""] {
+            assert!(!is_json_media_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_carry_no_parser_positions() {
+        let Err(ApiError::Validation { message, .. }) =
+            parse_json::<Body>(br#"{"restaurantId":"r-1","cost":"5"}"#)
+        else {
+            panic!("not a validation error");
+        };
+        assert!(!message.contains("line"), "{message}");
+    }
+}

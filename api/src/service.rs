@@ -1,0 +1,353 @@
+//! What the delivery handlers do, apart from HTTP: starting a delivery (update-with-start,
+//! bounded by the payment wait), the idempotency check against what a delivery was started
+//! with, and reading a delivery when its workflow cannot answer.
+
+use std::time::Instant;
+
+use domain::{Call, CustomerId, DeliveryId, DeliveryView, PaymentSummary, RestaurantId, Text};
+use serde::{Deserialize, Serialize};
+use temporalio_client::{
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
+    WorkflowUpdateWithStartOptions,
+    errors::{WorkflowInteractionError, WorkflowStartError, WorkflowUpdateWithStartError},
+};
+use temporalio_common::{MemoValues, search_attributes::SearchAttributes};
+use workflows::{
+    DeliveryWorkflow,
+    model::{DeliveryInput, DeliveryStatus},
+    names,
+};
+
+use crate::{AppState, error::ApiError, temporal};
+
+/// The `Idempotency-Key` header: 1 to 64 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub(crate) const PATTERN: &str = "^[\\x20-\\x7E]{1,64}$";
+
+    pub(crate) fn parse(key: &[u8]) -> Result<Self, ApiError> {
+        let printable = |b: &u8| (0x20..=0x7e).contains(b);
+        match !key.is_empty() && key.len() <= 64 && key.iter().all(printable) {
+            // Printable ASCII is UTF-8.
+            true => Ok(Self(String::from_utf8_lossy(key).into_owned())),
+            false => Err(ApiError::invalid(
+                "Idempotency-Key",
+                "Idempotency-Key must be 1 to 64 printable ASCII characters",
+            )),
+        }
+    }
+}
+
+/// A restaurant's call, as parsed from `POST /deliveries`.
+pub(crate) struct CallRequest {
+    pub(crate) restaurant_id: RestaurantId,
+    pub(crate) destination: Text,
+    pub(crate) cost: domain::Cost,
+    pub(crate) customer_id: Option<CustomerId>,
+}
+
+/// What a delivery was started with, kept in its workflow's memo: readable without a worker,
+/// shown in the Temporal UI, and compared when the same `Idempotency-Key` comes back. One
+/// memo key per field (the names every running delivery's memo already has).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StartedWith {
+    restaurant_id: RestaurantId,
+    destination: Text,
+    cost: domain::Cost,
+    customer_id: Option<CustomerId>,
+}
+
+impl StartedWith {
+    fn of(input: &DeliveryInput) -> Self {
+        Self {
+            restaurant_id: input.call.restaurant_id.clone(),
+            destination: input.call.destination.clone(),
+            cost: input.call.cost,
+            customer_id: input.customer_id.clone(),
+        }
+    }
+
+    fn memo(&self) -> MemoValues {
+        let mut memo = MemoValues::new();
+        memo.insert("restaurantId", self.restaurant_id.clone());
+        memo.insert("destination", self.destination.clone());
+        memo.insert("cost", self.cost);
+        memo.insert("customerId", self.customer_id.clone());
+        memo
+    }
+
+    /// Reads the memo back; `None` when it lacks a field (not a delivery we started).
+    fn from_memo(memo: &temporalio_common::Memo) -> Option<Self> {
+        Some(Self {
+            restaurant_id: memo.get("restaurantId").ok()??,
+            destination: memo.get("destination").ok()??,
+            cost: memo.get("cost").ok()??,
+            customer_id: memo.get("customerId").ok().flatten(),
+        })
+    }
+
+    fn call(self, delivery_id: DeliveryId) -> Call {
+        Call {
+            delivery_id,
+            restaurant_id: self.restaurant_id,
+            destination: self.destination,
+            cost: self.cost,
+        }
+    }
+}
+
+/// Starts the delivery of `request` and waits, at most `API_PAYMENT_WAIT_MS`, for payment's
+/// decision on the fee: the view once decided, the pending view when it did not come in time
+/// (the start is durable either way).
+///
+/// The same restaurant and `key` always name the same delivery, so a retried call never makes
+/// a second one; the same key with another request is refused.
+pub(crate) async fn call(
+    state: &AppState,
+    request: CallRequest,
+    key: Option<IdempotencyKey>,
+) -> Result<DeliveryView, ApiError> {
+    let delivery_id = match &key {
+        Some(IdempotencyKey(key)) => uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{}\n{key}", request.restaurant_id).as_bytes(),
+        ),
+        None => uuid::Uuid::now_v7(),
+    };
+    // A UUID always matches the id grammar.
+    let delivery_id = DeliveryId::parse(delivery_id.to_string())
+        .map_err(|e| ApiError::internal(format!("generated delivery id: {e}")))?;
+    // The request's span (see `observe`) names the delivery on every line it logs.
+    tracing::Span::current().record("delivery_id", delivery_id.as_str());
+    let settings = state.settings();
+    let input = DeliveryInput {
+        call: Call {
+            delivery_id,
+            restaurant_id: request.restaurant_id,
+            destination: request.destination,
+            cost: request.cost,
+        },
+        customer_id: request.customer_id,
+        pickup_deadline_secs: settings.pickup_deadline_secs,
+        completion_deadline_secs: settings.completion_deadline_secs,
+    };
+    let view = start(state, &input).await?;
+    Ok(view.unwrap_or_else(|| DeliveryView::pending(input.call)))
+}
+
+/// One round trip: the start carries the workflow's `registration` update
+/// (update-with-start), which the workflow answers in its first task, where it registers the
+/// fee (local activity). `None` when no decision came in time.
+async fn start(state: &AppState, input: &DeliveryInput) -> Result<Option<DeliveryView>, ApiError> {
+    let settings = state.settings();
+    let waited = Instant::now();
+    let started_with = StartedWith::of(input);
+    let options = WorkflowUpdateWithStartOptions::new(
+        settings.queue.task_queue.clone(),
+        names::workflow_id(input.call.delivery_id.as_str()),
+        WorkflowIdConflictPolicy::Fail,
+    )
+    .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+    .task_timeout(names::WORKFLOW_TASK_TIMEOUT)
+    .search_attributes(search_attributes(input))
+    .memo(started_with.memo())
+    .static_summary(summary(input))
+    .build();
+    let call = state.inner.temporal.execute_update_with_start_workflow(
+        DeliveryWorkflow::run,
+        input.clone(),
+        DeliveryWorkflow::registration,
+        (),
+        options,
+    );
+    let delivery_id = &input.call.delivery_id;
+    let handle = temporal::handle(state, delivery_id);
+    let remaining = || settings.payment_wait.saturating_sub(waited.elapsed());
+    match tokio::time::timeout(settings.payment_wait, call).await {
+        Ok(Ok(view)) => Ok(Some(view)),
+        Ok(Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted {
+            ..
+        }))) => {
+            same_request(state, delivery_id, &started_with).await?;
+            Ok(temporal::await_registration(&handle, remaining()).await)
+        }
+        // Started, but the update got no answer (e.g. the workflow closed first): ask the view.
+        Ok(Err(WorkflowUpdateWithStartError::Update(e))) => {
+            tracing::debug!(error = %e, "registration update failed");
+            Ok(temporal::await_registration(&handle, remaining()).await)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "workflow start failed");
+            Err(ApiError::Unavailable("temporal"))
+        }
+        // No decision in time (workers or payment down), and the call may not even have been
+        // started: a plain start settles it either way (already started by us, or started now).
+        Err(_) => start_only(state, input, &started_with).await.map(|()| None),
+    }
+}
+
+/// Starts the workflow without waiting for anything.
+async fn start_only(
+    state: &AppState,
+    input: &DeliveryInput,
+    started_with: &StartedWith,
+) -> Result<(), ApiError> {
+    let delivery_id = &input.call.delivery_id;
+    let options = WorkflowStartOptions::new(
+        state.settings().queue.task_queue.clone(),
+        names::workflow_id(delivery_id.as_str()),
+    )
+    .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+    .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+    .task_timeout(names::WORKFLOW_TASK_TIMEOUT)
+    .search_attributes(search_attributes(input))
+    .memo(started_with.memo())
+    .static_summary(summary(input))
+    .build();
+    match state
+        .inner
+        .temporal
+        .start_workflow(DeliveryWorkflow::run, input.clone(), options)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(WorkflowStartError::AlreadyStarted { .. }) => {
+            same_request(state, delivery_id, started_with).await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "workflow start failed");
+            Err(ApiError::Unavailable("temporal"))
+        }
+    }
+}
+
+fn search_attributes(input: &DeliveryInput) -> SearchAttributes {
+    SearchAttributes::new([
+        names::DELIVERY_STATUS.value_set(DeliveryStatus::Called.as_str().to_owned()),
+        names::RESTAURANT_ID.value_set(input.call.restaurant_id.to_string()),
+    ])
+}
+
+fn summary(input: &DeliveryInput) -> String {
+    let call = &input.call;
+    format!(
+        "{} → {} ({} KRW)",
+        call.restaurant_id,
+        call.destination,
+        call.cost.won()
+    )
+}
+
+/// A delivery id seen before must have been started with the same request.
+async fn same_request(
+    state: &AppState,
+    delivery_id: &DeliveryId,
+    request: &StartedWith,
+) -> Result<(), ApiError> {
+    match started_with(state, delivery_id).await? {
+        Some(stored) if stored == *request => Ok(()),
+        _ => Err(ApiError::IdempotencyMismatch(
+            "this Idempotency-Key was already used with a different request".into(),
+        )),
+    }
+}
+
+/// What a delivery was started with, from its workflow's memo (no worker needed); `None`
+/// when there is no such workflow.
+async fn started_with(
+    state: &AppState,
+    delivery_id: &DeliveryId,
+) -> Result<Option<StartedWith>, ApiError> {
+    let handle = temporal::handle(state, delivery_id);
+    match handle.describe(Default::default()).await {
+        Ok(description) => Ok(StartedWith::from_memo(&description.memo())),
+        Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "describe failed");
+            Err(ApiError::Unavailable("temporal"))
+        }
+    }
+}
+
+/// Where a delivery's view came from, when not from its workflow (the `x-delivery-source`
+/// header says so).
+pub(crate) enum Source {
+    Workflow,
+    /// The delivery list, with the payment service's status.
+    DeliveryList,
+    /// Nothing projected yet: the request the workflow was started with, payment pending.
+    WorkflowStart,
+}
+
+impl Source {
+    pub(crate) fn header(&self) -> Option<&'static str> {
+        match self {
+            Self::Workflow => None,
+            Self::DeliveryList => Some("delivery-list"),
+            Self::WorkflowStart => Some("workflow-start"),
+        }
+    }
+}
+
+/// The live view of a delivery: its workflow's answer, or when no worker answers in time,
+/// the delivery list and the payment service.
+pub(crate) async fn view(
+    state: &AppState,
+    delivery_id: &DeliveryId,
+) -> Result<(Source, DeliveryView), ApiError> {
+    let handle = temporal::handle(state, delivery_id);
+    match temporal::query(&handle, state.settings().query_timeout).await {
+        Ok(view) => Ok((Source::Workflow, view)),
+        Err(temporal::QueryFailure::NotFound) => fallback(state, delivery_id, false).await,
+        Err(temporal::QueryFailure::Unanswered) => fallback(state, delivery_id, true).await,
+    }
+}
+
+async fn fallback(
+    state: &AppState,
+    delivery_id: &DeliveryId,
+    may_exist: bool,
+) -> Result<(Source, DeliveryView), ApiError> {
+    let row = state
+        .inner
+        .readmodel
+        .delivery(delivery_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(row) = row else {
+        // Not projected yet: a delivery whose workers are down still has its start request.
+        let stored = match may_exist {
+            true => started_with(state, delivery_id).await?,
+            false => None,
+        };
+        return match stored {
+            Some(stored) => Ok((
+                Source::WorkflowStart,
+                DeliveryView::pending(stored.call(delivery_id.clone())),
+            )),
+            None => Err(ApiError::delivery_not_found(delivery_id.as_str())),
+        };
+    };
+    let payment = crate::routes::payment_of(state, delivery_id)
+        .await
+        .ok()
+        .flatten();
+    let view = DeliveryView {
+        call: row.call,
+        status: row.status,
+        rider_id: row.rider_id,
+        payment: PaymentSummary {
+            status: payment
+                .as_ref()
+                .map_or(domain::PaymentStatus::Pending, |p| p.status),
+            amount: payment.as_ref().map(|p| p.amount),
+        },
+        settled: row.settled,
+        cancel_reason: None,
+        overdue: false,
+    };
+    Ok((Source::DeliveryList, view))
+}
