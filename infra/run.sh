@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole system locally: the Temporal dev server (Web UI included) with a persistent
-# SQLite file, the payment service, the worker and the API, release builds. Ctrl-C stops
-# everything cleanly. State lives in .data/ and survives restarts.
+# SQLite file, the payment service, the worker and the API, release builds, after migrating their
+# databases (`payment-service migrate`, `delivery-api migrate`). Ctrl-C stops everything cleanly.
+# State lives in .data/ and survives restarts.
 #
 #   ./infra/run.sh                  the system
 #   ./infra/run.sh --trace-viewer   the system and a local trace viewer (Arize Phoenix, installed
@@ -102,12 +103,20 @@ if $trace_viewer; then
   export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$PHOENIX_GRPC_PORT"
 fi
 
-"$bin/payment-service" >"$data/logs/payment.log" 2>&1 &
+# Migrations are a one-off step before the services (which refuse an unmigrated database), with
+# the services' own settings: the ledger, then the delivery list and dispatch store.
+for step in "payment-service:payment" "delivery-api:api"; do
+  binary="${step%%:*}" log="$data/logs/${step##*:}.log"
+  "$bin/$binary" migrate >"$log" 2>&1 || { cat "$log" >&2; echo "$binary migrate failed" >&2; exit 1; }
+done
+
+"$bin/payment-service" >>"$data/logs/payment.log" 2>&1 &
 pids+=($!)
 wait_for "payment service" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PAYMENT_PORT"
 "$bin/delivery-worker" >"$data/logs/worker.log" 2>&1 &
 pids+=($!)
-"$bin/delivery-api" >"$data/logs/api.log" 2>&1 &
+wait_for "worker" curl -sf "http://127.0.0.1:$WORKER_METRICS_PORT/readyz"
+"$bin/delivery-api" >>"$data/logs/api.log" 2>&1 &
 pids+=($!)
 wait_for "API" curl -sf "http://127.0.0.1:$API_PORT/readyz"
 

@@ -186,6 +186,7 @@ impl ProcStack {
             workers: Vec::new(),
             spawned: 0,
         };
+        stack.migrate();
         if options.payment_up {
             stack.start_payment().await;
         }
@@ -194,6 +195,33 @@ impl ProcStack {
         }
         stack.start_api().await;
         stack
+    }
+
+    /// The one-off step before the services start, as a deployment runs it:
+    /// `delivery-api migrate` and `payment-service migrate`, with the services' settings.
+    pub fn migrate(&self) {
+        for (binary, what) in [
+            ("delivery-api", "the delivery list"),
+            ("payment-service", "the ledger"),
+        ] {
+            let out = Command::new(crate::procs::binary(binary))
+                .arg("migrate")
+                .envs(self.env())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("run {binary} migrate: {e}"));
+            assert!(
+                out.status.success(),
+                "{binary} migrate ({what}) failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    /// Where the payment service listens (gRPC), as `host:port`.
+    pub fn payment_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.payment_port)
     }
 
     /// The delivery list's database, as the API and worker open it.
@@ -263,11 +291,11 @@ impl ProcStack {
     pub async fn start_payment(&mut self) {
         let log = self.log_path("payment");
         self.payment = Some(Proc::spawn("payment-service", &self.env(), log));
-        let addr = format!("127.0.0.1:{}", self.payment_port);
+        let url = format!("http://127.0.0.1:{}", self.payment_port);
         wait_until(
-            "the payment service to listen",
+            "the payment service to report SERVING over gRPC health",
             Duration::from_secs(30),
-            || async { tokio::net::TcpStream::connect(&addr).await.is_ok() },
+            || async { payment_serving(&url).await },
         )
         .await;
     }
@@ -341,14 +369,40 @@ impl ProcStack {
 
     /// The invariant checker's view of this stack.
     pub fn checker_settings(&self) -> checker::Settings {
-        checker::Settings {
-            temporal_address: format!("127.0.0.1:{}", self.temporal_port),
-            temporal_namespace: "default".into(),
-            task_queue: self.task_queue.clone(),
-            payment_database_url: self.sqlite("payment.db"),
-            readmodel_database_url: self.sqlite("deliveries.db"),
+        checker::Settings::new(
+            &format!("127.0.0.1:{}", self.temporal_port),
+            &self.task_queue,
+            &self.sqlite("payment.db"),
+            &self.sqlite("deliveries.db"),
+        )
+    }
+}
+
+/// Whether the payment service at `url` answers the standard gRPC health check with `SERVING`,
+/// for the server as a whole and for `payment.v1.PaymentService`.
+pub async fn payment_serving(url: &str) -> bool {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.to_owned()) else {
+        return false;
+    };
+    let Ok(channel) = endpoint.connect().await else {
+        return false;
+    };
+    let mut health = HealthClient::new(channel);
+    for service in ["", payment_api::SERVICE_NAME] {
+        let answer = health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await;
+        match answer {
+            Ok(answer) if answer.get_ref().status() == ServingStatus::Serving => {}
+            _ => return false,
         }
     }
+    true
 }
 
 /// Polls `ready` until true, or fails the test after `within` (see [`crate::eventually`]).

@@ -102,13 +102,21 @@ impl Stack {
         let temporal = workflows::client::connect(temporal_address, "default")
             .await
             .expect("connect to Temporal");
+        // The one-off step before the services, as `delivery-api migrate` and
+        // `payment-service migrate` run it.
+        readmodel::ReadModel::migrate(&readmodel_database_url)
+            .await
+            .expect("migrate the delivery list");
+        payment::Ledger::migrate(&payment_database_url)
+            .await
+            .expect("migrate the ledger");
 
         let mut settings = api::Settings::new(
             temporal_address,
             &format!("http://{payment_addr}"),
             &readmodel_database_url,
         );
-        settings.task_queue = task_queue.clone();
+        settings.queue.task_queue = task_queue.clone();
         settings.payment_wait = options.payment_wait;
         settings.update_wait = options.update_wait;
         settings.query_timeout = options.query_timeout;
@@ -173,18 +181,12 @@ impl Stack {
         roles: Vec<worker::Role>,
         deferred_patches: Vec<String>,
     ) {
-        let settings = worker::Settings {
-            temporal_address: self.temporal_address.clone(),
-            temporal_namespace: "default".into(),
-            task_queue: self.task_queue.clone(),
-            roles,
-            payment_url: format!("http://{}", self.payment_addr),
-            readmodel_database_url: self.readmodel_database_url.clone(),
-            shutdown_grace: Duration::from_secs(1),
-            deferred_patches,
-            metrics_addr: None,
-            max_cached_workflows: 100,
-        };
+        let mut settings = worker::Settings::new(&self.temporal_address, roles);
+        settings.queue.task_queue = self.task_queue.clone();
+        settings.payment.payment_url = format!("http://{}", self.payment_addr);
+        settings.readmodel.database_url = self.readmodel_database_url.clone();
+        settings.shutdown_grace = Duration::from_secs(1);
+        settings.deferred_patches = deferred_patches;
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -213,13 +215,12 @@ impl Stack {
 
     /// The invariant checker's view of this stack.
     pub fn checker_settings(&self) -> checker::Settings {
-        checker::Settings {
-            temporal_address: self.temporal_address.clone(),
-            temporal_namespace: "default".into(),
-            task_queue: self.task_queue.clone(),
-            payment_database_url: self.payment_database_url.clone(),
-            readmodel_database_url: self.readmodel_database_url.clone(),
-        }
+        checker::Settings::new(
+            &self.temporal_address,
+            &self.task_queue,
+            &self.payment_database_url,
+            &self.readmodel_database_url,
+        )
     }
 }
 

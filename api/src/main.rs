@@ -1,19 +1,37 @@
-//! `delivery-api`: serves the HTTP API until SIGINT or SIGTERM, then finishes in-flight requests.
+//! `delivery-api`: serves the HTTP API until SIGINT or SIGTERM, then finishes in-flight
+//! requests; `delivery-api migrate` brings the delivery-list database's schema up to date and
+//! exits. `delivery-api --help` lists every setting.
 
 use anyhow::Context;
-use tokio::signal::unix::{SignalKind, signal};
+use api::{Command, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry =
-        telemetry::Telemetry::init("delivery-api", "info").context("set up telemetry")?;
-    let settings = match api::Settings::from_env() {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("delivery-api: invalid setting: {e}");
-            std::process::exit(2);
-        }
+    let settings: Settings = config::parse();
+    let telemetry = workflows::observability::init_telemetry(
+        "delivery-api",
+        "info",
+        &settings.telemetry,
+    )
+    .context("set up telemetry")?;
+    let result = match settings.command {
+        Some(Command::Migrate) => migrate(&settings).await,
+        None => serve(settings).await,
     };
+    telemetry.shutdown();
+    result
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    readmodel::ReadModel::migrate(&settings.readmodel.database_url)
+        .await
+        .context("migrate the delivery list database")?;
+    tracing::info!("delivery list database migrated");
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = config::shutdown_signal().context("install signal handlers")?;
     let addr = settings.addr;
     let state = api::AppState::connect(settings)
         .await
@@ -22,18 +40,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("bind {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "delivery api listening");
-    let mut sigterm = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-    let shutdown = async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = sigterm.recv() => {}
-        }
-        tracing::info!("shutting down: finishing in-flight requests");
-    };
     if let Some(metrics) = state.metrics_addr() {
         tracing::info!("api metrics at http://{metrics}/metrics");
     }
-    let served = api::serve(listener, state, shutdown).await.context("serve");
-    telemetry.shutdown();
-    served
+    api::serve(listener, state, shutdown).await.context("serve")
 }

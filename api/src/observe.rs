@@ -13,25 +13,24 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use prometheus::HistogramVec;
 use telemetry::{SpanExt, metrics::Metrics};
-use temporalio_common::telemetry::metrics::HistogramDuration;
 use tracing::{Instrument, field::Empty};
 
 use crate::AppState;
 
 /// `delivery_http_request_duration_seconds{method, route, status}`.
 pub(crate) struct HttpMetrics {
-    metrics: Metrics,
-    duration: HistogramDuration,
+    duration: HistogramVec,
 }
 
 impl HttpMetrics {
     pub(crate) fn new(metrics: &Metrics) -> Self {
         Self {
-            metrics: metrics.clone(),
             duration: metrics.seconds(
                 "delivery_http_request_duration",
                 "HTTP requests by method, route and status",
+                &["method", "route", "status"],
             ),
         }
     }
@@ -77,12 +76,9 @@ pub(crate) async fn observe(
         )
     });
     if let Some(http) = &state.inner.http_metrics {
-        let labels = http.metrics.labels(&[
-            ("method", method.as_str()),
-            ("route", route),
-            ("status", status.as_str()),
-        ]);
-        http.duration.record(started.elapsed(), &labels);
+        http.duration
+            .with_label_values(&[method.as_str(), route, status.as_str()])
+            .observe(started.elapsed().as_secs_f64());
     }
     response
 }

@@ -1,149 +1,151 @@
-//! The API's settings: defaults, overridden by environment variables.
+//! The API's settings: each declared once, with its flag, environment variable, default and
+//! help (`delivery-api --help`); read by `config::parse`, which adds the `DELIVERY_CONFIG` file
+//! layer.
 
 use std::{net::SocketAddr, time::Duration};
 
-/// Everything the API reads at start.
-#[derive(Debug, Clone)]
+use telemetry::metrics::MetricsAddr;
+use workflows::client::{QueueSettings, TemporalSettings};
+
+/// `delivery-api [migrate]`: everything the API reads at start.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "delivery-api",
+    version,
+    about = "The delivery agency's HTTP API: restaurant and rider requests as Temporal workflow starts, updates and queries; the delivery list; payment lookups"
+)]
 pub struct Settings {
-    /// `API_ADDR`, default `127.0.0.1:8080`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: config::ConfigFile,
+    /// Where the HTTP API listens
+    #[arg(long = "addr", env = "API_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// `TEMPORAL_ADDRESS`, default `127.0.0.1:7233`.
-    pub temporal_address: String,
-    /// `TEMPORAL_NAMESPACE`, default `default`.
-    pub temporal_namespace: String,
-    /// `DELIVERY_TASK_QUEUE`, default `deliveries`.
-    pub task_queue: String,
-    /// `PAYMENT_URL`, default `http://127.0.0.1:50051`.
-    pub payment_url: String,
-    /// `READMODEL_DATABASE_URL`, default `sqlite://.data/deliveries.db?mode=rwc`.
-    pub readmodel_database_url: String,
-    /// `API_PAYMENT_WAIT_MS`, default 3000: how long `POST /deliveries` waits for the payment
-    /// registration before answering 202.
+    #[command(flatten)]
+    pub temporal: TemporalSettings,
+    #[command(flatten)]
+    pub queue: QueueSettings,
+    #[command(flatten)]
+    pub payment: payment_api::ClientSettings,
+    #[command(flatten)]
+    pub readmodel: readmodel::DatabaseSettings,
+    /// How long `POST /deliveries` waits for the payment registration before answering 202,
+    /// in milliseconds
+    #[arg(
+        long = "payment-wait-ms",
+        env = "API_PAYMENT_WAIT_MS",
+        value_name = "MS",
+        default_value = "3000",
+        value_parser = config::millis
+    )]
     pub payment_wait: Duration,
-    /// `API_UPDATE_WAIT_MS`, default 5000: how long pickup, complete and cancel wait for a worker
-    /// before answering 503.
+    /// How long pickup, complete and cancel wait for a worker before answering 503, in
+    /// milliseconds
+    #[arg(
+        long = "update-wait-ms",
+        env = "API_UPDATE_WAIT_MS",
+        value_name = "MS",
+        default_value = "5000",
+        value_parser = config::millis
+    )]
     pub update_wait: Duration,
-    /// `API_QUERY_TIMEOUT_MS`, default 2000: how long a read waits for the workflow before
-    /// falling back to the delivery list.
+    /// How long a read waits for the workflow before falling back to the delivery list, in
+    /// milliseconds
+    #[arg(
+        long = "query-timeout-ms",
+        env = "API_QUERY_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "2000",
+        value_parser = config::millis
+    )]
     pub query_timeout: Duration,
-    /// `DELIVERY_PICKUP_DEADLINE_SECS`: overrides the workflow's default (30 min).
+    /// Seconds a new delivery waits for a pickup before it is cancelled [default: the
+    /// workflow's, 1800]
+    #[arg(
+        long = "pickup-deadline-secs",
+        env = "DELIVERY_PICKUP_DEADLINE_SECS",
+        value_name = "SECS"
+    )]
     pub pickup_deadline_secs: Option<u64>,
-    /// `DELIVERY_COMPLETION_DEADLINE_SECS`: overrides the workflow's default (2 h).
+    /// Seconds a picked-up delivery has to complete before it is flagged overdue [default: the
+    /// workflow's, 7200]
+    #[arg(
+        long = "completion-deadline-secs",
+        env = "DELIVERY_COMPLETION_DEADLINE_SECS",
+        value_name = "SECS"
+    )]
     pub completion_deadline_secs: Option<u64>,
-    /// `API_METRICS_ADDR`, default `127.0.0.1:9101`, `off` for none: where the Prometheus
-    /// endpoint is served. [`Settings::new`] leaves it off.
-    pub metrics_addr: Option<SocketAddr>,
-    /// `OPS_DRIFT_GRACE_MS`, default 3000: how long the delivery list may trail Temporal
-    /// before `GET /ops/summary` reports a delivery as drifted.
+    /// Where Prometheus `/metrics` is served; `off` for nowhere
+    #[arg(
+        long = "metrics-addr",
+        env = "API_METRICS_ADDR",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9101"
+    )]
+    pub metrics_addr: MetricsAddr,
+    /// How long the delivery list may trail Temporal before `GET /ops/summary` reports a
+    /// delivery as drifted, in milliseconds
+    #[arg(
+        long = "drift-grace-ms",
+        env = "OPS_DRIFT_GRACE_MS",
+        value_name = "MS",
+        default_value = "3000",
+        value_parser = config::millis
+    )]
     pub drift_grace: Duration,
+    #[command(flatten)]
+    pub telemetry: telemetry::Settings,
 }
 
-/// Every variable the API reads (also valid as keys of the `DELIVERY_CONFIG` file), beside
-/// Temporal's standard client variables (`workflows::client::TEMPORAL_ENV_VARS`).
-pub const ENV_VARS: [&str; 14] = [
-    "API_ADDR",
-    "TEMPORAL_ADDRESS",
-    "TEMPORAL_NAMESPACE",
-    "DELIVERY_TASK_QUEUE",
-    "PAYMENT_URL",
-    "READMODEL_DATABASE_URL",
-    "API_PAYMENT_WAIT_MS",
-    "API_UPDATE_WAIT_MS",
-    "API_QUERY_TIMEOUT_MS",
-    "DELIVERY_PICKUP_DEADLINE_SECS",
-    "DELIVERY_COMPLETION_DEADLINE_SECS",
-    "API_METRICS_ADDR",
-    "OPS_DRIFT_GRACE_MS",
-    "DELIVERY_CONFIG",
-];
-
-/// A setting that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {reason}")]
-pub struct SettingsError {
-    pub name: &'static str,
-    pub reason: String,
+/// What `delivery-api` does instead of serving.
+#[derive(clap::Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Bring the delivery list and dispatch store database's schema up to date, then exit: run
+    /// it once before the API and the workers start (and before each upgrade), with the same
+    /// settings
+    Migrate,
 }
 
 impl Settings {
-    /// Defaults for everything, with the given addresses (for tests and embedding).
+    /// The defaults, with the given Temporal server, payment service and delivery-list
+    /// database, and no metrics endpoint (for tests and embedding).
     pub fn new(temporal_address: &str, payment_url: &str, readmodel_database_url: &str) -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            temporal_address: temporal_address.to_owned(),
-            temporal_namespace: "default".to_owned(),
-            task_queue: workflows::names::DELIVERIES_QUEUE.to_owned(),
-            payment_url: payment_url.to_owned(),
-            readmodel_database_url: readmodel_database_url.to_owned(),
-            payment_wait: Duration::from_millis(3000),
-            update_wait: Duration::from_millis(5000),
-            query_timeout: Duration::from_millis(2000),
-            pickup_deadline_secs: None,
-            completion_deadline_secs: None,
-            metrics_addr: None,
-            drift_grace: Duration::from_millis(3000),
-        }
+        let mut settings: Self = config::defaults();
+        settings.temporal = TemporalSettings::at(temporal_address, "default");
+        settings.payment.payment_url = payment_url.to_owned();
+        settings.readmodel.database_url = readmodel_database_url.to_owned();
+        settings.metrics_addr = MetricsAddr(None);
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_settings_are_well_formed_and_their_defaults_parse() {
+        Settings::command().debug_assert();
+        let settings: Settings = config::defaults();
+        assert_eq!(settings.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.payment_wait, Duration::from_millis(3000));
+        assert_eq!(settings.queue.task_queue, "deliveries");
+        assert_eq!(settings.pickup_deadline_secs, None);
     }
 
-    /// Reads the environment over the config file over the defaults; a bad value names the
-    /// variable and why.
-    pub fn from_env() -> Result<Self, SettingsError> {
-        let layers = config::Layers::load().map_err(|e| SettingsError {
-            name: config::CONFIG_VAR,
-            reason: e.to_string(),
-        })?;
-        let text = |name: &'static str| layers.text(name);
-        let parse = |name: &'static str| -> Result<Option<u64>, SettingsError> {
-            text(name)
-                .map(|v| {
-                    v.trim().parse::<u64>().map_err(|e| SettingsError {
-                        name,
-                        reason: format!("{v:?} is not a whole number: {e}"),
-                    })
-                })
-                .transpose()
-        };
-        let millis = |name: &'static str, default: u64| -> Result<Duration, SettingsError> {
-            Ok(Duration::from_millis(parse(name)?.unwrap_or(default)))
-        };
-        let mut s = Self::new(
-            &text("TEMPORAL_ADDRESS").unwrap_or_else(|| "127.0.0.1:7233".into()),
-            &text("PAYMENT_URL").unwrap_or_else(|| "http://127.0.0.1:50051".into()),
-            &text("READMODEL_DATABASE_URL")
-                .unwrap_or_else(|| "sqlite://.data/deliveries.db?mode=rwc".into()),
-        );
-        if let Some(addr) = text("API_ADDR") {
-            s.addr = addr.parse().map_err(|e| SettingsError {
-                name: "API_ADDR",
-                reason: format!("{addr:?}: {e}"),
-            })?;
-        }
-        if let Some(ns) = text("TEMPORAL_NAMESPACE") {
-            s.temporal_namespace = ns;
-        }
-        if let Some(queue) = text("DELIVERY_TASK_QUEUE") {
-            if !queue.ends_with(workflows::names::DELIVERIES_QUEUE) {
-                return Err(SettingsError {
-                    name: "DELIVERY_TASK_QUEUE",
-                    reason: format!("{queue:?} must end with \"deliveries\""),
-                });
-            }
-            s.task_queue = queue;
-        }
-        s.payment_wait = millis("API_PAYMENT_WAIT_MS", 3000)?;
-        s.update_wait = millis("API_UPDATE_WAIT_MS", 5000)?;
-        s.query_timeout = millis("API_QUERY_TIMEOUT_MS", 2000)?;
-        s.drift_grace = millis("OPS_DRIFT_GRACE_MS", 3000)?;
-        let metrics = text("API_METRICS_ADDR").unwrap_or_else(|| "127.0.0.1:9101".into());
-        s.metrics_addr = match metrics.trim() {
-            "off" => None,
-            addr => Some(addr.parse().map_err(|e| SettingsError {
-                name: "API_METRICS_ADDR",
-                reason: format!("{metrics:?} is not a socket address or `off`: {e}"),
-            })?),
-        };
-        s.pickup_deadline_secs = parse("DELIVERY_PICKUP_DEADLINE_SECS")?;
-        s.completion_deadline_secs = parse("DELIVERY_COMPLETION_DEADLINE_SECS")?;
-        Ok(s)
+    #[test]
+    fn migrate_is_a_subcommand_and_a_bad_value_names_its_variable() {
+        let migrate: Settings = config::try_parse_from(["delivery-api", "migrate"]).unwrap();
+        assert_eq!(migrate.command, Some(Command::Migrate));
+        let refused = config::try_parse_from::<Settings>([
+            "delivery-api",
+            "--payment-wait-ms",
+            "soon",
+        ])
+        .unwrap_err();
+        assert_eq!(refused.variable.as_deref(), Some("API_PAYMENT_WAIT_MS"));
     }
 }

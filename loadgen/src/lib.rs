@@ -12,6 +12,9 @@
 
 pub mod ceiling;
 pub mod park;
+mod settings;
+
+pub use settings::Settings;
 
 use std::{
     collections::BTreeMap,

@@ -1,3 +1,5 @@
+//! `loadgen --help` lists every setting (each also a `LOADGEN_*` variable).
+//!
 //! `loadgen [--api URL] [--deliveries N] [--concurrency C | --rate R] [--json FILE]
 //!          [--ceiling | --ceiling-only] [--temporal ADDRESS]`
 //! `loadgen --park N [--park-concurrency C] [--probe K] [--park-settle SECONDS] [--api URL]
@@ -11,10 +13,10 @@
 //! worker inside loadgen, on the same Temporal server, and adds a `ceiling` section to the
 //! report: its deliveries/s and latencies, and `fraction_of_ceiling` (ours ÷ its).
 //! `--ceiling-only` measures the server alone, without the HTTP run. The Temporal server is
-//! `--temporal` (default `TEMPORAL_ADDRESS`, else `127.0.0.1:7233`), namespace
-//! `TEMPORAL_NAMESPACE` (else `default`). Under `--rate` both runs are offered the same rate,
-//! so the fraction says whether we keep up with it; the server's limit itself is what
-//! `--concurrency` measures. Exits 1 when a run left deliveries unfinished.
+//! Temporal's standard client configuration (`TEMPORAL_ADDRESS`, a `temporal.toml` profile, …;
+//! else `127.0.0.1:7233`), or `--temporal-address` (alias `--temporal`). Under `--rate` both
+//! runs are offered the same rate, so the fraction says whether we keep up with it; the
+//! server's limit itself is what `--concurrency` measures. Exits 1 when a run left deliveries unfinished.
 //!
 //! `--park N` measures parked deliveries instead: after one unmeasured warm-up delivery, K
 //! probe deliveries (default 20) end to end one after another on the idle stack; then N calls
@@ -30,8 +32,8 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use loadgen::{Load, Plan, ceiling, park::ParkPlan};
+use anyhow::Context;
+use loadgen::{Load, Plan, Settings, ceiling, park::ParkPlan};
 
 /// Which runs to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,70 +45,47 @@ enum Runs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut plan = Plan {
-        api: "http://127.0.0.1:8080".into(),
-        deliveries: 200,
-        load: Load::Concurrency(20),
+    let settings: Settings = config::parse();
+    let plan = Plan {
+        api: settings.api.clone(),
+        deliveries: settings.deliveries,
+        load: match settings.rate {
+            Some(rate) => Load::Rate(rate),
+            None => Load::Concurrency(settings.concurrency.unwrap_or(20)),
+        },
         timeout: Duration::from_secs(120),
     };
-    let mut server = ceiling::Server::from_env();
-    let mut runs = Runs::Http;
-    let mut json_out = None;
-    let mut park = ParkPlan {
-        api: String::new(),
-        parked: 0,
-        concurrency: 50,
-        probes: 20,
-        settle: Duration::from_secs(5),
-        timeout: plan.timeout,
+    let runs = match (settings.ceiling, settings.ceiling_only) {
+        (_, true) => Runs::CeilingOnly,
+        (true, false) => Runs::HttpThenCeiling,
+        (false, false) => Runs::Http,
     };
-    let mut parking = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--api" => plan.api = value()?,
-            "--deliveries" => plan.deliveries = value()?.parse().context("--deliveries")?,
-            "--concurrency" => {
-                plan.load = Load::Concurrency(value()?.parse().context("--concurrency")?)
-            }
-            "--rate" => plan.load = Load::Rate(value()?.parse().context("--rate")?),
-            "--json" => json_out = Some(value()?),
-            "--ceiling" => runs = Runs::HttpThenCeiling,
-            "--ceiling-only" => runs = Runs::CeilingOnly,
-            "--temporal" => server.address = value()?,
-            "--park" => {
-                park.parked = value()?.parse().context("--park")?;
-                parking = true;
-            }
-            "--park-concurrency" => {
-                park.concurrency = value()?.parse().context("--park-concurrency")?
-            }
-            "--probe" => park.probes = value()?.parse().context("--probe")?,
-            "--park-settle" => {
-                let seconds: f64 = value()?.parse().context("--park-settle")?;
-                park.settle = Duration::try_from_secs_f64(seconds).context("--park-settle")?;
-            }
-            other => bail!("unknown argument {other}; see the usage in loadgen/src/main.rs"),
-        }
-    }
+    let json_out = settings.json.clone();
     let stack = loadgen::find_stack_processes();
-    if parking {
-        if runs != Runs::Http {
-            bail!("--park measures on its own: drop --ceiling / --ceiling-only");
-        }
-        park.api = plan.api;
+    if let Some(parked) = settings.park {
+        let park = ParkPlan {
+            api: plan.api.clone(),
+            parked,
+            concurrency: settings.park_concurrency,
+            probes: settings.probe,
+            settle: Duration::try_from_secs_f64(settings.park_settle).context("--park-settle")?,
+            timeout: plan.timeout,
+        };
         let report = loadgen::park::run(&park, &stack).await?;
         print!("{report}");
         if let Some(path) = json_out {
             std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
-                .with_context(|| format!("write {path}"))?;
+                .with_context(|| format!("write {}", path.display()))?;
         }
         if report.probe_failures > 0 {
             std::process::exit(1);
         }
         return Ok(());
     }
+    let server = match runs {
+        Runs::Http => None,
+        _ => Some(ceiling::Server::from_settings(&settings.temporal)?),
+    };
     // The ceiling's worker and client live in this process: its CPU is part of the ceiling.
     let with_me = || {
         let mut watch = stack.clone();
@@ -114,7 +93,8 @@ async fn main() -> anyhow::Result<()> {
         watch
     };
     let measure_ceiling = || async {
-        ceiling::run(&plan, &server, &with_me())
+        let server = server.as_ref().expect("a ceiling run has its server");
+        ceiling::run(&plan, server, &with_me())
             .await
             .with_context(|| format!("ceiling run against Temporal at {}", server.address))
     };
@@ -129,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     print!("{report}");
     if let Some(path) = json_out {
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("write {path}"))?;
+            .with_context(|| format!("write {}", path.display()))?;
     }
     let unfinished = |r: &loadgen::Report| r.completed < r.deliveries;
     if unfinished(&report) || report.ceiling.as_ref().is_some_and(|c| unfinished(&c.run)) {

@@ -68,6 +68,7 @@ pub struct LedgerSettings {
         env = "PAYMENT_DATABASE_URL",
         value_name = "URL",
         default_value = "sqlite://.data/payment.db?mode=rwc",
+        global = true,
         value_parser = db::parse_url
     )]
     pub database_url: String,

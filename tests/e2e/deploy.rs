@@ -1,35 +1,100 @@
-//! What a platform engineer relies on: settings layered and validated at start.
+//! What a platform engineer relies on: every binary's settings declared once, layered (flag >
+//! environment > config file > default) and validated at start (exit 2 naming the variable);
+//! `--help` and `--version`; migrations as a one-off step; health endpoints; and deployment
+//! files that set only variables our binaries read.
 
 use serde::Deserialize;
 use std::{
-    process::{Command, Stdio},
+    process::{Command, Output, Stdio},
     time::Duration,
 };
 
 use e2e::{
-    free_port,
-    procs::{binary, wait_until},
+    Stack, StackOptions, eventually, free_port,
+    procs::{ProcOptions, ProcStack, binary, payment_serving, wait_until},
 };
+
+/// Every binary of ours, as the image ships it.
+const BINARIES: [&str; 5] = [
+    "delivery-api",
+    "delivery-worker",
+    "payment-service",
+    "delivery-check",
+    "loadgen",
+];
+
+/// Runs `bin` with `args` and `env`, none of our settings inherited, and waits for it (up to
+/// `within`: a binary that starts serving instead of answering is a failure, not a hang).
+fn run(bin: &str, args: &[&str], env: &[(&str, &str)], within: Duration) -> Output {
+    let mut command = Command::new(binary(bin));
+    command.args(args).stdin(Stdio::null());
+    for var in reads(bin).iter().chain(reads("loadgen").iter()) {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {bin}: {e} (build with `cargo build --bins`)"));
+    let deadline = std::time::Instant::now() + within;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{bin} {args:?} did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn every_binary_answers_help_and_version_without_starting() {
+    for bin in BINARIES {
+        let help = run(bin, &["--help"], &[], Duration::from_secs(10));
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert_eq!(help.status.code(), Some(0), "{bin} --help: {text}");
+        assert!(text.contains("Usage:"), "{bin} --help: {text}");
+        assert!(text.contains("--config <FILE>"), "{bin} --help: {text}");
+        assert!(text.contains("[env: DELIVERY_CONFIG="), "{bin} --help: {text}");
+        let version = run(bin, &["--version"], &[], Duration::from_secs(10));
+        let text = String::from_utf8_lossy(&version.stdout);
+        assert_eq!(version.status.code(), Some(0), "{bin} --version: {text}");
+        assert!(
+            text.starts_with(&format!("{bin} {}", env!("CARGO_PKG_VERSION"))),
+            "{bin} --version: {text}"
+        );
+    }
+    // The services document their migrate step.
+    for bin in ["delivery-api", "payment-service"] {
+        let help = run(bin, &["migrate", "--help"], &[], Duration::from_secs(10));
+        assert_eq!(help.status.code(), Some(0), "{bin} migrate --help");
+    }
+}
 
 #[test]
 fn a_bad_setting_stops_each_binary_at_start_naming_the_variable() {
     let cases = [
         ("delivery-api", "API_ADDR", "not-an-address"),
         ("delivery-api", "API_PAYMENT_WAIT_MS", "soon"),
+        ("delivery-api", "READMODEL_DATABASE_URL", "mysql://x"),
         ("delivery-worker", "WORKER_ROLES", "riders"),
         ("delivery-worker", "WORKER_SHUTDOWN_GRACE_SECS", "-1"),
+        ("delivery-worker", "WORKER_METRICS_ADDR", "nowhere"),
         ("payment-service", "PAYMENT_ADDR", "nowhere"),
         ("payment-service", "PAYMENT_DATABASE_URL", "mysql://x"),
+        ("delivery-check", "DELIVERY_TASK_QUEUE", "riders"),
+        ("delivery-check", "PAYMENT_DATABASE_URL", "mysql://x"),
+        ("loadgen", "LOADGEN_DELIVERIES", "many"),
     ];
     for (bin, name, value) in cases {
-        let out = Command::new(binary(bin))
-            .env(name, value)
-            .env_remove("DELIVERY_CONFIG")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run {bin}: {e} (build with `cargo build --bins`)"));
+        let out = run(bin, &[], &[(name, value)], Duration::from_secs(10));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{bin} accepted {name}={value}");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bin} with {name}={value}: {stderr}"
+        );
         assert!(
             stderr.contains(name),
             "{bin}: the message names {name}: {stderr}"
@@ -42,12 +107,63 @@ fn a_broken_config_file_stops_the_binary_naming_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("delivery.toml");
     std::fs::write(&file, "API_ADDR = [\n").expect("write");
-    let out = Command::new(binary("delivery-api"))
-        .env("DELIVERY_CONFIG", &file)
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("delivery.toml"));
+    let path = file.display().to_string();
+    for bin in BINARIES {
+        let out = run(
+            bin,
+            &[],
+            &[("DELIVERY_CONFIG", &path)],
+            Duration::from_secs(10),
+        );
+        assert_eq!(out.status.code(), Some(2), "{bin}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("delivery.toml"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_check_reads_its_settings_from_the_config_file() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let id = stack.call_rider("r-config", 1500).await;
+    let settings = stack.checker_settings();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("check.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "TEMPORAL_ADDRESS = \"{}\"\nDELIVERY_TASK_QUEUE = \"{}\"\nPAYMENT_DATABASE_URL = \"{}\"\nREADMODEL_DATABASE_URL = \"{}\"\n",
+            stack.temporal_address,
+            settings.queue.task_queue,
+            settings.ledger.database_url,
+            settings.readmodel.database_url,
+        ),
+    )
+    .expect("write");
+    let config = file.display().to_string();
+    // The delivery is registered before the checker looks, so the ledger has its payment.
+    eventually("the payment", Duration::from_secs(20), || async {
+        let (status, _) = stack.get(&format!("/payments/{id}")).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            "delivery-check",
+            &["--config", &config],
+            &[],
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .expect("run the checker");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("deliveries: 1\n"), "{report}");
+    assert!(report.contains("payments: 1\n"), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,24 +177,49 @@ async fn the_environment_overrides_the_config_file_which_overrides_the_defaults(
     );
     std::fs::write(
         &file,
-        format!("PAYMENT_ADDR = \"127.0.0.1:{file_port}\"\nPAYMENT_DATABASE_URL = \"{db}\"\n"),
+        format!(
+            "PAYMENT_ADDR = \"127.0.0.1:{file_port}\"\nPAYMENT_DATABASE_URL = \"{db}\"\nPAYMENT_METRICS_ADDR = \"off\"\n"
+        ),
     )
     .expect("write");
+
+    // A service refuses a ledger nobody migrated, naming the command that does...
+    let path = file.display().to_string();
+    let refused = run(
+        "payment-service",
+        &[],
+        &[("DELIVERY_CONFIG", &path)],
+        Duration::from_secs(20),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(said.contains("payment-service migrate"), "{said}");
+    // ...which reads the same file and exits 0.
+    let migrated = run(
+        "payment-service",
+        &["migrate"],
+        &[("DELIVERY_CONFIG", &path)],
+        Duration::from_secs(20),
+    );
+    assert_eq!(migrated.status.code(), Some(0), "{migrated:?}");
 
     // The file alone sets the address...
     let mut from_file = e2e_child(
         Command::new(binary("payment-service"))
             .env("DELIVERY_CONFIG", &file)
-            .env_remove("PAYMENT_ADDR"),
+            .env_remove("PAYMENT_ADDR")
+            .env_remove("PAYMENT_DATABASE_URL")
+            .env_remove("PAYMENT_METRICS_ADDR"),
     );
+    let file_url = format!("http://127.0.0.1:{file_port}");
     wait_until(
-        "the file's port to listen",
+        "the file's port to serve",
         Duration::from_secs(20),
-        || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", file_port))
-                .await
-                .is_ok()
-        },
+        || async { payment_serving(&file_url).await },
     )
     .await;
     let _ = from_file.kill();
@@ -88,16 +229,15 @@ async fn the_environment_overrides_the_config_file_which_overrides_the_defaults(
     let mut from_env = e2e_child(
         Command::new(binary("payment-service"))
             .env("DELIVERY_CONFIG", &file)
+            .env_remove("PAYMENT_DATABASE_URL")
+            .env_remove("PAYMENT_METRICS_ADDR")
             .env("PAYMENT_ADDR", format!("127.0.0.1:{env_port}")),
     );
+    let env_url = format!("http://127.0.0.1:{env_port}");
     wait_until(
-        "the environment's port to listen",
+        "the environment's port to serve",
         Duration::from_secs(20),
-        || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", env_port))
-                .await
-                .is_ok()
-        },
+        || async { payment_serving(&env_url).await },
     )
     .await;
     assert!(
@@ -109,6 +249,25 @@ async fn the_environment_overrides_the_config_file_which_overrides_the_defaults(
     let _ = from_env.wait();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_answers_healthz_and_readyz_and_payment_answers_grpc_health() {
+    let stack = ProcStack::start(ProcOptions::default()).await;
+    // ProcStack waits for the payment service's gRPC health to report SERVING.
+    assert!(payment_serving(&format!("http://{}", stack.payment_addr())).await);
+    let worker = stack.worker_metrics_ports[0];
+    for path in ["/healthz", "/readyz"] {
+        let status = eventually(path, Duration::from_secs(20), || async {
+            let answer = reqwest::get(format!("http://127.0.0.1:{worker}{path}")).await;
+            answer
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|r| r.status().as_u16())
+        })
+        .await;
+        assert_eq!(status, 200, "{path}");
+    }
+}
+
 fn e2e_child(command: &mut Command) -> std::process::Child {
     command
         .stdin(Stdio::null())
@@ -118,20 +277,49 @@ fn e2e_child(command: &mut Command) -> std::process::Child {
         .expect("spawn")
 }
 
-/// The variables a binary of ours reads (its own, and Temporal's standard client ones).
-fn reads(binary: &str) -> Vec<&'static str> {
-    let mut vars: Vec<&'static str> = match binary {
-        "delivery-api" => api::ENV_VARS.to_vec(),
-        // delivery-check runs from the same image with the worker's settings.
-        "delivery-worker" | "delivery-check" => worker::ENV_VARS.to_vec(),
-        "payment-service" => payment::settings::ENV_VARS.to_vec(),
+/// The variables a binary of ours reads: derived from its settings' declarations, plus
+/// Temporal's standard client variables for the binaries that connect to Temporal.
+fn reads(binary: &str) -> Vec<String> {
+    use clap::CommandFactory;
+    let command = match binary {
+        "delivery-api" => api::Settings::command(),
+        "delivery-worker" => worker::Settings::command(),
+        "delivery-check" => checker::Settings::command(),
+        "payment-service" => payment::Settings::command(),
+        "loadgen" => loadgen::Settings::command(),
         other => panic!("unknown binary {other}"),
     };
-    if binary != "payment-service" {
-        vars.extend(workflows::client::TEMPORAL_ENV_VARS);
+    let mut vars = config::env_vars(&command);
+    if vars.iter().any(|v| v == "TEMPORAL_ADDRESS") {
+        vars.extend(workflows::client::TEMPORAL_ENV_VARS.map(str::to_owned));
     }
-    vars.extend(telemetry::ENV_VARS);
     vars
+}
+
+#[test]
+fn each_binarys_variables_come_from_its_settings() {
+    let api = reads("delivery-api");
+    for var in [
+        "API_ADDR",
+        "API_PAYMENT_WAIT_MS",
+        "READMODEL_DATABASE_URL",
+        "PAYMENT_URL",
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_API_KEY",
+        "LOG_FORMAT",
+        "DELIVERY_CONFIG",
+    ] {
+        assert!(api.iter().any(|v| v == var), "delivery-api reads {var}");
+    }
+    let payment = reads("payment-service");
+    assert!(payment.iter().any(|v| v == "PAYMENT_DATABASE_URL"));
+    assert!(
+        !payment.iter().any(|v| v.starts_with("TEMPORAL_")),
+        "payment-service knows nothing of Temporal: {payment:?}"
+    );
+    let check = reads("delivery-check");
+    assert!(check.iter().any(|v| v == "PAYMENT_DATABASE_URL"));
+    assert!(!check.iter().any(|v| v == "LOG_FORMAT"), "{check:?}");
 }
 
 fn infra(path: &str) -> std::path::PathBuf {
@@ -178,7 +366,7 @@ fn docker_compose_sets_only_variables_our_binaries_read() {
         let allowed = reads(&binary);
         for key in environment_keys(&service["environment"]) {
             assert!(
-                allowed.contains(&key.as_str()),
+                allowed.contains(&key),
                 "compose service {name:?} ({binary}) sets {key}, which it never reads"
             );
             checked += 1;
@@ -262,7 +450,7 @@ fn kubernetes_manifests_set_only_variables_our_binaries_read() {
             let name = doc["metadata"]["name"].as_str().unwrap_or_default();
             for key in keys {
                 assert!(
-                    allowed.contains(&key.as_str()),
+                    allowed.contains(&key),
                     "{name} ({binary}) is given {key}, which it never reads"
                 );
                 checked += 1;

@@ -4,17 +4,30 @@
 //! `projections`) and one process can serve any set of them ([`Role`]), so the rider side can
 //! be down or scaled on its own without stopping restaurants from calling.
 
-use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use activities::{Dispatch, Payments, Projections};
+use axum::{Router, http::StatusCode, routing::get};
 use readmodel::ReadModel;
-use telemetry::metrics::Metrics;
+use telemetry::metrics::{Metrics, MetricsAddr};
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::{
     PatchActivationCallback, PatchActivationInput, Worker, WorkerOptions,
     runtime::{PollerBehavior, Runtime, RuntimeOptions},
 };
-use workflows::{DeliveryWorkflow, names};
+use workflows::{
+    DeliveryWorkflow,
+    client::{QueueSettings, TemporalSettings},
+    names,
+    observability::TemporalMetrics,
+};
 
 /// How long a workflow task waits on the sticky queue of the worker that cached its
 /// workflow before any worker may take it. The SDK's default (10 s) is how long every
@@ -23,7 +36,7 @@ use workflows::{DeliveryWorkflow, names};
 const STICKY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What a worker process serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
     /// `DeliveryWorkflow` itself (queue `deliveries`), with the payment calls, offers to riders
     /// and delivery-list writes it runs as local activities (so it needs `PAYMENT_URL` and
@@ -55,159 +68,97 @@ impl Role {
     }
 }
 
-impl FromStr for Role {
-    type Err = SettingsError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.queue_name() == s.trim())
-            .ok_or_else(|| SettingsError::Invalid {
-                name: "WORKER_ROLES",
-                reason: format!(
-                    "unknown role {s:?}; expected some of deliveries,payments,dispatch,projections"
-                ),
-            })
-    }
+/// One role of a `--roles` / `WORKER_ROLES` list (spaces around it allowed).
+fn role(name: &str) -> Result<Role, String> {
+    <Role as clap::ValueEnum>::from_str(name.trim(), false).map_err(|_| {
+        format!("unknown role {name:?}; expected some of deliveries,payments,dispatch,projections")
+    })
 }
 
-/// The worker's settings, read from the environment.
-#[derive(Debug, Clone)]
+/// `delivery-worker`: its settings, each with its flag, variable and default.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "delivery-worker",
+    version,
+    about = "The Temporal worker: runs DeliveryWorkflow and the saga's activities for the roles it is given"
+)]
 pub struct Settings {
-    /// `TEMPORAL_ADDRESS`, default `127.0.0.1:7233`.
-    pub temporal_address: String,
-    /// `TEMPORAL_NAMESPACE`, default `default`.
-    pub temporal_namespace: String,
-    /// `DELIVERY_TASK_QUEUE`, default `deliveries`; activity queues take the same prefix.
-    pub task_queue: String,
-    /// `WORKER_ROLES`, comma-separated, default all four.
+    #[command(flatten)]
+    pub config: config::ConfigFile,
+    #[command(flatten)]
+    pub temporal: TemporalSettings,
+    #[command(flatten)]
+    pub queue: QueueSettings,
+    /// The roles this process serves, comma-separated: `deliveries` (the workflow and its local
+    /// activities), `payments`, `dispatch`, `projections` (their activity queues)
+    #[arg(
+        long = "roles",
+        env = "WORKER_ROLES",
+        value_name = "ROLES",
+        value_delimiter = ',',
+        default_value = "deliveries,payments,dispatch,projections",
+        value_parser = role
+    )]
     pub roles: Vec<Role>,
-    /// `PAYMENT_URL`, default `http://127.0.0.1:50051`.
-    pub payment_url: String,
-    /// `READMODEL_DATABASE_URL`, default `sqlite://.data/deliveries.db?mode=rwc`.
-    pub readmodel_database_url: String,
-    /// `WORKER_SHUTDOWN_GRACE_SECS`, default 10: how long in-flight activities get on shutdown.
+    #[command(flatten)]
+    pub payment: payment_api::ClientSettings,
+    #[command(flatten)]
+    pub readmodel: readmodel::DatabaseSettings,
+    /// How long in-flight activities get to finish on shutdown, in seconds
+    #[arg(
+        long = "shutdown-grace-secs",
+        env = "WORKER_SHUTDOWN_GRACE_SECS",
+        value_name = "SECS",
+        default_value = "10",
+        value_parser = config::seconds
+    )]
     pub shutdown_grace: Duration,
-    /// `WORKER_DEFERRED_PATCHES`, comma-separated patch ids, default none: workflow patches
-    /// this worker does not activate for new executions yet. During a rolling deploy of a
-    /// patched workflow, new workers defer the patch until no old worker is left (an old
-    /// worker could not replay a history carrying the new marker), then run without it.
+    /// Workflow patch ids this worker does not activate for new executions yet,
+    /// comma-separated. During a rolling deploy of a patched workflow, new workers defer the
+    /// patch until no old worker is left (an old worker could not replay a history carrying
+    /// the new marker), then run without it
+    #[arg(
+        long = "deferred-patches",
+        env = "WORKER_DEFERRED_PATCHES",
+        value_name = "PATCHES",
+        value_delimiter = ','
+    )]
     pub deferred_patches: Vec<String>,
-    /// `WORKER_METRICS_ADDR`, default `127.0.0.1:9102`, `off` for none: where the Prometheus
-    /// endpoint (the SDK's series and ours) is served.
-    pub metrics_addr: Option<SocketAddr>,
-    /// `WORKER_MAX_CACHED_WORKFLOWS`, default 100: deliveries kept in memory between their
-    /// tasks. A delivery evicted from the cache is rebuilt from its history at its next task
-    /// (a read of ~30 events). This bounds the worker's memory however many deliveries wait
-    /// for a rider: with 5,000 parked, the SDK's default (1,000) reached 173 MB, 250 113 MB,
-    /// 100 99.5 MB. Raise it when many deliveries are active at once.
+    /// Where Prometheus `/metrics` (the SDK's series and ours), `/healthz` and `/readyz` are
+    /// served; `off` for nowhere
+    #[arg(
+        long = "metrics-addr",
+        env = "WORKER_METRICS_ADDR",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9102"
+    )]
+    pub metrics_addr: MetricsAddr,
+    /// Deliveries kept in memory between their tasks. A delivery evicted from the cache is
+    /// rebuilt from its history at its next task (a read of ~30 events); this bounds the
+    /// worker's memory however many deliveries wait for a rider (with 5,000 parked: 1,000
+    /// cached reached 173 MB, 250 113 MB, 100 99.5 MB). Raise it when many deliveries are
+    /// active at once
+    #[arg(
+        long = "max-cached-workflows",
+        env = "WORKER_MAX_CACHED_WORKFLOWS",
+        value_name = "N",
+        default_value = "100"
+    )]
     pub max_cached_workflows: usize,
-}
-
-/// Every variable the worker reads (also valid as keys of the `DELIVERY_CONFIG` file), beside
-/// Temporal's standard client variables (`workflows::client::TEMPORAL_ENV_VARS`).
-pub const ENV_VARS: [&str; 12] = [
-    "TEMPORAL_ADDRESS",
-    "TEMPORAL_NAMESPACE",
-    "DELIVERY_TASK_QUEUE",
-    "WORKER_ROLES",
-    "PAYMENT_URL",
-    "READMODEL_DATABASE_URL",
-    "WORKER_SHUTDOWN_GRACE_SECS",
-    "WORKER_DEFERRED_PATCHES",
-    "WORKER_METRICS_ADDR",
-    "WORKER_MAX_CACHED_WORKFLOWS",
-    "DELIVERY_CONFIG",
-    // The invariant checker, shipped in the same image, also reads the ledger's database.
-    "PAYMENT_DATABASE_URL",
-];
-
-/// A setting that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("{name}: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    #[command(flatten)]
+    pub telemetry: telemetry::Settings,
 }
 
 impl Settings {
-    /// Reads the settings from the environment over the config file over the defaults.
-    pub fn from_env() -> Result<Self, SettingsError> {
-        let layers = config::Layers::load().map_err(|e| SettingsError::Invalid {
-            name: config::CONFIG_VAR,
-            reason: e.to_string(),
-        })?;
-        let var =
-            |name: &str, default: &str| layers.text(name).unwrap_or_else(|| default.to_owned());
-        let roles = parse_roles(&var(
-            "WORKER_ROLES",
-            "deliveries,payments,dispatch,projections",
-        ))?;
-        let grace = var("WORKER_SHUTDOWN_GRACE_SECS", "10");
-        let grace = grace.parse::<u64>().map_err(|e| SettingsError::Invalid {
-            name: "WORKER_SHUTDOWN_GRACE_SECS",
-            reason: format!("{grace:?} is not a number of seconds: {e}"),
-        })?;
-        let task_queue = var("DELIVERY_TASK_QUEUE", names::DELIVERIES_QUEUE);
-        if !task_queue.ends_with(names::DELIVERIES_QUEUE) {
-            return Err(SettingsError::Invalid {
-                name: "DELIVERY_TASK_QUEUE",
-                reason: format!("{task_queue:?} must end with {:?}", names::DELIVERIES_QUEUE),
-            });
-        }
-        let cache = var("WORKER_MAX_CACHED_WORKFLOWS", "100");
-        let max_cached_workflows =
-            cache
-                .trim()
-                .parse::<usize>()
-                .map_err(|e| SettingsError::Invalid {
-                    name: "WORKER_MAX_CACHED_WORKFLOWS",
-                    reason: format!("{cache:?} is not a whole number: {e}"),
-                })?;
-        let metrics = var("WORKER_METRICS_ADDR", "127.0.0.1:9102");
-        let metrics_addr = match metrics.trim() {
-            "off" => None,
-            addr => Some(addr.parse().map_err(|e| SettingsError::Invalid {
-                name: "WORKER_METRICS_ADDR",
-                reason: format!("{metrics:?} is not a socket address or `off`: {e}"),
-            })?),
-        };
-        Ok(Self {
-            temporal_address: var("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-            temporal_namespace: var("TEMPORAL_NAMESPACE", "default"),
-            task_queue,
-            roles,
-            payment_url: var("PAYMENT_URL", "http://127.0.0.1:50051"),
-            readmodel_database_url: var(
-                "READMODEL_DATABASE_URL",
-                "sqlite://.data/deliveries.db?mode=rwc",
-            ),
-            shutdown_grace: Duration::from_secs(grace),
-            deferred_patches: var("WORKER_DEFERRED_PATCHES", "")
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            metrics_addr,
-            max_cached_workflows,
-        })
+    /// The defaults, serving `roles` for the server at `temporal_address` (for tests and
+    /// embedding; no metrics endpoint).
+    pub fn new(temporal_address: &str, roles: Vec<Role>) -> Self {
+        let mut settings: Self = config::defaults();
+        settings.temporal = TemporalSettings::at(temporal_address, "default");
+        settings.roles = roles;
+        settings.metrics_addr = MetricsAddr(None);
+        settings
     }
-}
-
-/// Reads a comma-separated role list (`deliveries,payments,dispatch,projections`).
-pub fn parse_roles(list: &str) -> Result<Vec<Role>, SettingsError> {
-    let roles = list
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(Role::from_str)
-        .collect::<Result<Vec<_>, _>>()?;
-    if roles.is_empty() {
-        return Err(SettingsError::Invalid {
-            name: "WORKER_ROLES",
-            reason: "no role given".into(),
-        });
-    }
-    Ok(roles)
 }
 
 /// Why the worker stopped.
@@ -215,8 +166,8 @@ pub fn parse_roles(list: &str) -> Result<Vec<Role>, SettingsError> {
 pub enum WorkerError {
     #[error(transparent)]
     Connect(#[from] workflows::client::ConnectError),
-    #[error("invalid payment service url {0:?}")]
-    PaymentUrl(String),
+    #[error(transparent)]
+    PaymentUrl(#[from] payment_api::InvalidUrl),
     #[error("delivery list database: {0}")]
     ReadModel(#[from] readmodel::ReadModelError),
     #[error("temporal worker: {0}")]
@@ -229,6 +180,29 @@ fn temporal_err(e: impl std::fmt::Display) -> WorkerError {
     WorkerError::Temporal(e.to_string())
 }
 
+/// `GET /healthz` (200 while the process runs) and `GET /readyz` (200 once connected to
+/// Temporal with its workers polling, 503 before and while draining), beside `/metrics`.
+fn health_routes(ready: Arc<AtomicBool>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready.load(Ordering::Relaxed);
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not ready: connecting to Temporal, or draining\n",
+                        )
+                    }
+                }
+            }),
+        )
+}
+
 /// Runs the workers for `settings.roles` until `shutdown` resolves, then drains: pollers stop,
 /// in-flight activities get `shutdown_grace` to finish before they are cancelled.
 ///
@@ -238,15 +212,22 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
+    let ready = Arc::new(AtomicBool::new(false));
     let metrics = settings
         .metrics_addr
-        .map(Metrics::start)
+        .0
+        .map(|addr| Metrics::start_with(addr, health_routes(ready.clone())))
+        .transpose()
+        .map_err(|e| WorkerError::Metrics(e.to_string()))?;
+    let temporal_metrics = metrics
+        .as_ref()
+        .map(TemporalMetrics::new)
         .transpose()
         .map_err(|e| WorkerError::Metrics(e.to_string()))?;
     let mut telemetry = TelemetryOptions::builder().build();
-    if let Some(metrics) = &metrics {
+    if let (Some(metrics), Some(temporal_metrics)) = (&metrics, &temporal_metrics) {
         tracing::info!("worker metrics at http://{}/metrics", metrics.addr());
-        telemetry.metrics = Some(metrics.core_meter());
+        telemetry.metrics = Some(temporal_metrics.core_meter());
     }
     let runtime = Runtime::from_current_tokio(
         RuntimeOptions::builder()
@@ -256,9 +237,8 @@ pub async fn run(
     )
     .map_err(temporal_err)?;
     let client = workflows::client::connect_with(
-        &settings.temporal_address,
-        &settings.temporal_namespace,
-        metrics.as_ref().map(Metrics::temporal_meter),
+        &settings.temporal,
+        temporal_metrics.as_ref().map(TemporalMetrics::client_meter),
         telemetry::exporting(),
     )
     .await?;
@@ -267,10 +247,11 @@ pub async fn run(
         .iter()
         .any(|r| matches!(r, Role::Deliveries | Role::Dispatch | Role::Projections));
     let store = match needs_store {
-        true => Some(ReadModel::connect(&settings.readmodel_database_url).await?),
+        true => Some(ReadModel::connect(&settings.readmodel.database_url).await?),
         false => None,
     };
     let prefix = settings
+        .queue
         .task_queue
         .strip_suffix(names::DELIVERIES_QUEUE)
         .unwrap_or_default();
@@ -278,13 +259,9 @@ pub async fn run(
     let deferred = Arc::new(settings.deferred_patches.clone());
     let activate: PatchActivationCallback =
         Arc::new(move |input: PatchActivationInput| !deferred.contains(&input.patch_id));
-    let payments = || -> Result<Payments, WorkerError> {
-        let channel = tonic::transport::Endpoint::from_shared(settings.payment_url.clone())
-            .map_err(|_| WorkerError::PaymentUrl(settings.payment_url.clone()))?
-            .connect_timeout(Duration::from_secs(3))
-            .connect_lazy();
-        Ok(Payments::new(payment::client(channel, metrics.as_ref())))
-    };
+    // One channel to the payment service, shared by every role that calls it.
+    let payment_client = settings.payment.connect_lazy(metrics.as_ref())?;
+    let payments = || Payments::new(payment_client.clone());
     let mut workers = Vec::new();
     for role in &settings.roles {
         let queue = format!("{prefix}{}", role.queue_name());
@@ -304,12 +281,12 @@ pub async fn run(
             (Role::Deliveries, Some(store)) => options
                 .register_workflow::<DeliveryWorkflow>()
                 .map_err(temporal_err)?
-                .register_activities(payments()?)
+                .register_activities(payments())
                 .register_activities(Dispatch::new(store.clone()))
                 .register_activities(
                     Projections::new(store.clone()).with_metrics(metrics.as_ref()),
                 ),
-            (Role::Payments, _) => options.register_activities(payments()?),
+            (Role::Payments, _) => options.register_activities(payments()),
             (Role::Dispatch, Some(store)) => {
                 options.register_activities(Dispatch::new(store.clone()))
             }
@@ -328,11 +305,20 @@ pub async fn run(
 
     let stop_all: Vec<_> = workers.iter().map(Worker::shutdown_handle).collect();
     let runs = futures::future::join_all(workers.iter_mut().map(Worker::run));
+    // Ready from the first poll of the workers' run loops (they start polling at once) until
+    // they stop or drain.
+    let runs = async {
+        ready.store(true, Ordering::Relaxed);
+        let results = runs.await;
+        ready.store(false, Ordering::Relaxed);
+        results
+    };
     futures::pin_mut!(runs);
     let results = futures::future::select(runs, Box::pin(shutdown)).await;
     let results = match results {
         futures::future::Either::Left((results, _)) => results,
         futures::future::Either::Right(((), runs)) => {
+            ready.store(false, Ordering::Relaxed);
             tracing::info!("shutting down: draining in-flight tasks");
             stop_all.iter().for_each(|stop| stop());
             runs.await
@@ -348,15 +334,48 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
     #[test]
     fn roles_are_read_from_a_comma_separated_list() {
+        let roles = |list: &str| {
+            config::try_parse_from::<Settings>(["delivery-worker", "--roles", list])
+                .map(|s| s.roles)
+        };
         assert_eq!(
-            parse_roles("dispatch, payments").unwrap(),
+            roles("dispatch, payments").unwrap(),
             vec![Role::Dispatch, Role::Payments]
         );
-        assert!(parse_roles("").is_err());
-        assert!(parse_roles("deliveries,riders").is_err());
+        assert!(roles("").is_err());
+        let unknown = roles("deliveries,riders").unwrap_err();
+        assert_eq!(unknown.variable.as_deref(), Some("WORKER_ROLES"));
+    }
+
+    #[test]
+    fn the_settings_are_well_formed_and_their_defaults_parse() {
+        Settings::command().debug_assert();
+        let settings: Settings = config::defaults();
+        assert_eq!(settings.roles, Role::ALL);
+        assert_eq!(settings.shutdown_grace, Duration::from_secs(10));
+        assert!(settings.deferred_patches.is_empty());
+        assert_eq!(settings.max_cached_workflows, 100);
+    }
+
+    #[tokio::test]
+    async fn readyz_answers_503_until_ready_and_healthz_always_200() {
+        let ready = Arc::new(AtomicBool::new(false));
+        let metrics =
+            Metrics::start_with(([127, 0, 0, 1], 0).into(), health_routes(ready.clone())).unwrap();
+        let get = |path: &'static str| {
+            let url = format!("http://{}{path}", metrics.addr());
+            async move { reqwest::get(url).await.unwrap().status().as_u16() }
+        };
+        assert_eq!(get("/healthz").await, 200);
+        assert_eq!(get("/readyz").await, 503);
+        ready.store(true, Ordering::Relaxed);
+        assert_eq!(get("/readyz").await, 200);
+        assert_eq!(get("/metrics").await, 200);
     }
 }

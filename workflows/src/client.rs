@@ -47,7 +47,12 @@ pub const TEMPORAL_ENV_VARS: [&str; 8] = [
 pub struct TemporalSettings {
     /// The Temporal frontend, `host:port` or a URL [default: the temporal.toml profile's,
     /// else 127.0.0.1:7233]
-    #[arg(long = "temporal-address", env = "TEMPORAL_ADDRESS", value_name = "ADDRESS")]
+    #[arg(
+        long = "temporal-address",
+        visible_alias = "temporal",
+        env = "TEMPORAL_ADDRESS",
+        value_name = "ADDRESS"
+    )]
     pub address: Option<String>,
     /// The Temporal namespace [default: the temporal.toml profile's, else `default`]
     #[arg(
