@@ -25,8 +25,6 @@ use crate::{AppState, error::ApiError, temporal};
 pub(crate) struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub(crate) const PATTERN: &str = "^[\\x20-\\x7E]{1,64}$";
-
     pub(crate) fn parse(key: &[u8]) -> Result<Self, ApiError> {
         let printable = |b: &u8| (0x20..=0x7e).contains(b);
         match !key.is_empty() && key.len() <= 64 && key.iter().all(printable) {
