@@ -54,3 +54,18 @@ pub struct Settings {
     pub park_settle: f64,
 }
 
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_settings_are_well_formed() {
+        Settings::command().debug_assert();
+        let settings: Settings = config::defaults();
+        assert_eq!(settings.deliveries, 200);
+        assert_eq!(settings.park, None);
+    }
+}

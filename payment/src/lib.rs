@@ -64,11 +64,14 @@ pub enum Command {
 pub struct LedgerSettings {
     /// The ledger database: `sqlite://FILE?mode=rwc` or `postgres://…`
     #[arg(
+        id = "payment_database_url",
         long = "payment-database-url",
         env = "PAYMENT_DATABASE_URL",
         value_name = "URL",
         default_value = "sqlite://.data/payment.db?mode=rwc",
         global = true,
+        // A database URL may carry a password: `--help` must not print it.
+        hide_env_values = true,
         value_parser = db::parse_url
     )]
     pub database_url: String,
@@ -105,4 +108,20 @@ pub async fn serve(
         .add_service(Api::new(service::PaymentApi::new(ledger)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_settings_are_well_formed_and_migrate_is_a_subcommand() {
+        Settings::command().debug_assert();
+        let settings: Settings = config::defaults();
+        assert_eq!(settings.addr.to_string(), "127.0.0.1:50051");
+        let migrate: Settings = config::try_parse_from(["payment-service", "migrate"]).unwrap();
+        assert_eq!(migrate.command, Some(Command::Migrate));
+    }
 }

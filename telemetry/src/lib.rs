@@ -41,6 +41,7 @@ pub use tracing_opentelemetry::OpenTelemetrySpanExt as SpanExt;
 
 /// How a process logs and exports its spans: every service flattens these into its settings.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[group(id = "telemetry")]
 pub struct Settings {
     /// How log lines look: one human-readable line per event, or one JSON object
     #[arg(long = "log-format", env = "LOG_FORMAT", value_enum, default_value_t)]
