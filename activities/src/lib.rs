@@ -19,15 +19,10 @@ pub use dispatch::Dispatch;
 pub use payments::Payments;
 pub use projections::Projections;
 
-use chrono::{DateTime, Utc};
 use temporalio_sdk::activities::ActivityError;
 
 /// Infrastructure errors are retried by the workflow's retry policy.
 fn retryable(context: &str, err: impl std::fmt::Display) -> ActivityError {
     tracing::warn!(error = %err, "{context} failed, will retry");
     ActivityError::from(std::io::Error::other(format!("{context}: {err}")))
-}
-
-fn timestamp(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }

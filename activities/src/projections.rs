@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use prometheus::{HistogramVec, IntCounterVec};
 use readmodel::{Applied, DeliveryRow, DeliveryStatus, Projection, ReadModel};
 use telemetry::metrics::{Metrics, between_ms};
-use temporalio_common::telemetry::metrics::{Counter, HistogramDuration};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use workflows::model::ProjectionInput;
 
-use crate::{retryable, timestamp};
+use crate::retryable;
 
 /// Writes delivery-list rows, newest sequence number wins.
 pub struct Projections {
@@ -37,32 +36,17 @@ impl Projections {
 #[activities]
 impl Projections {
     #[activity(definition = workflows::activities::definitions::ProjectDelivery)]
-    #[tracing::instrument(skip_all, fields(delivery_id = %input.delivery_id, seq = input.seq, trace_id = %telemetry::current_trace_id()))]
+    #[tracing::instrument(skip_all, fields(delivery_id = %projection.row.call.delivery_id, seq = projection.seq, trace_id = %telemetry::current_trace_id()))]
     pub async fn project_delivery(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        input: ProjectionInput,
+        projection: Projection,
     ) -> Result<(), ActivityError> {
-        let projection = Projection {
-            delivery_id: input.delivery_id,
-            restaurant_id: input.restaurant_id,
-            destination: input.destination,
-            cost: input.cost,
-            status: input
-                .status
-                .as_str()
-                .parse()
-                .map_err(|e| retryable("project delivery", e))?,
-            rider_id: input.rider_id,
-            settled: input.settled,
-            updated_at: timestamp(input.updated_at_ms),
-            seq: input.seq,
-        };
         // The row this write replaces dates the phase that just ended; only the metrics need it.
-        let before = match (&self.metrics, projection.status) {
+        let before = match (&self.metrics, projection.row.status) {
             (Some(_), DeliveryStatus::Picked | DeliveryStatus::Completed) => self
                 .store
-                .delivery(&projection.delivery_id)
+                .delivery(&projection.row.call.delivery_id)
                 .await
                 .ok()
                 .flatten(),
@@ -76,7 +60,7 @@ impl Projections {
         {
             Applied::Written => {
                 if let Some(metrics) = &self.metrics {
-                    metrics.written(&projection, before.as_ref());
+                    metrics.written(&projection.row, before.as_ref());
                 }
             }
             Applied::Stale => tracing::debug!("a newer row is already in the delivery list"),
@@ -89,54 +73,55 @@ impl Projections {
 /// trails the workflows. Recorded when a row is written, which happens once per change
 /// however often the activity runs.
 struct DeliveryMetrics {
-    metrics: Metrics,
-    status_changes: Counter,
-    call_to_pickup: HistogramDuration,
-    pickup_to_completion: HistogramDuration,
-    projection_lag: HistogramDuration,
+    status_changes: IntCounterVec,
+    call_to_pickup: HistogramVec,
+    pickup_to_completion: HistogramVec,
+    projection_lag: HistogramVec,
 }
 
 impl DeliveryMetrics {
     fn new(metrics: &Metrics) -> Self {
         Self {
-            metrics: metrics.clone(),
             status_changes: metrics.counter(
                 "delivery_status_changes",
                 "Deliveries that reached a status (Called, Picked, Completed, Cancelled) in the delivery list",
+                &["status"],
             ),
             call_to_pickup: metrics.seconds(
                 "delivery_call_to_pickup",
                 "Time from a call being open to riders to its pickup",
+                &[],
             ),
             pickup_to_completion: metrics.seconds(
                 "delivery_pickup_to_completion",
                 "Time from pickup to completion",
+                &[],
             ),
             projection_lag: metrics.seconds(
                 "delivery_projection_lag",
                 "Time from a workflow step to the delivery list showing it",
+                &["status"],
             ),
         }
     }
 
-    fn written(&self, row: &Projection, before: Option<&DeliveryRow>) {
+    fn written(&self, row: &DeliveryRow, before: Option<&DeliveryRow>) {
         let status = row.status.as_str();
-        let labels = self.metrics.labels(&[("status", status)]);
-        self.status_changes.add(1, &labels);
+        self.status_changes.with_label_values(&[status]).inc();
         // A completion that arrived while the pickup was being written skips the `Picked`
         // row; the delivery was picked up all the same.
         if row.status == DeliveryStatus::Completed
             && before.is_none_or(|b| b.status == DeliveryStatus::Called)
         {
-            let picked = self
-                .metrics
-                .labels(&[("status", DeliveryStatus::Picked.as_str())]);
-            self.status_changes.add(1, &picked);
+            self.status_changes
+                .with_label_values(&[DeliveryStatus::Picked.as_str()])
+                .inc();
         }
         let now_ms = Utc::now().timestamp_millis();
         let changed_ms = row.updated_at.timestamp_millis();
         self.projection_lag
-            .record(between_ms(changed_ms, now_ms), &labels);
+            .with_label_values(&[status])
+            .observe(between_ms(changed_ms, now_ms).as_secs_f64());
         let phase = match (before.map(|b| b.status), row.status) {
             (Some(DeliveryStatus::Called), DeliveryStatus::Picked) => Some(&self.call_to_pickup),
             (Some(DeliveryStatus::Picked), DeliveryStatus::Completed) => {
@@ -146,10 +131,9 @@ impl DeliveryMetrics {
         };
         if let (Some(phase), Some(before)) = (phase, before) {
             let started_ms = before.updated_at.timestamp_millis();
-            phase.record(
-                between_ms(started_ms, changed_ms),
-                &self.metrics.labels(&[]),
-            );
+            phase
+                .with_label_values::<&str>(&[])
+                .observe(between_ms(started_ms, changed_ms).as_secs_f64());
         }
     }
 }

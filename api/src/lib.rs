@@ -6,10 +6,11 @@
 //! `main` only reads [`Settings`] and binds; tests call [`router`] or [`serve`] directly.
 
 mod error;
-mod input;
+mod extract;
 mod observe;
 mod openapi;
 mod routes;
+mod service;
 mod settings;
 mod temporal;
 mod web;
@@ -18,7 +19,7 @@ use std::{future::Future, sync::Arc};
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 pub use error::{ApiError, ErrorBody};
-pub use settings::{ENV_VARS, Settings, SettingsError};
+pub use settings::{Command, Settings};
 use temporalio_client::Client;
 use tokio::net::TcpListener;
 
@@ -35,7 +36,7 @@ struct Inner {
     settings: Settings,
     temporal: Client,
     readmodel: readmodel::ReadModel,
-    payments: payment::PaymentClient,
+    payments: payment_api::PaymentClient,
     /// Where the request metrics go; `None` when the endpoint is off.
     http_metrics: Option<observe::HttpMetrics>,
     /// The process's Prometheus endpoint, kept so it lives as long as the API.
@@ -49,34 +50,35 @@ pub enum StartError {
     Temporal(#[from] workflows::client::ConnectError),
     #[error("delivery list database: {0}")]
     ReadModel(#[from] readmodel::ReadModelError),
-    #[error("invalid payment service url {0:?}")]
-    PaymentUrl(String),
+    #[error(transparent)]
+    PaymentUrl(#[from] payment_api::InvalidUrl),
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] telemetry::TelemetryError),
 }
 
 impl AppState {
     /// Connects to Temporal and the delivery list; the payment service is reached lazily.
+    /// The delivery list must have been migrated (`delivery-api migrate`).
     pub async fn connect(settings: Settings) -> Result<Self, StartError> {
         let metrics = settings
             .metrics_addr
+            .0
             .map(telemetry::metrics::Metrics::start)
             .transpose()?;
+        let temporal_metrics = metrics
+            .as_ref()
+            .map(workflows::observability::TemporalMetrics::new)
+            .transpose()?;
         let temporal = workflows::client::connect_with(
-            &settings.temporal_address,
-            &settings.temporal_namespace,
-            metrics
+            &settings.temporal,
+            temporal_metrics
                 .as_ref()
-                .map(telemetry::metrics::Metrics::temporal_meter),
+                .map(workflows::observability::TemporalMetrics::client_meter),
             telemetry::exporting(),
         )
         .await?;
-        let readmodel = readmodel::ReadModel::connect(&settings.readmodel_database_url).await?;
-        let channel = tonic::transport::Endpoint::from_shared(settings.payment_url.clone())
-            .map_err(|_| StartError::PaymentUrl(settings.payment_url.clone()))?
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .connect_lazy();
-        let payments = payment::client(channel, metrics.as_ref());
+        let readmodel = readmodel::ReadModel::connect(&settings.readmodel.database_url).await?;
+        let payments = settings.payment.connect_lazy(metrics.as_ref())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -102,10 +104,29 @@ impl AppState {
     }
 }
 
+/// The OpenAPI document of every route, as `GET /openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, document) = api_routes().split_for_parts();
+    document
+}
+
+fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa::OpenApi as _;
+    utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(routes::router())
+}
+
 /// All routes of the contract, with JSON errors for unknown routes and oversized bodies.
 pub fn router(state: AppState) -> Router {
-    routes::router()
-        .merge(openapi::router())
+    let (routes, document) = api_routes().split_for_parts();
+    // Rendered once: the document never changes while the process runs.
+    let document = axum::body::Bytes::from(document.to_json().unwrap_or_default());
+    let document = move || {
+        let document = document.clone();
+        async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document) }
+    };
+    routes
+        .route("/openapi.json", axum::routing::get(document))
         .merge(web::router())
         .fallback(|| async {
             ApiError::NotFound {

@@ -8,12 +8,9 @@ use api::{Command, Settings};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings: Settings = config::parse();
-    let telemetry = workflows::observability::init_telemetry(
-        "delivery-api",
-        "info",
-        &settings.telemetry,
-    )
-    .context("set up telemetry")?;
+    let telemetry =
+        workflows::observability::init_telemetry("delivery-api", "info", &settings.telemetry)
+            .context("set up telemetry")?;
     let result = match settings.command {
         Some(Command::Migrate) => migrate(&settings).await,
         None => serve(settings).await,

@@ -140,12 +140,9 @@ mod tests {
     fn migrate_is_a_subcommand_and_a_bad_value_names_its_variable() {
         let migrate: Settings = config::try_parse_from(["delivery-api", "migrate"]).unwrap();
         assert_eq!(migrate.command, Some(Command::Migrate));
-        let refused = config::try_parse_from::<Settings>([
-            "delivery-api",
-            "--payment-wait-ms",
-            "soon",
-        ])
-        .unwrap_err();
+        let refused =
+            config::try_parse_from::<Settings>(["delivery-api", "--payment-wait-ms", "soon"])
+                .unwrap_err();
         assert_eq!(refused.variable.as_deref(), Some("API_PAYMENT_WAIT_MS"));
     }
 }

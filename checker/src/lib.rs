@@ -16,17 +16,47 @@ use futures::StreamExt;
 use payment::{Ledger, Movement, Payment, PaymentStatus};
 use readmodel::{DeliveryRow, ReadModel};
 use temporalio_client::{WorkflowExecutionStatus, WorkflowListOptions};
-use workflows::names;
+use workflows::{
+    client::{QueueSettings, TemporalSettings},
+    names,
+};
 
-/// Where to find the three records.
-#[derive(Debug, Clone)]
+/// `delivery-check`: where to find the three records, each setting with its flag, variable
+/// and default (the same variables as the services that write them).
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "delivery-check",
+    version,
+    about = "Checks that the workflows, the payment ledger and the delivery list tell one story; exits 1 on any mismatch"
+)]
 pub struct Settings {
-    pub temporal_address: String,
-    pub temporal_namespace: String,
-    /// The workflow task queue whose deliveries are checked.
-    pub task_queue: String,
-    pub payment_database_url: String,
-    pub readmodel_database_url: String,
+    #[command(flatten)]
+    pub config: config::ConfigFile,
+    #[command(flatten)]
+    pub temporal: TemporalSettings,
+    #[command(flatten)]
+    pub queue: QueueSettings,
+    #[command(flatten)]
+    pub ledger: payment::LedgerSettings,
+    #[command(flatten)]
+    pub readmodel: readmodel::DatabaseSettings,
+}
+
+impl Settings {
+    /// The records of a stack: its Temporal server and task queue, its two databases.
+    pub fn new(
+        temporal_address: &str,
+        task_queue: &str,
+        payment_database_url: &str,
+        readmodel_database_url: &str,
+    ) -> Self {
+        let mut settings: Self = config::defaults();
+        settings.temporal = TemporalSettings::at(temporal_address, "default");
+        settings.queue.task_queue = task_queue.to_owned();
+        settings.ledger.database_url = payment_database_url.to_owned();
+        settings.readmodel.database_url = readmodel_database_url.to_owned();
+        settings
+    }
 }
 
 /// A record could not be read.
@@ -99,7 +129,7 @@ struct WorkflowRecord {
 /// Reads the three records and checks them against each other.
 pub async fn check(settings: &Settings) -> Result<Report, CheckError> {
     let workflows = list_workflows(settings).await?;
-    let ledger = Ledger::connect(&settings.payment_database_url).await?;
+    let ledger = Ledger::connect(&settings.ledger.database_url).await?;
     let payments: HashMap<String, Payment> = ledger
         .list_all()
         .await?
@@ -110,7 +140,7 @@ pub async fn check(settings: &Settings) -> Result<Report, CheckError> {
     for m in ledger.movements().await? {
         movements.entry(m.delivery_id.clone()).or_default().push(m);
     }
-    let list = ReadModel::connect(&settings.readmodel_database_url).await?;
+    let list = ReadModel::connect(&settings.readmodel.database_url).await?;
 
     let mut report = Report {
         deliveries: workflows.len(),
@@ -119,7 +149,11 @@ pub async fn check(settings: &Settings) -> Result<Report, CheckError> {
     let mut seen = std::collections::HashSet::new();
     for wf in &workflows {
         seen.insert(wf.delivery_id.clone());
-        let row = list.delivery(&wf.delivery_id).await?;
+        // A workflow whose id is not a delivery id has no row by construction.
+        let row = match wf.delivery_id.parse() {
+            Ok(id) => list.delivery(&id).await?,
+            Err(_) => None,
+        };
         let label = match wf.execution {
             WorkflowExecutionStatus::Running => {
                 format!("Running/{}", wf.status.as_deref().unwrap_or("?"))
@@ -175,12 +209,10 @@ pub async fn check(settings: &Settings) -> Result<Report, CheckError> {
 }
 
 async fn list_workflows(settings: &Settings) -> Result<Vec<WorkflowRecord>, CheckError> {
-    let client =
-        workflows::client::connect(&settings.temporal_address, &settings.temporal_namespace)
-            .await?;
+    let client = workflows::client::connect_with(&settings.temporal, None, false).await?;
     let query = format!(
         "WorkflowType = 'DeliveryWorkflow' AND TaskQueue = '{}'",
-        settings.task_queue
+        settings.queue.task_queue
     );
     let mut stream = client.list_workflows(query, WorkflowListOptions::default());
     let mut records = Vec::new();
@@ -268,7 +300,7 @@ fn check_delivery(
                     Some(r)
                         if r.status.as_str() == "Completed"
                             && r.settled == cost
-                            && Some(r.cost) == cost => {}
+                            && Some(r.call.cost.won()) == cost => {}
                     other => problems.push(format!(
                         "completed but the list shows {other:?} (payment {cost:?})"
                     )),
@@ -287,4 +319,26 @@ fn check_delivery(
         other => problems.push(format!("workflow ended {other:?}")),
     }
     problems
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_settings_are_well_formed_and_share_the_services_variables() {
+        Settings::command().debug_assert();
+        let vars = config::env_vars(&Settings::command());
+        for var in [
+            "TEMPORAL_ADDRESS",
+            "DELIVERY_TASK_QUEUE",
+            "PAYMENT_DATABASE_URL",
+            "READMODEL_DATABASE_URL",
+            "DELIVERY_CONFIG",
+        ] {
+            assert!(vars.iter().any(|v| v == var), "{var}");
+        }
+    }
 }

@@ -327,7 +327,12 @@ mod tests {
         #[arg(long, env = "CONFIG_TEST_WAIT_MS", default_value = "5", value_parser = millis)]
         wait: Duration,
         /// which parts
-        #[arg(long, env = "CONFIG_TEST_PARTS", value_delimiter = ',', default_value = "a,b")]
+        #[arg(
+            long,
+            env = "CONFIG_TEST_PARTS",
+            value_delimiter = ',',
+            default_value = "a,b"
+        )]
         parts: Vec<String>,
         #[arg(long, env = "CONFIG_TEST_UNSET")]
         unset: Option<String>,
@@ -352,8 +357,7 @@ mod tests {
         assert_eq!(demo.parts, ["c", "d"]);
         assert_eq!(demo.unset, None);
         let flagged: Demo =
-            try_parse_from(["demo", &format!("--config={path}"), "--addr", "127.0.0.1:3"])
-                .unwrap();
+            try_parse_from(["demo", &format!("--config={path}"), "--addr", "127.0.0.1:3"]).unwrap();
         assert_eq!(flagged.addr.port(), 3, "a flag wins over the file");
     }
 

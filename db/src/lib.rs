@@ -102,8 +102,7 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<DatabaseConnect
             connect
                 .max_connections(options.max_connections)
                 .map_sqlx_sqlite_opts(move |opts| {
-                    opts.journal_mode(SqliteJournalMode::Wal)
-                        .busy_timeout(busy)
+                    opts.journal_mode(SqliteJournalMode::Wal).busy_timeout(busy)
                 });
         }
         // One connection: each connection to `:memory:` is a database of its own.

@@ -16,13 +16,28 @@ pub struct Settings {
     #[command(flatten)]
     pub config: config::ConfigFile,
     /// The API under load
-    #[arg(long, env = "LOADGEN_API", value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "LOADGEN_API",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub api: String,
     /// Deliveries to drive end to end
-    #[arg(long, env = "LOADGEN_DELIVERIES", value_name = "N", default_value_t = 200)]
+    #[arg(
+        long,
+        env = "LOADGEN_DELIVERIES",
+        value_name = "N",
+        default_value_t = 200
+    )]
     pub deliveries: usize,
     /// Deliveries in flight at all times (closed model) [default: 20]
-    #[arg(long, env = "LOADGEN_CONCURRENCY", value_name = "C", conflicts_with = "rate")]
+    #[arg(
+        long,
+        env = "LOADGEN_CONCURRENCY",
+        value_name = "C",
+        conflicts_with = "rate"
+    )]
     pub concurrency: Option<usize>,
     /// New deliveries per second however long the others take (open model)
     #[arg(long, env = "LOADGEN_RATE", value_name = "R")]
@@ -44,16 +59,25 @@ pub struct Settings {
     #[arg(long, env = "LOADGEN_PARK", value_name = "N", conflicts_with_all = ["ceiling", "ceiling_only"])]
     pub park: Option<usize>,
     /// Calls in flight at a time while parking
-    #[arg(long = "park-concurrency", env = "LOADGEN_PARK_CONCURRENCY", value_name = "C", default_value_t = 50)]
+    #[arg(
+        long = "park-concurrency",
+        env = "LOADGEN_PARK_CONCURRENCY",
+        value_name = "C",
+        default_value_t = 50
+    )]
     pub park_concurrency: usize,
     /// Probe deliveries driven end to end before parking, and again after
     #[arg(long, env = "LOADGEN_PROBE", value_name = "K", default_value_t = 20)]
     pub probe: usize,
     /// Seconds between parking and the loaded probe, for the last calls' workflow tasks
-    #[arg(long = "park-settle", env = "LOADGEN_PARK_SETTLE", value_name = "SECONDS", default_value_t = 5.0)]
+    #[arg(
+        long = "park-settle",
+        env = "LOADGEN_PARK_SETTLE",
+        value_name = "SECONDS",
+        default_value_t = 5.0
+    )]
     pub park_settle: f64,
 }
-
 
 #[cfg(test)]
 mod tests {

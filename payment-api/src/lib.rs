@@ -25,8 +25,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A gRPC client of the payment service: it carries the caller's trace context and measures
 /// its calls. Cheap to clone (one pooled HTTP/2 channel).
-pub type PaymentClient =
-    proto::payment_service_client::PaymentServiceClient<grpc::Traced<Channel>>;
+pub type PaymentClient = proto::payment_service_client::PaymentServiceClient<grpc::Traced<Channel>>;
 
 /// Where callers (the API, the worker) find the payment service.
 #[derive(clap::Args, Debug, Clone)]
@@ -134,7 +133,9 @@ mod tests {
             domain::PaymentStatus::Registered
         );
         assert_eq!(
-            with(proto::PaymentStatus::Settled).payment_status().unwrap(),
+            with(proto::PaymentStatus::Settled)
+                .payment_status()
+                .unwrap(),
             domain::PaymentStatus::Settled
         );
         assert_eq!(

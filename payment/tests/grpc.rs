@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use payment::Ledger;
+use payment_api::PaymentClient;
 use payment_api::proto::{
     GetPaymentRequest, Payment, PaymentStatus, RegisterPaymentRequest, SettlePaymentRequest,
     VoidPaymentRequest,
 };
-use payment::Ledger;
-use payment_api::PaymentClient;
 use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -159,7 +159,9 @@ async fn reconnecting_to_an_existing_sqlite_ledger_keeps_its_payments() {
     let first = Ledger::connect(&url).await.expect("first connect");
     let registered = first.register("d-1", 10).await.expect("register");
     drop(first);
-    Ledger::migrate(&url).await.expect("migrating again is harmless");
+    Ledger::migrate(&url)
+        .await
+        .expect("migrating again is harmless");
     let second = Ledger::connect(&url).await.expect("second connect");
     assert_eq!(second.get("d-1").await.expect("get"), registered);
 }

@@ -64,7 +64,10 @@ async fn reconnecting_keeps_the_data_and_answers_pings(db: &TestDb) -> anyhow::R
     db.connect().await?.project(&projection()).await?;
     let again = db.connect().await?;
     again.ping().await?;
-    assert_eq!(again.delivery(&"d-1".parse()?).await?, Some(projection().row));
+    assert_eq!(
+        again.delivery(&"d-1".parse()?).await?,
+        Some(projection().row)
+    );
     Ok(())
 }
 

@@ -31,7 +31,9 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
-    trace::{BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, SdkTracerProvider},
+    trace::{
+        BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, SdkTracerProvider,
+    },
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
@@ -51,7 +53,11 @@ pub struct Settings {
     #[arg(long = "log", env = "RUST_LOG", value_name = "DIRECTIVES")]
     pub log_filter: Option<String>,
     /// Where spans are exported over OTLP/gRPC (e.g. `http://127.0.0.1:4317`); unset: nowhere
-    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    #[arg(
+        long = "otlp-endpoint",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "URL"
+    )]
     pub otlp_endpoint: Option<String>,
     /// Milliseconds between span exports [default: 5000]
     #[arg(
@@ -99,7 +105,12 @@ impl Telemetry {
         default_filter: &str,
         settings: &Settings,
     ) -> Result<Self, TelemetryError> {
-        Self::init_with_ids(service, default_filter, settings, RandomIdGenerator::default())
+        Self::init_with_ids(
+            service,
+            default_filter,
+            settings,
+            RandomIdGenerator::default(),
+        )
     }
 
     /// [`Telemetry::init`], with span and trace ids from `ids` (a Temporal worker's are

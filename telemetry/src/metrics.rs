@@ -119,7 +119,10 @@ impl Metrics {
                     if let Err(e) = encoder.encode(&registry.gather(), &mut text) {
                         tracing::warn!(error = %e, "cannot encode metrics");
                     }
-                    ([(header::CONTENT_TYPE, encoder.format_type().to_owned())], text)
+                    (
+                        [(header::CONTENT_TYPE, encoder.format_type().to_owned())],
+                        text,
+                    )
                 }
             }),
         );
@@ -176,11 +179,7 @@ impl Metrics {
     }
 
     /// The family called `series`, made and registered by `make` the first time.
-    fn family(
-        &self,
-        series: &str,
-        make: impl FnOnce() -> prometheus::Result<Family>,
-    ) -> Family {
+    fn family(&self, series: &str, make: impl FnOnce() -> prometheus::Result<Family>) -> Family {
         let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(family) = families.get(series) {
             return family.clone();

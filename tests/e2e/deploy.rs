@@ -56,7 +56,10 @@ fn every_binary_answers_help_and_version_without_starting() {
         assert_eq!(help.status.code(), Some(0), "{bin} --help: {text}");
         assert!(text.contains("Usage:"), "{bin} --help: {text}");
         assert!(text.contains("--config <FILE>"), "{bin} --help: {text}");
-        assert!(text.contains("[env: DELIVERY_CONFIG="), "{bin} --help: {text}");
+        assert!(
+            text.contains("[env: DELIVERY_CONFIG="),
+            "{bin} --help: {text}"
+        );
         let version = run(bin, &["--version"], &[], Duration::from_secs(10));
         let text = String::from_utf8_lossy(&version.stdout);
         assert_eq!(version.status.code(), Some(0), "{bin} --version: {text}");

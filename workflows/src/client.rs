@@ -129,7 +129,9 @@ pub fn resolve(
     }
     // The SDK's own fallback is `localhost`, which may resolve to ::1 first: the dev server
     // listens on 127.0.0.1.
-    profile.address.get_or_insert_with(|| DEFAULT_ADDRESS.to_owned());
+    profile
+        .address
+        .get_or_insert_with(|| DEFAULT_ADDRESS.to_owned());
     let namespace = profile
         .namespace
         .clone()
@@ -218,10 +220,17 @@ mod tests {
 
         let cloud = isolated(
             &dir,
-            &[("TEMPORAL_CONFIG_FILE", &path), ("TEMPORAL_PROFILE", "cloud")],
+            &[
+                ("TEMPORAL_CONFIG_FILE", &path),
+                ("TEMPORAL_PROFILE", "cloud"),
+            ],
         );
         let (connection, namespace) = resolve(&TemporalSettings::default(), Some(&cloud)).unwrap();
-        assert_eq!(connection.target.scheme(), "https", "an API key turns TLS on");
+        assert_eq!(
+            connection.target.scheme(),
+            "https",
+            "an API key turns TLS on"
+        );
         assert_eq!(connection.api_key.as_deref(), Some("secret"));
         assert_eq!(namespace, "agency.a1b2c");
 
@@ -238,7 +247,11 @@ mod tests {
     fn the_standard_variables_win_over_the_profile() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("temporal.toml");
-        std::fs::write(&file, "[profile.default]\naddress = \"frontend.example:7233\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[profile.default]\naddress = \"frontend.example:7233\"\n",
+        )
+        .unwrap();
         let path = file.display().to_string();
         let vars = isolated(
             &dir,

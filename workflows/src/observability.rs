@@ -27,9 +27,8 @@ use temporalio_common::telemetry::{
     metrics::{
         CoreMeter, Counter, CounterBase, Gauge, GaugeBase, GaugeF64, GaugeF64Base, Histogram,
         HistogramBase, HistogramDuration, HistogramDurationBase, HistogramF64, HistogramF64Base,
-        MetricAttributable, MetricAttributes, MetricParameters, NewAttributes,
-        OrderedPromLabelSet, TemporalMeter, UpDownCounter, UpDownCounterBase,
-        default_buckets_for,
+        MetricAttributable, MetricAttributes, MetricParameters, NewAttributes, OrderedPromLabelSet,
+        TemporalMeter, UpDownCounter, UpDownCounterBase, default_buckets_for,
     },
     telemetry_init,
 };
@@ -361,7 +360,9 @@ impl GaugeF64Base for BoundGaugeF64 {
 
 impl MetricAttributable<Box<dyn CounterBase>> for Instrument {
     fn with_attributes(&self, attributes: &MetricAttributes) -> Bound<Box<dyn CounterBase>> {
-        Ok(Box::new(BoundCounter(self.counter(&labels_of(attributes)?)?)))
+        Ok(Box::new(BoundCounter(
+            self.counter(&labels_of(attributes)?)?,
+        )))
     }
 }
 
@@ -399,10 +400,7 @@ impl MetricAttributable<Box<dyn GaugeBase>> for Instrument {
 }
 
 impl MetricAttributable<Box<dyn UpDownCounterBase>> for Instrument {
-    fn with_attributes(
-        &self,
-        attributes: &MetricAttributes,
-    ) -> Bound<Box<dyn UpDownCounterBase>> {
+    fn with_attributes(&self, attributes: &MetricAttributes) -> Bound<Box<dyn UpDownCounterBase>> {
         Ok(Box::new(BoundGauge(self.gauge(&labels_of(attributes)?)?)))
     }
 }
@@ -436,7 +434,9 @@ mod tests {
         // The same name with another label set, as the SDK records it.
         requests.add(1, &meter.new_attributes(NewAttributes::default()));
         meter
-            .histogram_duration(MetricParameters::from("temporal_workflow_task_execution_latency"))
+            .histogram_duration(MetricParameters::from(
+                "temporal_workflow_task_execution_latency",
+            ))
             .record(Duration::from_millis(20), &one("task_queue", "deliveries"));
         metrics
             .counter("delivery_status_changes", "ours", &["status"])
