@@ -7,12 +7,18 @@
 //! deserialization goes through the same parsers, and each type documents itself in OpenAPI
 //! with the rule it enforces.
 
+mod account;
 mod delivery;
 mod id;
 mod money;
 mod schema;
 mod text;
 
+pub use account::{
+    AccountId, CommissionBps, DispatchMode, InvalidCapacity, InvalidCommission,
+    InvalidDispatchMode, InvalidRole, InvalidZones, MAX_COMMISSION_BPS, MAX_RIDER_CAPACITY,
+    MAX_RIDER_ZONES, RiderCapacity, RiderZones, Role, Zone,
+};
 pub use delivery::{
     Call, DeliveryRow, DeliveryStatus, DeliveryView, OpenCall, ParseStatusError, PaymentStatus,
     PaymentSummary, Projection,
