@@ -313,3 +313,449 @@ fn find(keys: &[ProviderKey], kid: Option<&str>, alg: Algorithm) -> Option<Provi
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        net::SocketAddr,
+        sync::{
+            Arc, Mutex as StdMutex,
+            atomic::{AtomicUsize, Ordering},
+        },
+    };
+
+    use axum::{Json, Router, extract::State, routing::get};
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use jsonwebtoken::{
+        EncodingKey, Header,
+        jwk::{CommonParameters, OctetKeyPairParameters, OctetKeyPairType},
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    const RSA_PEM: &str = include_str!("testdata/provider-rsa.pem");
+    const P256_PEM: &str = include_str!("testdata/provider-p256.pem");
+    const AUDIENCE: &str = "https://delivery.example/api";
+
+    /// A provider's signing key: what signs tokens and what the JWKS publishes.
+    struct TestKey {
+        kid: String,
+        alg: Algorithm,
+        encoding: EncodingKey,
+        jwk: Jwk,
+    }
+
+    impl TestKey {
+        fn rsa(kid: &str) -> Self {
+            Self::from_encoding(
+                kid,
+                Algorithm::RS256,
+                EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
+            )
+        }
+
+        fn p256(kid: &str) -> Self {
+            Self::from_encoding(
+                kid,
+                Algorithm::ES256,
+                EncodingKey::from_ec_pem(P256_PEM.as_bytes()).unwrap(),
+            )
+        }
+
+        fn ed25519(kid: &str) -> Self {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).unwrap();
+            let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let der = signing.to_pkcs8_der().unwrap();
+            let jwk = Jwk {
+                common: CommonParameters {
+                    key_id: Some(kid.into()),
+                    ..CommonParameters::default()
+                },
+                algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                    key_type: OctetKeyPairType::OctetKeyPair,
+                    curve: EllipticCurve::Ed25519,
+                    x: URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes()),
+                }),
+            };
+            Self {
+                kid: kid.into(),
+                alg: Algorithm::EdDSA,
+                encoding: EncodingKey::from_ed_der(der.as_bytes()),
+                jwk,
+            }
+        }
+
+        fn from_encoding(kid: &str, alg: Algorithm, encoding: EncodingKey) -> Self {
+            let mut jwk = Jwk::from_encoding_key(&encoding, alg).unwrap();
+            jwk.common.key_id = Some(kid.into());
+            jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+            Self {
+                kid: kid.into(),
+                alg,
+                encoding,
+                jwk,
+            }
+        }
+
+        /// `claims` signed as an RFC 9068 access token.
+        fn sign(&self, claims: &Value) -> String {
+            let mut header = Header::new(self.alg);
+            header.typ = Some("at+jwt".into());
+            header.kid = Some(self.kid.clone());
+            self.sign_with(&header, claims)
+        }
+
+        fn sign_with(&self, header: &Header, claims: &Value) -> String {
+            jsonwebtoken::encode(header, claims, &self.encoding).unwrap()
+        }
+    }
+
+    /// An in-process provider: a discovery document and a JWKS that a test can change, and how
+    /// often the JWKS was fetched.
+    struct Provider {
+        issuer: String,
+        jwks: Arc<StdMutex<JwkSet>>,
+        fetches: Arc<AtomicUsize>,
+        /// The issuer the discovery document names (a test may make it lie).
+        claimed_issuer: Arc<StdMutex<Option<String>>>,
+    }
+
+    #[derive(Clone)]
+    struct ProviderState {
+        addr: SocketAddr,
+        jwks: Arc<StdMutex<JwkSet>>,
+        fetches: Arc<AtomicUsize>,
+        claimed_issuer: Arc<StdMutex<Option<String>>>,
+    }
+
+    impl Provider {
+        async fn start(keys: &[&TestKey]) -> Provider {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let state = ProviderState {
+                addr,
+                jwks: Arc::new(StdMutex::new(JwkSet {
+                    keys: keys.iter().map(|k| k.jwk.clone()).collect(),
+                })),
+                fetches: Arc::new(AtomicUsize::new(0)),
+                claimed_issuer: Arc::new(StdMutex::new(None)),
+            };
+            let app = Router::new()
+                .route(
+                    "/.well-known/openid-configuration",
+                    get(|State(s): State<ProviderState>| async move {
+                        let issuer = format!("http://{}", s.addr);
+                        let claimed = s.claimed_issuer.lock().unwrap().clone();
+                        Json(json!({
+                            "issuer": claimed.unwrap_or_else(|| issuer.clone()),
+                            "jwks_uri": format!("{issuer}/jwks"),
+                        }))
+                    }),
+                )
+                .route(
+                    "/jwks",
+                    get(|State(s): State<ProviderState>| async move {
+                        s.fetches.fetch_add(1, Ordering::SeqCst);
+                        Json(s.jwks.lock().unwrap().clone())
+                    }),
+                )
+                .with_state(state.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            Provider {
+                issuer: format!("http://{addr}"),
+                jwks: state.jwks,
+                fetches: state.fetches,
+                claimed_issuer: state.claimed_issuer,
+            }
+        }
+
+        fn config(&self) -> ExternalConfig {
+            ExternalConfig::new(&self.issuer, AUDIENCE, "https://delivery.example/role")
+                .with_id_claim("account_id")
+        }
+
+        fn verifier(&self) -> ExternalVerifier {
+            ExternalVerifier::new(self.config()).unwrap()
+        }
+
+        fn publish(&self, keys: &[&TestKey]) {
+            *self.jwks.lock().unwrap() = JwkSet {
+                keys: keys.iter().map(|k| k.jwk.clone()).collect(),
+            };
+        }
+
+        fn fetches(&self) -> usize {
+            self.fetches.load(Ordering::SeqCst)
+        }
+
+        /// Claims of a valid token for restaurant `r-1`.
+        fn claims(&self) -> Value {
+            let now = chrono::Utc::now().timestamp();
+            json!({
+                "iss": self.issuer, "aud": AUDIENCE, "sub": "user-123", "account_id": "r-1",
+                "https://delivery.example/role": "restaurant", "iat": now, "exp": now + 600,
+                "client_id": "restaurant-pos",
+            })
+        }
+    }
+
+    fn restaurant() -> Principal {
+        Principal::new("r-1".parse().unwrap(), Role::Restaurant)
+    }
+
+    #[tokio::test]
+    async fn rs256_es256_and_eddsa_tokens_of_the_provider_name_the_caller() {
+        let keys = [
+            TestKey::rsa("rsa-1"),
+            TestKey::p256("ec-1"),
+            TestKey::ed25519("ed-1"),
+        ];
+        let provider = Provider::start(&keys.iter().collect::<Vec<_>>()).await;
+        let verifier = provider.verifier();
+        for key in &keys {
+            let verified = verifier.verify(&key.sign(&provider.claims())).await;
+            let verified = verified.unwrap_or_else(|e| panic!("{}: {e}", key.kid));
+            assert_eq!(verified.principal, restaurant(), "{}", key.kid);
+            assert!(verified.issued_at.is_some());
+        }
+        // One fetch served all three keys.
+        assert_eq!(provider.fetches(), 1);
+    }
+
+    #[tokio::test]
+    async fn tokens_for_another_issuer_audience_or_lifetime_are_refused() {
+        let key = TestKey::rsa("rsa-1");
+        let provider = Provider::start(&[&key]).await;
+        let verifier = provider.verifier();
+        let spoil = |field: &str, value: Value| {
+            let mut claims = provider.claims();
+            claims[field] = value;
+            key.sign(&claims)
+        };
+        let now = chrono::Utc::now().timestamp();
+        let cases = [
+            (
+                spoil("iss", json!("https://evil.example")),
+                TokenError::Issuer,
+            ),
+            (spoil("aud", json!("another-api")), TokenError::Audience),
+            (spoil("exp", json!(now - 120)), TokenError::Expired),
+            (spoil("nbf", json!(now + 600)), TokenError::NotYetValid),
+        ];
+        for (token, expected) in cases {
+            assert_eq!(verifier.verify(&token).await, Err(expected));
+        }
+    }
+
+    #[tokio::test]
+    async fn id_tokens_unsigned_and_hmac_tokens_are_refused() {
+        let key = TestKey::rsa("rsa-1");
+        let provider = Provider::start(&[&key]).await;
+        let verifier = provider.verifier();
+        // An ID token (typ JWT) is not an access token.
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("rsa-1".into());
+        let id_token = key.sign_with(&header, &provider.claims());
+        assert_eq!(verifier.verify(&id_token).await, Err(TokenError::WrongType));
+        let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let none = format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "typ": "at+jwt", "kid": "rsa-1"})),
+            b64(provider.claims())
+        );
+        assert_eq!(verifier.verify(&none).await, Err(TokenError::Algorithm));
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.typ = Some("at+jwt".into());
+        hs.kid = Some("rsa-1".into());
+        let hmac = jsonwebtoken::encode(
+            &hs,
+            &provider.claims(),
+            &EncodingKey::from_secret(b"k").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(verifier.verify(&hmac).await, Err(TokenError::Algorithm));
+        // RS384 is a fine algorithm, but not one we accept.
+        let mut rs384 = Header::new(Algorithm::RS384);
+        rs384.typ = Some("at+jwt".into());
+        rs384.kid = Some("rsa-1".into());
+        let token = key.sign_with(&rs384, &provider.claims());
+        assert_eq!(verifier.verify(&token).await, Err(TokenError::Algorithm));
+    }
+
+    #[tokio::test]
+    async fn a_key_used_with_another_algorithm_than_its_own_is_refused() {
+        let key = TestKey::rsa("rsa-1");
+        let provider = Provider::start(&[&key]).await;
+        let verifier = provider.verifier();
+        // A token claiming ES256 under the RSA key's kid finds no ES256 key of that id.
+        let ec = TestKey::p256("rsa-1");
+        assert_eq!(
+            verifier.verify(&ec.sign(&provider.claims())).await,
+            Err(TokenError::UnknownKey)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forged_signature_is_refused() {
+        let key = TestKey::ed25519("ed-1");
+        let provider = Provider::start(&[&key]).await;
+        // Same kid, another key.
+        let forger = TestKey::ed25519("ed-1");
+        assert_eq!(
+            provider
+                .verifier()
+                .verify(&forger.sign(&provider.claims()))
+                .await,
+            Err(TokenError::Signature)
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_or_malformed_role_and_id_claims_are_refused() {
+        let key = TestKey::rsa("rsa-1");
+        let provider = Provider::start(&[&key]).await;
+        let verifier = provider.verifier();
+        for (field, value) in [
+            ("https://delivery.example/role", Value::Null),
+            ("https://delivery.example/role", json!("admin")),
+            ("account_id", Value::Null),
+            ("account_id", json!("not an id")),
+            ("account_id", json!(42)),
+        ] {
+            let mut claims = provider.claims();
+            claims[field] = value.clone();
+            let refused = verifier.verify(&key.sign(&claims)).await;
+            assert!(
+                matches!(refused, Err(TokenError::Claims(_))),
+                "{field}={value}: {refused:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_refetch_the_keys_at_most_once_per_interval() {
+        let key = TestKey::rsa("rsa-1");
+        let provider = Provider::start(&[&key]).await;
+        let verifier = provider.verifier();
+        verifier
+            .verify(&key.sign(&provider.claims()))
+            .await
+            .unwrap();
+        assert_eq!(provider.fetches(), 1);
+        // A flood of made-up kids costs one fetch (the first), then none within the minute.
+        let stranger = TestKey::ed25519("made-up");
+        for _ in 0..20 {
+            assert_eq!(
+                verifier.verify(&stranger.sign(&provider.claims())).await,
+                Err(TokenError::UnknownKey)
+            );
+        }
+        assert_eq!(provider.fetches(), 1);
+        // Known keys keep working from the cache meanwhile.
+        verifier
+            .verify(&key.sign(&provider.claims()))
+            .await
+            .unwrap();
+        assert_eq!(provider.fetches(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_key_the_provider_rotates_in_is_fetched_when_a_token_names_it() {
+        let old = TestKey::rsa("rsa-1");
+        let provider = Provider::start(&[&old]).await;
+        let mut config = provider.config();
+        config.min_refetch_interval = Duration::ZERO;
+        let verifier = ExternalVerifier::new(config).unwrap();
+        verifier.refresh().await.unwrap();
+        // The provider rotates: a new key in, the old one out.
+        let new = TestKey::p256("ec-2");
+        provider.publish(&[&new]);
+        let verified = verifier
+            .verify(&new.sign(&provider.claims()))
+            .await
+            .unwrap();
+        assert_eq!(verified.principal, restaurant());
+        assert_eq!(provider.fetches(), 2);
+        // The refetch replaced the cached set: the dropped key's tokens are refused.
+        assert_eq!(
+            verifier.verify(&old.sign(&provider.claims())).await,
+            Err(TokenError::UnknownKey)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_discovery_document_for_another_issuer_is_refused() {
+        let key = TestKey::rsa("rsa-1");
+        let provider = Provider::start(&[&key]).await;
+        *provider.claimed_issuer.lock().unwrap() = Some("https://evil.example".into());
+        let refused = provider
+            .verifier()
+            .verify(&key.sign(&provider.claims()))
+            .await;
+        assert!(
+            matches!(refused, Err(TokenError::Provider(_))),
+            "{refused:?}"
+        );
+        assert_eq!(
+            provider.fetches(),
+            0,
+            "the keys of a lying document were fetched"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_provider_is_unavailable_not_unauthorized() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let verifier =
+            ExternalVerifier::new(ExternalConfig::new(&issuer, AUDIENCE, "role")).unwrap();
+        let key = TestKey::rsa("rsa-1");
+        let now = chrono::Utc::now().timestamp();
+        let token = key.sign(&json!({"iss": issuer, "aud": AUDIENCE, "sub": "r-1", "role": "restaurant", "exp": now + 60}));
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(TokenError::Provider(_))
+        ));
+    }
+
+    #[test]
+    fn keys_we_cannot_use_are_skipped_not_trusted() {
+        let short_ed = Jwk {
+            common: CommonParameters::default(),
+            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: URL_SAFE_NO_PAD.encode([1u8; 16]),
+            }),
+        };
+        assert!(usable(&short_ed).is_none());
+        let mut encryption = TestKey::rsa("enc").jwk;
+        encryption.common.public_key_use = Some(PublicKeyUse::Encryption);
+        assert!(usable(&encryption).is_none());
+        assert!(usable(&TestKey::rsa("sig").jwk).is_some());
+        let other: Jwk =
+            serde_json::from_value(json!({"kty": "oct", "k": "c2VjcmV0", "kid": "h"})).unwrap();
+        assert!(
+            usable(&other).is_none(),
+            "an HMAC secret is not a provider's public key"
+        );
+    }
+
+    #[test]
+    fn a_token_without_a_kid_uses_the_only_key_of_its_family() {
+        let rsa = usable(&TestKey::rsa("a").jwk).unwrap();
+        let ec = usable(&TestKey::p256("b").jwk).unwrap();
+        let keys = vec![rsa.clone(), ec];
+        assert!(find(&keys, None, Algorithm::RS256).is_some());
+        assert!(find(&keys, None, Algorithm::EdDSA).is_none());
+        let two_rsa = vec![rsa.clone(), usable(&TestKey::rsa("c").jwk).unwrap()];
+        assert!(
+            find(&two_rsa, None, Algorithm::RS256).is_none(),
+            "ambiguous"
+        );
+    }
+}
