@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Property-based fuzzing of the HTTP API against its own OpenAPI document: schemathesis
+# (pinned, installed into .venv-fuzz on first use) generates requests from /openapi.json and
+# sends them to the stack of the README's run command on free ports. It fails when a request
+# the document allows is refused, a refused request was not answered 4xx, an answer is a 5xx,
+# or a status, header or body is not the documented one.
+#
+#   ./tests/fuzz/run.sh            the default budget (FUZZ_EXAMPLES=200 per operation)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+version=4.32.5
+venv="$root/.venv-fuzz"
+if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+fi
+
+source tests/stack.sh
+trap 'stop_stack' EXIT
+
+report="$DATA_DIR/fuzz"
+status=0
+"$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run \
+  "http://127.0.0.1:$API_PORT/openapi.json" \
+  --max-examples "${FUZZ_EXAMPLES:-200}" \
+  --seed "${FUZZ_SEED:-20261130}" \
+  --report junit --report-dir "$report" "$@" || status=$?
+
+# The plain closing line: how many generated requests the API answered as documented.
+python3 - "$report" "$status" <<'PY'
+import pathlib, sys, xml.etree.ElementTree as ET
+report, status = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+cases = failures = 0
+for f in report.glob("*.xml"):
+    for suite in ET.parse(f).getroot().iter("testsuite"):
+        cases += int(suite.get("tests", 0))
+        failures += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+print(f"fuzz: {cases - failures} passed, {failures} failed")
+PY
+stop_stack
+trap - EXIT
+exit "$status"
