@@ -414,7 +414,6 @@ impl utoipa::PartialSchema for RiderZones {
         ArrayBuilder::new()
             .items(<Zone as utoipa::PartialSchema>::schema())
             .max_items(Some(MAX_RIDER_ZONES))
-            .unique_items(true)
             .description(Some(
                 "the zones the rider works in (at most 64, repeats dropped); empty = every zone",
             ))

@@ -18,6 +18,7 @@ on_both_backends!(
     get_answers_live_accounts_only,
     listing_pages_through_one_role_in_id_order_with_an_opaque_cursor,
     a_patch_changes_only_attributes_of_the_accounts_own_role,
+    concurrent_patches_of_one_account_all_apply_one_after_another,
     sign_in_accepts_only_the_current_secret_of_a_live_account,
     a_rotated_secret_fails_at_once_and_voids_earlier_tokens,
     a_deleted_account_keeps_its_row_but_cannot_sign_in,
@@ -263,6 +264,50 @@ async fn a_patch_changes_only_attributes_of_the_accounts_own_role(
     assert!(
         matches!(unknown, Err(AccountError::NotFound(_))),
         "{unknown:?}"
+    );
+    Ok(())
+}
+
+async fn concurrent_patches_of_one_account_all_apply_one_after_another(
+    db: &TestDb,
+) -> anyhow::Result<()> {
+    let accounts = db.accounts().await?;
+    accounts.create(new_account(rider_json("rider-7"))).await?;
+    let id: domain::AccountId = "rider-7".parse()?;
+    // Half the patches change only the capacity (never to the original 2), half only the name.
+    // Applied one after another, both end changed; a patch that read the account before
+    // another committed would write the stale field back.
+    let patches: Vec<_> = (0..12)
+        .map(|i| {
+            let capacity = [1, 3, 4, 5][i / 2 % 4];
+            let body = match i % 2 {
+                0 => json!({ "capacity": capacity }),
+                _ => json!({"name": format!("Rider {i}")}),
+            };
+            let accounts = accounts.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                let patch: AccountPatch = serde_json::from_value(body)?;
+                anyhow::Ok(accounts.patch(&id, patch).await?)
+            })
+        })
+        .collect();
+    for patch in patches {
+        patch.await??;
+    }
+    let stored = accounts.get(&id).await?;
+    let Profile::Rider(p) = &stored.profile else {
+        panic!("not a rider: {stored:?}");
+    };
+    assert_ne!(
+        stored.name.as_str(),
+        "Kim",
+        "a capacity patch wrote the old name back"
+    );
+    assert_ne!(
+        p.capacity.get(),
+        2,
+        "a name patch wrote the old capacity back"
     );
     Ok(())
 }

@@ -269,7 +269,20 @@ impl Accounts {
         id: &AccountId,
         patch: AccountPatch,
     ) -> Result<Account, AccountError> {
+        let now = now();
         let txn = self.db.begin().await?;
+        // Write first: the update locks the row on PostgreSQL and takes SQLite's write lock, so
+        // two patches of one account apply one after the other instead of colliding in the
+        // profile tables (or deadlocking on SQLite's read-to-write upgrade).
+        let touched = account::Entity::update_many()
+            .col_expr(account::Column::UpdatedAt, Expr::value(now))
+            .filter(account::Column::Id.eq(id.as_str()))
+            .filter(account::Column::DeletedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if touched.rows_affected == 0 {
+            return Err(AccountError::NotFound(id.clone()));
+        }
         let row = self.live_row(&txn, id).await?;
         let mut account = load_profiles(&txn, vec![row.clone()]).await?.remove(0);
         if let Some(field) = patch.foreign_field(account.role()) {
@@ -296,7 +309,7 @@ impl Accounts {
         }
         let mut active = row.into_active_model();
         active.name = Set(account.name.to_string());
-        active.updated_at = Set(now());
+        active.updated_at = Set(now);
         active.update(&txn).await?;
         write_profile(&txn, &account.id, &account.profile).await?;
         txn.commit().await?;
