@@ -32,6 +32,16 @@ impl AuthError {
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, Self::Token(_) | Self::Revoked(_))
     }
+
+    /// The contract's error code for the answer: `unauthorized` (401), `unknown_account` (403)
+    /// or `unavailable` (503).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Token(_) | Self::Revoked(_) => "unauthorized",
+            Self::UnknownAccount => "unknown_account",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
 }
 
 impl From<TokenError> for AuthError {
@@ -128,5 +138,35 @@ impl<S: StandingSource> Authenticator<S> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_outages_are_unavailable_and_bad_tokens_unauthorized() {
+        let outage = AuthError::from(TokenError::Provider("timeout".into()));
+        assert!(matches!(outage, AuthError::Unavailable(_)));
+        assert_eq!(
+            (outage.is_unauthorized(), outage.code()),
+            (false, "unavailable")
+        );
+        let expired = AuthError::from(TokenError::Expired);
+        assert_eq!(
+            (expired.is_unauthorized(), expired.code()),
+            (true, "unauthorized")
+        );
+        let revoked = AuthError::Revoked(Revoked::Deleted);
+        assert_eq!(
+            (revoked.is_unauthorized(), revoked.code()),
+            (true, "unauthorized")
+        );
+        let unknown = AuthError::UnknownAccount;
+        assert_eq!(
+            (unknown.is_unauthorized(), unknown.code()),
+            (false, "unknown_account")
+        );
     }
 }

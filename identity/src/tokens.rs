@@ -191,9 +191,16 @@ impl KeySet {
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| KeyError::Sign(e.to_string()))?;
         let path = dir.join(format!("{kid}.pem"));
-        let mut file = create_private_file(&path).map_err(io_error(&path))?;
-        file.write_all(pem.as_bytes()).map_err(io_error(&path))?;
-        file.sync_all().map_err(io_error(&path))?;
+        // Written whole under a temporary name, then linked into place (which fails if the name
+        // exists): a process loading the directory meanwhile never reads half a key.
+        let tmp = dir.join(format!(".{kid}.{}.tmp", Uuid::new_v4().simple()));
+        let written = create_private_file(&tmp).and_then(|mut file| {
+            file.write_all(pem.as_bytes())?;
+            file.sync_all()?;
+            fs::hard_link(&tmp, &path)
+        });
+        let _ = fs::remove_file(&tmp);
+        written.map_err(io_error(&path))?;
         Ok(path)
     }
 
@@ -825,6 +832,12 @@ mod tests {
             KeySet::write_new_key(dir.path(), "k1"),
             Err(KeyError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists
         ));
+        // The refused write left no temporary file behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["k1.pem"]);
         assert!(matches!(
             KeySet::write_new_key(dir.path(), "../k"),
             Err(KeyError::BadKid(_))
