@@ -10,122 +10,7 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{ID_PATTERN, InvalidId, MAX_ID_LEN, RestaurantId, RiderId};
-
-/// Ids that follow [`ID_PATTERN`] but are not among `id.rs`'s (that module keeps its macro
-/// private); the grammar itself is checked by the one parser there.
-macro_rules! id_like {
-    ($(#[$doc:meta])* $name:ident, $what:literal, $example:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            /// Parses `id` against [`ID_PATTERN`].
-            pub fn parse(id: impl Into<String>) -> Result<Self, InvalidId> {
-                // The one grammar, checked by the one parser.
-                RestaurantId::parse(id).map(|id| Self(id.into()))
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = InvalidId;
-
-            fn try_from(id: String) -> Result<Self, InvalidId> {
-                Self::parse(id)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = InvalidId;
-
-            fn from_str(id: &str) -> Result<Self, InvalidId> {
-                Self::parse(id)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(id: $name) -> String {
-                id.0
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.0 == other
-            }
-        }
-
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                crate::schema::string($what, Some(ID_PATTERN), MAX_ID_LEN, $example)
-            }
-        }
-
-        impl utoipa::ToSchema for $name {}
-    };
-}
-
-id_like!(
-    /// An account: a restaurant, a rider or an operator. Restaurant and rider ids are account
-    /// ids.
-    AccountId,
-    "an account's id",
-    "r-1"
-);
-id_like!(
-    /// A dispatch zone (a district), named like an id: `gangnam`, `mapo`.
-    Zone,
-    "a dispatch zone's name",
-    "gangnam"
-);
-
-/// The grammar is the same, so a restaurant id is an account id as it stands.
-impl From<RestaurantId> for AccountId {
-    fn from(id: RestaurantId) -> Self {
-        Self(id.into())
-    }
-}
-
-/// The grammar is the same, so a rider id is an account id as it stands.
-impl From<RiderId> for AccountId {
-    fn from(id: RiderId) -> Self {
-        Self(id.into())
-    }
-}
-
-/// The id as a restaurant's; whether the account *is* a restaurant is the caller's to know
-/// (a verified principal's role).
-impl From<AccountId> for RestaurantId {
-    fn from(id: AccountId) -> Self {
-        // Cannot fail: both types hold only ids of the one grammar.
-        RestaurantId::parse(id.0).expect("an account id is a well-formed restaurant id")
-    }
-}
-
-/// The id as a rider's; whether the account *is* a rider is the caller's to know.
-impl From<AccountId> for RiderId {
-    fn from(id: AccountId) -> Self {
-        RiderId::parse(id.0).expect("an account id is a well-formed rider id")
-    }
-}
+use crate::Zone;
 
 /// What an account may do: the three roles of the contract.
 #[derive(
@@ -448,6 +333,7 @@ mod tests {
     use utoipa::PartialSchema;
 
     use super::*;
+    use crate::{AccountId, ID_PATTERN, InvalidId, RestaurantId, RiderId};
 
     #[test]
     fn account_ids_and_zones_follow_the_one_id_grammar() {

@@ -232,7 +232,10 @@ mod tests {
         let json = serde_json::to_value(&projection).unwrap();
         assert_eq!(json["deliveryId"], "d-1");
         assert_eq!(json["seq"], 3);
-        assert_eq!(serde_json::from_value::<Projection>(json).unwrap(), projection);
+        assert_eq!(
+            serde_json::from_value::<Projection>(json).unwrap(),
+            projection
+        );
     }
 
     #[test]

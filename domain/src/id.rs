@@ -11,9 +11,7 @@ pub const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
 /// A string that is not an id.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-)]
+#[error("must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")]
 pub struct InvalidId;
 
 fn check(id: &str) -> Result<(), InvalidId> {
@@ -115,6 +113,40 @@ id_type!(
     "rider-7"
 );
 id_type!(
+    /// An account: a restaurant, a rider or an operator. Restaurant and rider ids are account
+    /// ids.
+    AccountId,
+    "an account's id",
+    "r-1"
+);
+id_type!(
+    /// A dispatch zone (a district), named like an id: `gangnam`, `mapo`.
+    Zone,
+    "a dispatch zone's name",
+    "gangnam"
+);
+
+/// Restaurant and rider ids *are* account ids (the grammar is the same): the conversions
+/// cannot fail. Which role an account has is a fact of the account store, checked where the
+/// caller is known (the `identity` crate's `Principal`).
+macro_rules! same_grammar {
+    ($($from:ident => $to:ident),* $(,)?) => {
+        $(impl From<$from> for $to {
+            fn from(id: $from) -> Self {
+                Self(id.0)
+            }
+        })*
+    };
+}
+
+same_grammar!(
+    RestaurantId => AccountId,
+    RiderId => AccountId,
+    AccountId => RestaurantId,
+    AccountId => RiderId,
+);
+
+id_type!(
     /// The restaurant's own reference for its customer; private (never shown to riders).
     CustomerId,
     "the restaurant's reference for its customer",
@@ -127,10 +159,26 @@ mod tests {
 
     #[test]
     fn ids_follow_the_one_grammar() {
-        for good in ["r-1", "rider.7", "A", "0193a3b0-7c1e-7d2a-9f3e-1b2c3d4e5f60", &"x".repeat(64)] {
+        for good in [
+            "r-1",
+            "rider.7",
+            "A",
+            "0193a3b0-7c1e-7d2a-9f3e-1b2c3d4e5f60",
+            &"x".repeat(64),
+        ] {
             assert!(RiderId::parse(good).is_ok(), "{good:?} was refused");
         }
-        for bad in ["", "-r", ".r", "_r", "bad rider", "r/1", "ra\u{e9}", &"x".repeat(65), "r\u{0}"] {
+        for bad in [
+            "",
+            "-r",
+            ".r",
+            "_r",
+            "bad rider",
+            "r/1",
+            "ra\u{e9}",
+            &"x".repeat(65),
+            "r\u{0}",
+        ] {
             assert_eq!(RiderId::parse(bad), Err(InvalidId), "{bad:?} was accepted");
         }
     }

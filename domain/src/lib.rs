@@ -15,15 +15,17 @@ mod schema;
 mod text;
 
 pub use account::{
-    AccountId, CommissionBps, DispatchMode, InvalidCapacity, InvalidCommission,
-    InvalidDispatchMode, InvalidRole, InvalidZones, MAX_COMMISSION_BPS, MAX_RIDER_CAPACITY,
-    MAX_RIDER_ZONES, RiderCapacity, RiderZones, Role, Zone,
+    CommissionBps, DispatchMode, InvalidCapacity, InvalidCommission, InvalidDispatchMode,
+    InvalidRole, InvalidZones, MAX_COMMISSION_BPS, MAX_RIDER_CAPACITY, MAX_RIDER_ZONES,
+    RiderCapacity, RiderZones, Role,
 };
 pub use delivery::{
     Call, DeliveryRow, DeliveryStatus, DeliveryView, OpenCall, ParseStatusError, PaymentStatus,
     PaymentSummary, Projection,
 };
-pub use id::{CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId};
+pub use id::{
+    AccountId, CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId, Zone,
+};
 pub use money::{Cost, InvalidCost};
 pub use text::{InvalidText, Text};
 

@@ -21,7 +21,9 @@ pub enum InvalidText {
     Blank,
     #[error("must be at most 256 characters")]
     TooLong,
-    #[error("must not contain control, format, bidirectional, private-use or unassigned characters (found U+{0:04X})")]
+    #[error(
+        "must not contain control, format, bidirectional, private-use or unassigned characters (found U+{0:04X})"
+    )]
     Forbidden(u32),
 }
 
@@ -135,7 +137,15 @@ mod tests {
         assert_eq!(Text::parse("   "), Err(InvalidText::Blank));
         assert_eq!(Text::parse(&"x".repeat(257)), Err(InvalidText::TooLong));
         assert!(Text::parse(&"x".repeat(256)).is_ok());
-        for poison in ["a\u{0}b", "a\u{202e}b", "a\u{200b}b", "a\u{e000}b", "a\u{7}b", "a\nb", "a\u{378}b"] {
+        for poison in [
+            "a\u{0}b",
+            "a\u{202e}b",
+            "a\u{200b}b",
+            "a\u{e000}b",
+            "a\u{7}b",
+            "a\nb",
+            "a\u{378}b",
+        ] {
             assert!(
                 matches!(Text::parse(poison), Err(InvalidText::Forbidden(_))),
                 "{poison:?} was accepted"
