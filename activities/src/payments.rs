@@ -90,9 +90,7 @@ fn record(
     what: &str,
 ) -> Result<PaymentRecord, ActivityError> {
     let payment = reply.map_err(|status| classify(status, what))?;
-    let status = payment
-        .payment_status()
-        .map_err(|e| retryable(what, e))?;
+    let status = payment.payment_status().map_err(|e| retryable(what, e))?;
     Ok(PaymentRecord {
         delivery_id: payment
             .delivery_id

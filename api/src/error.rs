@@ -28,11 +28,20 @@ pub(crate) enum BadInput {
     /// The body is not a JSON object.
     #[response(status = 400, description = "malformed JSON (`malformed_json`)")]
     Malformed(ErrorBody),
-    #[response(status = 413, description = "the body is over 16 KiB (`payload_too_large`)")]
+    #[response(
+        status = 413,
+        description = "the body is over 16 KiB (`payload_too_large`)"
+    )]
     TooLarge(ErrorBody),
-    #[response(status = 415, description = "a body that is not `application/json` (`unsupported_media_type`)")]
+    #[response(
+        status = 415,
+        description = "a body that is not `application/json` (`unsupported_media_type`)"
+    )]
     MediaType(ErrorBody),
-    #[response(status = 422, description = "a field or header is missing, of the wrong type or invalid (`validation_failed`, `field` names it), or the Idempotency-Key was used with another request (`idempotency_key_reused`)")]
+    #[response(
+        status = 422,
+        description = "a field or header is missing, of the wrong type or invalid (`validation_failed`, `field` names it), or the Idempotency-Key was used with another request (`idempotency_key_reused`)"
+    )]
     Invalid(ErrorBody),
 }
 

@@ -89,10 +89,11 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = err.into_inner();
         let message = without_position(&inner.to_string());
         match inner.classify() {
-            serde_json::error::Category::Data => field_error(&field, &message)
-                .unwrap_or_else(|| {
+            serde_json::error::Category::Data => {
+                field_error(&field, &message).unwrap_or_else(|| {
                     ApiError::MalformedJson(format!("the body must be a JSON object: {message}"))
-                }),
+                })
+            }
             _ => ApiError::MalformedJson(format!("the body is not valid JSON: {message}")),
         }
     })?;
@@ -115,7 +116,10 @@ fn field_error(path: &str, message: &str) -> Option<ApiError> {
     {
         return Some(ApiError::invalid(missing, format!("{missing} is required")));
     }
-    let field = path.split(['.', '[']).next().filter(|f| !f.is_empty() && *f != "?")?;
+    let field = path
+        .split(['.', '['])
+        .next()
+        .filter(|f| !f.is_empty() && *f != "?")?;
     Some(ApiError::invalid(field, format!("{field}: {message}")))
 }
 
@@ -136,11 +140,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(Self).map_err(|err| {
-            let field = err.path().to_string();
-            let message = err.into_inner().to_string();
-            field_error(&field, &message).unwrap_or_else(|| ApiError::invalid("query", message))
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Self)
+            .map_err(|err| {
+                let field = err.path().to_string();
+                let message = err.into_inner().to_string();
+                field_error(&field, &message).unwrap_or_else(|| ApiError::invalid("query", message))
+            })
     }
 }
 
@@ -181,18 +187,41 @@ mod tests {
 
     #[test]
     fn a_bad_field_is_named() {
-        assert_eq!(field_of(r#"{"restaurantId":"r 1","cost":5}"#).as_deref(), Some("restaurantId"));
-        assert_eq!(field_of(r#"{"restaurantId":"r-1","cost":0}"#).as_deref(), Some("cost"));
-        assert_eq!(field_of(r#"{"restaurantId":"r-1","cost":1.5}"#).as_deref(), Some("cost"));
-        assert_eq!(field_of(r#"{"restaurantId":"r-1"}"#).as_deref(), Some("cost"));
-        assert_eq!(field_of(r#"{"restaurantId":null,"cost":5}"#).as_deref(), Some("restaurantId"));
+        assert_eq!(
+            field_of(r#"{"restaurantId":"r 1","cost":5}"#).as_deref(),
+            Some("restaurantId")
+        );
+        assert_eq!(
+            field_of(r#"{"restaurantId":"r-1","cost":0}"#).as_deref(),
+            Some("cost")
+        );
+        assert_eq!(
+            field_of(r#"{"restaurantId":"r-1","cost":1.5}"#).as_deref(),
+            Some("cost")
+        );
+        assert_eq!(
+            field_of(r#"{"restaurantId":"r-1"}"#).as_deref(),
+            Some("cost")
+        );
+        assert_eq!(
+            field_of(r#"{"restaurantId":null,"cost":5}"#).as_deref(),
+            Some("restaurantId")
+        );
     }
 
     #[test]
     fn what_is_not_a_json_object_is_malformed() {
-        for bad in ["{", "[1, 2]", "\"x\"", r#"{"restaurantId":"r-1","cost":5} trailing"#] {
+        for bad in [
+            "{",
+            "[1, 2]",
+            "\"x\"",
+            r#"{"restaurantId":"r-1","cost":5} trailing"#,
+        ] {
             assert!(
-                matches!(parse_json::<Body>(bad.as_bytes()), Err(ApiError::MalformedJson(_))),
+                matches!(
+                    parse_json::<Body>(bad.as_bytes()),
+                    Err(ApiError::MalformedJson(_))
+                ),
                 "{bad}"
             );
         }
@@ -200,10 +229,20 @@ mod tests {
 
     #[test]
     fn json_media_types_are_recognized() {
-        for good in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"] {
+        for good in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ] {
             assert!(is_json_media_type(good), "{good}");
         }
-        for bad in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", ""] {
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+            "",
+        ] {
             assert!(!is_json_media_type(bad), "{bad}");
         }
     }

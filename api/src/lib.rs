@@ -123,7 +123,12 @@ pub fn router(state: AppState) -> Router {
     let document = axum::body::Bytes::from(document.to_json().unwrap_or_default());
     let document = move || {
         let document = document.clone();
-        async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document) }
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                document,
+            )
+        }
     };
     routes
         .route("/openapi.json", axum::routing::get(document))

@@ -59,8 +59,11 @@ mod tests {
         assert_eq!(schemas["Cost"]["maximum"], domain::MAX_COST);
         let status = &document["paths"]["/delivery-list"]["get"]["parameters"];
         assert!(
-            status.as_array().unwrap().iter().any(|p| p["name"] == "limit"
-                && p["schema"]["maximum"] == 1000),
+            status
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "limit" && p["schema"]["maximum"] == 1000),
             "{status}"
         );
     }

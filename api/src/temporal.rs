@@ -145,7 +145,11 @@ where
     }
 }
 
-async fn update_error(handle: &Handle, delivery_id: &DeliveryId, err: WorkflowUpdateError) -> ApiError {
+async fn update_error(
+    handle: &Handle,
+    delivery_id: &DeliveryId,
+    err: WorkflowUpdateError,
+) -> ApiError {
     match err {
         WorkflowUpdateError::Failed(failure) => match Rejection::parse(&failure.message) {
             Some(Rejection {

@@ -27,8 +27,8 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use entity::{delivery_list, open_calls};
@@ -244,9 +244,9 @@ impl ReadModel {
             .await?;
         rows.into_iter()
             .map(|(status, count)| {
-                let status = status.parse().map_err(|e| {
-                    ReadModelError::Corrupt(format!("status {status:?}: {e}"))
-                })?;
+                let status = status
+                    .parse()
+                    .map_err(|e| ReadModelError::Corrupt(format!("status {status:?}: {e}")))?;
                 Ok((status, u64::try_from(count).unwrap_or(0)))
             })
             .collect()

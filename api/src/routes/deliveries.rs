@@ -6,7 +6,9 @@ use axum::{
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use domain::{Cost, CustomerId, DeliveryId, DeliveryView, PaymentStatus, RestaurantId, RiderId, Text};
+use domain::{
+    Cost, CustomerId, DeliveryId, DeliveryView, PaymentStatus, RestaurantId, RiderId, Text,
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use workflows::{

@@ -55,8 +55,14 @@ impl TryFrom<Model> for domain::DeliveryRow {
         Ok(Self {
             call: domain::Call {
                 delivery_id: m.delivery_id.parse().map_err(|e| corrupt("id", &e))?,
-                restaurant_id: m.restaurant_id.parse().map_err(|e| corrupt("restaurant", &e))?,
-                destination: m.destination.parse().map_err(|e| corrupt("destination", &e))?,
+                restaurant_id: m
+                    .restaurant_id
+                    .parse()
+                    .map_err(|e| corrupt("restaurant", &e))?,
+                destination: m
+                    .destination
+                    .parse()
+                    .map_err(|e| corrupt("destination", &e))?,
                 cost: domain::Cost::new(m.cost).map_err(|e| corrupt("cost", &e))?,
             },
             status: m.status.parse().map_err(|e| corrupt("status", &e))?,

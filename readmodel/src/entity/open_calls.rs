@@ -52,8 +52,12 @@ impl TryFrom<Model> for domain::OpenCall {
         Ok(Self {
             call: domain::Call {
                 delivery_id: m.delivery_id.parse().map_err(|_| corrupt("bad id"))?,
-                restaurant_id: restaurant_id.parse().map_err(|_| corrupt("bad restaurant"))?,
-                destination: destination.parse().map_err(|_| corrupt("bad destination"))?,
+                restaurant_id: restaurant_id
+                    .parse()
+                    .map_err(|_| corrupt("bad restaurant"))?,
+                destination: destination
+                    .parse()
+                    .map_err(|_| corrupt("bad destination"))?,
                 cost: domain::Cost::new(cost).map_err(|_| corrupt("bad cost"))?,
             },
             called_at,
