@@ -63,9 +63,15 @@ async fn a_first_projection_is_written_and_a_newer_one_replaces_it(
 ) -> anyhow::Result<()> {
     let rm = db.connect().await?;
     assert_eq!(rm.project(&step("d-1", 1)).await?, Applied::Written);
-    assert_eq!(rm.delivery(&"d-1".parse()?).await?, Some(step("d-1", 1).row));
+    assert_eq!(
+        rm.delivery(&"d-1".parse()?).await?,
+        Some(step("d-1", 1).row)
+    );
     assert_eq!(rm.project(&step("d-1", 2)).await?, Applied::Written);
-    assert_eq!(rm.delivery(&"d-1".parse()?).await?, Some(step("d-1", 2).row));
+    assert_eq!(
+        rm.delivery(&"d-1".parse()?).await?,
+        Some(step("d-1", 2).row)
+    );
     Ok(())
 }
 
@@ -74,7 +80,10 @@ async fn an_older_projection_is_stale_and_leaves_the_newer_row(db: &TestDb) -> a
     rm.project(&step("d-1", 3)).await?;
     assert_eq!(rm.project(&step("d-1", 2)).await?, Applied::Stale);
     assert_eq!(rm.project(&step("d-1", 1)).await?, Applied::Stale);
-    assert_eq!(rm.delivery(&"d-1".parse()?).await?, Some(step("d-1", 3).row));
+    assert_eq!(
+        rm.delivery(&"d-1".parse()?).await?,
+        Some(step("d-1", 3).row)
+    );
     Ok(())
 }
 
@@ -86,7 +95,10 @@ async fn a_repeated_sequence_number_is_stale_even_with_other_content(
     assert_eq!(rm.project(&step("d-1", 3)).await?, Applied::Stale);
     let impostor = Projection::new(step("d-1", 4).row, 3);
     assert_eq!(rm.project(&impostor).await?, Applied::Stale);
-    assert_eq!(rm.delivery(&"d-1".parse()?).await?, Some(step("d-1", 3).row));
+    assert_eq!(
+        rm.delivery(&"d-1".parse()?).await?,
+        Some(step("d-1", 3).row)
+    );
     Ok(())
 }
 

@@ -32,7 +32,10 @@ fn call(delivery_id: &str, minute: i64) -> OpenCall {
 
 async fn open_ids(rm: &ReadModel) -> anyhow::Result<Vec<String>> {
     let calls = rm.open_calls(100).await?;
-    Ok(calls.into_iter().map(|c| c.call.delivery_id.to_string()).collect())
+    Ok(calls
+        .into_iter()
+        .map(|c| c.call.delivery_id.to_string())
+        .collect())
 }
 
 async fn offering_a_call_twice_leaves_one_open_call(db: &TestDb) -> anyhow::Result<()> {

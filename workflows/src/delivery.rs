@@ -449,11 +449,7 @@ impl Saga {
     /// Ends the saga: undoes what is left, newest first, keeps search attributes and the
     /// delivery list current, and reports the final view (or the cancellation, when an
     /// operator cancelled the workflow).
-    async fn finish(
-        &mut self,
-        ctx: &Ctx,
-        aborted: Option<String>,
-    ) -> WorkflowResult<DeliveryView> {
+    async fn finish(&mut self, ctx: &Ctx, aborted: Option<String>) -> WorkflowResult<DeliveryView> {
         while let Some(compensation) = self.compensations.pop() {
             self.undo(ctx, compensation).await?;
         }

@@ -58,7 +58,8 @@ impl DeliveryState {
 
     /// What the `status` query and the updates return.
     pub fn view(&self) -> DeliveryView {
-        let amount = (self.payment != PaymentStatus::Rejected).then_some(self.input.call.cost.won());
+        let amount =
+            (self.payment != PaymentStatus::Rejected).then_some(self.input.call.cost.won());
         DeliveryView {
             call: self.input.call.clone(),
             status: self.status,
@@ -260,7 +261,10 @@ mod tests {
         s.pick_up(&rider("rider-1")).unwrap();
         assert_eq!(s.status(), DeliveryStatus::Picked);
         assert_eq!(s.rider_id(), Some(&rider("rider-1")));
-        assert_eq!(kind(s.pick_up(&rider("rider-2"))), Some(RejectionKind::Conflict));
+        assert_eq!(
+            kind(s.pick_up(&rider("rider-2"))),
+            Some(RejectionKind::Conflict)
+        );
         assert_eq!(s.rider_id(), Some(&rider("rider-1")));
     }
 
@@ -281,10 +285,16 @@ mod tests {
             Some(RejectionKind::Conflict)
         );
         s.pick_up(&rider("rider-1")).unwrap();
-        assert_eq!(kind(s.complete(&rider("rider-2"))), Some(RejectionKind::Forbidden));
+        assert_eq!(
+            kind(s.complete(&rider("rider-2"))),
+            Some(RejectionKind::Forbidden)
+        );
         s.complete(&rider("rider-1")).unwrap();
         assert_eq!(s.status(), DeliveryStatus::Completed);
-        assert_eq!(kind(s.complete(&rider("rider-1"))), Some(RejectionKind::Conflict));
+        assert_eq!(
+            kind(s.complete(&rider("rider-1"))),
+            Some(RejectionKind::Conflict)
+        );
     }
 
     #[test]
