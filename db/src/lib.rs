@@ -18,7 +18,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement,
     sqlx::sqlite::SqliteJournalMode,
 };
-use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::{MigratorTrait, SchemaManager};
 
 /// How a pool is sized and how long its users wait.
 #[derive(Debug, Clone)]
@@ -136,24 +136,18 @@ pub async fn check_schema<M: MigratorTrait>(
     command: &'static str,
 ) -> Result<(), DbError> {
     let table = M::migration_table_name().to_string();
-    let backend = db.get_database_backend();
-    let applied: HashSet<String> = match db
-        .query_all(Statement::from_string(
-            backend,
+    // No migration table: nothing was ever applied.
+    let applied: HashSet<String> = if SchemaManager::new(db).has_table(&table).await? {
+        db.query_all(Statement::from_string(
+            db.get_database_backend(),
             format!("SELECT version FROM {table}"),
         ))
-        .await
-    {
-        Ok(rows) => rows
-            .iter()
-            .filter_map(|row| row.try_get_by_index::<String>(0).ok())
-            .collect(),
-        // No migration table: nothing was ever applied (a real failure shows up again at the
-        // first query).
-        Err(err) => {
-            tracing::debug!(error = %err, "no migration table");
-            HashSet::new()
-        }
+        .await?
+        .iter()
+        .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+        .collect()
+    } else {
+        HashSet::new()
     };
     let missing: Vec<String> = M::migrations()
         .iter()
