@@ -8,14 +8,12 @@
 //! it too; a second list of rules on the HTTP structs would be the duplicate this replaces.
 //! `serde_path_to_error` names the field that failed.
 
-use std::str::FromStr;
-
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Request},
     http::{header, request::Parts},
 };
-use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
@@ -47,7 +45,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         if is_blank(&bytes) {
             return Ok(Self(T::default()));
         }
-        parse_json(&bytes).map(Self)
+        // `null` is the body left out, too.
+        parse_json::<Option<T>>(&bytes).map(|body| Self(body.unwrap_or_default()))
     }
 }
 
@@ -147,19 +146,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
                 let message = err.into_inner().to_string();
                 field_error(&field, &message).unwrap_or_else(|| ApiError::invalid("query", message))
             })
-    }
-}
-
-/// For optional query parameters: absent or empty (`?status=`) is `None`, anything else must
-/// parse as `T`.
-pub(crate) fn empty_as_none<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: FromStr<Err: std::fmt::Display>,
-{
-    match Option::<String>::deserialize(de)?.filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(serde::de::Error::custom),
     }
 }
 

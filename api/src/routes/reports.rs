@@ -1,7 +1,5 @@
 //! The delivery list: the CQRS read model for reports.
 
-use std::str::FromStr;
-
 use axum::{Json, extract::State};
 use domain::{DeliveryRow, DeliveryStatus, RestaurantId, RiderId};
 use readmodel::ListFilter;
@@ -11,31 +9,33 @@ use utoipa::IntoParams;
 use crate::{
     AppState,
     error::{ApiError, ErrorBody},
-    extract::{Query, empty_as_none},
+    extract::Query,
     routes::deliveries::DeliveryPath,
 };
 
-/// Filters of `GET /delivery-list`; an empty parameter (`?status=`) is no filter.
+/// Filters of `GET /delivery-list`; each one left out is no filter.
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// Only deliveries in this status.
-    #[serde(default, deserialize_with = "empty_as_none")]
+    #[serde(default)]
     status: Option<DeliveryStatus>,
     /// Only this restaurant's deliveries.
-    #[serde(default, deserialize_with = "empty_as_none")]
+    #[serde(default)]
     restaurant_id: Option<RestaurantId>,
     /// Only deliveries this rider picked up.
-    #[serde(default, deserialize_with = "empty_as_none")]
+    #[serde(default)]
     rider_id: Option<RiderId>,
     /// Most rows to return.
-    #[serde(default, deserialize_with = "empty_as_none")]
+    #[serde(default)]
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<Limit>,
 }
 
 /// How many rows a page holds: 1 to [`Limit::MAX`].
+#[derive(Deserialize)]
+#[serde(try_from = "u64")]
 struct Limit(u64);
 
 impl Limit {
@@ -43,15 +43,14 @@ impl Limit {
     const MAX: u64 = 1000;
 }
 
-impl FromStr for Limit {
-    type Err = String;
+impl TryFrom<u64> for Limit {
+    type Error = String;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        s.parse::<u64>()
-            .ok()
-            .filter(|l| (1..=Self::MAX).contains(l))
-            .map(Self)
-            .ok_or_else(|| format!("must be a whole number from 1 to {}", Self::MAX))
+    fn try_from(limit: u64) -> Result<Self, String> {
+        match (1..=Self::MAX).contains(&limit) {
+            true => Ok(Self(limit)),
+            false => Err(format!("must be a whole number from 1 to {}", Self::MAX)),
+        }
     }
 }
 
