@@ -69,8 +69,7 @@ async fn start_two(stack: &Stack, restaurant: &str, cost: i64) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_in_flight_finish_across_redeploys_and_record_the_retired_patch_as_deprecated()
-{
+async fn deliveries_in_flight_finish_across_redeploys_and_record_the_retired_patch_as_deprecated() {
     let mut stack = Stack::start(StackOptions::default()).await;
     // A worker that defers the patch, as one rolling out a new patch would: deprecated
     // patches are not deferred (they only record that the old code is gone).
