@@ -106,8 +106,9 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// A data error at `path` as a validation error of its top-level field; `None` when it is
-/// about the body as a whole (not an object).
+/// A data error at `path` as a validation error of its top-level field, phrased after the
+/// field's name ("cost must be a positive integer up to 1000000"), as the pages show it; `None`
+/// when it is about the body as a whole (not an object).
 fn field_error(path: &str, message: &str) -> Option<ApiError> {
     if let Some(missing) = message
         .strip_prefix("missing field `")
@@ -119,7 +120,23 @@ fn field_error(path: &str, message: &str) -> Option<ApiError> {
         .split(['.', '['])
         .next()
         .filter(|f| !f.is_empty() && *f != "?")?;
-    Some(ApiError::invalid(field, format!("{field}: {message}")))
+    let phrase = if message.starts_with("invalid type: null") {
+        "is required".to_owned()
+    } else if let Some((_, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        format!("must be {expected}")
+    } else if let Some((_, variants)) = message
+        .strip_prefix("unknown variant ")
+        .and_then(|rest| rest.split_once("expected one of "))
+    {
+        format!("must be one of {}", variants.replace('`', ""))
+    } else {
+        // Our own types' refusals are already phrased to follow the field's name.
+        message.to_owned()
+    };
+    Some(ApiError::invalid(field, format!("{field} {phrase}")))
 }
 
 /// serde_json's messages end in " at line L column C", which says nothing to an API caller.
@@ -231,6 +248,36 @@ mod tests {
         ] {
             assert!(!is_json_media_type(bad), "{bad}");
         }
+    }
+
+    fn message_of(json: &str) -> String {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::Validation { message, .. }) => message,
+            other => panic!("{json}: not a validation error: {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn messages_name_the_field_first_as_the_pages_show_them() {
+        assert_eq!(message_of(r#"{"restaurantId":"r-1"}"#), "cost is required");
+        assert_eq!(
+            message_of(r#"{"restaurantId":"r-1","cost":null}"#),
+            "cost is required"
+        );
+        for cost in ["0", "1.5", "\"5\"", "1000001"] {
+            assert_eq!(
+                message_of(&format!(r#"{{"restaurantId":"r-1","cost":{cost}}}"#)),
+                "cost must be a positive integer up to 1000000"
+            );
+        }
+        assert_eq!(
+            message_of(r#"{"restaurantId":42,"cost":5}"#),
+            "restaurantId must be a string"
+        );
+        assert!(
+            message_of(r#"{"restaurantId":"r 1","cost":5}"#)
+                .starts_with("restaurantId must be 1 to 64 letters")
+        );
     }
 
     #[test]

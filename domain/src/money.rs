@@ -6,13 +6,40 @@ use crate::MAX_COST;
 
 /// A fee that is not a whole number of won from 1 to [`MAX_COST`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("must be a whole number of won from 1 to 1000000")]
+#[error("must be a positive integer up to 1000000")]
 pub struct InvalidCost;
 
 /// What a restaurant pays for a delivery: 1 to [`MAX_COST`] KRW.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "i64")]
 pub struct Cost(i64);
+
+/// By hand, so that every wrong value (a fraction, a string, out of range) is refused with the
+/// one message people read: "must be a positive integer up to 1000000".
+impl<'de> Deserialize<'de> for Cost {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Won;
+
+        impl serde::de::Visitor<'_> for Won {
+            type Value = Cost;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a positive integer up to 1000000")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, won: i64) -> Result<Cost, E> {
+                Cost::new(won).map_err(E::custom)
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, won: u64) -> Result<Cost, E> {
+                let won = i64::try_from(won).map_err(|_| E::custom(InvalidCost))?;
+                self.visit_i64(won)
+            }
+        }
+
+        de.deserialize_i64(Won)
+    }
+}
 
 impl Cost {
     pub fn new(won: i64) -> Result<Self, InvalidCost> {
@@ -70,8 +97,20 @@ mod tests {
         for bad in [0, -5, MAX_COST + 1] {
             assert_eq!(Cost::new(bad), Err(InvalidCost));
         }
-        assert!(serde_json::from_str::<Cost>("1500.5").is_err());
-        assert!(serde_json::from_str::<Cost>("\"100\"").is_err());
+        for bad in [
+            "1500.5",
+            "\"100\"",
+            "0",
+            "-5",
+            "1000001",
+            "18446744073709551615",
+        ] {
+            let err = serde_json::from_str::<Cost>(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("a positive integer up to 1000000"),
+                "{bad}: {err}"
+            );
+        }
         assert_eq!(serde_json::from_str::<Cost>("20000").unwrap().won(), 20_000);
     }
 }

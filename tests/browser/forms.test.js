@@ -71,7 +71,7 @@ test('an invalid rider id gets the API\'s message next to the rider id', { timeo
     await page.goto(API + '/rider');
     await page.getByLabel('Rider id').fill('rider 7!');
     await page.getByRole('button', { name: 'Start' }).click();
-    await hasText(page.locator('#rider-id-error'), "Rider id must be 1 to 128 letters, digits, '-', '_' or '.'");
+    await hasText(page.locator('#rider-id-error'), "Rider id must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
     assert.equal(await page.locator('#rider-id').getAttribute('aria-invalid'), 'true');
     assert.equal(await page.locator('#app').isHidden(), true);
     await screenshot(page, '22-rider-invalid-id');

@@ -35,7 +35,7 @@ pub(crate) struct ListParams {
 
 /// How many rows a page holds: 1 to [`Limit::MAX`].
 #[derive(Deserialize)]
-#[serde(try_from = "u64")]
+#[serde(try_from = "String")]
 struct Limit(u64);
 
 impl Limit {
@@ -43,14 +43,16 @@ impl Limit {
     const MAX: u64 = 1000;
 }
 
-impl TryFrom<u64> for Limit {
+impl TryFrom<String> for Limit {
     type Error = String;
 
-    fn try_from(limit: u64) -> Result<Self, String> {
-        match (1..=Self::MAX).contains(&limit) {
-            true => Ok(Self(limit)),
-            false => Err(format!("must be a whole number from 1 to {}", Self::MAX)),
-        }
+    fn try_from(limit: String) -> Result<Self, String> {
+        limit
+            .parse()
+            .ok()
+            .filter(|l| (1..=Self::MAX).contains(l))
+            .map(Self)
+            .ok_or_else(|| format!("must be a whole number from 1 to {}", Self::MAX))
     }
 }
 
