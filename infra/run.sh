@@ -12,7 +12,8 @@
 # PAYMENT_PORT=50051 API_PORT=8080 DATA_DIR=.data; Prometheus endpoints API_METRICS_PORT=9101
 # WORKER_METRICS_PORT=9102 PAYMENT_METRICS_PORT=9103; trace viewer PHOENIX_PORT=6006 (UI)
 # PHOENIX_GRPC_PORT=4317 (OTLP). OTEL_EXPORTER_OTLP_ENDPOINT sends spans to a collector of
-# your own instead.
+# your own instead. BUILD_PROFILE=dev runs debug builds instead of release ones (CI does, to
+# reuse the build its tests made rather than spend most of its time on a release build).
 set -euo pipefail
 
 trace_viewer=false
@@ -38,9 +39,11 @@ mkdir -p "$data/logs"
 
 "$root/infra/install-temporal.sh"
 if $trace_viewer; then "$root/infra/install-phoenix.sh"; fi
-echo "building (release)..."
-cargo build --release --bins --quiet
-bin="$root/target/release"
+profile="${BUILD_PROFILE:-release}"
+echo "building ($profile)..."
+cargo build --profile "$profile" --workspace --bins --quiet
+# Cargo names the dev profile's directory "debug".
+bin="$root/target/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
 pids=()
 stop() {

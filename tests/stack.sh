@@ -18,7 +18,7 @@ run_pid=$!
 stop_stack() { kill -TERM "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; }
 trap stop_stack EXIT
 
-echo "starting the stack with ./infra/run.sh (a release build on the first run)..."
+echo "starting the stack with ./infra/run.sh (a build on the first run)..."
 for _ in $(seq 1 1800); do
   grep -q "Press Ctrl-C to stop" "$run_log" && break
   kill -0 "$run_pid" 2>/dev/null || { cat "$run_log"; echo "the run command exited early" >&2; exit 1; }
