@@ -96,6 +96,9 @@ export API_ADDR="127.0.0.1:$API_PORT"
 export API_METRICS_ADDR="127.0.0.1:$API_METRICS_PORT"
 export WORKER_METRICS_ADDR="127.0.0.1:$WORKER_METRICS_PORT"
 export PAYMENT_METRICS_ADDR="127.0.0.1:$PAYMENT_METRICS_PORT"
+# Token signing keys: generated under the data directory on first start.
+export API_SIGNING_KEYS_DIR="${API_SIGNING_KEYS_DIR:-$data/keys}"
+export API_TOKEN_ISSUER="${API_TOKEN_ISSUER:-http://127.0.0.1:$API_PORT}"
 
 if $trace_viewer; then
   PHOENIX_WORKING_DIR="$data/phoenix" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT="$PHOENIX_PORT" \
@@ -112,6 +115,10 @@ for step in "payment-service:payment" "delivery-api:api"; do
   binary="${step%%:*}" log="$data/logs/${step##*:}.log"
   "$bin/$binary" migrate >"$log" 2>&1 || { cat "$log" >&2; echo "$binary migrate failed" >&2; exit 1; }
 done
+# The demo accounts (secret = demo-<id>): this local run command is the only place they are
+# made; existing ones are left alone.
+"$bin/delivery-api" accounts create-demo >>"$data/logs/api.log" 2>&1 \
+  || { cat "$data/logs/api.log" >&2; echo "creating the demo accounts failed" >&2; exit 1; }
 
 "$bin/payment-service" >>"$data/logs/payment.log" 2>&1 &
 pids+=($!)
@@ -129,6 +136,7 @@ cat <<MSG
 
 Delivery agency is running:
   API              http://127.0.0.1:$API_PORT   (OpenAPI: /openapi.json)
+  Demo accounts    r-1 r-2 (restaurants) rider-7 rider-8 (riders) ops-1 (operator); secret demo-<id>
   Temporal Web UI  http://127.0.0.1:$TEMPORAL_UI_PORT
   Temporal gRPC    127.0.0.1:$TEMPORAL_PORT
   Payment gRPC     127.0.0.1:$PAYMENT_PORT

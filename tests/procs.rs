@@ -249,6 +249,10 @@ impl ProcStack {
             ("READMODEL_DATABASE_URL", self.sqlite("deliveries.db")),
             ("API_ADDR", format!("127.0.0.1:{}", self.api_port)),
             (
+                "API_SIGNING_KEYS_DIR",
+                self.dir.path().join("keys").display().to_string(),
+            ),
+            (
                 "API_PAYMENT_WAIT_MS",
                 self.options.api_payment_wait_ms.to_string(),
             ),

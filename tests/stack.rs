@@ -107,6 +107,9 @@ impl Stack {
         readmodel::ReadModel::migrate(&readmodel_database_url)
             .await
             .expect("migrate the delivery list");
+        identity::Accounts::migrate(&readmodel_database_url)
+            .await
+            .expect("migrate the accounts");
         payment::Ledger::migrate(&payment_database_url)
             .await
             .expect("migrate the ledger");
@@ -117,6 +120,7 @@ impl Stack {
             &readmodel_database_url,
         );
         settings.queue.task_queue = task_queue.clone();
+        settings.identity.signing_keys_dir = dir.path().join("keys");
         settings.payment_wait = options.payment_wait;
         settings.update_wait = options.update_wait;
         settings.query_timeout = options.query_timeout;
@@ -213,6 +217,14 @@ impl Stack {
         }
     }
 
+    /// An API client signed in as account `id` of `role`, made on first use the way an
+    /// operator would (its secret is `test-<id>`); extra attributes such as a restaurant's
+    /// zone take test defaults.
+    pub async fn signed_in(&self, role: identity::Role, id: &str) -> ApiClient {
+        create_account(&self.readmodel_database_url, role, id).await;
+        self.api_client.signed_in(id, &format!("test-{id}")).await
+    }
+
     /// The invariant checker's view of this stack.
     pub fn checker_settings(&self) -> checker::Settings {
         checker::Settings::new(
@@ -239,5 +251,32 @@ impl Drop for Stack {
             payment.stop();
         }
         self.stop_worker();
+    }
+}
+
+/// Creates account `id` of `role` with secret `test-<id>` in the accounts at `database_url`,
+/// unless it exists.
+pub async fn create_account(database_url: &str, role: identity::Role, id: &str) {
+    let accounts = identity::Accounts::connect(database_url)
+        .await
+        .expect("open the accounts");
+    let new = match role {
+        identity::Role::Restaurant => serde_json::json!({"id": id, "role": "restaurant",
+            "name": format!("Restaurant {id}"), "zone": "gangnam",
+            "pickupAddress": "Seoul, Gangnam-gu, Teheran-ro 101"}),
+        identity::Role::Rider => {
+            serde_json::json!({"id": id, "role": "rider", "name": format!("Rider {id}")})
+        }
+        identity::Role::Operator => {
+            serde_json::json!({"id": id, "role": "operator", "name": format!("Operator {id}")})
+        }
+    };
+    let new = serde_json::from_value(new).expect("a new account");
+    match accounts
+        .create_with_secret(new, &identity::Secret::new(format!("test-{id}")))
+        .await
+    {
+        Ok(_) | Err(identity::AccountError::Exists(_)) => {}
+        Err(e) => panic!("create account {id}: {e}"),
     }
 }

@@ -65,6 +65,16 @@ pub enum ApiError {
     /// 403: another rider holds this delivery.
     #[error("{0}")]
     Forbidden(String),
+    /// 401 + `WWW-Authenticate: Bearer`: no token, or one that is not (or no longer) valid.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the caller's role may not do this (`forbidden`), or an external provider's
+    /// account unknown here (`unknown_account`).
+    #[error("{message}")]
+    NotAllowed { code: &'static str, message: String },
+    /// 409: an account with this id exists or existed (ids are never reused).
+    #[error("{0}")]
+    AccountExists(String),
     /// 422: an `Idempotency-Key` was reused with a different request.
     #[error("{0}")]
     IdempotencyMismatch(String),
@@ -111,6 +121,9 @@ impl ApiError {
             Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
             Self::Conflict(_) => (StatusCode::CONFLICT, "wrong_state"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "not_your_delivery"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::NotAllowed { code, .. } => (StatusCode::FORBIDDEN, code),
+            Self::AccountExists(_) => (StatusCode::CONFLICT, "account_exists"),
             Self::IdempotencyMismatch(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
@@ -138,12 +151,65 @@ impl IntoResponse for ApiError {
             field,
         };
         let mut response = (status, Json(body)).into_response();
-        if matches!(self, Self::WorkerUnavailable) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        match self {
+            Self::WorkerUnavailable => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         response
+    }
+}
+
+impl From<identity::AuthError> for ApiError {
+    fn from(e: identity::AuthError) -> Self {
+        match e {
+            identity::AuthError::UnknownAccount => Self::NotAllowed {
+                code: "unknown_account",
+                message: e.to_string(),
+            },
+            identity::AuthError::Unavailable(detail) => {
+                tracing::warn!(%detail, "cannot check a token");
+                Self::Unavailable("the token check")
+            }
+            other => Self::Unauthorized(format!("the bearer token is not valid: {other}")),
+        }
+    }
+}
+
+impl From<identity::Forbidden> for ApiError {
+    fn from(e: identity::Forbidden) -> Self {
+        Self::NotAllowed {
+            code: "forbidden",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<identity::AccountError> for ApiError {
+    fn from(e: identity::AccountError) -> Self {
+        use identity::AccountError as E;
+        match e {
+            E::Exists(_) => Self::AccountExists(e.to_string()),
+            E::NotFound(_) => Self::NotFound {
+                code: "account_not_found",
+                message: e.to_string(),
+            },
+            E::NotForRole { field, .. } => Self::invalid(field, e.to_string()),
+            E::External(_) => Self::Conflict(e.to_string()),
+            E::Database(_) | E::Open(_) => {
+                tracing::warn!(error = %e, "accounts database");
+                Self::Unavailable("the accounts database")
+            }
+            E::Secret(_) | E::Corrupt { .. } => Self::internal(e),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! It holds no state of its own, so it can be restarted or scaled at will.
 //! `main` only reads [`Settings`] and binds; tests call [`router`] or [`serve`] directly.
 
+mod auth;
 mod error;
 mod extract;
 mod observe;
@@ -17,9 +18,10 @@ mod web;
 
 use std::{future::Future, sync::Arc};
 
+pub use auth::IdentityError;
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 pub use error::{ApiError, ErrorBody};
-pub use settings::{Command, Settings};
+pub use settings::{AccountsCommand, Command, IdentitySettings, Settings};
 use temporalio_client::Client;
 use tokio::net::TcpListener;
 
@@ -37,6 +39,7 @@ struct Inner {
     temporal: Client,
     readmodel: readmodel::ReadModel,
     payments: payment_api::PaymentClient,
+    identity: auth::Identity,
     /// Where the request metrics go; `None` when the endpoint is off.
     http_metrics: Option<observe::HttpMetrics>,
     /// The process's Prometheus endpoint, kept so it lives as long as the API.
@@ -54,6 +57,8 @@ pub enum StartError {
     PaymentUrl(#[from] payment_api::InvalidUrl),
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] telemetry::TelemetryError),
+    #[error(transparent)]
+    Identity(#[from] auth::IdentityError),
 }
 
 impl AppState {
@@ -79,12 +84,15 @@ impl AppState {
         .await?;
         let readmodel = readmodel::ReadModel::connect(&settings.readmodel.database_url).await?;
         let payments = settings.payment.connect_lazy(metrics.as_ref())?;
+        let identity =
+            auth::Identity::connect(&settings.identity, &settings.readmodel.database_url).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
                 temporal,
                 readmodel,
                 payments,
+                identity,
                 http_metrics: metrics.as_ref().map(observe::HttpMetrics::new),
                 metrics,
             }),
@@ -93,6 +101,10 @@ impl AppState {
 
     fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    fn identity(&self) -> &auth::Identity {
+        &self.inner.identity
     }
 
     /// Where the Prometheus endpoint listens, when it is on.

@@ -1,18 +1,43 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the routes themselves.
 
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
 
 use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Delivery agency API", version = "1", description = "Restaurants call riders, riders pick up and complete, payment is registered and settled; every delivery is a Temporal workflow."),
-    components(schemas(ErrorBody)),
+    info(title = "Delivery agency API", version = "2", description = "Restaurants call riders, riders pick up and complete, payment is registered and settled; every delivery is a Temporal workflow. Callers sign in at `POST /oauth/token` and send `Authorization: Bearer <token>`."),
+    components(schemas(ErrorBody, domain::Role)),
+    modifiers(&BearerAuth),
     tags(
-        (name = "restaurants"), (name = "riders"), (name = "reports"), (name = "payments"), (name = "operations"),
+        (name = "identity"), (name = "accounts"), (name = "restaurants"), (name = "riders"), (name = "reports"), (name = "payments"), (name = "operations"),
     ),
 )]
 pub(crate) struct ApiDoc;
+
+/// The bearer token scheme, named by the operations that need a token.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "an access token from POST /oauth/token (or the configured OpenID provider)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -32,7 +57,8 @@ mod tests {
         let mut bodies = 0;
         for (path, operations) in document["paths"].as_object().unwrap() {
             for (method, operation) in operations.as_object().unwrap() {
-                if operation.get("requestBody").is_none() {
+                // The token endpoint answers in OAuth 2.0's own shape (RFC 6749 §5.2).
+                if operation.get("requestBody").is_none() || path == "/oauth/token" {
                     continue;
                 }
                 bodies += 1;
@@ -44,7 +70,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(bodies, 4, "call, cancel, pickup and complete read a body");
+        assert_eq!(
+            bodies, 6,
+            "call, cancel, pickup, complete, account create and patch read a body"
+        );
     }
 
     #[test]

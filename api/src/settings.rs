@@ -2,7 +2,7 @@
 //! help (`delivery-api --help`); read by `config::parse`, which adds the `DELIVERY_CONFIG` file
 //! layer.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use telemetry::metrics::MetricsAddr;
 use workflows::client::{QueueSettings, TemporalSettings};
@@ -95,16 +95,113 @@ pub struct Settings {
     )]
     pub drift_grace: Duration,
     #[command(flatten)]
+    pub identity: IdentitySettings,
+    #[command(flatten)]
     pub telemetry: telemetry::Settings,
 }
 
+/// Who may call: our own tokens' keys, issuer and lifetime, and an optional external OpenID
+/// provider whose tokens are accepted too.
+#[derive(clap::Args, Debug, Clone)]
+pub struct IdentitySettings {
+    /// Directory of the token signing keys, one PKCS#8 PEM Ed25519 key per `<kid>.pem`; every
+    /// key verifies, the newest (greatest key id) signs unless `--signing-key-id` says; a key is
+    /// generated there when it holds none
+    #[arg(
+        long = "signing-keys-dir",
+        env = "API_SIGNING_KEYS_DIR",
+        value_name = "DIR",
+        default_value = ".data/keys"
+    )]
+    pub signing_keys_dir: PathBuf,
+    /// The key id that signs new tokens [default: the greatest key id in the directory]
+    #[arg(
+        long = "signing-key-id",
+        env = "API_SIGNING_KEY_ID",
+        value_name = "KID"
+    )]
+    pub signing_key_id: Option<String>,
+    /// The `iss` of our tokens: the API's public URL
+    #[arg(
+        long = "token-issuer",
+        env = "API_TOKEN_ISSUER",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub token_issuer: String,
+    /// The `aud` our tokens carry and an external provider's tokens must carry
+    #[arg(
+        long = "token-audience",
+        env = "API_TOKEN_AUDIENCE",
+        value_name = "AUD",
+        default_value = "delivery-api"
+    )]
+    pub token_audience: String,
+    /// How long an access token is valid, in seconds
+    #[arg(
+        long = "token-ttl-secs",
+        env = "API_TOKEN_TTL_SECS",
+        value_name = "SECS",
+        default_value = "3600",
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub token_ttl_secs: u64,
+    /// An external OpenID provider's issuer URL: its access tokens are accepted too, for
+    /// accounts created here with `"external": true` [default: none]
+    #[arg(long = "oidc-issuer", env = "API_OIDC_ISSUER", value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// The claim of the provider's tokens that holds the role
+    #[arg(
+        long = "oidc-role-claim",
+        env = "API_OIDC_ROLE_CLAIM",
+        value_name = "CLAIM",
+        default_value = "role"
+    )]
+    pub oidc_role_claim: String,
+    /// The claim of the provider's tokens that holds the account id
+    #[arg(
+        long = "oidc-id-claim",
+        env = "API_OIDC_ID_CLAIM",
+        value_name = "CLAIM",
+        default_value = "sub"
+    )]
+    pub oidc_id_claim: String,
+}
+
+impl IdentitySettings {
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+}
+
 /// What `delivery-api` does instead of serving.
-#[derive(clap::Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Bring the delivery list and dispatch store database's schema up to date, then exit: run
-    /// it once before the API and the workers start (and before each upgrade), with the same
-    /// settings
+    /// Bring the delivery list, dispatch store and accounts database's schema up to date, then
+    /// exit: run it once before the API and the workers start (and before each upgrade), with
+    /// the same settings
     Migrate,
+    /// Manage accounts from the command line (everything else goes through `/accounts`)
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+/// `delivery-api accounts …`
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum AccountsCommand {
+    /// Create the first operator and print its secret, once; refused when the id exists
+    CreateOperator {
+        /// The operator's account id
+        #[arg(long, value_name = "ID", default_value = "ops-1")]
+        id: String,
+        /// The operator's name
+        #[arg(long, value_name = "NAME", default_value = "Operator")]
+        name: String,
+    },
+    /// Create the demo accounts of a local run (restaurants r-1 and r-2, riders rider-7 and
+    /// rider-8, operator ops-1; secret `demo-<id>`); those that exist are left alone. The run
+    /// command's local default calls it; never run it on a deployment
+    CreateDemo,
 }
 
 impl Settings {
@@ -140,6 +237,21 @@ mod tests {
     fn migrate_is_a_subcommand_and_a_bad_value_names_its_variable() {
         let migrate: Settings = config::try_parse_from(["delivery-api", "migrate"]).unwrap();
         assert_eq!(migrate.command, Some(Command::Migrate));
+        let operator: Settings = config::try_parse_from([
+            "delivery-api",
+            "accounts",
+            "create-operator",
+            "--id",
+            "ops-9",
+        ])
+        .unwrap();
+        assert_eq!(
+            operator.command,
+            Some(Command::Accounts(AccountsCommand::CreateOperator {
+                id: "ops-9".into(),
+                name: "Operator".into()
+            }))
+        );
         let refused =
             config::try_parse_from::<Settings>(["delivery-api", "--payment-wait-ms", "soon"])
                 .unwrap_err();

@@ -10,6 +10,8 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::WholeNumber;
+
 use crate::Zone;
 
 /// What an account may do: the three roles of the contract.
@@ -117,7 +119,7 @@ pub struct InvalidCommission;
 /// The agency's commission on a restaurant's deliveries, in basis points of the fee: 0 to
 /// 10000 (100%); 1000 (10%) unless the deployment or the account says otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
+#[serde(try_from = "WholeNumber", into = "i64")]
 pub struct CommissionBps(u16);
 
 impl CommissionBps {
@@ -142,11 +144,11 @@ impl Default for CommissionBps {
     }
 }
 
-impl TryFrom<i64> for CommissionBps {
+impl TryFrom<WholeNumber> for CommissionBps {
     type Error = InvalidCommission;
 
-    fn try_from(bps: i64) -> Result<Self, InvalidCommission> {
-        Self::new(bps)
+    fn try_from(bps: WholeNumber) -> Result<Self, InvalidCommission> {
+        Self::new(bps.0)
     }
 }
 
@@ -179,7 +181,7 @@ pub struct InvalidCapacity;
 
 /// How many active (assigned or picked) deliveries a rider holds at most: 1 to 5, default 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
+#[serde(try_from = "WholeNumber", into = "i64")]
 pub struct RiderCapacity(u8);
 
 impl RiderCapacity {
@@ -204,11 +206,11 @@ impl Default for RiderCapacity {
     }
 }
 
-impl TryFrom<i64> for RiderCapacity {
+impl TryFrom<WholeNumber> for RiderCapacity {
     type Error = InvalidCapacity;
 
-    fn try_from(n: i64) -> Result<Self, InvalidCapacity> {
-        Self::new(n)
+    fn try_from(n: WholeNumber) -> Result<Self, InvalidCapacity> {
+        Self::new(n.0)
     }
 }
 

@@ -11,6 +11,7 @@ mod account;
 mod delivery;
 mod id;
 mod money;
+mod number;
 mod schema;
 mod text;
 
@@ -27,6 +28,7 @@ pub use id::{
     AccountId, CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId, Zone,
 };
 pub use money::{Cost, InvalidCost};
+pub use number::WholeNumber;
 pub use text::{InvalidText, Text};
 
 /// Longest free text (a destination, a reason) in characters, after NFC normalization.

@@ -35,6 +35,15 @@ impl<'de> Deserialize<'de> for Cost {
                 let won = i64::try_from(won).map_err(|_| E::custom(InvalidCost))?;
                 self.visit_i64(won)
             }
+
+            /// JSON has one number type: `20000.0` is the integer 20000 (JSON Schema agrees),
+            /// `20000.5` is not a whole number of won.
+            fn visit_f64<E: serde::de::Error>(self, won: f64) -> Result<Cost, E> {
+                if won.fract() != 0.0 || !(1.0..=MAX_COST as f64).contains(&won) {
+                    return Err(E::custom(InvalidCost));
+                }
+                self.visit_i64(won as i64)
+            }
         }
 
         de.deserialize_i64(Won)
@@ -99,6 +108,8 @@ mod tests {
         }
         for bad in [
             "1500.5",
+            "0.0",
+            "1e7",
             "\"100\"",
             "0",
             "-5",
@@ -112,5 +123,8 @@ mod tests {
             );
         }
         assert_eq!(serde_json::from_str::<Cost>("20000").unwrap().won(), 20_000);
+        // Found by the fuzzer: JSON Schema's integer includes 371.0.
+        assert_eq!(serde_json::from_str::<Cost>("371.0").unwrap().won(), 371);
+        assert_eq!(serde_json::from_str::<Cost>("2e4").unwrap().won(), 20_000);
     }
 }

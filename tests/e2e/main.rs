@@ -6,6 +6,7 @@ mod cancel;
 mod deploy;
 mod faults;
 mod happy_path;
+mod identity;
 mod load;
 mod observability;
 mod operations;

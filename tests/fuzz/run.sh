@@ -21,6 +21,15 @@ fi
 source tests/stack.sh
 trap 'stop_stack' EXIT
 
+# Signed in as the run command's demo operator (schemathesis.toml sends the token).
+sign_in() {
+  curl -sf -d grant_type=password -d "username=$1" -d "password=demo-$1" \
+    "http://127.0.0.1:$API_PORT/oauth/token" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+}
+FUZZ_OPERATOR_TOKEN="$(sign_in ops-1)"
+export FUZZ_OPERATOR_TOKEN
+
 report="$DATA_DIR/fuzz"
 status=0
 SCHEMATHESIS_HOOKS="$here/hooks.py" "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run \

@@ -1,11 +1,13 @@
 //! The routes of the contract, one module per audience. Each handler's `#[utoipa::path]` and
 //! its route are one entry here, so the OpenAPI document and the router cannot disagree.
 
+mod accounts;
 mod deliveries;
 mod ops;
 mod payments;
 mod reports;
 mod riders;
+mod tokens;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -26,4 +28,13 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::summary))
+        .routes(routes!(tokens::token))
+        .routes(routes!(tokens::jwks))
+        .routes(routes!(accounts::create_account, accounts::list_accounts))
+        .routes(routes!(
+            accounts::get_account,
+            accounts::patch_account,
+            accounts::delete_account
+        ))
+        .routes(routes!(accounts::rotate_secret))
 }

@@ -42,7 +42,7 @@ pub enum AccountError {
     #[error("no account {0}")]
     NotFound(AccountId),
     /// The patch sets an attribute the account's role does not have: `422`.
-    #[error("{field} is not an attribute of a {role} account")]
+    #[error("{field} is not an attribute of {role} accounts")]
     NotForRole { field: &'static str, role: Role },
     /// The account signs in at the external provider and has no secret to rotate: `409`.
     #[error("account {0} signs in at the external provider and has no secret")]

@@ -1,0 +1,104 @@
+//! Who is calling: the identity the API was started with, and [`Caller`], the one extractor
+//! that turns `Authorization: Bearer …` into a [`Principal`] (or `401`).
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
+use identity::{
+    Accounts, Authenticator, ExternalConfig, ExternalVerifier, KeySet, NotBeforeCache, Principal,
+    Tokens,
+};
+
+use crate::{AppState, error::ApiError, settings::IdentitySettings};
+
+/// The account store, our token issuer and the token check, built once at start.
+pub(crate) struct Identity {
+    pub(crate) accounts: Accounts,
+    pub(crate) auth: Authenticator,
+    pub(crate) token_ttl: Duration,
+}
+
+/// Why the identity could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("accounts database: {0}")]
+    Accounts(#[from] identity::AccountError),
+    #[error("token signing keys: {0}")]
+    Keys(#[from] identity::KeyError),
+    #[error("external OpenID provider: {0}")]
+    External(#[from] identity::TokenError),
+}
+
+impl Identity {
+    /// Opens the (migrated) accounts, loads the signing keys (generating one in an empty
+    /// directory) and, when configured, prepares the external provider's verifier.
+    pub(crate) async fn connect(
+        settings: &IdentitySettings,
+        database_url: &str,
+    ) -> Result<Self, IdentityError> {
+        let accounts = Accounts::connect(database_url).await?;
+        let keys = match &settings.signing_key_id {
+            Some(kid) => KeySet::load(&settings.signing_keys_dir, kid)?,
+            None => KeySet::ensure_local(&settings.signing_keys_dir)?,
+        };
+        let tokens = Tokens::new(keys, settings.token_issuer.clone())
+            .with_audience(settings.token_audience.clone());
+        let revocation = Arc::new(NotBeforeCache::new(accounts.clone()));
+        let mut auth = Authenticator::new(tokens, revocation);
+        if let Some(issuer) = &settings.oidc_issuer {
+            let config = ExternalConfig::new(
+                issuer.clone(),
+                settings.token_audience.clone(),
+                settings.oidc_role_claim.clone(),
+            )
+            .with_id_claim(settings.oidc_id_claim.clone());
+            auth = auth.with_external(Arc::new(ExternalVerifier::new(config)?));
+        }
+        Ok(Self {
+            accounts,
+            auth,
+            token_ttl: settings.token_ttl(),
+        })
+    }
+
+    /// After a secret rotation or a deletion: this instance refuses the account's older
+    /// tokens at once (other instances within the cache's minute).
+    pub(crate) fn forget(&self, id: &identity::AccountId) {
+        self.auth.revocation().forget(id);
+    }
+}
+
+/// The signed-in caller of a request: every endpoint but the public ones takes one, so a
+/// request without a valid bearer token never reaches a handler (`401 unauthorized` with
+/// `WWW-Authenticate: Bearer`).
+pub(crate) struct Caller(pub(crate) Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts)?;
+        let principal = state.identity().auth.principal(token).await?;
+        Ok(Self(principal))
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (the scheme is case-insensitive, RFC 7235).
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized("sign in: this request needs a bearer token".into())
+    })?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+        })
+}
