@@ -22,6 +22,8 @@ pub struct StackOptions {
     pub update_wait: Duration,
     /// The API's bounded wait for a query before it falls back to the delivery list.
     pub query_timeout: Duration,
+    /// The API listener's limits (rate, timeouts, concurrency); the defaults when `None`.
+    pub limits: Option<api::LimitSettings>,
 }
 
 impl Default for StackOptions {
@@ -33,6 +35,7 @@ impl Default for StackOptions {
             payment_wait: Duration::from_secs(10),
             update_wait: Duration::from_secs(10),
             query_timeout: Duration::from_secs(5),
+            limits: None,
         }
     }
 }
@@ -121,6 +124,9 @@ impl Stack {
         );
         settings.queue.task_queue = task_queue.clone();
         settings.identity.signing_keys_dir = dir.path().join("keys");
+        if let Some(limits) = options.limits.clone() {
+            settings.limits = limits;
+        }
         settings.payment_wait = options.payment_wait;
         settings.update_wait = options.update_wait;
         settings.query_timeout = options.query_timeout;

@@ -8,6 +8,7 @@
 mod auth;
 mod error;
 mod extract;
+mod limits;
 mod observe;
 mod openapi;
 mod routes;
@@ -21,6 +22,7 @@ use std::{future::Future, sync::Arc};
 pub use auth::IdentityError;
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 pub use error::{ApiError, ErrorBody};
+pub use limits::LimitSettings;
 pub use settings::{AccountsCommand, Command, IdentitySettings, Settings};
 use temporalio_client::Client;
 use tokio::net::TcpListener;
@@ -159,13 +161,66 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, finishing in-flight requests.
+/// Serves the API on `listener` behind the listener's limits until `shutdown` resolves, then
+/// finishes the requests in flight.
+///
+/// Connections are served with hyper-util rather than `axum::serve` for one setting the latter
+/// does not expose: hyper's header-read timeout, which closes a connection that trickles its
+/// headers (a slowloris client) instead of holding it open.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+    use tower::ServiceExt as _;
+
+    let limits = state.settings().limits.clone();
+    let app = limits::apply(router(state), &limits);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait, as a busy server would.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

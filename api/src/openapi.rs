@@ -11,12 +11,62 @@ use crate::error::ErrorBody;
 #[openapi(
     info(title = "Delivery agency API", version = "2", description = "Restaurants call riders, riders pick up and complete, payment is registered and settled; every delivery is a Temporal workflow. Callers sign in at `POST /oauth/token` and send `Authorization: Bearer <token>`."),
     components(schemas(ErrorBody, domain::Role)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ListenerAnswers),
     tags(
         (name = "identity"), (name = "accounts"), (name = "restaurants"), (name = "riders"), (name = "reports"), (name = "payments"), (name = "operations"),
     ),
 )]
 pub(crate) struct ApiDoc;
+
+/// What the listener's limits may answer on any operation (`crate::limits`): `429
+/// rate_limited`, and `503 overloaded` or `timeout`, each with `Retry-After`.
+struct ListenerAnswers;
+
+impl Modify for ListenerAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, Ref, ResponseBuilder, header::HeaderBuilder, schema::Type,
+        };
+        let answer = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(utoipa::openapi::schema::Object::with_type(Type::Integer))
+                        .description(Some("seconds to wait"))
+                        .build(),
+                )
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut operation.responses.responses;
+                responses.entry("429".into()).or_insert_with(|| {
+                    answer("too many requests from this caller (`rate_limited`)").into()
+                });
+                responses.entry("503".into()).or_insert_with(|| {
+                    answer("at capacity (`overloaded`) or too slow (`timeout`); nothing was changed by an overloaded request").into()
+                });
+            }
+        }
+    }
+}
 
 /// The bearer token scheme, named by the operations that need a token.
 struct BearerAuth;

@@ -97,6 +97,8 @@ pub struct Settings {
     #[command(flatten)]
     pub identity: IdentitySettings,
     #[command(flatten)]
+    pub limits: crate::LimitSettings,
+    #[command(flatten)]
     pub telemetry: telemetry::Settings,
 }
 

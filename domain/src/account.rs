@@ -252,14 +252,15 @@ impl RiderZones {
         Self(Vec::new())
     }
 
-    /// `zones` without repeats (the first of each kept); at most [`MAX_RIDER_ZONES`].
+    /// `zones` without repeats (the first of each kept). A list of more than
+    /// [`MAX_RIDER_ZONES`] entries is refused, repeats counted, as the schema's `maxItems` says.
     pub fn new(zones: impl IntoIterator<Item = Zone>) -> Result<Self, InvalidZones> {
         let mut unique: Vec<Zone> = Vec::new();
-        for zone in zones {
+        for (given, zone) in zones.into_iter().enumerate() {
+            if given == MAX_RIDER_ZONES {
+                return Err(InvalidZones);
+            }
             if !unique.contains(&zone) {
-                if unique.len() == MAX_RIDER_ZONES {
-                    return Err(InvalidZones);
-                }
                 unique.push(zone);
             }
         }
@@ -419,6 +420,9 @@ mod tests {
         assert!(zones.covers(&Zone::parse("mapo").unwrap()));
         assert!(!zones.covers(&Zone::parse("jongno").unwrap()));
         assert!(RiderZones::everywhere().covers(&Zone::parse("jongno").unwrap()));
+        // Found by the fuzzer: 65 repeats of one zone are 65 entries, over the schema's maxItems.
+        let repeats = std::iter::repeat_n(Zone::parse("gangnam").unwrap(), MAX_RIDER_ZONES + 1);
+        assert_eq!(RiderZones::new(repeats), Err(InvalidZones));
         let too_many = (0..=MAX_RIDER_ZONES).map(|i| Zone::parse(format!("z{i}")).unwrap());
         assert_eq!(RiderZones::new(too_many), Err(InvalidZones));
         assert!(serde_json::from_str::<RiderZones>(r#"["bad zone"]"#).is_err());

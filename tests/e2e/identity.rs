@@ -386,3 +386,63 @@ async fn the_first_operator_comes_from_the_command_line_and_its_secret_signs_in(
     );
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_caller_has_its_own_rate_limit_and_a_slow_client_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limits = api::LimitSettings {
+        rate_per_sec: 1,
+        rate_burst: 3,
+        request_timeout: std::time::Duration::from_secs(30),
+        header_read_timeout: std::time::Duration::from_millis(300),
+        max_in_flight: 64,
+    };
+    let stack = Stack::start(StackOptions {
+        limits: Some(limits),
+        ..StackOptions::default()
+    })
+    .await;
+    let first = stack.signed_in(Role::Rider, "rider-busy").await;
+    let second = stack.signed_in(Role::Rider, "rider-calm").await;
+
+    // The burst, then 429 with Retry-After and the error body; another caller is not affected.
+    for _ in 0..3 {
+        assert_eq!(first.get("/accounts/me").await.0, 200);
+    }
+    let response = first
+        .request(reqwest::Method::GET, "/accounts/me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let (_, body) = e2e::ApiClient::read(response).await;
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    assert_eq!(second.get("/accounts/me").await.0, 200);
+
+    // Headers sent slower than the header-read timeout: the connection is closed.
+    let addr = stack.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow.read_to_end(&mut buf),
+    )
+    .await
+    .expect("the server closes a connection that trickles its headers");
+    assert!(read.is_ok(), "{read:?}");
+    assert!(
+        buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+}
