@@ -339,7 +339,8 @@ impl ProcStack {
         self.api = Some(Proc::spawn("delivery-api", &self.env(), log));
         let health = self.url("/healthz");
         let http = self.http.clone();
-        wait_until("the API to answer", Duration::from_secs(30), || {
+        // Generous: on a loaded 2-core CI machine a debug API has taken over 30 s to start.
+        wait_until("the API to answer", Duration::from_secs(90), || {
             let (health, http) = (health.clone(), http.clone());
             async move {
                 http.get(&health)

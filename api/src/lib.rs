@@ -76,6 +76,7 @@ impl AppState {
             .as_ref()
             .map(workflows::observability::TemporalMetrics::new)
             .transpose()?;
+        tracing::info!("connecting to Temporal");
         let temporal = workflows::client::connect_with(
             &settings.temporal,
             temporal_metrics
@@ -84,8 +85,10 @@ impl AppState {
             telemetry::exporting(),
         )
         .await?;
+        tracing::info!("connected to Temporal; opening the delivery list");
         let readmodel = readmodel::ReadModel::connect(&settings.readmodel.database_url).await?;
         let payments = settings.payment.connect_lazy(metrics.as_ref())?;
+        tracing::info!("delivery list open; opening the accounts and signing keys");
         let identity =
             auth::Identity::connect(&settings.identity, &settings.readmodel.database_url).await?;
         Ok(Self {
