@@ -6,6 +6,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 "$root/infra/install-temporal.sh"
+# The external-provider test runs a real OpenID provider (npm oidc-provider, pinned by the lock).
+if ! [ -d "$root/tests/oidc/node_modules/oidc-provider" ]; then
+  npm ci --prefix "$root/tests/oidc" --no-audit --no-fund
+fi
 
 # The fault tests run the real binaries as processes.
 cargo build --workspace --bins

@@ -98,10 +98,14 @@ impl ApiClient {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// Calls a rider for a fresh delivery and returns its id, asserting a 201.
-    pub async fn call_rider(&self, restaurant_id: &str, cost: i64) -> String {
+    /// Calls a rider for a fresh delivery as this client (a signed-in restaurant: the
+    /// restaurant is the token's account) and returns its id, asserting a 201.
+    pub async fn call_rider(&self, cost: i64) -> String {
         let (status, body) = self
-            .post("/deliveries", serde_json::json!({"restaurantId": restaurant_id, "destination": "Seoul, Gangnam-gu, Teheran-ro 1", "cost": cost}))
+            .post(
+                "/deliveries",
+                serde_json::json!({"destination": "Seoul, Gangnam-gu, Teheran-ro 1", "cost": cost}),
+            )
             .await;
         assert_eq!(status, 201, "call: {body}");
         body["deliveryId"].as_str().expect("deliveryId").to_owned()

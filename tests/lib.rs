@@ -61,10 +61,11 @@ pub async fn assert_invariants(settings: &checker::Settings) -> checker::Report 
     report
 }
 
-/// Drives one delivery through pickup and completion as a patient client would: retrying
-/// while no worker or API answers (503, connection refused), and accepting that a request
-/// whose answer was lost may already have applied.
-pub async fn drive_to_completion(api: &ApiClient, id: &str, rider: &str, within: Duration) {
+/// Drives one delivery through pickup and completion as a patient rider would (`rider`, a
+/// client signed in as that rider): retrying while no worker or API answers (503, connection
+/// refused) or the rate limit says wait (429), and accepting that a request whose answer was
+/// lost may already have applied.
+pub async fn drive_to_completion(rider: &ApiClient, id: &str, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     for step in ["pickup", "complete"] {
         loop {
@@ -72,10 +73,8 @@ pub async fn drive_to_completion(api: &ApiClient, id: &str, rider: &str, within:
                 tokio::time::Instant::now() < deadline,
                 "{id}: {step} did not get through in {within:?}"
             );
-            let sent = api
-                .http
-                .post(api.url(&format!("/deliveries/{id}/{step}")))
-                .json(&serde_json::json!({"riderId": rider}))
+            let sent = rider
+                .request(reqwest::Method::POST, &format!("/deliveries/{id}/{step}"))
                 .send()
                 .await;
             let (status, answer) = match sent {
@@ -86,7 +85,7 @@ pub async fn drive_to_completion(api: &ApiClient, id: &str, rider: &str, within:
                 (_, 200) => break,
                 // An earlier attempt went through but its answer was lost: completed already.
                 ("complete", 409) => {
-                    let (_, live) = api.get(&format!("/deliveries/{id}")).await;
+                    let (_, live) = rider.get(&format!("/deliveries/{id}")).await;
                     assert_eq!(
                         live["status"], "Completed",
                         "{id}: complete refused: {live}"
@@ -94,7 +93,7 @@ pub async fn drive_to_completion(api: &ApiClient, id: &str, rider: &str, within:
                     break;
                 }
                 // Not open yet (payment still registering), or nobody answered: retry.
-                ("pickup", 409) | (_, 0 | 502 | 503 | 504) => {
+                ("pickup", 409) | (_, 0 | 429 | 502 | 503 | 504) => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 (_, other) => panic!("{id}: {step} answered {other}: {answer}"),

@@ -229,6 +229,13 @@ impl ProcStack {
         self.sqlite("deliveries.db")
     }
 
+    /// An API client signed in as account `id` of `role`, made on first use in the accounts
+    /// (the delivery list's database, as the API opens it) with the secret `test-<id>`.
+    pub async fn signed_in(&self, role: identity::Role, id: &str) -> ApiClient {
+        crate::stack::create_account(&self.readmodel_database_url(), role, id).await;
+        self.api_client.signed_in(id, &format!("test-{id}")).await
+    }
+
     fn sqlite(&self, name: &str) -> String {
         format!("sqlite://{}?mode=rwc", self.dir.path().join(name).display())
     }

@@ -24,6 +24,9 @@ pub struct StackOptions {
     pub query_timeout: Duration,
     /// The API listener's limits (rate, timeouts, concurrency); the defaults when `None`.
     pub limits: Option<api::LimitSettings>,
+    /// An external OpenID provider whose tokens the API accepts: its issuer URL and the
+    /// audience (ours too) its tokens carry.
+    pub oidc: Option<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -36,6 +39,7 @@ impl Default for StackOptions {
             update_wait: Duration::from_secs(10),
             query_timeout: Duration::from_secs(5),
             limits: None,
+            oidc: None,
         }
     }
 }
@@ -126,6 +130,10 @@ impl Stack {
         settings.identity.signing_keys_dir = dir.path().join("keys");
         if let Some(limits) = options.limits.clone() {
             settings.limits = limits;
+        }
+        if let Some((issuer, audience)) = options.oidc.clone() {
+            settings.identity.oidc_issuer = Some(issuer);
+            settings.identity.token_audience = audience;
         }
         settings.payment_wait = options.payment_wait;
         settings.update_wait = options.update_wait;

@@ -19,7 +19,16 @@ pub(crate) struct Identity {
     pub(crate) accounts: Accounts,
     pub(crate) auth: Authenticator,
     pub(crate) token_ttl: Duration,
+    /// Sign-in attempts per account id: a burst of [`SIGN_IN_BURST`], then one every
+    /// [`SIGN_IN_EVERY`], so guessing one account's secret is slow whatever the number of
+    /// addresses it comes from (the listener's limit counts per address).
+    pub(crate) sign_in_attempts: Arc<governor::DefaultKeyedRateLimiter<identity::AccountId>>,
 }
+
+/// Sign-in attempts one account may take at once.
+const SIGN_IN_BURST: u32 = 30;
+/// How often one more attempt is allowed after the burst.
+const SIGN_IN_EVERY: Duration = Duration::from_secs(6);
 
 /// Why the identity could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -57,10 +66,27 @@ impl Identity {
             .with_id_claim(settings.oidc_id_claim.clone());
             auth = auth.with_external(Arc::new(ExternalVerifier::new(config)?));
         }
+        let quota = governor::Quota::with_period(SIGN_IN_EVERY)
+            .expect("a non-zero period")
+            .allow_burst(std::num::NonZeroU32::new(SIGN_IN_BURST).expect("a non-zero burst"));
+        let sign_in_attempts = Arc::new(governor::RateLimiter::keyed(quota));
+        // Accounts that stopped trying are forgotten once a minute.
+        let attempts = Arc::downgrade(&sign_in_attempts);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                let Some(attempts) = attempts.upgrade() else {
+                    return;
+                };
+                attempts.retain_recent();
+            }
+        });
         Ok(Self {
             accounts,
             auth,
             token_ttl: settings.token_ttl(),
+            sign_in_attempts,
         })
     }
 

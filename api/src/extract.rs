@@ -28,7 +28,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = json_bytes(req, state).await?;
-        if is_blank(&bytes) {
+        if is_blank(&bytes) || first_byte(&bytes) != Some(b'{') {
             return Err(ApiError::MalformedJson(
                 "the body must be a JSON object".into(),
             ));
@@ -44,6 +44,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         let bytes = json_bytes(req, state).await?;
         if is_blank(&bytes) {
             return Ok(Self(T::default()));
+        }
+        // A struct reads from a JSON array too (serde's sequence form): only an object will do.
+        if !matches!(first_byte(&bytes), Some(b'{' | b'n')) {
+            return Err(ApiError::MalformedJson(
+                "the body must be a JSON object".into(),
+            ));
         }
         // `null` is the body left out, too.
         parse_json::<Option<T>>(&bytes).map(|body| Self(body.unwrap_or_default()))
@@ -79,6 +85,14 @@ fn is_json_media_type(content_type: &str) -> bool {
 
 fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+/// The body's first byte that is not JSON whitespace.
+fn first_byte(bytes: &[u8]) -> Option<u8> {
+    bytes
+        .iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

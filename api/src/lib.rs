@@ -5,6 +5,7 @@
 //! It holds no state of its own, so it can be restarted or scaled at will.
 //! `main` only reads [`Settings`] and binds; tests call [`router`] or [`serve`] directly.
 
+mod access;
 mod auth;
 mod error;
 mod extract;

@@ -145,20 +145,24 @@ pub(crate) fn apply(router: Router, settings: &LimitSettings) -> Router {
 
 fn rate_limited_answer(error: GovernorError) -> Response {
     match error {
-        GovernorError::TooManyRequests { wait_time, .. } => {
-            let body = ErrorBody {
-                code: "rate_limited",
-                message: format!("too many requests; retry in {} s", wait_time.max(1)),
-                field: None,
-            };
-            let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait_time.max(1)));
-            response
-        }
+        GovernorError::TooManyRequests { wait_time, .. } => rate_limited(wait_time),
         other => crate::ApiError::internal(other).into_response(),
     }
+}
+
+/// `429 rate_limited` with `Retry-After`: retry in `seconds` (at least one).
+pub(crate) fn rate_limited(seconds: u64) -> Response {
+    let seconds = seconds.max(1);
+    let body = ErrorBody {
+        code: "rate_limited",
+        message: format!("too many requests; retry in {seconds} s"),
+        field: None,
+    };
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 async fn overload_answer(error: BoxError) -> Response {

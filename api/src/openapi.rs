@@ -12,6 +12,7 @@ use crate::error::ErrorBody;
     info(title = "Delivery agency API", version = "2", description = "Restaurants call riders, riders pick up and complete, payment is registered and settled; every delivery is a Temporal workflow. Callers sign in at `POST /oauth/token` and send `Authorization: Bearer <token>`."),
     components(schemas(ErrorBody, domain::Role)),
     modifiers(&BearerAuth, &ListenerAnswers),
+    security(("bearer" = [])),
     tags(
         (name = "identity"), (name = "accounts"), (name = "restaurants"), (name = "riders"), (name = "reports"), (name = "payments"), (name = "operations"),
     ),
@@ -68,7 +69,8 @@ impl Modify for ListenerAnswers {
     }
 }
 
-/// The bearer token scheme, named by the operations that need a token.
+/// The bearer token scheme every operation needs, except those that say `security(())`:
+/// health, sign-in and the public keys.
 struct BearerAuth;
 
 impl Modify for BearerAuth {

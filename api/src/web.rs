@@ -48,7 +48,9 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     // Swagger UI reads the document `/openapi.json` already serves instead of mounting a
     // second copy of it; `validator_url("none")` keeps it from calling swagger.io.
     let docs = SwaggerUi::new("/docs").config(Config::from("/openapi.json").validator_url("none"));
-    pages.merge(docs)
+    // Someone who opens the bare address lands on a page, not on a JSON 404.
+    let home = get(|| async { axum::response::Redirect::to("/restaurant") });
+    pages.route("/", home).merge(docs)
 }
 
 fn file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -71,6 +73,16 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+
+    #[tokio::test]
+    async fn the_bare_address_leads_to_the_pages() {
+        let response = router::<()>()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()[header::LOCATION], "/restaurant");
+    }
 
     async fn get(path: &str) -> (StatusCode, Option<String>, String) {
         let response = router::<()>()

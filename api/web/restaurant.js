@@ -1,83 +1,101 @@
-// Restaurant console: call a rider, watch the restaurant's deliveries, cancel before pickup.
+// Restaurant console: sign in, call a rider, watch the restaurant's own deliveries, cancel
+// before pickup.
 //
-// Live updates poll GET /delivery-list?restaurantId=… every second instead of a
-// server-sent-events stream. The delivery list is written by the worker's activities into a
-// database the API is never notified about, so an SSE endpoint would itself have to poll that
-// database for every open stream; polling from the page keeps the API stateless (any
-// instance answers, a restart loses nothing), needs no endpoint outside the contract, and
-// costs one small indexed query per second per open page. One second is well within what a
-// restaurant needs; a hidden page polls ten times less often and catches up when shown.
+// Live updates poll GET /delivery-list every second (the API answers a restaurant with its
+// own deliveries only) instead of a server-sent-events stream. The delivery list is written
+// by the worker's activities into a database the API is never notified about, so an SSE
+// endpoint would itself have to poll that database for every open stream; polling from the
+// page keeps the API stateless (any instance answers, a restart loses nothing), needs no
+// endpoint outside the contract, and costs one small indexed query per second per open page.
+// One second is well within what a restaurant needs; a hidden page polls ten times less often
+// and catches up when shown.
 
 import {
-  api, clearFieldErrors, clock, el, money, notify, poll, reconcile, remembered, sentence, setText, showFieldError,
+  api, busyButton, clearFieldErrors, clock, el, money, notify, onConnectionChange, poll, reconcile,
+  refreshActions, sentence, setText, setUpSignIn, showFieldError, showFieldErrors,
 } from '/web/common.js';
 
 const POLL_MS = 1000;
+/** A call waits up to a few seconds for the payment registration before the API answers. */
+const CALL_TIMEOUT_MS = 12_000;
 /** API error `field` → the input it belongs to. */
-const FIELDS = { restaurantId: 'restaurant-id', destination: 'destination', cost: 'cost' };
+const FIELDS = { destination: 'destination', cost: 'cost' };
 /** How far along a status is: the list may lag behind what this page already knows. */
 const RANK = { Called: 0, Picked: 1, Completed: 2, Cancelled: 2 };
+const MAX_FEE = 1_000_000;
+const MAX_TEXT = 256;
 
 const $ = (id) => document.getElementById(id);
-const saved = remembered('restaurantId');
 
-let restaurantId = null;
+/** The signed-in restaurant's account {id, name, role}; kept across an expired session so
+ * that signing in again as the same restaurant keeps what was on the page. */
+let account = null;
+/** Bumped on every sign-in and sign-out: answers to requests of an earlier one are dropped. */
+let generation = 0;
 let poller = null;
 let rows = [];
 /** Deliveries this page changed (called, cancelled), by id, until the list shows as much. */
 const known = new Map();
+/** Deliveries whose Cancel asks "Yes, cancel / Keep", and those being cancelled. */
+const confirming = new Set();
+const cancelling = new Set();
 /** The Idempotency-Key of a call that got no definite answer, reused only to retry that same call. */
 let pendingCall = null;
 
-$('restaurant-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  clearFieldErrors(FIELDS);
-  const id = $('restaurant-id').value.trim();
-  if (!id) {
-    showFieldError(FIELDS, { field: 'restaurantId', message: 'enter a restaurant id' });
-    return;
-  }
-  open(id);
-});
-
 $('call-form').addEventListener('submit', async (event) => {
   event.preventDefault();
+  if ($('call-button').disabled) return;
   await callRider();
 });
 
-function open(id) {
-  restaurantId = id;
-  saved.save(id);
-  setText($('restaurant-name'), id);
-  rows = [];
-  known.clear();
-  pendingCall = null;
-  notify($('call-result'), '');
-  notify($('list-message'), '');
-  notify($('list-error'), '');
+function open(session) {
+  generation += 1;
+  if (!account || account.id !== session.account.id) reset();
+  account = session.account;
+  setText($('restaurant-name'), account.name || account.id);
   $('console').hidden = false;
   render();
   if (poller) poller.stop();
-  poller = poll(refresh, POLL_MS, $('live'));
+  poller = poll(refresh, POLL_MS, $('live'), $('offline'));
+}
+
+function close(reason) {
+  generation += 1;
+  if (poller) poller.stop();
+  poller = null;
+  $('console').hidden = true;
+  if (reason !== 'expired') {
+    account = null;
+    reset();
+  }
+}
+
+/** Forgets everything of the previous restaurant: another one may sign in on this tab. */
+function reset() {
+  rows = [];
+  known.clear();
+  confirming.clear();
+  cancelling.clear();
+  pendingCall = null;
+  $('call-form').reset();
+  clearFieldErrors(FIELDS);
+  for (const id of ['call-result', 'list-message', 'list-error']) notify($(id), '');
+  render();
 }
 
 async function refresh() {
-  const id = restaurantId;
-  const query = new URLSearchParams({ restaurantId: id, limit: '100' });
-  const res = await api('GET', '/delivery-list?' + query);
-  if (id !== restaurantId) return true; // another restaurant was opened meanwhile
+  const gen = generation;
+  const res = await api('GET', '/delivery-list?limit=100');
+  if (gen !== generation) return true; // signed out or in again meanwhile
   if (res.ok) {
     rows = res.data;
     notify($('list-error'), '');
     render();
     return true;
   }
-  if (res.status === 422 && showFieldError(FIELDS, res.data)) {
-    poller.stop();
-    $('console').hidden = true;
-    return true;
+  if (res.status !== 0 && res.status !== 401) {
+    notify($('list-error'), 'Could not load the deliveries: ' + sentence(res.data.message), 'error', { clear: 0 });
   }
-  if (res.status !== 0) notify($('list-error'), 'Could not load the deliveries: ' + sentence(res.data.message), 'error');
   return false;
 }
 
@@ -94,10 +112,14 @@ function render() {
   items.push(...listed.values());
   reconcile($('deliveries').tBodies[0], items, (row) => row.deliveryId, createRow, updateRow);
   $('list-empty').hidden = items.length > 0;
+  refreshActions($('console'));
 }
 
 function createRow() {
-  const cancel = el('button', { type: 'button', class: 'secondary' }, 'Cancel');
+  const cancel = el('button', { type: 'button', class: 'secondary cancel', 'data-action': true }, 'Cancel');
+  const yes = el('button', { type: 'button', class: 'danger confirm-yes', 'data-action': true }, 'Yes, cancel');
+  const keep = el('button', { type: 'button', class: 'neutral confirm-keep' }, 'Keep');
+  const confirm = el('span', { class: 'confirm', role: 'group' }, yes, keep);
   const row = el('tr', {},
     el('td', { 'data-label': 'Time', class: 'time' }),
     el('td', { 'data-label': 'Destination', class: 'destination' }),
@@ -105,12 +127,27 @@ function createRow() {
     el('td', { 'data-label': 'Rider', class: 'rider' }),
     el('td', { 'data-label': 'Fee', class: 'num fee' }),
     el('td', { 'data-label': 'Settled', class: 'num settled' }),
-    el('td', { class: 'actions' }, cancel));
-  cancel.addEventListener('click', () => cancelDelivery(row.dataset.key, cancel));
+    el('td', { class: 'actions' }, cancel, confirm));
+  // Cancel asks first: "Yes, cancel" gets the focus, "Keep" (or Escape) goes back.
+  cancel.addEventListener('click', () => {
+    confirming.add(row.dataset.key);
+    render();
+    yes.focus();
+  });
+  keep.addEventListener('click', () => {
+    confirming.delete(row.dataset.key);
+    render();
+    cancel.focus();
+  });
+  confirm.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && !keep.hidden) keep.click();
+  });
+  yes.addEventListener('click', () => cancelDelivery(row.dataset.key));
   return row;
 }
 
 function updateRow(row, delivery) {
+  const id = delivery.deliveryId;
   row.dataset.status = delivery.status;
   setText(row.querySelector('.time'), clock(delivery.updatedAt));
   setText(row.querySelector('.destination'), delivery.destination);
@@ -120,29 +157,60 @@ function updateRow(row, delivery) {
   setText(row.querySelector('.rider'), delivery.riderId || '—');
   setText(row.querySelector('.fee'), money(delivery.cost));
   setText(row.querySelector('.settled'), delivery.settled === null || delivery.settled === undefined ? '—' : money(delivery.settled));
-  const cancel = row.querySelector('.actions button');
-  cancel.hidden = delivery.status !== 'Called';
-  cancel.setAttribute('aria-label', 'Cancel the delivery to ' + delivery.destination);
+
+  const open = delivery.status === 'Called';
+  if (!open) confirming.delete(id);
+  const busy = open && cancelling.has(id);
+  const asking = open && (busy || confirming.has(id));
+  const cancel = row.querySelector('.cancel');
+  const confirm = row.querySelector('.confirm');
+  const yes = row.querySelector('.confirm-yes');
+  const keep = row.querySelector('.confirm-keep');
+  cancel.hidden = !open || asking;
+  confirm.hidden = !asking;
+  keep.hidden = busy;
+  busyButton(yes, busy, 'Cancelling…');
+  cancel.setAttribute('aria-label', `Cancel the delivery to ${delivery.destination}`);
+  confirm.setAttribute('aria-label', `Cancel the delivery to ${delivery.destination}?`);
+  yes.setAttribute('aria-label', `Yes, cancel the delivery to ${delivery.destination}`);
+  keep.setAttribute('aria-label', `Keep the delivery to ${delivery.destination}`);
+}
+
+/** The form's own checks, all at once, before anything is sent: {errors, body}. */
+function checkCall() {
+  const errors = [];
+  const destination = $('destination').value.trim();
+  if (!destination) errors.push({ field: 'destination', message: 'Enter the destination.' });
+  else if ([...destination].length > MAX_TEXT) errors.push({ field: 'destination', message: `Destination must be at most ${MAX_TEXT} characters.` });
+  const body = { destination };
+  const fee = $('cost').value.trim();
+  // "20,000" is a fine way to type a fee.
+  const plain = fee.replace(/[\s,_]/g, '');
+  if (!fee) errors.push({ field: 'cost', message: 'Enter the fee.' });
+  else if (!/^\d+$/.test(plain) || Number(plain) < 1 || Number(plain) > MAX_FEE) {
+    errors.push({ field: 'cost', message: 'Fee must be a whole number of won from 1 to 1,000,000.' });
+  } else body.cost = Number(plain);
+  return { errors, body };
 }
 
 async function callRider() {
   clearFieldErrors(FIELDS);
   notify($('call-result'), '');
-  const body = { restaurantId, destination: $('destination').value.trim() };
-  const cost = $('cost').value.trim();
-  if (cost !== '') {
-    // "20,000" is a fine way to type a fee; anything not numeric goes as typed, for the API to judge.
-    const plain = cost.replace(/[\s,_]/g, '');
-    body.cost = /^-?\d+(\.\d+)?$/.test(plain) ? Number(plain) : cost;
+  const { errors, body } = checkCall();
+  if (errors.length) {
+    showFieldErrors(FIELDS, errors);
+    return;
   }
   const request = JSON.stringify(body);
   const key = pendingCall && pendingCall.request === request ? pendingCall.key : newKey();
   const button = $('call-button');
-  button.disabled = true;
-  const res = await api('POST', '/deliveries', body, { 'idempotency-key': key });
-  button.disabled = false;
+  const gen = generation;
+  busyButton(button, true, 'Calling…');
+  const res = await api('POST', '/deliveries', body, { headers: { 'idempotency-key': key }, timeoutMs: CALL_TIMEOUT_MS });
+  busyButton(button, false);
   // Without a definite answer the call may have been made: a retry of the same call reuses the key.
   pendingCall = res.status === 0 || res.status >= 500 ? { key, request } : null;
+  if (gen !== generation || res.status === 401) return; // signed out meanwhile: the form stays filled
 
   if (res.status === 201 || res.status === 202) {
     const view = res.data;
@@ -157,29 +225,38 @@ async function callRider() {
     $('destination').value = '';
     $('cost').value = '';
     render();
-    poller.refresh();
+    if (poller) poller.refresh();
   } else if (!showFieldError(FIELDS, res.data)) {
-    const retry = pendingCall ? ' Nothing is lost: try again.' : '';
-    notify($('call-result'), 'Could not call a rider: ' + sentence(res.data.message) + retry, 'error');
+    const retry = pendingCall ? ' Nothing is lost: try again; it will not be called twice.' : '';
+    notify($('call-result'), `Could not call a rider for ${body.destination}: ${sentence(res.data.message)}${retry}`,
+      'error', { offline: res.status === 0 });
   }
 }
 
-async function cancelDelivery(id, button) {
+async function cancelDelivery(id) {
   const row = rows.find((r) => r.deliveryId === id) || known.get(id);
   const where = row ? ' to ' + row.destination : '';
-  button.disabled = true;
+  const gen = generation;
+  cancelling.add(id);
+  notify($('list-message'), '');
+  render();
   const res = await api('POST', `/deliveries/${encodeURIComponent(id)}/cancel`, {});
-  button.disabled = false;
+  cancelling.delete(id);
+  confirming.delete(id);
+  if (gen !== generation || res.status === 401) return;
   if (res.ok) {
     known.set(id, { ...(row || {}), ...res.data, updatedAt: new Date().toISOString(), paymentPending: false });
     notify($('list-message'), `Cancelled the delivery${where}; its fee is voided.`);
   } else if (res.status === 409) {
     notify($('list-message'), `Too late to cancel the delivery${where}: ${sentence(res.data.message)}`, 'error');
+  } else if (res.status === 0) {
+    notify($('list-message'), `No answer about cancelling the delivery${where}: ${sentence(res.data.message)} `
+      + 'Its status shows once the server is back.', 'error', { offline: true });
   } else {
     notify($('list-message'), `Could not cancel the delivery${where}: ${sentence(res.data.message)}`, 'error');
   }
   render();
-  poller.refresh();
+  if (poller) poller.refresh();
 }
 
 function newKey() {
@@ -188,14 +265,5 @@ function newKey() {
   return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// Restaurants seen recently, to pick from.
-api('GET', '/delivery-list?limit=200').then((res) => {
-  if (!res.ok) return;
-  const ids = [...new Set(res.data.map((row) => row.restaurantId))].sort();
-  $('known-restaurants').replaceChildren(...ids.map((id) => el('option', { value: id })));
-});
-
-if (saved.initial) {
-  $('restaurant-id').value = saved.initial;
-  open(saved.initial);
-}
+onConnectionChange(() => refreshActions($('console')));
+setUpSignIn({ role: 'restaurant', onSignedIn: open, onSignedOut: close });

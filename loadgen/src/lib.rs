@@ -3,6 +3,11 @@
 //! under a given load is honest), and reports deliveries/s, latency percentiles per step,
 //! errors by kind, and the CPU seconds and resident memory of each process of the stack.
 //!
+//! Every request is signed in ([`accounts`]): before a run, the operator of [`Plan::operator`]
+//! makes the restaurant (`load-<i % 50>`) and rider (`load-rider-<i % 100>`) accounts the run acts
+//! as and each signs in; restaurants call and read their deliveries, riders pick up and
+//! complete. That setup is not part of the measured time.
+//!
 //! [`park`] parks many calls that nobody picks up and measures what they cost: resident
 //! memory, and a new delivery's latency beside the idle stack's.
 //!
@@ -10,10 +15,12 @@
 //! workflow of the same client-visible shape on the same Temporal server, so a report can
 //! state its throughput as a fraction of what the server itself sustains ([`Ceiling`]).
 
+mod accounts;
 pub mod ceiling;
 pub mod park;
 mod settings;
 
+pub use accounts::Credentials;
 pub use settings::Settings;
 
 use std::{
@@ -43,6 +50,20 @@ pub struct Plan {
     pub load: Load,
     /// How long one delivery may take end to end before it counts as an error.
     pub timeout: Duration,
+    /// The operator account that makes and signs in the run's restaurants and riders (the
+    /// ceiling mode, which does not use the API, ignores it).
+    pub operator: Credentials,
+}
+
+/// Restaurants a run spreads its calls over: delivery `i` is restaurant `load-<i % 50>`'s.
+const RESTAURANTS: usize = 50;
+
+/// Riders a run spreads its deliveries over: delivery `i` is rider `load-rider-<i % 100>`'s (never a demo account, whose secret a run would rotate).
+const RIDERS: usize = 100;
+
+/// The rider of delivery `i` of a run, a probe or the warm-up.
+fn rider_of(i: usize) -> String {
+    format!("load-rider-{}", i % RIDERS)
 }
 
 /// Latency percentiles of one step, in milliseconds.
@@ -135,17 +156,38 @@ impl Recorder {
     }
 }
 
-/// Runs `plan` over the HTTP API, measuring the processes in `watch` (name, pid) as it goes.
+/// Runs `plan` over the HTTP API, measuring the processes in `watch` (name, pid) as it goes;
+/// first (not measured) makes and signs in the accounts it acts as.
 pub async fn run(plan: &Plan, watch: &[(String, u32)]) -> anyhow::Result<Report> {
     let http = http_client()?;
     let api = Arc::new(plan.api.clone());
+    let restaurant_of = |i: usize| format!("load-{}", i % RESTAURANTS);
+    let signed_in = accounts::sign_in(
+        &http,
+        &plan.api,
+        &plan.operator,
+        (0..plan.deliveries).map(restaurant_of),
+        (0..plan.deliveries).map(rider_of),
+    )
+    .await?;
     let report = drive(plan, load_name(plan.load), watch, move |i, recorder| {
         let (http, api) = (http.clone(), api.clone());
-        let restaurant = format!("load-{}", i % 50);
-        async move { delivery(&http, &api, &restaurant, i, &recorder).await }
+        let tokens = Tokens {
+            restaurant: signed_in.token(&restaurant_of(i)),
+            rider: signed_in.token(&rider_of(i)),
+        };
+        async move { delivery(&http, &api, &tokens, &recorder).await }
     })
     .await?;
     Ok(report)
+}
+
+/// The bearer tokens one delivery is driven with.
+struct Tokens {
+    /// The restaurant's: it calls, then reads the payment and the delivery list.
+    restaurant: Arc<str>,
+    /// The rider's: it picks up and completes.
+    rider: Arc<str>,
 }
 
 fn http_client() -> reqwest::Result<reqwest::Client> {
@@ -253,22 +295,23 @@ where
     })
 }
 
-/// One delivery through the whole flow; `Err` names what went wrong.
+/// One delivery through the whole flow, the restaurant and the rider each with its own
+/// token; `Err` names what went wrong.
 async fn delivery(
     http: &reqwest::Client,
     api: &str,
-    restaurant: &str,
-    i: usize,
+    tokens: &Tokens,
     recorder: &Recorder,
 ) -> Result<(), String> {
     let record = |step, took| recorder.record(step, took);
     let t0 = Instant::now();
-    let id = call(http, api, restaurant, recorder).await?;
-    let rider = json!({"riderId": format!("rider-{}", i % 100)});
+    let id = call(http, api, &tokens.restaurant, recorder).await?;
     for step in ["pickup", "complete"] {
         loop {
             let t = Instant::now();
-            let (status, _) = post(http, &format!("{api}/deliveries/{id}/{step}"), &rider).await?;
+            // The rider is the token's account: no body.
+            let url = format!("{api}/deliveries/{id}/{step}");
+            let (status, _) = post(http, &url, &tokens.rider, None).await?;
             match status {
                 200 => {
                     record(
@@ -293,9 +336,14 @@ async fn delivery(
     // system; the settle time is accurate to the current pause.
     let mut pause = Duration::from_millis(20);
     loop {
-        let payment = get(http, &format!("{api}/payments/{id}")).await?;
+        let payment = get(http, &format!("{api}/payments/{id}"), &tokens.restaurant).await?;
         if payment["status"] == "Settled" {
-            let row = get(http, &format!("{api}/delivery-list/{id}")).await?;
+            let row = get(
+                http,
+                &format!("{api}/delivery-list/{id}"),
+                &tokens.restaurant,
+            )
+            .await?;
             if row["status"] == "Completed" {
                 record("call_to_settled", t0.elapsed());
                 return Ok(());
@@ -306,18 +354,18 @@ async fn delivery(
     }
 }
 
-/// `POST /deliveries` for `restaurant`, recorded as step `call` when the API answers: the
-/// new delivery's id, or what went wrong.
+/// `POST /deliveries` as the restaurant signed in with `restaurant` (a bearer token), recorded
+/// as step `call` when the API answers: the new delivery's id, or what went wrong.
 async fn call(
     http: &reqwest::Client,
     api: &str,
     restaurant: &str,
     recorder: &Recorder,
 ) -> Result<String, String> {
-    let body =
-        json!({"restaurantId": restaurant, "destination": "Seoul, Gangnam-gu", "cost": 10_000});
+    let body = json!({"destination": "Seoul, Gangnam-gu", "cost": 10_000});
     let t = Instant::now();
-    let (status, called) = post(http, &format!("{api}/deliveries"), &body).await?;
+    let (status, called) =
+        post(http, &format!("{api}/deliveries"), restaurant, Some(&body)).await?;
     recorder.record("call", t.elapsed());
     if status != 201 && status != 202 {
         return Err(format!("call {status}"));
@@ -328,10 +376,19 @@ async fn call(
         .to_owned())
 }
 
-async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(u16, Value), String> {
-    let response = http
-        .post(url)
-        .json(body)
+/// `POST url` with `token` as the bearer token and `body`, if any, as JSON.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
+    let request = http.post(url).bearer_auth(token);
+    let request = match body {
+        Some(body) => request.json(body),
+        None => request,
+    };
+    let response = request
         .send()
         .await
         .map_err(|e| format!("transport: {}", kind(&e)))?;
@@ -339,9 +396,11 @@ async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(u16, V
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
 
-async fn get(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+/// `GET url` with `token` as the bearer token: the JSON answer (`Null` when none).
+async fn get(http: &reqwest::Client, url: &str, token: &str) -> Result<Value, String> {
     let response = http
         .get(url)
+        .bearer_auth(token)
         .send()
         .await
         .map_err(|e| format!("transport: {}", kind(&e)))?;

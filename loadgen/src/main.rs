@@ -1,12 +1,19 @@
 //! `loadgen --help` lists every setting (each also a `LOADGEN_*` variable).
 //!
-//! `loadgen [--api URL] [--deliveries N] [--concurrency C | --rate R] [--json FILE]
-//!          [--ceiling | --ceiling-only] [--temporal ADDRESS]`
+//! `loadgen [--api URL] [--operator ID --operator-secret SECRET] [--deliveries N]
+//!          [--concurrency C | --rate R] [--json FILE] [--ceiling | --ceiling-only]
+//!          [--temporal ADDRESS]`
 //! `loadgen --park N [--park-concurrency C] [--probe K] [--park-settle SECONDS] [--api URL]
-//!          [--json FILE]`
+//!          [--operator ID --operator-secret SECRET] [--json FILE]`
 //!
 //! Drives the full flow against a running stack (e.g. `./infra/run.sh`) and prints the report;
 //! the stack's processes are found by name to measure their CPU and resident memory.
+//!
+//! Every request is signed in. Before a run (and outside its measured time) loadgen signs in as
+//! the operator (`--operator`, default the local run's demo operator `ops-1`), makes the
+//! restaurant and rider accounts it acts as (`load-<i % 50>`, `load-rider-<i % 100>`; for `--park`
+//! also `probe-<n>`, `probe-warm-up` and `park-<n % 50>`), rotating the secret of any that
+//! exists already, and signs each one in.
 //!
 //! `--ceiling` then runs the same number of deliveries under the same load against a no-op
 //! workflow of the same shape (start, update `pickup`, update `complete`, result) served by a
@@ -20,7 +27,7 @@
 //!
 //! `--park N` measures parked deliveries instead: after one unmeasured warm-up delivery, K
 //! probe deliveries (default 20) end to end one after another on the idle stack; then N calls
-//! that nobody picks up (`POST /deliveries` only, restaurant ids `park-<n>`, C at a time,
+//! that nobody picks up (`POST /deliveries` only, restaurants `park-<n % 50>`, C at a time,
 //! default 50); a pause of `--park-settle` seconds (default 5) for the last calls' workflow
 //! tasks; then K probes again. The report gives the parking time and calls/s, the probes'
 //! call → settled percentiles and the ratio loaded ÷ idle at p50 and p95, and per process its
@@ -33,7 +40,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use loadgen::{Load, Plan, Settings, ceiling, park::ParkPlan};
+use loadgen::{Credentials, Load, Plan, Settings, ceiling, park::ParkPlan};
 
 /// Which runs to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
             None => Load::Concurrency(settings.concurrency.unwrap_or(20)),
         },
         timeout: Duration::from_secs(120),
+        operator: Credentials::new(settings.operator.clone(), settings.operator_secret.clone()),
     };
     let runs = match (settings.ceiling, settings.ceiling_only) {
         (_, true) => Runs::CeilingOnly,
@@ -70,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
             probes: settings.probe,
             settle: Duration::try_from_secs_f64(settings.park_settle).context("--park-settle")?,
             timeout: plan.timeout,
+            operator: plan.operator.clone(),
         };
         let report = loadgen::park::run(&park, &stack).await?;
         print!("{report}");

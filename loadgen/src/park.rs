@@ -2,8 +2,9 @@
 //!
 //! [`run`] drives a few probe deliveries end to end, one after another, on the idle stack
 //! (the same flow over HTTP as [`crate::run`], after one unmeasured warm-up delivery); then parks many calls (`POST /deliveries`
-//! only, restaurant ids `park-<n>`), each leaving a workflow waiting for a pickup; then drives
-//! as many probes again. The report sets the loaded probes' call → settled latency beside the
+//! only, from restaurants `park-<n % 50>`), each leaving a workflow waiting for a pickup; then
+//! drives as many probes again. Every account it acts as is made and signed in first, before
+//! anything is measured (see [`crate::run`]). The report sets the loaded probes' call → settled latency beside the
 //! idle ones and each process's resident memory before and after parking: the two figures
 //! the requirement bounds (with 5,000 parked, worker RSS ≤ 100 MB and a new delivery within
 //! 2× of the idle latency).
@@ -24,7 +25,10 @@ use std::{
 
 use serde::Serialize;
 
-use crate::{Load, Percentiles, Plan, Report};
+use crate::{Credentials, Load, Percentiles, Plan, Report, Tokens, accounts::SignedIn};
+
+/// Restaurants the parked calls are spread over: call `n` is restaurant `park-<n % 50>`'s.
+const PARK_RESTAURANTS: usize = 50;
 
 /// How many parked deliveries the report looks up after the loaded probe.
 const SAMPLE: usize = 10;
@@ -47,6 +51,8 @@ pub struct ParkPlan {
     pub settle: Duration,
     /// How long one call or one probe delivery may take before it counts as an error.
     pub timeout: Duration,
+    /// The operator account that makes and signs in the restaurants and riders.
+    pub operator: Credentials,
 }
 
 /// What a parked-deliveries measurement found.
@@ -110,17 +116,28 @@ pub struct ParkedProcess {
 pub async fn run(plan: &ParkPlan, watch: &[(String, u32)]) -> anyhow::Result<ParkReport> {
     let http = crate::http_client()?;
     let api = Arc::new(plan.api.clone());
+    // Every account first: the warm-up's, the probes' (idle, then loaded), the parking ones.
+    let restaurants = std::iter::once("probe-warm-up".to_owned())
+        .chain((0..2 * plan.probes).map(|n| format!("probe-{n}")))
+        .chain((0..plan.parked.min(PARK_RESTAURANTS)).map(|n| format!("park-{n}")));
+    let riders = (0..plan.probes.max(1)).map(crate::rider_of);
+    let signed_in =
+        crate::accounts::sign_in(&http, &plan.api, &plan.operator, restaurants, riders).await?;
 
     // A fresh stack's first delivery pays for connections and caches: not a probe's business.
     let unmeasured = crate::Recorder::default();
-    let warm_up = crate::delivery(&http, &api, "probe-warm-up", 0, &unmeasured);
+    let warm_up_tokens = Tokens {
+        restaurant: signed_in.token("probe-warm-up"),
+        rider: signed_in.token(&crate::rider_of(0)),
+    };
+    let warm_up = crate::delivery(&http, &api, &warm_up_tokens, &unmeasured);
     match tokio::time::timeout(plan.timeout, warm_up).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => eprintln!("warm-up delivery failed: {e}"),
         Err(_) => eprintln!("warm-up delivery timed out"),
     }
     eprintln!("idle probe: {} deliveries end to end", plan.probes);
-    let idle_probe = probe(plan, "idle probe", &http, &api, 0, watch).await?;
+    let idle_probe = probe(plan, "idle probe", &http, &api, &signed_in, 0, watch).await?;
 
     eprintln!(
         "parking {} calls at concurrency {}",
@@ -144,14 +161,17 @@ pub async fn run(plan: &ParkPlan, watch: &[(String, u32)]) -> anyhow::Result<Par
         deliveries: plan.parked,
         load: Load::Concurrency(plan.concurrency),
         timeout: plan.timeout,
+        operator: plan.operator.clone(),
     };
     let mode = format!("parking, concurrency {}", plan.concurrency);
     let parking = crate::drive(&parking, mode, watch, {
         let (http, api, ids) = (http.clone(), api.clone(), ids.clone());
+        let signed_in = signed_in.clone();
         move |i, recorder| {
             let (http, api, ids, done) = (http.clone(), api.clone(), ids.clone(), done.clone());
+            let restaurant = signed_in.token(&format!("park-{}", i % PARK_RESTAURANTS));
             async move {
-                let id = crate::call(&http, &api, &format!("park-{i}"), &recorder).await?;
+                let id = crate::call(&http, &api, &restaurant, &recorder).await?;
                 lock(&ids).push((i, id));
                 done.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -164,11 +184,20 @@ pub async fn run(plan: &ParkPlan, watch: &[(String, u32)]) -> anyhow::Result<Par
 
     tokio::time::sleep(plan.settle).await;
     eprintln!("loaded probe: {} deliveries end to end", plan.probes);
-    let loaded_probe = probe(plan, "loaded probe", &http, &api, plan.probes, watch).await?;
+    let loaded_probe = probe(
+        plan,
+        "loaded probe",
+        &http,
+        &api,
+        &signed_in,
+        plan.probes,
+        watch,
+    )
+    .await?;
 
     let mut ids = std::mem::take(&mut *lock(&ids));
     ids.sort_unstable();
-    let parked_sample = sample_statuses(&http, &api, &ids).await;
+    let parked_sample = sample_statuses(&http, &api, &signed_in.operator, &ids).await;
     Ok(ParkReport::new(
         idle_probe,
         parking,
@@ -177,12 +206,13 @@ pub async fn run(plan: &ParkPlan, watch: &[(String, u32)]) -> anyhow::Result<Par
     ))
 }
 
-/// `plan.probes` deliveries end to end, one at a time, restaurant ids `probe-<n>` from `first`.
+/// `plan.probes` deliveries end to end, one at a time, restaurants `probe-<n>` from `first`.
 async fn probe(
     plan: &ParkPlan,
     mode: &str,
     http: &reqwest::Client,
     api: &Arc<String>,
+    signed_in: &SignedIn,
     first: usize,
     watch: &[(String, u32)],
 ) -> Result<Report, tokio::task::JoinError> {
@@ -191,26 +221,33 @@ async fn probe(
         deliveries: plan.probes,
         load: Load::Concurrency(1),
         timeout: plan.timeout,
+        operator: plan.operator.clone(),
     };
     crate::drive(&probes, mode.to_owned(), watch, |i, recorder| {
         let (http, api) = (http.clone(), api.clone());
-        let restaurant = format!("probe-{}", first + i);
-        async move { crate::delivery(&http, &api, &restaurant, i, &recorder).await }
+        let tokens = Tokens {
+            restaurant: signed_in.token(&format!("probe-{}", first + i)),
+            rider: signed_in.token(&crate::rider_of(i)),
+        };
+        async move { crate::delivery(&http, &api, &tokens, &recorder).await }
     })
     .await
 }
 
 /// The delivery-list statuses of up to [`SAMPLE`] of `ids` (sorted by parking order), spread
-/// evenly from the first parked, which is the nearest to its pickup deadline.
+/// evenly from the first parked, which is the nearest to its pickup deadline; read as the
+/// operator (`operator`, its token), who sees every restaurant's rows.
 async fn sample_statuses(
     http: &reqwest::Client,
     api: &str,
+    operator: &str,
     ids: &[(usize, String)],
 ) -> BTreeMap<String, usize> {
     let mut statuses = BTreeMap::new();
     let every = ids.len().div_ceil(SAMPLE).max(1);
     for (_, id) in ids.iter().step_by(every) {
-        let status = match crate::get(http, &format!("{api}/delivery-list/{id}")).await {
+        let url = format!("{api}/delivery-list/{id}");
+        let status = match crate::get(http, &url, operator).await {
             Ok(row) => row["status"].as_str().unwrap_or("not listed").to_owned(),
             Err(kind) => kind,
         };

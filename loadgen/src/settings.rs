@@ -23,6 +23,24 @@ pub struct Settings {
         default_value = "http://127.0.0.1:8080"
     )]
     pub api: String,
+    /// The operator account that signs in first and makes the restaurant and rider accounts
+    /// the run acts as (an existing one's secret is rotated, ending its other sessions)
+    #[arg(
+        long,
+        env = "LOADGEN_OPERATOR",
+        value_name = "ID",
+        default_value = "ops-1"
+    )]
+    pub operator: String,
+    /// The operator's secret (the local run's demo operator's by default)
+    #[arg(
+        long = "operator-secret",
+        env = "LOADGEN_OPERATOR_SECRET",
+        value_name = "SECRET",
+        default_value = "demo-ops-1",
+        hide_env_values = true
+    )]
+    pub operator_secret: String,
     /// Deliveries to drive end to end
     #[arg(
         long,
@@ -91,5 +109,12 @@ mod tests {
         let settings: Settings = config::defaults();
         assert_eq!(settings.deliveries, 200);
         assert_eq!(settings.park, None);
+        assert_eq!(
+            (
+                settings.operator.as_str(),
+                settings.operator_secret.as_str()
+            ),
+            ("ops-1", "demo-ops-1")
+        );
     }
 }

@@ -1,14 +1,18 @@
 // A delivery from call to settlement, and a cancel before pickup, across the restaurant
-// console and several riders' apps, each its own browser context (its own user).
+// console and several riders' apps, each its own browser context (its own user), each signed
+// in with a demo account of ./infra/run.sh (secret demo-<id>).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  API, DESKTOP, PHONE, Session, apiGet, assertNoHorizontalScroll, assertNotReloaded, freezeOpenCalls, hasText,
-  launch, screenshot, uniqueId, until,
+  DEMO, DESKTOP, PHONE, Session, apiAs, apiGet, assertNoHorizontalScroll, assertNotReloaded, freezeOpenCalls,
+  hasText, launch, lineCounts, newAccount, screenshot, until,
 } from './lib.js';
 import { callCard, callRider, deliveryRow, message, myDelivery, openConsole, openRiderApp } from './pages.js';
+
+/** `text` as a RegExp that matches it literally. */
+const literal = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -17,15 +21,17 @@ after(async () => { await browser?.close(); });
 /** Polls the API itself until rider `riderId`'s open calls do (or do not) list `deliveryId`. */
 async function offered(riderId, deliveryId, expected = true) {
   return until(async () => {
-    const calls = await apiGet(`/riders/${riderId}/calls`);
+    const calls = await apiGet('/rider/calls', riderId);
     return calls.some((call) => call.deliveryId === deliveryId) === expected;
   }, `the API to ${expected ? 'offer' : 'withdraw'} call ${deliveryId}`);
 }
 
 test('a call goes from the restaurant to the fastest rider, who completes it and is paid', { timeout: 120_000 }, async () => {
   const session = new Session(browser);
-  const restaurantId = uniqueId('r');
-  const [fast, late, watching] = [uniqueId('rider-fast'), uniqueId('rider-late'), uniqueId('rider-watch')];
+  const restaurantId = DEMO.restaurant;
+  // Two demo riders, and a third one the operator signs up for this test.
+  const [fast, late] = [DEMO.rider, DEMO.otherRider];
+  const watching = (await newAccount('rider', 'rider-watch')).id;
   const destination = `Seoul, Gangnam-gu, Teheran-ro ${Math.floor(Math.random() * 900) + 100}`;
   try {
     const restaurant = await session.page(DESKTOP);
@@ -36,6 +42,11 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
     await openRiderApp(riderFast, fast);
     await openRiderApp(riderLate, late);
     await openRiderApp(riderWatching, watching);
+    // Each page names the account it is signed in as.
+    await hasText(restaurant.locator('#account-name'), 'Gangnam Kitchen (r-1)');
+    await hasText(restaurant.locator('#restaurant-name'), 'Gangnam Kitchen');
+    await hasText(riderFast.locator('#account-name'), 'Minjun (rider-7)');
+    await hasText(riderLate.locator('#account-name'), 'Seoyeon (rider-8)');
     await screenshot(riderFast, '01-rider-waiting');
 
     // The restaurant calls a rider: the call is confirmed with its payment registered.
@@ -75,7 +86,8 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
     // The restaurant sees who has it, and can no longer cancel.
     await hasText(row.locator('.status'), 'Picked');
     await hasText(row.locator('.rider'), fast);
-    assert.equal(await row.locator('button').isHidden(), true, 'no Cancel button once picked up');
+    assert.deepEqual(await lineCounts(row.locator('.rider')), [{ text: fast, lines: 1 }], 'the rider id on one line');
+    assert.equal(await row.locator('button:visible').count(), 0, 'no Cancel button once picked up');
 
     // A rider whose app is live sees the call go away.
     await offered(watching, deliveryId, false);
@@ -85,22 +97,26 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
     // The late rider taps Pick up on the stale card: someone else was faster.
     await screenshot(riderLate, '06-late-rider-stale-list');
     await callCard(riderLate, deliveryId).getByRole('button', { name: /^Pick up/ }).click();
-    await hasText(message(riderLate), 'Someone else was faster: another rider already picked this delivery up.');
+    await hasText(message(riderLate), `Someone else was faster: another rider already picked up the delivery to ${destination}.`);
     await callCard(riderLate, deliveryId).waitFor({ state: 'detached' });
     await screenshot(riderLate, '07-late-rider-too-late');
     // Back to live, the call stays gone and nothing of it is the late rider's.
     await stale.thaw();
-    await riderLate.waitForResponse((r) => new URL(r.url()).pathname === `/riders/${late}/calls`);
-    await riderLate.waitForResponse((r) => new URL(r.url()).pathname === `/riders/${late}/calls`);
+    await riderLate.waitForResponse((r) => new URL(r.url()).pathname === '/rider/calls');
+    await riderLate.waitForResponse((r) => new URL(r.url()).pathname === '/rider/calls');
     assert.equal(await callCard(riderLate, deliveryId).count(), 0);
     assert.equal(await myDelivery(riderLate, deliveryId).count(), 0);
 
-    // The fast rider completes; the payment is settled and both pages show the amount.
+    // The fast rider completes; the payment is settled and both pages show the amount. What
+    // the rider earned is the sum over its own deliveries (the API lists only those).
+    const before = (await apiGet('/delivery-list?limit=100', fast))
+      .filter((d) => d.status === 'Completed' && d.deliveryId !== deliveryId)
+      .reduce((sum, d) => sum + (d.settled ?? 0), 0);
     await mine.getByRole('button', { name: `Complete the delivery to ${destination}` }).click();
     await hasText(message(riderFast), `Delivered to ${destination}: 20,000 KRW is being settled to you.`);
     await hasText(mine.locator('.status'), 'Completed');
     await hasText(mine.locator('.outcome'), 'Earned 20,000 KRW');
-    await hasText(riderFast.locator('#earned'), 'Earned so far: 20,000 KRW');
+    await hasText(riderFast.locator('#earned'), `Earned so far: ${(before + 20000).toLocaleString('en-US')} KRW`);
     assert.equal(await mine.locator('button').isHidden(), true, 'no Complete button once completed');
     await screenshot(riderFast, '08-rider-completed-earned');
 
@@ -112,6 +128,9 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
     assert.equal(listed.status, 'Completed');
     assert.equal(listed.settled, 20000);
     assert.equal(listed.riderId, fast);
+    assert.equal(listed.restaurantId, restaurantId);
+    // The late rider never held it: its own list does not have it.
+    assert.ok(!(await apiGet('/delivery-list?limit=100', late)).some((d) => d.deliveryId === deliveryId));
     for (const page of [restaurant, riderFast, riderLate, riderWatching]) await assertNotReloaded(page);
   } finally {
     await session.close();
@@ -120,8 +139,8 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
 
 test('a restaurant cancels before pickup: the call leaves the riders\' lists', { timeout: 120_000 }, async () => {
   const session = new Session(browser);
-  const restaurantId = uniqueId('r');
-  const [live, slow] = [uniqueId('rider-live'), uniqueId('rider-slow')];
+  const restaurantId = DEMO.restaurant;
+  const [live, slow] = [DEMO.rider, DEMO.otherRider];
   const destination = `Seoul, Mapo-gu, Yanghwa-ro ${Math.floor(Math.random() * 900) + 100}`;
   try {
     const restaurant = await session.page(DESKTOP);
@@ -139,13 +158,30 @@ test('a restaurant cancels before pickup: the call leaves the riders\' lists', {
     await callCard(riderSlow, deliveryId).waitFor({ timeout: 2000 });
     const stale = await freezeOpenCalls(riderSlow);
 
-    // Cancel, from the keyboard: the row's Cancel button is a real button.
+    // Cancel, from the keyboard: the row's Cancel button is a real button, and it asks first.
+    // Escape (or Keep) leaves the delivery as it is.
     const row = deliveryRow(restaurant, deliveryId);
-    await row.getByRole('button', { name: `Cancel the delivery to ${destination}` }).focus();
+    const cancel = row.getByRole('button', { name: `Cancel the delivery to ${destination}`, exact: true });
+    await cancel.focus();
+    await restaurant.keyboard.press('Enter');
+    const yes = row.getByRole('button', { name: `Yes, cancel the delivery to ${destination}` });
+    await yes.waitFor();
+    assert.equal(await restaurant.evaluate(() => document.activeElement?.textContent), 'Yes, cancel');
+    await row.getByRole('button', { name: `Keep the delivery to ${destination}` }).waitFor();
+    await screenshot(restaurant, '10-restaurant-cancel-confirm');
+    await restaurant.keyboard.press('Escape');
+    await cancel.waitFor();
+    assert.equal(await yes.isHidden(), true, 'the confirmation goes away on Escape');
+    assert.equal(await restaurant.evaluate(() => document.activeElement?.textContent), 'Cancel');
+    await hasText(row.locator('.status'), 'Called');
+    // Asked again, and confirmed with Enter.
+    await restaurant.keyboard.press('Enter');
+    await yes.waitFor();
     await restaurant.keyboard.press('Enter');
     await hasText(restaurant.locator('#list-message'), `Cancelled the delivery to ${destination}; its fee is voided.`);
     await hasText(row.locator('.status'), 'Cancelled');
-    assert.equal(await row.locator('button').isHidden(), true, 'no Cancel button once cancelled');
+    assert.equal(await row.locator('button:visible').count(), 0, 'no Cancel button once cancelled');
+    assert.equal(await yes.isHidden(), true, 'no confirmation once cancelled');
     await screenshot(restaurant, '10-restaurant-cancelled');
 
     // The live rider's list drops the call without a reload.
@@ -153,9 +189,12 @@ test('a restaurant cancels before pickup: the call leaves the riders\' lists', {
     await callCard(riderLive, deliveryId).waitFor({ state: 'detached', timeout: 2000 });
     await screenshot(riderLive, '11-rider-call-cancelled-gone');
 
-    // A rider on a stale list who taps Pick up is told it was cancelled.
+    // A rider on a stale list who taps Pick up is told it is gone, naming it: cancelled when
+    // the API says so (a rider may not read another's finished delivery, so the API's 409
+    // may only say that it is finished).
     await callCard(riderSlow, deliveryId).getByRole('button', { name: /^Pick up/ }).click();
-    await hasText(message(riderSlow), /^This delivery was cancelled\b.*; it is no longer available\.$/);
+    await hasText(message(riderSlow), new RegExp(`^The delivery to ${literal(destination)} `
+      + '(was cancelled\\b.*; it is no longer available|is no longer available: it was cancelled, or another rider took it)\\.$'));
     await callCard(riderSlow, deliveryId).waitFor({ state: 'detached' });
     await screenshot(riderSlow, '12-rider-pickup-cancelled');
     await stale.thaw();
@@ -171,25 +210,32 @@ test('a restaurant cancels before pickup: the call leaves the riders\' lists', {
 test('the console lists only its restaurant\'s deliveries and reads well on a phone', { timeout: 60_000 }, async () => {
   const session = new Session(browser);
   try {
-    const restaurantId = uniqueId('r');
-    const other = uniqueId('r-other');
-    const post = (restaurant, destination) => fetch(API + '/deliveries', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ restaurantId: restaurant, destination, cost: 9000 }),
-    }).then((r) => r.json());
-    const ours = await post(restaurantId, 'Seoul, Jongno-gu <b>Sejong-daero</b> & "175"');
-    const theirs = await post(other, 'Busan, Haeundae-gu');
+    // Each restaurant calls with its own token; the body names no restaurant.
+    const post = async (restaurant, destination) => {
+      const { status, body } = await apiAs(restaurant, 'POST', '/deliveries', { destination, cost: 9000 });
+      assert.equal(status, 201, JSON.stringify(body));
+      assert.equal(body.restaurantId, restaurant);
+      return body;
+    };
+    const ours = await post(DEMO.restaurant, 'Seoul, Jongno-gu <b>Sejong-daero</b> & "175"');
+    const theirs = await post(DEMO.otherRestaurant, 'Busan, Haeundae-gu');
 
-    // Opened from a bookmark (?restaurantId=…) on a phone.
+    // Signed in on a phone.
     const phone = await session.page(PHONE);
-    await phone.goto(`${API}/restaurant?restaurantId=${encodeURIComponent(restaurantId)}`);
+    await openConsole(phone, DEMO.restaurant);
     const row = deliveryRow(phone, ours.deliveryId);
     await row.waitFor();
     // Markup in a destination is shown as typed, never interpreted.
     await hasText(row.locator('.destination'), 'Seoul, Jongno-gu <b>Sejong-daero</b> & "175"');
     assert.equal(await phone.locator('#deliveries b').count(), 0);
     assert.equal(await deliveryRow(phone, theirs.deliveryId).count(), 0);
+    // Every row is the restaurant's own (the API answers a restaurant with nothing else).
+    const keys = await phone.locator('#deliveries tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.key));
+    const own = new Set((await apiGet('/delivery-list?limit=100', DEMO.restaurant)).map((d) => d.deliveryId));
+    assert.ok(keys.length > 0 && keys.every((key) => own.has(key)), 'only r-1\'s deliveries');
+    assert.ok(!own.has(theirs.deliveryId));
+    // No box to type another restaurant's id into.
+    assert.equal(await phone.locator('#restaurant-id, #known-restaurants').count(), 0);
     await assertNoHorizontalScroll(phone);
     await screenshot(phone, '13-restaurant-on-a-phone');
   } finally {

@@ -91,11 +91,59 @@ export async function hasText(locator, expected, timeout) {
   }, () => `${locator} to read ${expected} (it reads ${JSON.stringify(text)})`, timeout);
 }
 
-/** GET on the API from the test itself (not through a page). */
-export async function apiGet(path) {
-  const response = await fetch(API + path);
-  assert.ok(response.ok, `GET ${path}: ${response.status}`);
-  return response.json();
+/** The demo accounts of ./infra/run.sh; each one's secret is `demo-<id>`. */
+export const DEMO = { restaurant: 'r-1', otherRestaurant: 'r-2', rider: 'rider-7', otherRider: 'rider-8', operator: 'ops-1' };
+export const demoSecret = (id) => `demo-${id}`;
+
+/** Secrets of the accounts the tests made (demo accounts have theirs by rule). */
+const secrets = new Map();
+export const secretOf = (id) => secrets.get(id) ?? demoSecret(id);
+
+/** Tokens by account id. The API counts sign-in attempts per account (a burst of 20, then one
+ * every 6 s), so the tests sign each account in once through the API. */
+const tokens = new Map();
+
+/** A bearer token of `id` (password grant), signed in once per test file. */
+export async function tokenOf(id) {
+  if (!tokens.has(id)) {
+    const response = await fetch(API + '/oauth/token', {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'password', username: id, password: secretOf(id) }),
+    });
+    assert.equal(response.status, 200, `sign in as ${id}: ${await response.clone().text()}`);
+    tokens.set(id, (await response.json()).access_token);
+  }
+  return tokens.get(id);
+}
+
+/** A request to the API from the test itself (not through a page), as account `as`:
+ * resolves to {status, body}. */
+export async function apiAs(as, method, path, body) {
+  const headers = { authorization: `Bearer ${await tokenOf(as)}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/** GET on the API from the test itself, as account `as` (the operator, who sees everything,
+ * unless told); fails unless it answers 200. */
+export async function apiGet(path, as = DEMO.operator) {
+  const { status, body } = await apiAs(as, 'GET', path);
+  assert.equal(status, 200, `GET ${path} as ${as}: ${status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** A new account made by the demo operator: {id, secret, name}. Tests that need a clean
+ * slate (no deliveries yet) or one more rider use one. */
+export async function newAccount(role, prefix = role === 'rider' ? 'rider' : 'r') {
+  const id = uniqueId(prefix);
+  const name = role === 'rider' ? `Test rider ${id.slice(-4)}` : `Test kitchen ${id.slice(-4)}`;
+  const attributes = role === 'restaurant' ? { zone: 'gangnam', pickupAddress: 'Seoul, Gangnam-gu, Teheran-ro 5' } : {};
+  const { status, body } = await apiAs(DEMO.operator, 'POST', '/accounts', { role, id, name, ...attributes });
+  assert.equal(status, 201, `create ${role} ${id}: ${JSON.stringify(body)}`);
+  secrets.set(id, body.secret);
+  return { id, secret: body.secret, name };
 }
 
 export function uniqueId(prefix) {
@@ -104,6 +152,15 @@ export function uniqueId(prefix) {
 
 export async function screenshot(page, name) {
   await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
+}
+
+/** How many lines the text of each visible element of `locator` takes: [{text, lines}]. */
+export function lineCounts(locator) {
+  return locator.evaluateAll((nodes) => nodes.filter((n) => n.offsetParent !== null).map((node) => {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    return { text: node.textContent, lines: new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size };
+  }));
 }
 
 /** The page fits its viewport: nothing sticks out sideways (a phone must not scroll horizontally). */
@@ -121,7 +178,7 @@ export async function assertNoHorizontalScroll(page) {
  * snapshot is taken; `thaw()` lets the page see the live list again.
  */
 export async function freezeOpenCalls(page) {
-  const pattern = '**/riders/*/calls';
+  const pattern = '**/rider/calls';
   let snapshot = null;
   let taken;
   const ready = new Promise((resolve) => { taken = resolve; });

@@ -1,34 +1,50 @@
 // What a user does on the two pages, as the tests say it.
 
-import { API, markLoaded } from './lib.js';
+import { API, markLoaded, secretOf } from './lib.js';
 
-export async function openConsole(page, restaurantId) {
-  await page.goto(API + '/restaurant');
-  await page.getByLabel('Restaurant id').fill(restaurantId);
-  await page.getByRole('button', { name: 'Open', exact: true }).click();
+/** Fills the sign-in form of the page open at `path` and submits it (with Enter when
+ * `enter`); does not wait for the outcome. */
+export async function fillSignIn(page, path, id, secret, { enter = false } = {}) {
+  if (new URL(page.url(), API).pathname !== path) await page.goto(API + path);
+  await page.getByLabel('Account id').fill(id);
+  await page.getByLabel('Secret').fill(secret);
+  if (enter) await page.getByLabel('Secret').press('Enter');
+  else await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+/** Opens the restaurant console signed in as `restaurantId` (a demo account unless the test
+ * made it). */
+export async function openConsole(page, restaurantId, secret = secretOf(restaurantId)) {
+  await fillSignIn(page, '/restaurant', restaurantId, secret);
   await page.locator('#console').waitFor();
   await markLoaded(page);
 }
 
 /** Fills the call form and submits it; resolves to the API's response to the call. */
 export async function callRider(page, destination, fee) {
-  await page.getByLabel('Destination').fill(destination);
-  await page.getByLabel('Fee (KRW)').fill(String(fee));
   const [response] = await Promise.all([
     page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/deliveries'),
-    page.getByRole('button', { name: 'Call a rider' }).click(),
+    submitCall(page, destination, fee),
   ]);
   return response;
+}
+
+/** Fills the call form and submits it, without waiting for any answer (the form's own
+ * checks may keep it from sending anything). */
+export async function submitCall(page, destination, fee) {
+  await page.getByLabel('Destination').fill(destination);
+  await page.getByLabel('Fee (KRW)').fill(String(fee));
+  await page.getByRole('button', { name: 'Call a rider' }).click();
 }
 
 export function deliveryRow(page, deliveryId) {
   return page.locator(`#deliveries tbody tr[data-key="${deliveryId}"]`);
 }
 
-export async function openRiderApp(page, riderId) {
-  await page.goto(API + '/rider');
-  await page.getByLabel('Rider id').fill(riderId);
-  await page.getByLabel('Rider id').press('Enter');
+/** Opens the rider app signed in as `riderId` (a demo account unless the test made it);
+ * submits with Enter, as on a phone's keyboard. */
+export async function openRiderApp(page, riderId, secret = secretOf(riderId)) {
+  await fillSignIn(page, '/rider', riderId, secret, { enter: true });
   await page.locator('#app').waitFor();
   await markLoaded(page);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser tests of the web pages (/restaurant, /rider, /docs): starts the stack with the
-# README's run command on free ports (as tests/walkthrough.sh does), runs the Node tests in
+# README's run command on free ports (as tests/walkthrough.sh does; it creates the demo
+# accounts the tests sign in with, secret demo-<id>), runs the Node tests in
 # Debian's Chromium against it with API_URL set, then stops the stack with SIGTERM, as Ctrl-C
 # would. Exits non-zero when a test fails or the stack does not start or stop cleanly.
 #

@@ -2,37 +2,40 @@
 
 use std::time::Duration;
 
-use e2e::{Stack, StackOptions, eventually};
+use e2e::{ApiClient, Stack, StackOptions, eventually};
+use identity::Role;
 use serde_json::json;
 use temporalio_client::{WorkflowCancelOptions, WorkflowExecutionStatus};
 use workflows::{DeliveryWorkflow, names};
 
-async fn list_row_with_status(stack: &Stack, id: &str, status: &str) -> serde_json::Value {
+/// The delivery's row once it shows `status`, as `reader` (its restaurant or an operator) sees it.
+async fn list_row_with_status(reader: &ApiClient, id: &str, status: &str) -> serde_json::Value {
     eventually(
         &format!("the list to show {status}"),
         Duration::from_secs(15),
         || async {
-            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            let (_, row) = reader.get(&format!("/delivery-list/{id}")).await;
             (row["status"] == status).then_some(row)
         },
     )
     .await
 }
 
-async fn payment_with_status(stack: &Stack, id: &str, status: &str) {
+async fn payment_with_status(reader: &ApiClient, id: &str, status: &str) {
     eventually(
         &format!("the payment to be {status}"),
         Duration::from_secs(15),
         || async {
-            let (_, payment) = stack.get(&format!("/payments/{id}")).await;
+            let (_, payment) = reader.get(&format!("/payments/{id}")).await;
             (payment["status"] == status).then_some(())
         },
     )
     .await;
 }
 
-async fn call_is_open(stack: &Stack, id: &str) -> bool {
-    let (_, calls) = stack.get("/riders/rider-1/calls").await;
+/// Whether `rider` (signed in) is offered the call.
+async fn call_is_open(rider: &ApiClient, id: &str) -> bool {
+    let (_, calls) = rider.get("/rider/calls").await;
     calls
         .as_array()
         .is_some_and(|calls| calls.iter().any(|c| c["deliveryId"] == id))
@@ -41,15 +44,17 @@ async fn call_is_open(stack: &Stack, id: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_before_pickup_voids_the_payment_and_drops_the_call() {
     let stack = Stack::start(StackOptions::default()).await;
-    let id = stack.call_rider("r-1", 12000).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let rider = stack.signed_in(Role::Rider, "rider-1").await;
+    let id = restaurant.call_rider(12000).await;
     eventually(
         "the call to be offered",
         Duration::from_secs(10),
-        || async { call_is_open(&stack, &id).await.then_some(()) },
+        || async { call_is_open(&rider, &id).await.then_some(()) },
     )
     .await;
 
-    let (status, body) = stack
+    let (status, body) = restaurant
         .post(
             &format!("/deliveries/{id}/cancel"),
             json!({"reason": "customer left"}),
@@ -60,23 +65,20 @@ async fn a_cancel_before_pickup_voids_the_payment_and_drops_the_call() {
     assert_eq!(body["payment"]["status"], "Voided");
     assert_eq!(body["cancelReason"], "customer left");
 
-    payment_with_status(&stack, &id, "Voided").await;
-    let row = list_row_with_status(&stack, &id, "Cancelled").await;
+    payment_with_status(&restaurant, &id, "Voided").await;
+    let row = list_row_with_status(&restaurant, &id, "Cancelled").await;
     assert!(row["settled"].is_null());
     assert!(
-        !call_is_open(&stack, &id).await,
+        !call_is_open(&rider, &id).await,
         "a cancelled call is not offered"
     );
 
-    let (status, body) = stack
+    let (status, body) = restaurant
         .post(&format!("/deliveries/{id}/cancel"), json!({}))
         .await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = stack
-        .post(
-            &format!("/deliveries/{id}/pickup"),
-            json!({"riderId": "rider-1"}),
-        )
+    let (status, body) = rider
+        .post(&format!("/deliveries/{id}/pickup"), json!({}))
         .await;
     assert_eq!(status, 409, "{body}");
 }
@@ -84,16 +86,15 @@ async fn a_cancel_before_pickup_voids_the_payment_and_drops_the_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_after_pickup_is_refused_and_changes_nothing() {
     let stack = Stack::start(StackOptions::default()).await;
-    let id = stack.call_rider("r-1", 9000).await;
-    let (status, _) = stack
-        .post(
-            &format!("/deliveries/{id}/pickup"),
-            json!({"riderId": "rider-1"}),
-        )
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let rider = stack.signed_in(Role::Rider, "rider-1").await;
+    let id = restaurant.call_rider(9000).await;
+    let (status, _) = rider
+        .post(&format!("/deliveries/{id}/pickup"), json!({}))
         .await;
     assert_eq!(status, 200);
 
-    let (status, body) = stack
+    let (status, body) = restaurant
         .post(
             &format!("/deliveries/{id}/cancel"),
             json!({"reason": "too late"}),
@@ -102,17 +103,14 @@ async fn a_cancel_after_pickup_is_refused_and_changes_nothing() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "wrong_state");
 
-    let (_, live) = stack.get(&format!("/deliveries/{id}")).await;
+    let (_, live) = restaurant.get(&format!("/deliveries/{id}")).await;
     assert_eq!(live["status"], "Picked");
     assert_eq!(live["payment"]["status"], "Registered");
-    let (status, _) = stack
-        .post(
-            &format!("/deliveries/{id}/complete"),
-            json!({"riderId": "rider-1"}),
-        )
+    let (status, _) = rider
+        .post(&format!("/deliveries/{id}/complete"), json!({}))
         .await;
     assert_eq!(status, 200);
-    payment_with_status(&stack, &id, "Settled").await;
+    payment_with_status(&restaurant, &id, "Settled").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,12 +120,14 @@ async fn nobody_picking_up_before_the_deadline_cancels_and_voids() {
         ..StackOptions::default()
     })
     .await;
-    let id = stack.call_rider("r-1", 7000).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let rider = stack.signed_in(Role::Rider, "rider-1").await;
+    let id = restaurant.call_rider(7000).await;
 
-    let row = list_row_with_status(&stack, &id, "Cancelled").await;
+    let row = list_row_with_status(&restaurant, &id, "Cancelled").await;
     assert!(row["riderId"].is_null());
-    payment_with_status(&stack, &id, "Voided").await;
-    let (_, live) = stack.get(&format!("/deliveries/{id}")).await;
+    payment_with_status(&restaurant, &id, "Voided").await;
+    let (_, live) = restaurant.get(&format!("/deliveries/{id}")).await;
     assert_eq!(live["status"], "Cancelled");
     assert!(
         live["cancelReason"]
@@ -136,18 +136,17 @@ async fn nobody_picking_up_before_the_deadline_cancels_and_voids() {
             .contains("deadline"),
         "{live}"
     );
-    assert!(!call_is_open(&stack, &id).await);
+    assert!(!call_is_open(&rider, &id).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_cancelling_the_workflow_still_runs_the_compensation() {
     let stack = Stack::start(StackOptions::default()).await;
-    let id = stack.call_rider("r-1", 5000).await;
-    let (status, _) = stack
-        .post(
-            &format!("/deliveries/{id}/pickup"),
-            json!({"riderId": "rider-3"}),
-        )
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let rider = stack.signed_in(Role::Rider, "rider-3").await;
+    let id = restaurant.call_rider(5000).await;
+    let (status, _) = rider
+        .post(&format!("/deliveries/{id}/pickup"), json!({}))
         .await;
     assert_eq!(status, 200);
 
@@ -163,8 +162,8 @@ async fn an_operator_cancelling_the_workflow_still_runs_the_compensation() {
         .await
         .expect("cancel the workflow");
 
-    payment_with_status(&stack, &id, "Voided").await;
-    list_row_with_status(&stack, &id, "Cancelled").await;
+    payment_with_status(&restaurant, &id, "Voided").await;
+    list_row_with_status(&restaurant, &id, "Cancelled").await;
     let status = eventually("the workflow to close", Duration::from_secs(10), || async {
         let d = handle.describe(Default::default()).await.ok()?;
         (d.status() != WorkflowExecutionStatus::Running).then_some(d.status())
@@ -180,12 +179,11 @@ async fn a_delivery_past_its_completion_deadline_is_flagged_overdue_but_not_drop
         ..StackOptions::default()
     })
     .await;
-    let id = stack.call_rider("r-1", 8000).await;
-    let (status, _) = stack
-        .post(
-            &format!("/deliveries/{id}/pickup"),
-            json!({"riderId": "rider-4"}),
-        )
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let rider = stack.signed_in(Role::Rider, "rider-4").await;
+    let id = restaurant.call_rider(8000).await;
+    let (status, _) = rider
+        .post(&format!("/deliveries/{id}/pickup"), json!({}))
         .await;
     assert_eq!(status, 200);
 
@@ -193,7 +191,7 @@ async fn a_delivery_past_its_completion_deadline_is_flagged_overdue_but_not_drop
         "the delivery to be overdue",
         Duration::from_secs(10),
         || async {
-            let (_, live) = stack.get(&format!("/deliveries/{id}")).await;
+            let (_, live) = restaurant.get(&format!("/deliveries/{id}")).await;
             (live["overdue"] == true && live["status"] == "Picked").then_some(())
         },
     )
@@ -216,13 +214,10 @@ async fn a_delivery_past_its_completion_deadline_is_flagged_overdue_but_not_drop
         Some("rider-4")
     );
 
-    let (status, _) = stack
-        .post(
-            &format!("/deliveries/{id}/complete"),
-            json!({"riderId": "rider-4"}),
-        )
+    let (status, _) = rider
+        .post(&format!("/deliveries/{id}/complete"), json!({}))
         .await;
     assert_eq!(status, 200);
-    let row = list_row_with_status(&stack, &id, "Completed").await;
+    let row = list_row_with_status(&restaurant, &id, "Completed").await;
     assert_eq!(row["settled"], 8000);
 }

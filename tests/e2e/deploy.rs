@@ -126,7 +126,10 @@ fn a_broken_config_file_stops_the_binary_naming_the_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_check_reads_its_settings_from_the_config_file() {
     let stack = Stack::start(StackOptions::default()).await;
-    let id = stack.call_rider("r-config", 1500).await;
+    let restaurant = stack
+        .signed_in(identity::Role::Restaurant, "r-config")
+        .await;
+    let id = restaurant.call_rider(1500).await;
     let settings = stack.checker_settings();
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("check.toml");
@@ -144,7 +147,7 @@ async fn delivery_check_reads_its_settings_from_the_config_file() {
     let config = file.display().to_string();
     // The delivery is registered before the checker looks, so the ledger has its payment.
     eventually("the payment", Duration::from_secs(20), || async {
-        let (status, _) = stack.get(&format!("/payments/{id}")).await;
+        let (status, _) = restaurant.get(&format!("/payments/{id}")).await;
         (status == 200).then_some(())
     })
     .await;

@@ -8,28 +8,50 @@ use e2e::{
     ApiClient, assert_invariants, drive_to_completion, eventually,
     procs::{ProcOptions, ProcStack},
 };
+use identity::Role;
 use serde_json::{Value, json};
 
 const ALL_ROLES: &str = "deliveries,payments,dispatch,projections";
 
-/// Starts `n` deliveries, accepting 201 or 202, and returns their ids.
-async fn call_many(api: &ApiClient, n: usize, expected: &[u16]) -> Vec<String> {
+/// Seven restaurants, `r-0` to `r-6`, signed in.
+async fn restaurants(stack: &ProcStack) -> Vec<ApiClient> {
+    let mut restaurants = Vec::new();
+    for r in 0..7 {
+        restaurants.push(stack.signed_in(Role::Restaurant, &format!("r-{r}")).await);
+    }
+    restaurants
+}
+
+/// Starts `n` deliveries, from each of `restaurants` in turn, accepting the statuses in
+/// `expected`, and returns their ids.
+async fn call_many(restaurants: &[ApiClient], n: usize, expected: &[u16]) -> Vec<String> {
     let calls = (0..n).map(|i| async move {
-        let body = json!({"restaurantId": format!("r-{}", i % 7), "destination": format!("Seoul {i}"), "cost": 1000 + i as i64});
-        let (status, answer) = api.post("/deliveries", body).await;
+        let body = json!({"destination": format!("Seoul {i}"), "cost": 1000 + i as i64});
+        let (status, answer) = restaurants[i % restaurants.len()]
+            .post("/deliveries", body)
+            .await;
         assert!(expected.contains(&status), "call {i}: {status} {answer}");
-        answer["deliveryId"].as_str().expect("deliveryId").to_owned()
+        answer["deliveryId"]
+            .as_str()
+            .expect("deliveryId")
+            .to_owned()
     });
     futures::future::join_all(calls).await
 }
 
-async fn all_completed(api: &ApiClient, ids: &[String], within: Duration) {
+/// The operator of these tests: it reads every delivery's row and payment.
+async fn operator(stack: &ProcStack) -> ApiClient {
+    stack.signed_in(Role::Operator, "ops-faults").await
+}
+
+async fn all_completed(stack: &ProcStack, ids: &[String], within: Duration) {
+    let operator = operator(stack).await;
     eventually(
         "every delivery to be completed and settled in the list",
         within,
         || async {
             for id in ids {
-                let (_, row) = api.get(&format!("/delivery-list/{id}")).await;
+                let (_, row) = operator.get(&format!("/delivery-list/{id}")).await;
                 if row["status"] != "Completed" || row["settled"] != row["cost"] {
                     return None;
                 }
@@ -40,23 +62,21 @@ async fn all_completed(api: &ApiClient, ids: &[String], within: Duration) {
     .await;
 }
 
-/// Riders driving every delivery to completion in the background, while the test breaks things.
-fn spawn_riders(
-    api: &ApiClient,
-    ids: &[String],
-    rider: &'static str,
-) -> tokio::task::JoinHandle<()> {
-    let (api, ids) = (api.clone(), ids.to_vec());
+/// `rider` (signed in) driving every delivery to completion in the background, while the
+/// test breaks things.
+fn spawn_riders(rider: &ApiClient, ids: &[String]) -> tokio::task::JoinHandle<()> {
+    let (rider, ids) = (rider.clone(), ids.to_vec());
     tokio::spawn(async move {
         let drives = ids
             .iter()
-            .map(|id| drive_to_completion(&api, id, rider, Duration::from_secs(240)));
+            .map(|id| drive_to_completion(&rider, id, Duration::from_secs(240)));
         futures::future::join_all(drives).await;
     })
 }
 
-async fn is_offered(api: &ApiClient, id: &str) -> bool {
-    let (_, calls) = api.get("/riders/rider-1/calls").await;
+/// Whether `rider` (signed in) is offered the call.
+async fn is_offered(rider: &ApiClient, id: &str) -> bool {
+    let (_, calls) = rider.get("/rider/calls").await;
     calls
         .as_array()
         .is_some_and(|c| c.iter().any(|c| c["deliveryId"] == id))
@@ -72,10 +92,12 @@ async fn with_the_dispatch_worker_down_calls_are_still_confirmed_and_reach_rider
         ..ProcOptions::default()
     })
     .await;
-    let (status, body) = stack
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let rider = stack.signed_in(Role::Rider, "rider-1").await;
+    let (status, body) = restaurant
         .post(
             "/deliveries",
-            json!({"restaurantId": "r-1", "destination": "Seoul", "cost": 20000}),
+            json!({"destination": "Seoul", "cost": 20000}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -85,17 +107,17 @@ async fn with_the_dispatch_worker_down_calls_are_still_confirmed_and_reach_rider
     eventually(
         "the call to reach riders",
         Duration::from_secs(30),
-        || async { is_offered(&stack, &id).await.then_some(()) },
+        || async { is_offered(&rider, &id).await.then_some(()) },
     )
     .await;
     eprintln!(
         "no dispatch worker: call offered {:?} after it was confirmed",
         started.elapsed()
     );
-    drive_to_completion(&stack, &id, "rider-1", Duration::from_secs(60)).await;
+    drive_to_completion(&rider, &id, Duration::from_secs(60)).await;
     all_completed(&stack, std::slice::from_ref(&id), Duration::from_secs(30)).await;
     assert!(
-        !is_offered(&stack, &id).await,
+        !is_offered(&rider, &id).await,
         "the picked call left the riders' list"
     );
     assert_invariants(&stack.checker_settings()).await;
@@ -109,20 +131,23 @@ async fn with_every_worker_down_calls_answer_202_in_bounded_time_and_finish_when
         ..ProcOptions::default()
     })
     .await;
+    let rider = stack.signed_in(Role::Rider, "rider-2").await;
+    let operator = operator(&stack).await;
+    let restaurants = restaurants(&stack).await;
     let started = Instant::now();
-    let ids = call_many(&stack, 5, &[202]).await;
+    let ids = call_many(&restaurants, 5, &[202]).await;
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(5),
         "bounded wait: 5 calls took {took:?}"
     );
-    let (_, live) = stack.get(&format!("/deliveries/{}", ids[0])).await;
+    let (_, live) = operator.get(&format!("/deliveries/{}", ids[0])).await;
     assert_eq!(live["payment"]["status"], "Pending", "{live}");
 
     let back = Instant::now();
     stack.start_worker(ALL_ROLES).await;
     for id in &ids {
-        drive_to_completion(&stack, id, "rider-2", Duration::from_secs(90)).await;
+        drive_to_completion(&rider, id, Duration::from_secs(90)).await;
     }
     all_completed(&stack, &ids, Duration::from_secs(60)).await;
     eprintln!(
@@ -136,24 +161,19 @@ async fn with_every_worker_down_calls_answer_202_in_bounded_time_and_finish_when
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_sigkilled_at_random_moments_loses_no_delivery() {
     let mut stack = ProcStack::start(ProcOptions::default()).await;
-    let ids = call_many(&stack, 50, &[201, 202]).await;
+    let ids = call_many(&restaurants(&stack).await, 50, &[201, 202]).await;
+    let mut riders = Vec::new();
+    for r in 0..9 {
+        riders.push(stack.signed_in(Role::Rider, &format!("rider-{r}")).await);
+    }
 
     // Riders work through all fifty while the worker is killed and restarted underneath them.
-    let api = stack.api_client.clone();
     let riders = tokio::spawn({
         let ids = ids.clone();
         async move {
             let drives = ids.iter().enumerate().map(|(i, id)| {
-                let api = api.clone();
-                async move {
-                    drive_to_completion(
-                        &api,
-                        id,
-                        &format!("rider-{}", i % 9),
-                        Duration::from_secs(240),
-                    )
-                    .await
-                }
+                let rider = riders[i % 9].clone();
+                async move { drive_to_completion(&rider, id, Duration::from_secs(240)).await }
             });
             futures::future::join_all(drives).await;
         }
@@ -193,8 +213,9 @@ async fn a_worker_sigkilled_at_random_moments_loses_no_delivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_payment_service_killed_and_restarted_mid_run_moves_no_money_twice() {
     let mut stack = ProcStack::start(ProcOptions::default()).await;
-    let ids = call_many(&stack, 20, &[201]).await;
-    let riders = spawn_riders(&stack, &ids, "rider-3");
+    let ids = call_many(&restaurants(&stack).await, 20, &[201]).await;
+    let rider = stack.signed_in(Role::Rider, "rider-3").await;
+    let riders = spawn_riders(&rider, &ids);
     tokio::time::sleep(Duration::from_millis(500)).await;
     stack.payment.as_mut().expect("payment").kill();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -213,29 +234,24 @@ async fn the_payment_service_killed_and_restarted_mid_run_moves_no_money_twice()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_deliveries_continue_after_temporal_restarts_on_the_same_database() {
     let mut stack = ProcStack::start(ProcOptions::default()).await;
-    let ids = call_many(&stack, 10, &[201]).await;
+    let ids = call_many(&restaurants(&stack).await, 10, &[201]).await;
+    let rider = stack.signed_in(Role::Rider, "rider-4").await;
     for id in &ids[..5] {
-        let (status, _) = stack
-            .post(
-                &format!("/deliveries/{id}/pickup"),
-                json!({"riderId": "rider-4"}),
-            )
+        let (status, _) = rider
+            .post(&format!("/deliveries/{id}/pickup"), json!({}))
             .await;
         assert_eq!(status, 200);
     }
     stack.stop_temporal();
-    let (status, body) = stack
-        .post(
-            &format!("/deliveries/{}/pickup", ids[5]),
-            json!({"riderId": "rider-4"}),
-        )
+    let (status, body) = rider
+        .post(&format!("/deliveries/{}/pickup", ids[5]), json!({}))
         .await;
     assert!(status >= 500, "Temporal down: {status} {body}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let back = Instant::now();
     stack.restart_temporal().await;
     for id in &ids {
-        drive_to_completion(&stack, id, "rider-4", Duration::from_secs(120)).await;
+        drive_to_completion(&rider, id, Duration::from_secs(120)).await;
     }
     all_completed(&stack, &ids, Duration::from_secs(60)).await;
     eprintln!(
@@ -248,8 +264,10 @@ async fn running_deliveries_continue_after_temporal_restarts_on_the_same_databas
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_the_api_mid_run_loses_nothing() {
     let mut stack = ProcStack::start(ProcOptions::default()).await;
-    let ids = call_many(&stack, 10, &[201]).await;
-    let riders = spawn_riders(&stack, &ids, "rider-5");
+    let ids = call_many(&restaurants(&stack).await, 10, &[201]).await;
+    // Tokens outlive the API process: a new one checks them with the same signing keys.
+    let rider = stack.signed_in(Role::Rider, "rider-5").await;
+    let riders = spawn_riders(&rider, &ids);
     tokio::time::sleep(Duration::from_millis(300)).await;
     stack.api.as_mut().expect("api").kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -262,26 +280,26 @@ async fn restarting_the_api_mid_run_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_idempotency_key_sent_ten_times_concurrently_makes_one_delivery_and_one_payment() {
     let stack = ProcStack::start(ProcOptions::default()).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-8").await;
     let send = |body: Value| {
-        let request = stack
-            .http
-            .post(stack.url("/deliveries"))
+        let request = restaurant
+            .request(reqwest::Method::POST, "/deliveries")
             .header("Idempotency-Key", "lunch-42")
             .json(&body);
         async move { ApiClient::read(request.send().await.expect("send")).await }
     };
-    let body = json!({"restaurantId": "r-8", "destination": "Suwon", "cost": 6000});
+    let body = json!({"destination": "Suwon", "cost": 6000});
     let answers = futures::future::join_all((0..10).map(|_| send(body.clone()))).await;
     let ids: std::collections::HashSet<_> = answers
         .iter()
         .map(|(_, b)| b["deliveryId"].to_string())
         .collect();
     assert_eq!(ids.len(), 1, "{answers:?}");
-    let (status, _) =
-        send(json!({"restaurantId": "r-8", "destination": "Suwon", "cost": 6001})).await;
+    let (status, _) = send(json!({"destination": "Suwon", "cost": 6001})).await;
     assert_eq!(status, 422);
     let id = answers[0].1["deliveryId"].as_str().unwrap().to_owned();
-    drive_to_completion(&stack, &id, "rider-6", Duration::from_secs(60)).await;
+    let rider = stack.signed_in(Role::Rider, "rider-6").await;
+    drive_to_completion(&rider, &id, Duration::from_secs(60)).await;
     all_completed(&stack, std::slice::from_ref(&id), Duration::from_secs(30)).await;
     let report = assert_invariants(&stack.checker_settings()).await;
     assert_eq!((report.deliveries, report.payments), (1, 1));
@@ -291,11 +309,13 @@ async fn one_idempotency_key_sent_ten_times_concurrently_makes_one_delivery_and_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_the_worker_the_api_and_the_payment_service() {
     let mut stack = ProcStack::start(ProcOptions::default()).await;
-    let ids = call_many(&stack, 10, &[201]).await;
+    let restaurants = restaurants(&stack).await;
+    let ids = call_many(&restaurants, 10, &[201]).await;
 
     // The worker: SIGTERM while deliveries flow; it stops polling, finishes what it holds
     // (bounded by WORKER_SHUTDOWN_GRACE_SECS) and exits 0.
-    let riders = spawn_riders(&stack, &ids, "rider-7");
+    let rider = stack.signed_in(Role::Rider, "rider-7").await;
+    let riders = spawn_riders(&rider, &ids);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut worker = stack.workers[0].take().expect("worker");
     let status = worker
@@ -314,13 +334,11 @@ async fn sigterm_drains_the_worker_the_api_and_the_payment_service() {
     // The API: a call in flight (waiting for a payment that is down) still gets its answer.
     stack.payment.as_mut().expect("payment").kill();
     let in_flight = {
-        let api = stack.api_client.clone();
+        let restaurant = restaurants[1].clone();
         tokio::spawn(async move {
-            api.post(
-                "/deliveries",
-                json!({"restaurantId": "r-1", "destination": "Ulsan", "cost": 100}),
-            )
-            .await
+            restaurant
+                .post("/deliveries", json!({"destination": "Ulsan", "cost": 100}))
+                .await
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -349,7 +367,7 @@ async fn sigterm_drains_the_worker_the_api_and_the_payment_service() {
     stack.start_payment().await;
     stack.start_api().await;
     let late = body["deliveryId"].as_str().unwrap().to_owned();
-    drive_to_completion(&stack, &late, "rider-7", Duration::from_secs(90)).await;
+    drive_to_completion(&rider, &late, Duration::from_secs(90)).await;
     all_completed(&stack, std::slice::from_ref(&late), Duration::from_secs(60)).await;
     assert_invariants(&stack.checker_settings()).await;
 }
@@ -363,18 +381,22 @@ async fn a_rolling_restart_of_two_workers_per_role_fails_and_stalls_no_delivery(
     .await;
 
     // Deliveries keep arriving (one every 150 ms) and riders drive each one through.
-    let api = stack.api_client.clone();
+    let restaurant = stack.signed_in(Role::Restaurant, "r-roll").await;
+    let rider = stack.signed_in(Role::Rider, "rider-roll").await;
     let traffic = tokio::spawn(async move {
         let mut drives = Vec::new();
         for i in 0..40 {
-            let api = api.clone();
+            let (restaurant, rider) = (restaurant.clone(), rider.clone());
             drives.push(tokio::spawn(async move {
                 let started = Instant::now();
-                let body = json!({"restaurantId": "r-roll", "destination": format!("Seoul {i}"), "cost": 500 + i});
-                let (status, answer) = api.post("/deliveries", body).await;
+                let body = json!({"destination": format!("Seoul {i}"), "cost": 500 + i});
+                let (status, answer) = restaurant.post("/deliveries", body).await;
                 assert!(status == 201 || status == 202, "{status} {answer}");
-                let id = answer["deliveryId"].as_str().expect("deliveryId").to_owned();
-                drive_to_completion(&api, &id, "rider-roll", Duration::from_secs(120)).await;
+                let id = answer["deliveryId"]
+                    .as_str()
+                    .expect("deliveryId")
+                    .to_owned();
+                drive_to_completion(&rider, &id, Duration::from_secs(120)).await;
                 (id, started.elapsed())
             }));
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -425,8 +447,10 @@ async fn a_rolling_restart_of_two_workers_per_role_fails_and_stalls_no_delivery(
 async fn duplicated_and_reordered_projection_writes_leave_the_newest_state() {
     use readmodel::{DeliveryStatus, Projection, ReadModel};
     let stack = ProcStack::start(ProcOptions::default()).await;
-    let id = stack.call_rider("r-proj", 4200).await;
-    drive_to_completion(&stack, &id, "rider-8", Duration::from_secs(60)).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-proj").await;
+    let rider = stack.signed_in(Role::Rider, "rider-8").await;
+    let id = restaurant.call_rider(4200).await;
+    drive_to_completion(&rider, &id, Duration::from_secs(60)).await;
     all_completed(&stack, std::slice::from_ref(&id), Duration::from_secs(30)).await;
 
     // Retried and late activity attempts replay older writes, twice each, out of order and
@@ -434,7 +458,7 @@ async fn duplicated_and_reordered_projection_writes_leave_the_newest_state() {
     let store = ReadModel::connect(&stack.readmodel_database_url())
         .await
         .expect("open the list");
-    let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+    let (_, row) = restaurant.get(&format!("/delivery-list/{id}")).await;
     let stale = |status: DeliveryStatus, seq: i64| Projection {
         row: readmodel::DeliveryRow {
             call: domain::Call {
@@ -463,7 +487,7 @@ async fn duplicated_and_reordered_projection_writes_leave_the_newest_state() {
             r.expect("write");
         });
 
-    let (_, after) = stack.get(&format!("/delivery-list/{id}")).await;
+    let (_, after) = restaurant.get(&format!("/delivery-list/{id}")).await;
     assert_eq!(after, row, "older writes never replace the newest row");
     assert_eq!(after["status"], "Completed");
     assert_eq!(after["settled"], 4200);

@@ -1,21 +1,30 @@
-//! Call → pickup → complete over HTTP, with payment and the delivery list following.
+//! Call → pickup → complete over HTTP, with payment and the delivery list following: a
+//! restaurant, riders and an operator, each signed in.
 
 use std::time::Duration;
 
 use e2e::{Stack, StackOptions, eventually};
+use identity::Role;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_goes_from_call_to_settlement() {
     let stack = Stack::start(StackOptions::default()).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let rider_7 = stack.signed_in(Role::Rider, "rider-7").await;
+    let rider_8 = stack.signed_in(Role::Rider, "rider-8").await;
+    let operator = stack.signed_in(Role::Operator, "ops-happy").await;
 
-    let (status, called) = stack
-        .post("/deliveries", json!({"restaurantId": "r-1", "destination": "Seoul, Gangnam-gu, Teheran-ro 1", "cost": 20000}))
+    let (status, called) = restaurant
+        .post(
+            "/deliveries",
+            json!({"destination": "Seoul, Gangnam-gu, Teheran-ro 1", "cost": 20000}),
+        )
         .await;
     assert_eq!(status, 201, "{called}");
     assert_eq!(called["status"], "Called");
     assert_eq!(called["cost"], 20000);
-    assert_eq!(called["restaurantId"], "r-1");
+    assert_eq!(called["restaurantId"], "r-1", "the token's restaurant");
     assert_eq!(called["payment"]["status"], "Registered");
     assert_eq!(called["payment"]["amount"], 20000);
     let id = called["deliveryId"]
@@ -28,7 +37,7 @@ async fn a_delivery_goes_from_call_to_settlement() {
         "the call to reach riders",
         Duration::from_secs(10),
         || async {
-            let (_, calls) = stack.get("/riders/rider-7/calls").await;
+            let (_, calls) = rider_7.get("/rider/calls").await;
             calls
                 .as_array()?
                 .iter()
@@ -37,7 +46,8 @@ async fn a_delivery_goes_from_call_to_settlement() {
         },
     )
     .await;
-    let (_, calls) = stack.get("/riders/rider-7/calls").await;
+    let (status, calls) = rider_7.get("/rider/calls").await;
+    assert_eq!(status, 200, "{calls}");
     let call = calls
         .as_array()
         .unwrap()
@@ -52,35 +62,27 @@ async fn a_delivery_goes_from_call_to_settlement() {
         "the list to show Called",
         Duration::from_secs(10),
         || async {
-            let (status, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            let (status, row) = restaurant.get(&format!("/delivery-list/{id}")).await;
             (status == 200 && row["status"] == "Called" && row["cost"] == 20000).then_some(())
         },
     )
     .await;
 
-    let (status, picked) = stack
-        .post(
-            &format!("/deliveries/{id}/pickup"),
-            json!({"riderId": "rider-7"}),
-        )
+    let (status, picked) = rider_7
+        .post(&format!("/deliveries/{id}/pickup"), json!({}))
         .await;
     assert_eq!(status, 200, "{picked}");
     assert_eq!(picked["status"], "Picked");
-    assert_eq!(picked["riderId"], "rider-7");
+    assert_eq!(picked["riderId"], "rider-7", "the token's rider");
 
-    let (status, body) = stack
-        .post(
-            &format!("/deliveries/{id}/pickup"),
-            json!({"riderId": "rider-8"}),
-        )
+    // A second rider is too late; it cannot complete another rider's delivery either.
+    let (status, body) = rider_8
+        .post(&format!("/deliveries/{id}/pickup"), json!({}))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "wrong_state");
-    let (status, body) = stack
-        .post(
-            &format!("/deliveries/{id}/complete"),
-            json!({"riderId": "rider-8"}),
-        )
+    let (status, body) = rider_8
+        .post(&format!("/deliveries/{id}/complete"), json!({}))
         .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["code"], "not_your_delivery");
@@ -89,30 +91,24 @@ async fn a_delivery_goes_from_call_to_settlement() {
         "the list to show Picked",
         Duration::from_secs(10),
         || async {
-            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            let (_, row) = restaurant.get(&format!("/delivery-list/{id}")).await;
             (row["status"] == "Picked" && row["riderId"] == "rider-7").then_some(())
         },
     )
     .await;
 
-    let (status, done) = stack
-        .post(
-            &format!("/deliveries/{id}/complete"),
-            json!({"riderId": "rider-7"}),
-        )
+    let (status, done) = rider_7
+        .post(&format!("/deliveries/{id}/complete"), json!({}))
         .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["status"], "Completed");
-    let (status, body) = stack
-        .post(
-            &format!("/deliveries/{id}/complete"),
-            json!({"riderId": "rider-7"}),
-        )
+    let (status, body) = rider_7
+        .post(&format!("/deliveries/{id}/complete"), json!({}))
         .await;
     assert_eq!(status, 409, "{body}");
 
     let payment = eventually("the payment to settle", Duration::from_secs(10), || async {
-        let (status, payment) = stack.get(&format!("/payments/{id}")).await;
+        let (status, payment) = restaurant.get(&format!("/payments/{id}")).await;
         (status == 200 && payment["status"] == "Settled").then_some(payment)
     })
     .await;
@@ -123,7 +119,7 @@ async fn a_delivery_goes_from_call_to_settlement() {
         "the list to show Completed",
         Duration::from_secs(10),
         || async {
-            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            let (_, row) = restaurant.get(&format!("/delivery-list/{id}")).await;
             (row["status"] == "Completed").then_some(row)
         },
     )
@@ -131,13 +127,25 @@ async fn a_delivery_goes_from_call_to_settlement() {
     assert_eq!(row["settled"], 20000);
     assert_eq!(row["riderId"], "rider-7");
 
-    let (status, live) = stack.get(&format!("/deliveries/{id}")).await;
+    let (status, live) = restaurant.get(&format!("/deliveries/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(live["status"], "Completed");
     assert_eq!(live["settled"], 20000);
     assert_eq!(live["payment"]["status"], "Settled");
+    // The rider who delivered it still reads it; the list shows it among its own rows.
+    let (status, held) = rider_7.get(&format!("/deliveries/{id}")).await;
+    assert_eq!((status, &held["status"]), (200, &json!("Completed")));
+    let (_, ridden) = rider_7.get("/delivery-list").await;
+    assert!(
+        ridden
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["deliveryId"] == id.as_str()),
+        "{ridden}"
+    );
 
-    let (_, calls) = stack.get("/riders/rider-7/calls").await;
+    let (_, calls) = rider_7.get("/rider/calls").await;
     assert!(
         !calls
             .as_array()
@@ -147,22 +155,27 @@ async fn a_delivery_goes_from_call_to_settlement() {
         "the call is gone from open calls"
     );
 
-    let (_, list) = stack
-        .get("/delivery-list?status=Completed&restaurantId=r-1")
-        .await;
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["deliveryId"] == id.as_str())
-    );
+    for client in [&restaurant, &operator] {
+        let (status, list) = client
+            .get("/delivery-list?status=Completed&restaurantId=r-1")
+            .await;
+        assert_eq!(status, 200, "{list}");
+        assert!(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["deliveryId"] == id.as_str()),
+            "{list}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signals_drive_the_same_flow_as_the_updates() {
     use workflows::{DeliveryWorkflow, model::RiderRequest};
     let stack = Stack::start(StackOptions::default()).await;
-    let id = stack.call_rider("r-2", 15000).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-2").await;
+    let id = restaurant.call_rider(15000).await;
     let handle = stack
         .temporal
         .get_workflow_handle::<DeliveryWorkflow>(workflows::names::workflow_id(&id));
@@ -186,7 +199,7 @@ async fn the_signals_drive_the_same_flow_as_the_updates() {
         "the list to show Completed",
         Duration::from_secs(15),
         || async {
-            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            let (_, row) = restaurant.get(&format!("/delivery-list/{id}")).await;
             (row["status"] == "Completed").then_some(row)
         },
     )

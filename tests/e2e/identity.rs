@@ -446,3 +446,37 @@ async fn each_caller_has_its_own_rate_limit_and_a_slow_client_is_cut_off() {
         String::from_utf8_lossy(&buf)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_one_accounts_secret_is_slowed_down_whatever_the_address() {
+    let stack = Stack::start(StackOptions::default()).await;
+    e2e::stack::create_account(&stack.readmodel_database_url, Role::Rider, "rider-guess").await;
+    let attempt = |secret: &'static str| {
+        let stack = &stack;
+        async move {
+            stack
+                .token_request(&[
+                    ("grant_type", "password"),
+                    ("username", "rider-guess"),
+                    ("password", secret),
+                ])
+                .await
+        }
+    };
+    for _ in 0..30 {
+        assert_eq!(attempt("wrong").await.0, 400);
+    }
+    // The account's attempts are spent: even the right secret waits now.
+    let (status, body) = attempt("test-rider-guess").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+    // Another account is not affected.
+    e2e::stack::create_account(&stack.readmodel_database_url, Role::Rider, "rider-other").await;
+    stack
+        .api_client
+        .signed_in("rider-other", "test-rider-other")
+        .await;
+}

@@ -1,20 +1,36 @@
-//! A brief run of the load generator in each mode (a smoke test, not a timed assertion).
+//! A brief run of the load generator in each mode (a smoke test, not a timed assertion). The
+//! stack has an operator account, `ops-load`, that loadgen signs in as to make the restaurants
+//! and riders it acts as.
 
 use std::time::Duration;
 
 use e2e::{Stack, StackOptions};
-use loadgen::{Load, Plan, ceiling, park::ParkPlan};
+use loadgen::{Credentials, Load, Plan, ceiling, park::ParkPlan};
+
+/// A stack with the operator account loadgen signs in as, and that account's credentials.
+async fn stack_with_operator() -> (Stack, Credentials) {
+    let stack = Stack::start(StackOptions::default()).await;
+    e2e::stack::create_account(
+        &stack.readmodel_database_url,
+        identity::Role::Operator,
+        "ops-load",
+    )
+    .await;
+    (stack, Credentials::new("ops-load", "test-ops-load"))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let (stack, operator) = stack_with_operator().await;
     let me = vec![("e2e".to_owned(), std::process::id())];
+    // The second run finds its accounts made by the first, and takes them over.
     for load in [Load::Concurrency(3), Load::Rate(10.0)] {
         let plan = Plan {
             api: stack.api_client.base.clone(),
             deliveries: 6,
             load,
             timeout: Duration::from_secs(60),
+            operator: operator.clone(),
         };
         let report = loadgen::run(&plan, &me).await.expect("load run");
         assert_eq!(report.completed, 6, "{report}");
@@ -28,11 +44,38 @@ async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
             "{report}"
         );
     }
+    // The deliveries are the signed-in restaurants' and riders'.
+    let ops = stack
+        .api_client
+        .signed_in("ops-load", "test-ops-load")
+        .await;
+    let (status, rows) = ops.get("/delivery-list?restaurantId=load-0").await;
+    assert_eq!(status, 200, "{rows}");
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "delivery 0 of each run: {rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "Completed" && r["riderId"] == "load-rider-0"),
+        "{rows:?}"
+    );
+
+    // Without the operator's secret, nothing runs.
+    let plan = Plan {
+        api: stack.api_client.base.clone(),
+        deliveries: 1,
+        load: Load::Concurrency(1),
+        timeout: Duration::from_secs(10),
+        operator: Credentials::new("ops-load", "wrong"),
+    };
+    let refused = loadgen::run(&plan, &me)
+        .await
+        .expect_err("a wrong operator secret");
+    assert!(format!("{refused:#}").contains("ops-load"), "{refused:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ceiling_mode_runs_a_no_op_delivery_of_the_same_shape_and_states_our_fraction_of_it() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let (stack, operator) = stack_with_operator().await;
     let me = vec![("e2e".to_owned(), std::process::id())];
     let server = ceiling::Server {
         address: stack.temporal_address.clone(),
@@ -44,6 +87,7 @@ async fn the_ceiling_mode_runs_a_no_op_delivery_of_the_same_shape_and_states_our
             deliveries: 5,
             load,
             timeout: Duration::from_secs(20),
+            operator: operator.clone(),
         };
         let ours = loadgen::run(&plan, &me).await.expect("load run");
         assert_eq!(ours.completed, 5, "{ours}");
@@ -83,7 +127,7 @@ async fn the_ceiling_mode_runs_a_no_op_delivery_of_the_same_shape_and_states_our
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_park_mode_parks_calls_nobody_picks_up_and_compares_probes_before_and_after() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let (stack, operator) = stack_with_operator().await;
     let me = vec![("e2e".to_owned(), std::process::id())];
     let plan = ParkPlan {
         api: stack.api_client.base.clone(),
@@ -92,6 +136,7 @@ async fn the_park_mode_parks_calls_nobody_picks_up_and_compares_probes_before_an
         probes: 3,
         settle: Duration::ZERO,
         timeout: Duration::from_secs(60),
+        operator,
     };
     let report = loadgen::park::run(&plan, &me).await.expect("park run");
 

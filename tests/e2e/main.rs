@@ -1,9 +1,11 @@
 //! The end-to-end suite: every component real (Temporal dev server, gRPC payment service,
 //! SQLite databases, the HTTP API), driven through public interfaces only.
 
+mod access;
 mod bad_input;
 mod cancel;
 mod deploy;
+mod external_provider;
 mod faults;
 mod happy_path;
 mod identity;

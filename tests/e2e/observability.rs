@@ -5,15 +5,17 @@
 use std::{collections::HashMap, time::Duration};
 
 use e2e::{
-    drive_to_completion, eventually,
+    ApiClient, drive_to_completion, eventually,
     otlp::{OtlpReceiver, ReceivedSpan},
     procs::{ProcOptions, ProcStack},
 };
+use identity::Role;
 use serde_json::Value;
 
-async fn settled(stack: &ProcStack, id: &str) {
+/// Waits until the delivery's payment is settled, as `reader` (its restaurant) sees it.
+async fn settled(reader: &ApiClient, id: &str) {
     eventually("the payment to settle", Duration::from_secs(30), || async {
-        let (_, view) = stack.get(&format!("/deliveries/{id}")).await;
+        let (_, view) = reader.get(&format!("/deliveries/{id}")).await;
         (view["payment"]["status"] == "Settled").then_some(())
     })
     .await;
@@ -28,9 +30,11 @@ async fn a_delivery_is_one_trace_across_the_api_the_worker_and_the_payment_servi
         ..ProcOptions::default()
     })
     .await;
-    let id = stack.call_rider("r-trace", 2500).await;
-    drive_to_completion(&stack, &id, "rider-trace", Duration::from_secs(30)).await;
-    settled(&stack, &id).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-trace").await;
+    let rider = stack.signed_in(Role::Rider, "rider-trace").await;
+    let id = restaurant.call_rider(2500).await;
+    drive_to_completion(&rider, &id, Duration::from_secs(30)).await;
+    settled(&restaurant, &id).await;
 
     // The call's trace is complete once the workflow's own span (ended when it finishes)
     // and the settlement's server span have arrived.
@@ -154,6 +158,8 @@ async fn scrape(port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_process_serves_prometheus_series_that_move_with_a_delivery() {
     let stack = ProcStack::start(ProcOptions::default()).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-metrics").await;
+    let rider = stack.signed_in(Role::Rider, "rider-metrics").await;
     let api = stack.api_metrics_port;
     let worker = stack.worker_metrics_ports[0];
     let payment = stack.payment_metrics_port;
@@ -164,13 +170,12 @@ async fn every_process_serves_prometheus_series_that_move_with_a_delivery() {
         &created,
     );
 
-    let id = stack.call_rider("r-metrics", 1800).await;
+    let id = restaurant.call_rider(1800).await;
     // One step at a time, so each phase reaches the delivery list (a completion arriving
     // while the pickup is being written skips the `Picked` row, and its phase timing).
-    let rider = serde_json::json!({"riderId": "rider-metrics"});
     eventually("the pickup", Duration::from_secs(20), || async {
-        let (status, _) = stack
-            .post(&format!("/deliveries/{id}/pickup"), rider.clone())
+        let (status, _) = rider
+            .post(&format!("/deliveries/{id}/pickup"), serde_json::json!({}))
             .await;
         (status == 200).then_some(())
     })
@@ -179,16 +184,16 @@ async fn every_process_serves_prometheus_series_that_move_with_a_delivery() {
         "the list to show the pickup",
         Duration::from_secs(20),
         || async {
-            let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+            let (_, row) = restaurant.get(&format!("/delivery-list/{id}")).await;
             (row["status"] == "Picked").then_some(())
         },
     )
     .await;
-    let (status, body) = stack
-        .post(&format!("/deliveries/{id}/complete"), rider)
+    let (status, body) = rider
+        .post(&format!("/deliveries/{id}/complete"), serde_json::json!({}))
         .await;
     assert_eq!(status, 200, "{body}");
-    settled(&stack, &id).await;
+    settled(&restaurant, &id).await;
 
     let api_text = scrape(api).await;
     assert_eq!(
@@ -280,13 +285,16 @@ async fn the_ops_summary_counts_both_sides_and_names_a_delivery_the_list_got_wro
         ..ProcOptions::default()
     })
     .await;
-    let waiting = stack.call_rider("r-drift", 1000).await;
-    let done = stack.call_rider("r-drift", 1200).await;
-    drive_to_completion(&stack, &done, "rider-drift", Duration::from_secs(30)).await;
-    settled(&stack, &done).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-drift").await;
+    let rider = stack.signed_in(Role::Rider, "rider-drift").await;
+    let operator = stack.signed_in(Role::Operator, "ops-drift").await;
+    let waiting = restaurant.call_rider(1000).await;
+    let done = restaurant.call_rider(1200).await;
+    drive_to_completion(&rider, &done, Duration::from_secs(30)).await;
+    settled(&restaurant, &done).await;
 
     let agreed = eventually("both sides to agree", Duration::from_secs(20), || async {
-        let (status, summary) = stack.get("/ops/summary").await;
+        let (status, summary) = operator.get("/ops/summary").await;
         assert_eq!(status, 200, "{summary}");
         let counts = serde_json::json!({"Called": 1, "Picked": 0, "Completed": 1, "Cancelled": 0});
         (summary["deliveryList"] == counts && summary["temporal"] == counts).then_some(summary)
@@ -317,7 +325,7 @@ async fn the_ops_summary_counts_both_sides_and_names_a_delivery_the_list_got_wro
     .await
     .expect("write the wrong row");
 
-    let (status, summary) = stack.get("/ops/summary").await;
+    let (status, summary) = operator.get("/ops/summary").await;
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["deliveryList"]["Cancelled"], 1, "{summary}");
     assert_eq!(summary["temporal"]["Called"], 1, "{summary}");

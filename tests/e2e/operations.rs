@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::{Stack, StackOptions, eventually};
+use identity::Role;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,10 +29,11 @@ async fn health_readiness_and_the_openapi_document_answer() {
         "/deliveries/{delivery_id}/cancel",
         "/deliveries/{delivery_id}/pickup",
         "/deliveries/{delivery_id}/complete",
-        "/riders/{rider_id}/calls",
+        "/rider/calls",
         "/delivery-list",
         "/delivery-list/{delivery_id}",
         "/payments/{delivery_id}",
+        "/ops/summary",
         "/healthz",
         "/readyz",
     ] {
@@ -40,6 +42,24 @@ async fn health_readiness_and_the_openapi_document_answer() {
     assert!(
         doc["paths"]["/deliveries/{delivery_id}/complete"]["post"]["responses"]["403"].is_object()
     );
+    // Every operation of the delivery API documents its answer to a caller without a token.
+    for (path, method) in [
+        ("/deliveries", "post"),
+        ("/deliveries/{delivery_id}", "get"),
+        ("/deliveries/{delivery_id}/cancel", "post"),
+        ("/deliveries/{delivery_id}/pickup", "post"),
+        ("/deliveries/{delivery_id}/complete", "post"),
+        ("/rider/calls", "get"),
+        ("/delivery-list", "get"),
+        ("/delivery-list/{delivery_id}", "get"),
+        ("/payments/{delivery_id}", "get"),
+        ("/ops/summary", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"]["401"].is_object(),
+            "{method} {path} documents 401"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,12 +70,15 @@ async fn with_the_worker_down_updates_answer_503_and_reads_fall_back_to_the_list
         ..StackOptions::default()
     })
     .await;
-    let id = stack.call_rider("r-1", 11000).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let rider_1 = stack.signed_in(Role::Rider, "rider-1").await;
+    let rider_2 = stack.signed_in(Role::Rider, "rider-2").await;
+    let id = restaurant.call_rider(11000).await;
     eventually(
         "the list to show the call",
         Duration::from_secs(10),
         || async {
-            let (status, _) = stack.get(&format!("/delivery-list/{id}")).await;
+            let (status, _) = restaurant.get(&format!("/delivery-list/{id}")).await;
             (status == 200).then_some(())
         },
     )
@@ -63,10 +86,9 @@ async fn with_the_worker_down_updates_answer_503_and_reads_fall_back_to_the_list
     stack.stop_worker();
 
     let started = Instant::now();
-    let response = stack
-        .http
-        .post(stack.url(&format!("/deliveries/{id}/pickup")))
-        .json(&json!({"riderId": "rider-1"}))
+    let response = rider_1
+        .request(reqwest::Method::POST, &format!("/deliveries/{id}/pickup"))
+        .json(&json!({}))
         .send()
         .await
         .unwrap();
@@ -80,9 +102,8 @@ async fn with_the_worker_down_updates_answer_503_and_reads_fall_back_to_the_list
         started.elapsed()
     );
 
-    let response = stack
-        .http
-        .get(stack.url(&format!("/deliveries/{id}")))
+    let response = restaurant
+        .request(reqwest::Method::GET, &format!("/deliveries/{id}"))
         .send()
         .await
         .unwrap();
@@ -105,11 +126,8 @@ async fn with_the_worker_down_updates_answer_503_and_reads_fall_back_to_the_list
         "a retried pickup to succeed",
         Duration::from_secs(30),
         || async {
-            let (status, live) = stack
-                .post(
-                    &format!("/deliveries/{id}/pickup"),
-                    json!({"riderId": "rider-2"}),
-                )
+            let (status, live) = rider_2
+                .post(&format!("/deliveries/{id}/pickup"), json!({}))
                 .await;
             assert!(
                 matches!(status, 200 | 503),
@@ -125,11 +143,11 @@ async fn with_the_worker_down_updates_answer_503_and_reads_fall_back_to_the_list
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_idempotency_key_gives_the_same_delivery_and_a_different_body_is_refused() {
     let stack = Stack::start(StackOptions::default()).await;
-    let body = json!({"restaurantId": "r-5", "destination": "Daegu", "cost": 4000});
+    let restaurant = stack.signed_in(Role::Restaurant, "r-5").await;
+    let body = json!({"destination": "Daegu", "cost": 4000});
     let send = |body: serde_json::Value| {
-        let request = stack
-            .http
-            .post(stack.url("/deliveries"))
+        let request = restaurant
+            .request(reqwest::Method::POST, "/deliveries")
             .header("Idempotency-Key", "order-77")
             .json(&body);
         async move {
@@ -151,12 +169,11 @@ async fn the_same_idempotency_key_gives_the_same_delivery_and_a_different_body_i
         "{answers:?}"
     );
 
-    let (status, refused) =
-        send(json!({"restaurantId": "r-5", "destination": "Daegu", "cost": 5000})).await;
+    let (status, refused) = send(json!({"destination": "Daegu", "cost": 5000})).await;
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["code"], "idempotency_key_reused");
     eventually("one row in the list", Duration::from_secs(5), || async {
-        let (_, list) = stack.get("/delivery-list?restaurantId=r-5").await;
+        let (_, list) = restaurant.get("/delivery-list").await;
         (list.as_array()?.len() == 1).then_some(())
     })
     .await;

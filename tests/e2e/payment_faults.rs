@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use e2e::{Stack, StackOptions, eventually};
+use identity::Role;
 use serde_json::json;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use workflows::{
@@ -20,11 +21,13 @@ async fn a_registration_failing_while_payment_is_down_succeeds_on_retry() {
         ..StackOptions::default()
     })
     .await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-9").await;
+    let rider = stack.signed_in(Role::Rider, "rider-1").await;
 
-    let (status, body) = stack
+    let (status, body) = restaurant
         .post(
             "/deliveries",
-            json!({"restaurantId": "r-9", "destination": "Busan", "cost": 30000}),
+            json!({"destination": "Busan", "cost": 30000}),
         )
         .await;
     assert_eq!(
@@ -48,14 +51,11 @@ async fn a_registration_failing_while_payment_is_down_succeeds_on_retry() {
         },
     )
     .await;
-    let (status, live) = stack.get(&format!("/deliveries/{id}")).await;
+    let (status, live) = restaurant.get(&format!("/deliveries/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(live["payment"]["status"], "Pending");
-    let (status, body) = stack
-        .post(
-            &format!("/deliveries/{id}/pickup"),
-            json!({"riderId": "rider-1"}),
-        )
+    let (status, body) = rider
+        .post(&format!("/deliveries/{id}/pickup"), json!({}))
         .await;
     assert_eq!(
         status, 409,
@@ -67,30 +67,24 @@ async fn a_registration_failing_while_payment_is_down_succeeds_on_retry() {
         "the payment to be registered",
         Duration::from_secs(20),
         || async {
-            let (_, payment) = stack.get(&format!("/payments/{id}")).await;
+            let (_, payment) = restaurant.get(&format!("/payments/{id}")).await;
             (payment["status"] == "Registered" && payment["amount"] == 30000).then_some(())
         },
     )
     .await;
     eventually("the call to be open", Duration::from_secs(10), || async {
-        let (status, _) = stack
-            .post(
-                &format!("/deliveries/{id}/pickup"),
-                json!({"riderId": "rider-1"}),
-            )
+        let (status, _) = rider
+            .post(&format!("/deliveries/{id}/pickup"), json!({}))
             .await;
         (status == 200).then_some(())
     })
     .await;
-    let (status, _) = stack
-        .post(
-            &format!("/deliveries/{id}/complete"),
-            json!({"riderId": "rider-1"}),
-        )
+    let (status, _) = rider
+        .post(&format!("/deliveries/{id}/complete"), json!({}))
         .await;
     assert_eq!(status, 200);
     eventually("settlement", Duration::from_secs(10), || async {
-        let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+        let (_, row) = restaurant.get(&format!("/delivery-list/{id}")).await;
         (row["status"] == "Completed" && row["settled"] == 30000).then_some(())
     })
     .await;
@@ -151,16 +145,21 @@ async fn a_registration_refused_on_the_merits_ends_the_delivery_without_moving_m
         "{view:?}"
     );
 
-    let (status, payment) = stack.get(&format!("/payments/{id}")).await;
+    // The restaurant the workflow was started for, and an operator, read what happened.
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let operator = stack.signed_in(Role::Operator, "ops-payments").await;
+    let rider = stack.signed_in(Role::Rider, "rider-1").await;
+    let (status, payment) = restaurant.get(&format!("/payments/{id}")).await;
     assert_eq!(status, 200, "{payment}");
+    assert_eq!(operator.get(&format!("/payments/{id}")).await.1, payment);
     assert_eq!(
         (payment["amount"].as_i64(), payment["status"].as_str()),
         (Some(1234), Some("Registered")),
         "no money moved: only the first registration, untouched"
     );
-    let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+    let (_, row) = operator.get(&format!("/delivery-list/{id}")).await;
     assert_eq!(row["status"], "Cancelled");
-    let (_, calls) = stack.get("/riders/rider-1/calls").await;
+    let (_, calls) = rider.get("/rider/calls").await;
     assert!(
         !calls
             .as_array()

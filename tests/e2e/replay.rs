@@ -9,6 +9,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use e2e::{Stack, StackOptions, drive_to_completion, eventually};
+use identity::Role;
 use serde_json::json;
 use temporalio_client::{Client, WorkflowCancelOptions, WorkflowExecutionStatus, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
@@ -99,12 +100,17 @@ async fn fresh_histories_of_every_path_replay() {
     })
     .await;
 
+    // The same accounts as the histories always had: restaurant r-1, riders 1 to 3.
+    let restaurant = patient.signed_in(Role::Restaurant, "r-1").await;
+    let rider_1 = patient.signed_in(Role::Rider, "rider-1").await;
+    let rider_2 = patient.signed_in(Role::Rider, "rider-2").await;
+    let deadline_restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let fallback_restaurant = payment_down.signed_in(Role::Restaurant, "r-1").await;
+    let fallback_rider = payment_down.signed_in(Role::Rider, "rider-3").await;
+
     // Payment down: the local registration gives up and the remote activity takes over.
-    let (status, body) = payment_down
-        .post(
-            "/deliveries",
-            json!({"restaurantId": "r-1", "destination": "Busan", "cost": 7000}),
-        )
+    let (status, body) = fallback_restaurant
+        .post("/deliveries", json!({"destination": "Busan", "cost": 7000}))
         .await;
     assert_eq!(status, 202, "{body}");
     let fallback = body["deliveryId"].as_str().expect("deliveryId").to_owned();
@@ -122,33 +128,27 @@ async fn fresh_histories_of_every_path_replay() {
     )
     .await;
     payment_down.start_payment().await;
-    drive_to_completion(&payment_down, &fallback, "rider-3", Duration::from_secs(30)).await;
+    drive_to_completion(&fallback_rider, &fallback, Duration::from_secs(30)).await;
 
-    let happy = patient.call_rider("r-1", 20000).await;
+    let happy = restaurant.call_rider(20000).await;
     assert_eq!(
-        patient
-            .post(
-                &format!("/deliveries/{happy}/pickup"),
-                json!({"riderId": "rider-1"})
-            )
+        rider_1
+            .post(&format!("/deliveries/{happy}/pickup"), json!({}))
             .await
             .0,
         200
     );
     assert_eq!(
-        patient
-            .post(
-                &format!("/deliveries/{happy}/complete"),
-                json!({"riderId": "rider-1"})
-            )
+        rider_1
+            .post(&format!("/deliveries/{happy}/complete"), json!({}))
             .await
             .0,
         200
     );
 
-    let cancel = patient.call_rider("r-1", 10000).await;
+    let cancel = restaurant.call_rider(10000).await;
     assert_eq!(
-        patient
+        restaurant
             .post(
                 &format!("/deliveries/{cancel}/cancel"),
                 json!({"reason": "changed mind"})
@@ -158,15 +158,12 @@ async fn fresh_histories_of_every_path_replay() {
         200
     );
 
-    let deadline = stack.call_rider("r-1", 5000).await;
+    let deadline = deadline_restaurant.call_rider(5000).await;
 
-    let operator = patient.call_rider("r-1", 3000).await;
+    let operator = restaurant.call_rider(3000).await;
     assert_eq!(
-        patient
-            .post(
-                &format!("/deliveries/{operator}/pickup"),
-                json!({"riderId": "rider-2"})
-            )
+        rider_2
+            .post(&format!("/deliveries/{operator}/pickup"), json!({}))
             .await
             .0,
         200

@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use e2e::{Stack, StackOptions, assert_invariants, drive_to_completion, eventually};
+use e2e::{ApiClient, Stack, StackOptions, assert_invariants, drive_to_completion, eventually};
+use identity::Role;
 use serde_json::json;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use workflows::{DeliveryWorkflow, delivery::PATCH_LOCAL_EFFECTS, names};
@@ -36,9 +37,10 @@ async fn patch_markers(stack: &Stack, id: &str, patch_id: &str) -> Vec<String> {
         .collect()
 }
 
-async fn all_listed(stack: &Stack, ids: &[String], status: &str) -> Option<()> {
+/// Whether every one of `ids` shows `status` in the delivery list, as `reader` sees it.
+async fn all_listed(reader: &ApiClient, ids: &[String], status: &str) -> Option<()> {
     for id in ids {
-        let (_, row) = stack.get(&format!("/delivery-list/{id}")).await;
+        let (_, row) = reader.get(&format!("/delivery-list/{id}")).await;
         if row["status"] != status {
             return None;
         }
@@ -46,23 +48,20 @@ async fn all_listed(stack: &Stack, ids: &[String], status: &str) -> Option<()> {
     Some(())
 }
 
-/// Starts two deliveries on the running worker, waits until both are listed and picks the
-/// first one up, so each worker generation leaves one delivery waiting for a rider and one
-/// picked up.
-async fn start_two(stack: &Stack, restaurant: &str, cost: i64) -> Vec<String> {
+/// Starts two deliveries of `restaurant` (signed in) on the running worker, waits until both
+/// are listed and has `rider` pick the first one up, so each worker generation leaves one
+/// delivery waiting for a rider and one picked up.
+async fn start_two(restaurant: &ApiClient, rider: &ApiClient, cost: i64) -> Vec<String> {
     let ids = vec![
-        stack.call_rider(restaurant, cost).await,
-        stack.call_rider(restaurant, cost + 1).await,
+        restaurant.call_rider(cost).await,
+        restaurant.call_rider(cost + 1).await,
     ];
     eventually("the calls to be listed", Duration::from_secs(10), || {
-        all_listed(stack, &ids, "Called")
+        all_listed(restaurant, &ids, "Called")
     })
     .await;
-    let (status, _) = stack
-        .post(
-            &format!("/deliveries/{}/pickup", ids[0]),
-            json!({"riderId": "rider-1"}),
-        )
+    let (status, _) = rider
+        .post(&format!("/deliveries/{}/pickup", ids[0]), json!({}))
         .await;
     assert_eq!(status, 200);
     ids
@@ -71,6 +70,10 @@ async fn start_two(stack: &Stack, restaurant: &str, cost: i64) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_in_flight_finish_across_redeploys_and_record_the_retired_patch_as_deprecated() {
     let mut stack = Stack::start(StackOptions::default()).await;
+    let first_restaurant = stack.signed_in(Role::Restaurant, "r-first").await;
+    let second_restaurant = stack.signed_in(Role::Restaurant, "r-second").await;
+    let rider = stack.signed_in(Role::Rider, "rider-1").await;
+    let operator = stack.signed_in(Role::Operator, "ops-versioning").await;
     // A worker that defers the patch, as one rolling out a new patch would: deprecated
     // patches are not deferred (they only record that the old code is gone).
     stack.stop_worker();
@@ -78,21 +81,21 @@ async fn deliveries_in_flight_finish_across_redeploys_and_record_the_retired_pat
         worker::Role::ALL.to_vec(),
         vec![PATCH_LOCAL_EFFECTS.to_owned()],
     );
-    let first = start_two(&stack, "r-first", 2000).await;
+    let first = start_two(&first_restaurant, &rider, 2000).await;
 
     // Mid-delivery, a new worker generation takes over everything.
     stack.stop_worker();
     stack.start_worker(worker::Role::ALL.to_vec());
-    let second = start_two(&stack, "r-second", 3000).await;
+    let second = start_two(&second_restaurant, &rider, 3000).await;
 
     let all: Vec<String> = first.iter().chain(&second).cloned().collect();
     for id in &all {
-        drive_to_completion(&stack, id, "rider-1", Duration::from_secs(60)).await;
+        drive_to_completion(&rider, id, Duration::from_secs(60)).await;
     }
     eventually(
         "every delivery to be completed",
         Duration::from_secs(30),
-        || all_listed(&stack, &all, "Completed"),
+        || all_listed(&operator, &all, "Completed"),
     )
     .await;
     for id in &all {

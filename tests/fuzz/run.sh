@@ -6,7 +6,8 @@
 # or a status, header or body is not the documented one.
 #
 #   ./tests/fuzz/run.sh            the default budget (FUZZ_EXAMPLES=50 per operation, about 1,450 requests,
-#                                  signed in as the demo operator)
+#                                  signed in as the demo accounts: restaurant r-1 calls, rider-7
+#                                  picks up and completes, operator ops-1 makes every other request)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -22,14 +23,18 @@ fi
 source tests/stack.sh
 trap 'stop_stack' EXIT
 
-# Signed in as the run command's demo operator (schemathesis.toml sends the token).
+# Signed in as the run command's demo accounts (schemathesis.toml sends each operation the token
+# of the role it is for): the restaurant calls riders, the rider picks up and completes, the
+# operator makes every other request.
 sign_in() {
   curl -sf -d grant_type=password -d "username=$1" -d "password=demo-$1" \
     "http://127.0.0.1:$API_PORT/oauth/token" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
 }
 FUZZ_OPERATOR_TOKEN="$(sign_in ops-1)"
-export FUZZ_OPERATOR_TOKEN
+FUZZ_RESTAURANT_TOKEN="$(sign_in r-1)"
+FUZZ_RIDER_TOKEN="$(sign_in rider-7)"
+export FUZZ_OPERATOR_TOKEN FUZZ_RESTAURANT_TOKEN FUZZ_RIDER_TOKEN
 
 report="$DATA_DIR/fuzz"
 status=0

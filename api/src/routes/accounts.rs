@@ -89,7 +89,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// Create an account (operators).
-#[utoipa::path(post, path = "/accounts", tag = "accounts", security(("bearer" = [])), request_body = NewAccount,
+#[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = NewAccount,
     responses(
         (status = 201, description = "created; the secret is shown this once", body = CreatedAnswer,
             headers(("Location" = String, description = "the account"))),
@@ -117,7 +117,7 @@ pub(crate) async fn create_account(
 }
 
 /// List the accounts of one role, in id order (operators).
-#[utoipa::path(get, path = "/accounts", tag = "accounts", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/accounts", tag = "accounts", params(ListParams),
     responses(
         (status = 200, description = "a page of accounts", body = Page),
         (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
@@ -143,7 +143,7 @@ pub(crate) async fn list_accounts(
 }
 
 /// One account: operators any, every account itself (`/accounts/me`).
-#[utoipa::path(get, path = "/accounts/{account_id}", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/accounts/{account_id}", tag = "accounts",
     params(("account_id" = String, Path, description = "an account id, or `me`")),
     responses(
         (status = 200, description = "the account (never a secret)", body = Account),
@@ -162,7 +162,7 @@ pub(crate) async fn get_account(
 
 /// Change an account's name and attributes: operators any; a rider its own `zones` and
 /// `capacity`.
-#[utoipa::path(patch, path = "/accounts/{account_id}", tag = "accounts", security(("bearer" = [])), request_body = AccountPatch,
+#[utoipa::path(patch, path = "/accounts/{account_id}", tag = "accounts", request_body = AccountPatch,
     params(("account_id" = String, Path, description = "an account id, or `me`")),
     responses(
         (status = 200, description = "the changed account", body = Account),
@@ -200,7 +200,7 @@ pub(crate) async fn patch_account(
 
 /// Rotate a secret: operators any, every account its own. The old secret stops working at
 /// once, and tokens issued with it within a minute.
-#[utoipa::path(post, path = "/accounts/{account_id}/secret", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/accounts/{account_id}/secret", tag = "accounts",
     params(("account_id" = String, Path, description = "an account id, or `me`")),
     responses(
         (status = 200, description = "the new secret, shown this once", body = SecretAnswer),
@@ -225,7 +225,7 @@ pub(crate) async fn rotate_secret(
 
 /// Delete an account (operators): sign-in stops and its tokens stop working within a minute;
 /// its deliveries and money stay, and its id is never given out again.
-#[utoipa::path(delete, path = "/accounts/{account_id}", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/accounts/{account_id}", tag = "accounts",
     params(("account_id" = String, Path)),
     responses(
         (status = 204, description = "deleted"),

@@ -1,4 +1,5 @@
-//! Restaurants call and cancel; riders pick up and complete; anyone reads a delivery.
+//! Restaurants call and cancel; riders pick up and complete; each reads the deliveries it
+//! may see (`crate::access`). The restaurant and rider ids come from the caller's token.
 
 use axum::{
     Json,
@@ -6,9 +7,8 @@ use axum::{
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use domain::{
-    Cost, CustomerId, DeliveryId, DeliveryView, PaymentStatus, RestaurantId, RiderId, Text,
-};
+use domain::{Cost, CustomerId, DeliveryId, DeliveryView, PaymentStatus, Text};
+use identity::{Principal, Role};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use workflows::{
@@ -17,18 +17,18 @@ use workflows::{
 };
 
 use crate::{
-    AppState,
+    AppState, access,
+    auth::Caller,
     error::{ApiError, BadInput, ErrorBody},
     extract::{JsonBody, OptionalJsonBody},
     service::{self, CallRequest, IdempotencyKey},
     temporal,
 };
 
-/// `POST /deliveries` body.
+/// `POST /deliveries` body. The restaurant is the caller (its token), never a body field.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CallBody {
-    restaurant_id: RestaurantId,
     destination: Text,
     cost: Cost,
     /// The restaurant's reference for its customer.
@@ -36,12 +36,10 @@ pub(crate) struct CallBody {
     customer_id: Option<CustomerId>,
 }
 
-/// `pickup` / `complete` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RiderBody {
-    rider_id: RiderId,
-}
+/// `pickup` / `complete` body: none is needed (an empty object is accepted); the rider is the
+/// caller.
+#[derive(Default, Deserialize, ToSchema)]
+pub(crate) struct RiderBody {}
 
 /// `cancel` body; may be left out.
 #[derive(Default, Deserialize, ToSchema)]
@@ -89,15 +87,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
         (status = 202, description = "durably started; payment not confirmed yet", body = DeliveryView,
             headers(("Location" = String, description = "the delivery"))),
         BadInput,
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "not a restaurant (`forbidden`)", body = ErrorBody),
         (status = 503, description = "Temporal unreachable", body = ErrorBody),
     ))]
 pub(crate) async fn create_delivery(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CallBody>,
 ) -> Result<Response, ApiError> {
     let request = CallRequest {
-        restaurant_id: body.restaurant_id,
+        restaurant_id: caller.restaurant_id()?,
         destination: body.destination,
         cost: body.cost,
         customer_id: body.customer_id,
@@ -126,14 +127,16 @@ pub(crate) async fn create_delivery(
     params(("delivery_id" = DeliveryId, Path)),
     responses(
         (status = 200, description = "live state from the workflow, or the delivery list when no worker answers", body = DeliveryView),
-        (status = 404, description = "unknown delivery", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "unknown delivery, or not one the caller may see", body = ErrorBody),
         (status = 503, description = "Temporal unreachable", body = ErrorBody),
     ))]
 pub(crate) async fn get_delivery(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     DeliveryPath(delivery_id): DeliveryPath,
 ) -> Result<Response, ApiError> {
-    let (source, view) = service::view(&state, &delivery_id).await?;
+    let (source, view) = visible_view(&state, &caller, &delivery_id).await?;
     Ok(match source.header() {
         Some(from) => ([("x-delivery-source", from)], Json(view)).into_response(),
         None => Json(view).into_response(),
@@ -147,15 +150,23 @@ pub(crate) async fn get_delivery(
     responses(
         (status = 200, description = "cancelled; payment voided", body = DeliveryView),
         BadInput,
-        (status = 404, description = "unknown delivery", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "a rider (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "unknown delivery, or another restaurant's", body = ErrorBody),
         (status = 409, description = "already picked up or finished", body = ErrorBody),
         (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
     ))]
 pub(crate) async fn cancel_delivery(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     DeliveryPath(delivery_id): DeliveryPath,
     OptionalJsonBody(body): OptionalJsonBody<CancelBody>,
 ) -> Result<Json<DeliveryView>, ApiError> {
+    caller.require(&[Role::Restaurant, Role::Operator])?;
+    if caller.role == Role::Restaurant {
+        // Another restaurant's delivery is unknown to this one.
+        visible_view(&state, &caller, &delivery_id).await?;
+    }
     let request = CancelRequest {
         reason: body.reason,
         expires_at_ms: Some(temporal::update_expiry(&state)),
@@ -165,49 +176,70 @@ pub(crate) async fn cancel_delivery(
 }
 
 /// A rider picks the food up; the first one wins.
-#[utoipa::path(post, path = "/deliveries/{delivery_id}/pickup", tag = "riders", request_body = RiderBody,
+#[utoipa::path(post, path = "/deliveries/{delivery_id}/pickup", tag = "riders",
+    request_body(content = Option<RiderBody>, description = "none needed"),
     params(("delivery_id" = DeliveryId, Path)),
     responses(
         (status = 200, description = "picked up", body = DeliveryView),
         BadInput,
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "not a rider (`forbidden`)", body = ErrorBody),
         (status = 404, description = "unknown delivery", body = ErrorBody),
         (status = 409, description = "another rider was faster, or it is cancelled or finished", body = ErrorBody),
         (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
     ))]
 pub(crate) async fn pickup_delivery(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     DeliveryPath(delivery_id): DeliveryPath,
-    JsonBody(body): JsonBody<RiderBody>,
+    OptionalJsonBody(RiderBody {}): OptionalJsonBody<RiderBody>,
 ) -> Result<Json<DeliveryView>, ApiError> {
-    let request = rider_request(&state, body);
+    let request = rider_request(&state, &caller)?;
     let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::pickup, request).await?;
     Ok(Json(view))
 }
 
 /// The rider who picked the food up completes the delivery; payment is settled.
-#[utoipa::path(post, path = "/deliveries/{delivery_id}/complete", tag = "riders", request_body = RiderBody,
+#[utoipa::path(post, path = "/deliveries/{delivery_id}/complete", tag = "riders",
+    request_body(content = Option<RiderBody>, description = "none needed"),
     params(("delivery_id" = DeliveryId, Path)),
     responses(
         (status = 200, description = "completed; settlement follows", body = DeliveryView),
         BadInput,
-        (status = 403, description = "another rider picked it up", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "not a rider (`forbidden`), or another rider picked it up (`not_your_delivery`)", body = ErrorBody),
         (status = 404, description = "unknown delivery", body = ErrorBody),
         (status = 409, description = "not picked up yet, or already completed", body = ErrorBody),
         (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
     ))]
 pub(crate) async fn complete_delivery(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     DeliveryPath(delivery_id): DeliveryPath,
-    JsonBody(body): JsonBody<RiderBody>,
+    OptionalJsonBody(RiderBody {}): OptionalJsonBody<RiderBody>,
 ) -> Result<Json<DeliveryView>, ApiError> {
-    let request = rider_request(&state, body);
+    let request = rider_request(&state, &caller)?;
     let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::complete, request).await?;
     Ok(Json(view))
 }
 
-fn rider_request(state: &AppState, body: RiderBody) -> RiderRequest {
-    RiderRequest {
-        rider_id: body.rider_id,
+fn rider_request(state: &AppState, caller: &Principal) -> Result<RiderRequest, ApiError> {
+    Ok(RiderRequest {
+        rider_id: caller.rider_id()?,
         expires_at_ms: Some(temporal::update_expiry(state)),
+    })
+}
+
+/// The delivery, if `caller` may see it; else the same `404` as an unknown id.
+pub(crate) async fn visible_view(
+    state: &AppState,
+    caller: &Principal,
+    delivery_id: &DeliveryId,
+) -> Result<(service::Source, DeliveryView), ApiError> {
+    let (source, view) = service::view(state, delivery_id).await?;
+    if access::may_see(caller, &view.call, view.status, view.rider_id.as_ref()) {
+        Ok((source, view))
+    } else {
+        Err(ApiError::delivery_not_found(delivery_id.as_str()))
     }
 }

@@ -16,13 +16,13 @@ use workflows::names;
 use crate::{ApiError, AppState, error::ErrorBody};
 
 /// 200 while the process runs.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process runs")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200, description = "the process runs")))]
 pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// 200 only when Temporal and the delivery list database answer; else 503 naming the failure.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()), responses(
     (status = 200, description = "every dependency answers"),
     (status = 503, description = "a dependency is unreachable; `code` names it"),
 ))]
@@ -103,9 +103,15 @@ pub(crate) struct Drift {
 /// disagree for longer than the projection's normal lag.
 #[utoipa::path(get, path = "/ops/summary", tag = "operations", responses(
     (status = 200, description = "both sides' counts and the drifted deliveries", body = OpsSummary),
+    (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+    (status = 403, description = "not an operator (`forbidden`)", body = ErrorBody),
     (status = 503, description = "Temporal or the delivery list database is unreachable", body = ErrorBody),
 ))]
-pub(crate) async fn summary(State(state): State<AppState>) -> Result<Json<OpsSummary>, ApiError> {
+pub(crate) async fn summary(
+    State(state): State<AppState>,
+    crate::auth::Caller(caller): crate::auth::Caller,
+) -> Result<Json<OpsSummary>, ApiError> {
+    caller.require(&[identity::Role::Operator])?;
     let grace = state.settings().drift_grace;
     let listed = state
         .inner

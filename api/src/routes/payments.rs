@@ -12,9 +12,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use workflows::model::{DeliveryId, PaymentStatus};
 
+use identity::Role;
+
 use crate::{
     AppState,
+    auth::Caller,
     error::{ApiError, ErrorBody},
+    routes::deliveries::visible_view,
 };
 
 /// A payment as the ledger holds it.
@@ -34,13 +38,17 @@ pub(crate) struct PaymentBody {
     params(("delivery_id" = DeliveryId, Path)),
     responses(
         (status = 200, description = "the payment", body = PaymentBody),
-        (status = 404, description = "no payment for this delivery", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "a rider (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "no payment for this delivery, or another restaurant's", body = ErrorBody),
         (status = 503, description = "payment service unreachable", body = ErrorBody),
     ))]
 pub(crate) async fn get_payment(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Path(delivery_id): Path<String>,
 ) -> Result<Json<PaymentBody>, ApiError> {
+    caller.require(&[Role::Restaurant, Role::Operator])?;
     let not_found = || ApiError::NotFound {
         code: "payment_not_found",
         message: format!("no payment for delivery {delivery_id:?}"),
@@ -48,6 +56,15 @@ pub(crate) async fn get_payment(
     let Ok(delivery_id) = DeliveryId::parse(delivery_id.as_str()) else {
         return Err(not_found());
     };
+    if caller.role == Role::Restaurant {
+        // Another restaurant's payment is unknown to this one.
+        visible_view(&state, &caller, &delivery_id)
+            .await
+            .map_err(|e| match e {
+                ApiError::NotFound { .. } => not_found(),
+                other => other,
+            })?;
+    }
     payment_of(&state, &delivery_id)
         .await?
         .map(Json)

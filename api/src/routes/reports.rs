@@ -1,4 +1,5 @@
-//! The delivery list: the CQRS read model for reports.
+//! The delivery list: the CQRS read model for reports, scoped to the caller: a restaurant's
+//! rows, the rows a rider held, every row for operators.
 
 use axum::{Json, extract::State};
 use domain::{DeliveryRow, DeliveryStatus, RestaurantId, RiderId};
@@ -6,8 +7,11 @@ use readmodel::ListFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use identity::Role;
+
 use crate::{
-    AppState,
+    AppState, access,
+    auth::Caller,
     error::{ApiError, ErrorBody},
     extract::Query,
     routes::deliveries::DeliveryPath,
@@ -21,10 +25,10 @@ pub(crate) struct ListParams {
     /// Only deliveries in this status.
     #[serde(default)]
     status: Option<DeliveryStatus>,
-    /// Only this restaurant's deliveries.
+    /// Only this restaurant's deliveries (operators; a restaurant sees only its own).
     #[serde(default)]
     restaurant_id: Option<RestaurantId>,
-    /// Only deliveries this rider picked up.
+    /// Only deliveries this rider picked up (operators; a rider sees only its own).
     #[serde(default)]
     rider_id: Option<RiderId>,
     /// Most rows to return.
@@ -56,20 +60,28 @@ impl TryFrom<String> for Limit {
     }
 }
 
-/// Deliveries, newest change first.
+/// Deliveries the caller may see, newest change first.
 #[utoipa::path(get, path = "/delivery-list", tag = "reports", params(ListParams),
     responses(
-        (status = 200, description = "matching rows, newest first", body = [DeliveryRow]),
+        (status = 200, description = "matching rows, newest first: a restaurant's own, the ones a rider held, all for operators", body = [DeliveryRow]),
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
         (status = 422, description = "invalid filter", body = ErrorBody),
     ))]
 pub(crate) async fn list_deliveries(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Vec<DeliveryRow>>, ApiError> {
+    // The caller's own id replaces the filter of its role, whatever the query says.
+    let (restaurant_id, rider_id) = match caller.role {
+        Role::Operator => (params.restaurant_id, params.rider_id),
+        Role::Restaurant => (Some(caller.restaurant_id()?), params.rider_id),
+        Role::Rider => (params.restaurant_id, Some(caller.rider_id()?)),
+    };
     let filter = ListFilter {
         status: params.status,
-        restaurant_id: params.restaurant_id,
-        rider_id: params.rider_id,
+        restaurant_id,
+        rider_id,
         limit: params.limit.map_or(Limit::DEFAULT, |l| l.0),
     };
     let rows = state
@@ -86,10 +98,12 @@ pub(crate) async fn list_deliveries(
     params(("delivery_id" = domain::DeliveryId, Path)),
     responses(
         (status = 200, description = "the row", body = DeliveryRow),
-        (status = 404, description = "not in the delivery list", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "not in the delivery list, or not one the caller may see", body = ErrorBody),
     ))]
 pub(crate) async fn get_list_row(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     DeliveryPath(delivery_id): DeliveryPath,
 ) -> Result<Json<DeliveryRow>, ApiError> {
     let row = state
@@ -98,6 +112,7 @@ pub(crate) async fn get_list_row(
         .delivery(&delivery_id)
         .await
         .map_err(ApiError::internal)?;
-    row.map(Json)
+    row.filter(|row| access::may_see(&caller, &row.call, row.status, row.rider_id.as_ref()))
+        .map(Json)
         .ok_or_else(|| ApiError::delivery_not_found(delivery_id.as_str()))
 }

@@ -1,31 +1,31 @@
 //! What riders read: the open calls.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
-use domain::{OpenCall, RiderId};
+use axum::{Json, extract::State};
+use domain::OpenCall;
+use identity::Role;
 
 use crate::{
     AppState,
+    auth::Caller,
     error::{ApiError, ErrorBody},
 };
 
 /// Most calls a rider's list shows at once, oldest first.
 const OPEN_CALLS_LIMIT: u64 = 200;
 
-/// The calls open for riders (a call appears shortly after it is made).
-#[utoipa::path(get, path = "/riders/{rider_id}/calls", tag = "riders",
-    params(("rider_id" = RiderId, Path)),
+/// The calls open to the signed-in rider (a call appears shortly after it is made); operators
+/// see every open call.
+#[utoipa::path(get, path = "/rider/calls", tag = "riders",
     responses(
         (status = 200, description = "open calls, oldest first", body = [OpenCall]),
-        (status = 422, description = "invalid rider id", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "a restaurant (`forbidden`)", body = ErrorBody),
     ))]
 pub(crate) async fn open_calls(
     State(state): State<AppState>,
-    Path(rider_id): Path<String>,
+    Caller(caller): Caller,
 ) -> Result<Json<Vec<OpenCall>>, ApiError> {
-    RiderId::parse(rider_id).map_err(|e| ApiError::invalid("riderId", format!("riderId {e}")))?;
+    caller.require(&[Role::Rider, Role::Operator])?;
     let calls = state
         .inner
         .readmodel

@@ -105,7 +105,7 @@ fn no_store() -> [(header::HeaderName, &'static str); 2] {
 }
 
 /// Sign in and get an access token.
-#[utoipa::path(post, path = "/oauth/token", tag = "identity",
+#[utoipa::path(post, path = "/oauth/token", tag = "identity", security(()),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded",
         description = "`grant_type=client_credentials` with `client_id`/`client_secret` (form fields or HTTP Basic), or `grant_type=password` with `username`/`password`"),
     responses(
@@ -172,6 +172,14 @@ pub(crate) async fn token(
         }
     };
     let identity = state.identity();
+    if let Ok(account_id) = identity::AccountId::parse(id.as_str())
+        && let Err(not_until) = identity.sign_in_attempts.check_key(&account_id)
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        return Ok(crate::limits::rate_limited(wait.as_secs() + 1));
+    }
     let account = match identity
         .accounts
         .authenticate(&id, &Secret::new(secret))
@@ -250,7 +258,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 }
 
 /// The public keys of every configured signing key (JWK Set, RFC 7517).
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "identity",
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "identity", security(()),
     responses((status = 200, description = "`{\"keys\":[…]}`: Ed25519 keys (`kty: OKP`, `crv: Ed25519`), one per `kid`", body = Object)))]
 pub(crate) async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
