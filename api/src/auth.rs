@@ -70,18 +70,7 @@ impl Identity {
             .expect("a non-zero period")
             .allow_burst(std::num::NonZeroU32::new(SIGN_IN_BURST).expect("a non-zero burst"));
         let sign_in_attempts = Arc::new(governor::RateLimiter::keyed(quota));
-        // Accounts that stopped trying are forgotten once a minute.
-        let attempts = Arc::downgrade(&sign_in_attempts);
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                every.tick().await;
-                let Some(attempts) = attempts.upgrade() else {
-                    return;
-                };
-                attempts.retain_recent();
-            }
-        });
+        crate::limits::forget_quiet_keys(&sign_in_attempts);
         Ok(Self {
             accounts,
             auth,

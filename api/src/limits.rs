@@ -128,8 +128,29 @@ pub(crate) fn apply(router: Router, settings: &LimitSettings) -> Router {
         return router;
     };
     let config = Arc::new(config);
-    // Buckets of callers that went quiet are dropped once a minute.
-    let limiter = Arc::downgrade(config.limiter());
+    forget_quiet_keys(config.limiter());
+    router.layer(GovernorLayer::new(config).error_handler(rate_limited_answer))
+}
+
+/// Drops, once a minute, the buckets of keys that went quiet (full again), so a keyed limiter
+/// holds only the callers of the last minute; stops when the limiter is dropped.
+pub(crate) fn forget_quiet_keys<K, M>(
+    limiter: &Arc<
+        governor::RateLimiter<
+            K,
+            governor::state::keyed::DefaultKeyedStateStore<K>,
+            governor::clock::DefaultClock,
+            M,
+        >,
+    >,
+) where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    M: governor::middleware::RateLimitingMiddleware<governor::clock::QuantaInstant>
+        + Send
+        + Sync
+        + 'static,
+{
+    let limiter = Arc::downgrade(limiter);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -140,7 +161,6 @@ pub(crate) fn apply(router: Router, settings: &LimitSettings) -> Router {
             limiter.retain_recent();
         }
     });
-    router.layer(GovernorLayer::new(config).error_handler(rate_limited_answer))
 }
 
 fn rate_limited_answer(error: GovernorError) -> Response {
