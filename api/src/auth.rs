@@ -103,17 +103,29 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The token of `Authorization: Bearer <token>` (the scheme is case-insensitive, RFC 7235).
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthorized("sign in: this request needs a bearer token".into())
-    })?;
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
+    if !parts.headers.contains_key(header::AUTHORIZATION) {
+        return Err(ApiError::Unauthorized(
+            "sign in: this request needs a bearer token".into(),
+        ));
+    }
+    authorization(&parts.headers)
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
+        .map(|(_, token)| token)
         .filter(|token| !token.is_empty())
         .ok_or_else(|| {
             ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
         })
+}
+
+/// The `Authorization` header as `(scheme, credentials)` (the scheme as sent; RFC 7235 makes
+/// it case-insensitive), or `None` when there is none or it is not `<scheme> <credentials>`.
+/// The one reading of the header: the caller extractor, the rate limiter's key and the token
+/// endpoint's HTTP Basic all use it.
+pub(crate) fn authorization(headers: &axum::http::HeaderMap) -> Option<(&str, &str)> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .map(|(scheme, credentials)| (scheme, credentials.trim()))
 }

@@ -90,13 +90,9 @@ impl KeyExtractor for CallerKey {
     type Key = Caller;
 
     fn extract<T>(&self, req: &Request<T>) -> Result<Caller, GovernorError> {
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
+        let token = crate::auth::authorization(req.headers())
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
+            .map(|(_, token)| token);
         if let Some(token) = token {
             return Ok(Caller::Token(self.0.hash_one(token)));
         }

@@ -234,17 +234,16 @@ impl Grant {
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1), if sent.
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    if !headers.contains_key(header::AUTHORIZATION) {
         return Ok(None);
-    };
+    }
     let malformed = || OAuthError::new("invalid_request", "malformed HTTP Basic credentials");
-    let Some((scheme, encoded)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+    let Some((scheme, encoded)) = crate::auth::authorization(headers) else {
         return Err(malformed());
     };
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
     }
-    let encoded = encoded.trim();
     let decoded = STANDARD.decode(encoded).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
