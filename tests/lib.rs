@@ -31,12 +31,31 @@ where
     }
 }
 
-/// A free loopback port (bound, then released for the component that will use it).
+/// A free loopback port for a component a test starts.
+///
+/// Taken below the kernel's ephemeral range (32768 and up by default), so that no other
+/// process's `bind(0)` or outgoing connection can take it between this check and its use:
+/// every Temporal dev server picks several ports that way, and CI saw an API fail to start
+/// when a port was taken from under it. A counter with a start that differs per test process
+/// keeps the ports one process hands out distinct.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a free loopback port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: std::sync::OnceLock<AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        AtomicU32::new(std::process::id().wrapping_mul(7919).wrapping_add(nanos) % COUNT)
+    });
+    for _ in 0..COUNT {
+        let port = (FIRST + next.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + COUNT)
 }
 
 /// Logs to stderr when `TEST_LOG` is set; silent otherwise.

@@ -57,6 +57,11 @@ impl Proc {
         Self { child, log }
     }
 
+    /// How the process ended, if it has.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -93,15 +98,27 @@ impl Drop for Proc {
         self.kill();
         // A failing test shows what its processes said last.
         if std::thread::panicking() {
-            let text = self.log_text();
-            let tail: Vec<_> = text.lines().rev().take(20).collect();
             eprintln!(
                 "--- {}\n{}",
                 self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                last_words(&self.log_text())
             );
         }
     }
+}
+
+/// The last 20 lines of a process's log without the frames of a backtrace, so the error a
+/// process exited with is shown rather than the bottom of its stack.
+fn last_words(log: &str) -> String {
+    let frame = |line: &str| {
+        let line = line.trim_start();
+        line.starts_with("at ")
+            || line
+                .split_once(": ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let lines: Vec<_> = log.lines().filter(|line| !frame(line)).collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// What a process stack starts with.
@@ -345,18 +362,22 @@ impl ProcStack {
         let log = self.log_path("api");
         self.api = Some(Proc::spawn("delivery-api", &self.env(), log));
         let health = self.url("/healthz");
-        let http = self.http.clone();
         // Generous: on a loaded 2-core CI machine a debug API has taken over 30 s to start.
-        wait_until("the API to answer", Duration::from_secs(90), || {
-            let (health, http) = (health.clone(), http.clone());
-            async move {
-                http.get(&health)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(status) = self.api.as_mut().and_then(Proc::exited) {
+                panic!("the API exited at start ({status}); its log follows");
             }
-        })
-        .await;
+            let answered = self.http.get(&health).send().await;
+            if answered.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after 90 s waiting for the API to answer"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// SIGKILLs the worker in `slot`.
