@@ -51,13 +51,19 @@ FROM ${RUNTIME_IMAGE} AS runtime
 # Debian release, and within it we want the current ca-certificates. Debian drops superseded
 # versions from its archive, so a pin breaks the build at the next update (bookworm's went from
 # 20230311+deb12u1 to 20250419~deb12u2).
+# /var/lib/delivery/{pki,keys,codec-keys}: the mount points of docker-compose's payment-pki,
+# api-keys and codec-keys volumes, owned by the app user so that what fills them
+# (`payment-service pki init`, the API's signing key, the payload encryption key) may write into
+# a fresh volume (Docker copies the mount point's owner and mode into an empty named volume).
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/delivery --create-home \
-      --shell /usr/sbin/nologin app
+      --shell /usr/sbin/nologin app \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/delivery/pki /var/lib/delivery/keys \
+      /var/lib/delivery/codec-keys
 COPY --from=builder /out/ /usr/local/bin/
 # The working directory is writable by the app user, so the SQLite defaults (.data/…) work in a
 # plain `docker run`; deployments point the *_DATABASE_URL variables at PostgreSQL instead.

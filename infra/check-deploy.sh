@@ -21,7 +21,8 @@
 #     a compose one-shot service (restart "no") that every service using that database waits for
 #     with `service_completed_successfully`, and a Kubernetes Job (one pod at a time, bounded
 #     retries, a TTL) given that database's URL; no initContainer or Deployment migrates; the
-#     payment Deployment's probes are native gRPC health probes on its gRPC port (service ""),
+#     payment Deployment's probes are native gRPC health probes (service "") on its plaintext
+#     health port (PAYMENT_HEALTH_ADDR; its gRPC port speaks mutual TLS, which probes cannot),
 #     the workers' are GET /healthz (startup, liveness) and /readyz (readiness) on the port of
 #     WORKER_METRICS_ADDR, and nothing probes /metrics;
 #   - the Gateway API objects (the edge) strictly against the Gateway API v1.0 CRDs' schemas, and
@@ -421,7 +422,9 @@ for name, svc in compose["services"].items():
     if not cmd or cmd[0] not in bins:
         errors.append(f"compose {name}: command must name one of {sorted(bins)}, not {cmd}")
     env = svc.get("environment") or {}
-    oneshot = str(svc.get("restart", "")) == "no" and cmd[1:2] == ["migrate"]
+    # One-shots (a migration, the payment PKI's `pki init`) exit: nothing to health-check.
+    oneshot = str(svc.get("restart", "")) == "no" and (
+        cmd[1:2] == ["migrate"] or cmd[1:3] == ["pki", "init"])
     if "profiles" not in svc and "healthcheck" not in svc and not oneshot:
         errors.append(f"compose {name}: no healthcheck")
     if "WORKER_SHUTDOWN_GRACE_SECS" in env:
@@ -655,21 +658,27 @@ for d in docs:
             if probe.get("httpGet", {}).get("path") == "/metrics":
                 errors.append(f"{name}: {p} asks /metrics, not a health endpoint")
         if binary == "payment-service":
-            grpc_port = port_of(c, "grpc")
-            addr = next((cfg.get("PAYMENT_ADDR") for n, cfg in config.items()
-                         if any(s.get("configMapRef", {}).get("name") == n for s in c.get("envFrom", []))
-                         and "PAYMENT_ADDR" in cfg), None)
+            # The grpc port speaks mutual TLS, which the kubelet's gRPC probes cannot: they ask
+            # the plaintext health-only port (PAYMENT_HEALTH_ADDR, container port `health`).
+            grpc_port, health_port = port_of(c, "grpc"), port_of(c, "health")
+            def setting(var):
+                return next((cfg.get(var) for n, cfg in config.items()
+                             if any(s.get("configMapRef", {}).get("name") == n for s in c.get("envFrom", []))
+                             and var in cfg), None)
+            addr, health_addr = setting("PAYMENT_ADDR"), setting("PAYMENT_HEALTH_ADDR")
             for p, probe in probes.items():
                 g = probe.get("grpc")
                 if not g:
                     errors.append(f"{name}: {p} must be a gRPC health probe (grpc: {{port: ...}})")
                     continue
-                if g.get("port") != grpc_port:
-                    errors.append(f"{name}: {p} probes port {g.get('port')}, the grpc port is {grpc_port}")
+                if health_port is None or g.get("port") != health_port:
+                    errors.append(f"{name}: {p} probes port {g.get('port')}, the health port is {health_port}")
                 if g.get("service", "") != "":
                     errors.append(f"{name}: {p} must ask the server's overall health (service \"\")")
             if addr and grpc_port and not str(addr).endswith(f":{grpc_port}"):
                 errors.append(f"{name}: PAYMENT_ADDR {addr} does not listen on the grpc port {grpc_port}")
+            if not health_addr or not health_port or not str(health_addr).endswith(f":{health_port}"):
+                errors.append(f"{name}: PAYMENT_HEALTH_ADDR {health_addr} does not listen on the health port {health_port}")
         if binary == "delivery-worker":
             want = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
             addrs = {cfg["WORKER_METRICS_ADDR"] for n, cfg in config.items()

@@ -9,10 +9,11 @@
 #                                   on first use), with every service sending it its spans
 #
 # Ports and state (override with the variables): TEMPORAL_PORT=7233 TEMPORAL_UI_PORT=8233
-# PAYMENT_PORT=50051 API_PORT=8080 DATA_DIR=.data; Prometheus endpoints API_METRICS_PORT=9101
-# WORKER_METRICS_PORT=9102 PAYMENT_METRICS_PORT=9103; trace viewer PHOENIX_PORT=6006 (UI)
-# PHOENIX_GRPC_PORT=4317 (OTLP). OTEL_EXPORTER_OTLP_ENDPOINT sends spans to a collector of
-# your own instead. BUILD_PROFILE=dev runs debug builds instead of release ones (CI does, to
+# PAYMENT_PORT=50051 PAYMENT_HEALTH_PORT=50052 API_PORT=8080 DATA_DIR=.data (the payment
+# service's mutual-TLS certificates are generated into $DATA_DIR/pki on first start); Prometheus
+# endpoints API_METRICS_PORT=9101 WORKER_METRICS_PORT=9102 PAYMENT_METRICS_PORT=9103; trace
+# viewer PHOENIX_PORT=6006 (UI) PHOENIX_GRPC_PORT=4317 (OTLP). OTEL_EXPORTER_OTLP_ENDPOINT sends
+# spans to a collector of your own instead. BUILD_PROFILE=dev runs debug builds instead of release ones (CI does, to
 # reuse the build its tests made rather than spend most of its time on a release build).
 set -euo pipefail
 
@@ -28,6 +29,7 @@ cd "$root"
 TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 PAYMENT_PORT="${PAYMENT_PORT:-50051}"
+PAYMENT_HEALTH_PORT="${PAYMENT_HEALTH_PORT:-50052}"
 API_PORT="${API_PORT:-8080}"
 API_METRICS_PORT="${API_METRICS_PORT:-9101}"
 WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-9102}"
@@ -83,13 +85,17 @@ done
   --db-filename "$data/temporal.db" --sqlite-pragma journal_mode=WAL --sqlite-pragma synchronous=NORMAL \
   --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
   --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
+  --ui-codec-endpoint "http://127.0.0.1:$API_PORT/codec" \
   "${sa_args[@]}" --log-level warn >"$data/logs/temporal.log" 2>&1 &
 pids+=($!)
 wait_for "Temporal" "$root/.venv/bin/temporal" operator namespace describe --address "127.0.0.1:$TEMPORAL_PORT" default
 
 export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT"
 export PAYMENT_ADDR="127.0.0.1:$PAYMENT_PORT"
-export PAYMENT_URL="http://127.0.0.1:$PAYMENT_PORT"
+export PAYMENT_URL="https://127.0.0.1:$PAYMENT_PORT"
+export PAYMENT_HEALTH_ADDR="127.0.0.1:$PAYMENT_HEALTH_PORT"
+# The payment service's CA and every party's certificate: generated there on first start.
+export PAYMENT_TLS_DIR="${PAYMENT_TLS_DIR:-$data/pki}"
 export PAYMENT_DATABASE_URL="${PAYMENT_DATABASE_URL:-sqlite://$data/payment.db?mode=rwc}"
 export READMODEL_DATABASE_URL="${READMODEL_DATABASE_URL:-sqlite://$data/deliveries.db?mode=rwc}"
 export API_ADDR="127.0.0.1:$API_PORT"
@@ -99,6 +105,11 @@ export PAYMENT_METRICS_ADDR="127.0.0.1:$PAYMENT_METRICS_PORT"
 # Token signing keys: generated under the data directory on first start.
 export API_SIGNING_KEYS_DIR="${API_SIGNING_KEYS_DIR:-$data/keys}"
 export API_TOKEN_ISSUER="${API_TOKEN_ISSUER:-http://127.0.0.1:$API_PORT}"
+# Payload encryption keys, shared by the API and the worker: generated on first start.
+export TEMPORAL_CODEC_KEYS_DIR="${TEMPORAL_CODEC_KEYS_DIR:-$data/codec-keys}"
+# The Web UI decodes payloads through the API's codec server (--ui-codec-endpoint above), from
+# its own origin.
+export API_CODEC_CORS_ORIGINS="${API_CODEC_CORS_ORIGINS:-http://127.0.0.1:$TEMPORAL_UI_PORT,http://localhost:$TEMPORAL_UI_PORT}"
 
 if $trace_viewer; then
   PHOENIX_WORKING_DIR="$data/phoenix" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT="$PHOENIX_PORT" \
@@ -137,9 +148,9 @@ cat <<MSG
 Delivery agency is running:
   API              http://127.0.0.1:$API_PORT   (OpenAPI: /openapi.json)
   Demo accounts    r-1 r-2 (restaurants) rider-7 rider-8 (riders) ops-1 (operator); secret demo-<id>
-  Temporal Web UI  http://127.0.0.1:$TEMPORAL_UI_PORT
+  Temporal Web UI  http://127.0.0.1:$TEMPORAL_UI_PORT (payloads decoded after an operator's sign-in at http://127.0.0.1:$API_PORT/codec)
   Temporal gRPC    127.0.0.1:$TEMPORAL_PORT
-  Payment gRPC     127.0.0.1:$PAYMENT_PORT
+  Payment gRPC     127.0.0.1:$PAYMENT_PORT (mutual TLS, certificates in $PAYMENT_TLS_DIR)
   Metrics          http://127.0.0.1:$API_METRICS_PORT/metrics (API)  :$WORKER_METRICS_PORT (worker)  :$PAYMENT_METRICS_PORT (payment)
   Traces           $traces
   Logs             $data/logs/

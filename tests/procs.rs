@@ -154,6 +154,8 @@ pub struct ProcStack {
     pub task_queue: String,
     api_port: u16,
     payment_port: u16,
+    /// The payment service's plaintext health port (`PAYMENT_HEALTH_ADDR`).
+    pub payment_health_port: u16,
     /// The Prometheus endpoints: the API's, the payment service's, and each worker's by slot.
     pub api_metrics_port: u16,
     pub payment_metrics_port: u16,
@@ -193,6 +195,7 @@ impl ProcStack {
             task_queue: workflows::names::DELIVERIES_QUEUE.to_owned(),
             api_port,
             payment_port: free_port(),
+            payment_health_port: free_port(),
             api_metrics_port: free_port(),
             payment_metrics_port: free_port(),
             worker_metrics_ports: Vec::new(),
@@ -203,6 +206,9 @@ impl ProcStack {
             workers: Vec::new(),
             spawned: 0,
         };
+        // The stack's own PKI, as the local default makes it (the processes would make it too,
+        // at first start; made here, the test can present the worker's certificate).
+        payment_api::tls::ensure_local(&stack.payment_tls_dir()).expect("generate the payment pki");
         stack.migrate();
         if options.payment_up {
             stack.start_payment().await;
@@ -241,6 +247,11 @@ impl ProcStack {
         format!("127.0.0.1:{}", self.payment_port)
     }
 
+    /// The payment PKI directory every process of the stack reads (`PAYMENT_TLS_DIR`).
+    pub fn payment_tls_dir(&self) -> PathBuf {
+        self.dir.path().join("pki")
+    }
+
     /// The delivery list's database, as the API and worker open it.
     pub fn readmodel_database_url(&self) -> String {
         self.sqlite("deliveries.db")
@@ -267,7 +278,15 @@ impl ProcStack {
             ("PAYMENT_ADDR", format!("127.0.0.1:{}", self.payment_port)),
             (
                 "PAYMENT_URL",
-                format!("http://127.0.0.1:{}", self.payment_port),
+                format!("https://127.0.0.1:{}", self.payment_port),
+            ),
+            (
+                "PAYMENT_TLS_DIR",
+                self.payment_tls_dir().display().to_string(),
+            ),
+            (
+                "PAYMENT_HEALTH_ADDR",
+                format!("127.0.0.1:{}", self.payment_health_port),
             ),
             ("PAYMENT_DATABASE_URL", self.sqlite("payment.db")),
             ("READMODEL_DATABASE_URL", self.sqlite("deliveries.db")),
@@ -275,6 +294,13 @@ impl ProcStack {
             (
                 "API_SIGNING_KEYS_DIR",
                 self.dir.path().join("keys").display().to_string(),
+            ),
+            (
+                "TEMPORAL_CODEC_KEYS_DIR",
+                crate::temporal_server::codec_keys()
+                    .keys_dir
+                    .display()
+                    .to_string(),
             ),
             (
                 "API_PAYMENT_WAIT_MS",
@@ -319,11 +345,11 @@ impl ProcStack {
     pub async fn start_payment(&mut self) {
         let log = self.log_path("payment");
         self.payment = Some(Proc::spawn("payment-service", &self.env(), log));
-        let url = format!("http://127.0.0.1:{}", self.payment_port);
+        let (addr, tls_dir) = (self.payment_addr(), self.payment_tls_dir());
         wait_until(
             "the payment service to report SERVING over gRPC health",
             Duration::from_secs(30),
-            || async { payment_serving(&url).await },
+            || async { payment_serving(&addr, Some(&tls_dir)).await },
         )
         .await;
     }
@@ -402,24 +428,36 @@ impl ProcStack {
 
     /// The invariant checker's view of this stack.
     pub fn checker_settings(&self) -> checker::Settings {
-        checker::Settings::new(
+        let mut settings = checker::Settings::new(
             &format!("127.0.0.1:{}", self.temporal_port),
             &self.task_queue,
             &self.sqlite("payment.db"),
             &self.sqlite("deliveries.db"),
-        )
+        );
+        settings.temporal.codec = crate::temporal_server::codec_keys();
+        settings
     }
 }
 
-/// Whether the payment service at `url` answers the standard gRPC health check with `SERVING`,
-/// for the server as a whole and for `payment.v1.PaymentService`.
-pub async fn payment_serving(url: &str) -> bool {
+/// Whether the payment service at `addr` (`host:port`) answers the standard gRPC health check
+/// with `SERVING`, for the server as a whole and for `payment.v1.PaymentService`: over mutual
+/// TLS with the worker's certificate from `tls_dir`, or in plaintext (the health port) without.
+pub async fn payment_serving(addr: &str, tls_dir: Option<&Path>) -> bool {
     use tonic_health::pb::{
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
     };
-    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.to_owned()) else {
+    let scheme = if tls_dir.is_some() { "https" } else { "http" };
+    let Ok(mut endpoint) = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
+    else {
         return false;
     };
+    if let Some(dir) = tls_dir {
+        let tls = payment_api::tls::client_config(dir, payment_api::tls::Caller::Worker);
+        match tls.map(|tls| endpoint.clone().tls_config(tls)) {
+            Ok(Ok(with_tls)) => endpoint = with_tls,
+            _ => return false,
+        }
+    }
     let Ok(channel) = endpoint.connect().await else {
         return false;
     };

@@ -2,7 +2,7 @@
 //! ports, with fresh SQLite databases and task queues of its own, against a real Temporal
 //! dev server.
 
-use std::{net::SocketAddr, thread::JoinHandle, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, thread::JoinHandle, time::Duration};
 
 use temporalio_client::Client;
 use tokio::sync::oneshot;
@@ -81,6 +81,8 @@ pub struct Stack {
     pub task_queue: String,
     pub temporal_address: String,
     pub payment_addr: SocketAddr,
+    /// The stack's own payment PKI (the local default's, generated into its temp dir).
+    pub payment_tls_dir: PathBuf,
     pub payment_database_url: String,
     pub readmodel_database_url: String,
     _dir: tempfile::TempDir,
@@ -106,9 +108,9 @@ impl Stack {
         let sqlite = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
         let payment_database_url = sqlite("payment.db");
         let readmodel_database_url = sqlite("deliveries.db");
-        let temporal = workflows::client::connect(temporal_address, "default")
-            .await
-            .expect("connect to Temporal");
+        let payment_tls_dir = dir.path().join("pki");
+        payment_api::tls::ensure_local(&payment_tls_dir).expect("generate the payment pki");
+        let temporal = temporal_server::client(temporal_address).await;
         // The one-off step before the services, as `delivery-api migrate` and
         // `payment-service migrate` run it.
         readmodel::ReadModel::migrate(&readmodel_database_url)
@@ -123,10 +125,12 @@ impl Stack {
 
         let mut settings = api::Settings::new(
             temporal_address,
-            &format!("http://{payment_addr}"),
+            &format!("https://{payment_addr}"),
             &readmodel_database_url,
         );
+        settings.payment.tls_dir = payment_tls_dir.clone();
         settings.queue.task_queue = task_queue.clone();
+        settings.temporal.codec = temporal_server::codec_keys();
         settings.identity.signing_keys_dir = dir.path().join("keys");
         if let Some(limits) = options.limits.clone() {
             settings.limits = limits;
@@ -158,6 +162,7 @@ impl Stack {
             task_queue,
             temporal_address: temporal_address.to_owned(),
             payment_addr,
+            payment_tls_dir,
             payment_database_url,
             readmodel_database_url,
             _dir: dir,
@@ -181,9 +186,17 @@ impl Stack {
             .await
             .expect("bind payment port");
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(payment::serve(listener, ledger, None, async move {
-            let _ = stopped.await;
-        }));
+        let tls = payment_api::tls::server_config(&self.payment_tls_dir).expect("payment tls");
+        tokio::spawn(payment::serve(
+            listener,
+            None,
+            ledger,
+            tls,
+            None,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         self.payment = Some(Running { stop: Some(stop) });
     }
 
@@ -201,7 +214,9 @@ impl Stack {
     ) {
         let mut settings = worker::Settings::new(&self.temporal_address, roles);
         settings.queue.task_queue = self.task_queue.clone();
-        settings.payment.payment_url = format!("http://{}", self.payment_addr);
+        settings.temporal.codec = temporal_server::codec_keys();
+        settings.payment.payment_url = format!("https://{}", self.payment_addr);
+        settings.payment.tls_dir = self.payment_tls_dir.clone();
         settings.readmodel.database_url = self.readmodel_database_url.clone();
         settings.shutdown_grace = Duration::from_secs(1);
         settings.deferred_patches = deferred_patches;
@@ -224,6 +239,16 @@ impl Stack {
         });
     }
 
+    /// A client of the stack's payment service presenting `caller`'s certificate.
+    pub fn payment_client(&self, caller: payment_api::tls::Caller) -> payment_api::PaymentClient {
+        payment_api::ClientSettings {
+            payment_url: format!("https://{}", self.payment_addr),
+            tls_dir: self.payment_tls_dir.clone(),
+        }
+        .connect_lazy(caller, None)
+        .expect("payment client")
+    }
+
     /// Stops the worker and waits until it has drained.
     pub fn stop_worker(&mut self) {
         if let Some(mut worker) = self.worker.take() {
@@ -241,12 +266,14 @@ impl Stack {
 
     /// The invariant checker's view of this stack.
     pub fn checker_settings(&self) -> checker::Settings {
-        checker::Settings::new(
+        let mut settings = checker::Settings::new(
             &self.temporal_address,
             &self.task_queue,
             &self.payment_database_url,
             &self.readmodel_database_url,
-        )
+        );
+        settings.temporal.codec = temporal_server::codec_keys();
+        settings
     }
 }
 

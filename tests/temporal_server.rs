@@ -18,6 +18,29 @@ pub struct TemporalServer {
     port: u16,
 }
 
+/// The payload encryption keys of every process and client the suite starts: the committed,
+/// test-only key under `tests/codec-keys/`, which the replay gate's encrypted histories need.
+pub fn codec_keys() -> workflows::client::CodecSettings {
+    workflows::client::CodecSettings::in_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("codec-keys"),
+    )
+}
+
+/// A client of the server at `address` (`default` namespace) with the suite's keys.
+pub async fn client(address: &str) -> temporalio_client::Client {
+    workflows::client::connect_with(&settings(address), None, false)
+        .await
+        .expect("connect to Temporal")
+}
+
+/// The server at `address` (`default` namespace), with the suite's keys.
+pub fn settings(address: &str) -> workflows::client::TemporalSettings {
+    workflows::client::TemporalSettings {
+        codec: codec_keys(),
+        ..workflows::client::TemporalSettings::at(address, "default")
+    }
+}
+
 /// Where the project's `infra/install-temporal.sh` puts the CLI, unless `TEMPORAL_CLI` says otherwise.
 pub fn temporal_cli() -> PathBuf {
     if let Some(path) = std::env::var_os("TEMPORAL_CLI") {
@@ -103,7 +126,8 @@ while kill -0 "$owner" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.
     async fn wait_ready(&self) {
         let started = Instant::now();
         loop {
-            if let Ok(client) = workflows::client::connect(&self.address, "default").await {
+            let settings = settings(&self.address);
+            if let Ok(client) = workflows::client::connect_with(&settings, None, false).await {
                 // The namespace answers once the server is fully up.
                 let mut list = client.list_workflows(
                     "",

@@ -43,6 +43,8 @@ struct Inner {
     readmodel: readmodel::ReadModel,
     payments: payment_api::PaymentClient,
     identity: auth::Identity,
+    /// The payload encryption keys of the Temporal client, for the codec server (`/codec`).
+    codec: codec::EncryptionCodec,
     /// Where the request metrics go; `None` when the endpoint is off.
     http_metrics: Option<observe::HttpMetrics>,
     /// The process's Prometheus endpoint, kept so it lives as long as the API.
@@ -57,7 +59,7 @@ pub enum StartError {
     #[error("delivery list database: {0}")]
     ReadModel(#[from] readmodel::ReadModelError),
     #[error(transparent)]
-    PaymentUrl(#[from] payment_api::InvalidUrl),
+    Payment(#[from] payment_api::ClientError),
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] telemetry::TelemetryError),
     #[error(transparent)]
@@ -78,8 +80,14 @@ impl AppState {
             .map(workflows::observability::TemporalMetrics::new)
             .transpose()?;
         tracing::info!("connecting to Temporal");
-        let temporal = workflows::client::connect_with(
+        let codec = settings
+            .temporal
+            .codec
+            .load()
+            .map_err(workflows::client::ConnectError::from)?;
+        let temporal = workflows::client::connect_with_codec(
             &settings.temporal,
+            codec.clone(),
             temporal_metrics
                 .as_ref()
                 .map(workflows::observability::TemporalMetrics::client_meter),
@@ -88,7 +96,9 @@ impl AppState {
         .await?;
         tracing::info!("connected to Temporal; opening the delivery list");
         let readmodel = readmodel::ReadModel::connect(&settings.readmodel.database_url).await?;
-        let payments = settings.payment.connect_lazy(metrics.as_ref())?;
+        let payments = settings
+            .payment
+            .connect_lazy(payment_api::tls::Caller::Api, metrics.as_ref())?;
         tracing::info!("delivery list open; opening the accounts and signing keys");
         let identity =
             auth::Identity::connect(&settings.identity, &settings.readmodel.database_url).await?;
@@ -99,6 +109,7 @@ impl AppState {
                 readmodel,
                 payments,
                 identity,
+                codec,
                 http_metrics: metrics.as_ref().map(observe::HttpMetrics::new),
                 metrics,
             }),
@@ -124,19 +135,23 @@ impl AppState {
 
 /// The OpenAPI document of every route, as `GET /openapi.json` serves it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, document) = api_routes().split_for_parts();
+    let (_, document) = api_routes(&[]).split_for_parts();
     document
 }
 
-fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+/// The routes; the codec routes also answer `codec_origins` (CORS), which the document
+/// does not depend on.
+fn api_routes(
+    codec_origins: &[axum::http::HeaderValue],
+) -> utoipa_axum::router::OpenApiRouter<AppState> {
     use utoipa::OpenApi as _;
     utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .merge(routes::router())
+        .merge(routes::router(codec_origins))
 }
 
 /// All routes of the contract, with JSON errors for unknown routes and oversized bodies.
 pub fn router(state: AppState) -> Router {
-    let (routes, document) = api_routes().split_for_parts();
+    let (routes, document) = api_routes(&state.settings().codec_cors_origins).split_for_parts();
     // Rendered once: the document never changes while the process runs.
     let document = axum::body::Bytes::from(document.to_json().unwrap_or_default());
     let document = move || {

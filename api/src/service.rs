@@ -48,7 +48,9 @@ pub(crate) struct CallRequest {
 
 /// What a delivery was started with, kept in its workflow's memo: readable without a worker,
 /// shown in the Temporal UI, and compared when the same `Idempotency-Key` comes back. One
-/// memo key per field (the names every running delivery's memo already has).
+/// memo key per field (the names every running delivery's memo already has). The SDK runs
+/// the client's payload codec over the memo when it starts a workflow and when it describes
+/// one, so the memo is stored encrypted like the workflow's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StartedWith {
@@ -229,14 +231,12 @@ fn search_attributes(input: &DeliveryInput) -> SearchAttributes {
     ])
 }
 
+/// The one line the Temporal UI shows for a delivery. Temporal stores it unencrypted (the SDK
+/// puts it in the start request's user metadata without the payload codec), so it names
+/// only what search attributes and ids show anyway: never the destination or the customer.
 fn summary(input: &DeliveryInput) -> String {
     let call = &input.call;
-    format!(
-        "{} → {} ({} KRW)",
-        call.restaurant_id,
-        call.destination,
-        call.cost.won()
-    )
+    format!("{}, {} KRW", call.restaurant_id, call.cost.won())
 }
 
 /// A delivery id seen before must have been started with the same request.
@@ -348,4 +348,22 @@ async fn fallback(
         overdue: false,
     };
     Ok((Source::DeliveryList, view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_neither_the_destination_nor_the_customer() {
+        let input: DeliveryInput = serde_json::from_value(serde_json::json!({
+            "deliveryId": "d-1", "restaurantId": "r-1",
+            "destination": "Seoul, Gangnam-gu, Teheran-ro 1", "cost": 20000,
+            "customerId": "cust-42",
+        }))
+        .unwrap();
+        let summary = summary(&input);
+        assert_eq!(summary, "r-1, 20000 KRW");
+        assert!(!summary.contains("Seoul") && !summary.contains("cust-42"));
+    }
 }

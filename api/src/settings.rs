@@ -96,6 +96,17 @@ pub struct Settings {
     pub drift_grace: Duration,
     #[command(flatten)]
     pub identity: IdentitySettings,
+    /// Origins of the Temporal Web UI that may call the codec server (`/codec/*`) with
+    /// credentials, comma-separated
+    #[arg(
+        long = "codec-cors-origins",
+        env = "API_CODEC_CORS_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8233,http://localhost:8233",
+        value_parser = cors_origin
+    )]
+    pub codec_cors_origins: Vec<axum::http::HeaderValue>,
     #[command(flatten)]
     pub limits: crate::LimitSettings,
     #[command(flatten)]
@@ -170,6 +181,21 @@ pub struct IdentitySettings {
     pub oidc_id_claim: String,
 }
 
+/// An origin as a browser sends it: `http(s)://host[:port]`, nothing after.
+fn cors_origin(origin: &str) -> Result<axum::http::HeaderValue, String> {
+    let rest = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains('/') => {
+            axum::http::HeaderValue::from_str(origin).map_err(|e| e.to_string())
+        }
+        _ => Err(format!(
+            "{origin:?} is not an origin (http(s)://host[:port], no path)"
+        )),
+    }
+}
+
 impl IdentitySettings {
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
@@ -233,6 +259,21 @@ mod tests {
         assert_eq!(settings.payment_wait, Duration::from_millis(3000));
         assert_eq!(settings.queue.task_queue, "deliveries");
         assert_eq!(settings.pickup_deadline_secs, None);
+        assert_eq!(
+            settings.codec_cors_origins,
+            ["http://127.0.0.1:8233", "http://localhost:8233"]
+        );
+        assert_eq!(
+            settings.temporal.codec.keys_dir,
+            std::path::Path::new(".data/codec-keys")
+        );
+        let refused = config::try_parse_from::<Settings>([
+            "delivery-api",
+            "--codec-cors-origins",
+            "http://127.0.0.1:8233/ui",
+        ])
+        .unwrap_err();
+        assert_eq!(refused.variable.as_deref(), Some("API_CODEC_CORS_ORIGINS"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The web pages served beside the API: the restaurant console (`GET /restaurant`), the rider
-//! app (`GET /rider`) and Swagger UI (`GET /docs`) over the API's own `/openapi.json`.
+//! app (`GET /rider`), an operator's codec session for the Temporal UI (`GET /codec`) and
+//! Swagger UI (`GET /docs`) over the API's own `/openapi.json`.
 //!
 //! The pages are plain HTML, CSS and a little JavaScript from `api/web/`, compiled into the
 //! binary with `include_str!`: nothing comes from a CDN or is downloaded at run time, and a
@@ -22,9 +23,12 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
     frame-ancestors 'none'";
 
 /// Path, content type and body of every page and asset.
-const FILES: [(&str, &str, &str); 6] = [
+const FILES: [(&str, &str, &str); 8] = [
     ("/restaurant", HTML, include_str!("../web/restaurant.html")),
     ("/rider", HTML, include_str!("../web/rider.html")),
+    // An operator's codec session for the Temporal UI (see `routes::codec`).
+    ("/codec", HTML, include_str!("../web/codec.html")),
+    ("/web/codec.js", JS, include_str!("../web/codec.js")),
     ("/web/app.css", CSS, include_str!("../web/app.css")),
     ("/web/common.js", JS, include_str!("../web/common.js")),
     (

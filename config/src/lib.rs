@@ -20,6 +20,8 @@
 //! A bad setting prints what and why, names the variable, and exits 2; `--help` and `--version`
 //! print and exit 0. [`shutdown_signal`] is how every long-running binary learns to stop.
 
+pub mod private;
+
 use std::{
     collections::HashMap,
     ffi::OsString,

@@ -186,7 +186,7 @@ impl KeySet {
             let path = path.to_owned();
             move |source| KeyError::Io { path, source }
         };
-        create_private_dir(dir).map_err(io_error(dir))?;
+        config::private::create_dir(dir).map_err(io_error(dir))?;
         let pem = generate_key()?
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| KeyError::Sign(e.to_string()))?;
@@ -194,7 +194,7 @@ impl KeySet {
         // Written whole under a temporary name, then linked into place (which fails if the name
         // exists): a process loading the directory meanwhile never reads half a key.
         let tmp = dir.join(format!(".{kid}.{}.tmp", Uuid::new_v4().simple()));
-        let written = create_private_file(&tmp).and_then(|mut file| {
+        let written = config::private::create_file(&tmp).and_then(|mut file| {
             file.write_all(pem.as_bytes())?;
             file.sync_all()?;
             fs::hard_link(&tmp, &path)
@@ -337,38 +337,6 @@ fn read_dir_keys(dir: &Path) -> Result<BTreeMap<String, Key>, KeyError> {
         keys.insert(kid, key);
     }
     Ok(keys)
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 /// The claims of our access tokens (RFC 9068 §2.2, plus `role`).

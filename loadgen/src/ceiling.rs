@@ -28,7 +28,7 @@ use temporalio_sdk::{
 };
 use tokio::sync::oneshot;
 use workflows::{
-    client::{ConnectError, TemporalSettings},
+    client::{CodecSettings, ConnectError, TemporalSettings},
     model::{Call, Cost, DeliveryInput, RiderRequest},
     names,
 };
@@ -125,6 +125,9 @@ pub struct Server {
     /// `host:port` or a URL, as `TEMPORAL_ADDRESS`.
     pub address: String,
     pub namespace: String,
+    /// The payload encryption keys, as the worker and the API have them: the ceiling's
+    /// deliveries pay for encryption as ours do.
+    pub codec: CodecSettings,
 }
 
 impl Server {
@@ -135,7 +138,17 @@ impl Server {
         Ok(Self {
             address: connection.target.to_string(),
             namespace,
+            codec: settings.codec.clone(),
         })
+    }
+
+    /// A client of this server, with its keys.
+    async fn connect(&self) -> Result<temporalio_client::Client, ConnectError> {
+        let settings = TemporalSettings {
+            codec: self.codec.clone(),
+            ..TemporalSettings::at(&self.address, &self.namespace)
+        };
+        workflows::client::connect_with(&settings, None, false).await
     }
 }
 
@@ -164,7 +177,7 @@ pub async fn run(
     watch: &[(String, u32)],
 ) -> Result<Report, CeilingError> {
     let worker = CeilingWorker::start(server).await?;
-    let client = workflows::client::connect(&server.address, &server.namespace).await?;
+    let client = server.connect().await?;
     let queue = worker.task_queue.clone();
     let batch = uuid::Uuid::new_v4().simple().to_string();
     let cleanups = Cleanups::default();
@@ -388,7 +401,7 @@ async fn serve(
     stop: oneshot::Receiver<()>,
 ) -> Result<(), CeilingError> {
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(worker_err)?;
-    let client = workflows::client::connect(&server.address, &server.namespace).await?;
+    let client = server.connect().await?;
     let options = WorkerOptions::new(task_queue.as_str())
         // Polled like our own worker, so the comparison measures the server, not the poller.
         .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(

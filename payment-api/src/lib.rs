@@ -1,15 +1,17 @@
 //! The payment service's gRPC interface (`payment.v1.PaymentService`), for its callers: the
 //! proto and its generated code, the client (traced and measured), how callers are configured
-//! to reach the service, and the conversions from its messages to our types.
+//! to reach the service (mutual TLS, [`tls`]), and the conversions from its messages to our types.
 //!
 //! The service itself (server and ledger) is the `payment` crate; callers depend on this crate
 //! only, so they link neither the ledger nor its database.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use chrono::{DateTime, Utc};
 use telemetry::{grpc, metrics::Metrics};
 use tonic::transport::{Channel, Endpoint};
+
+pub mod tls;
 
 /// Code generated from `proto/payment/v1/payment.proto`: messages, client and server.
 pub mod proto {
@@ -27,40 +29,77 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// its calls. Cheap to clone (one pooled HTTP/2 channel).
 pub type PaymentClient = proto::payment_service_client::PaymentServiceClient<grpc::Traced<Channel>>;
 
-/// Where callers (the API, the worker) find the payment service.
+/// Where callers (the API, the worker) find the payment service, and the certificate they
+/// present to it (mutual TLS: see [`tls`]).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ClientSettings {
-    /// The payment service's gRPC endpoint
+    /// The payment service's gRPC endpoint (TLS, so `https://`)
     #[arg(
         long = "payment-url",
         env = "PAYMENT_URL",
         value_name = "URL",
-        default_value = "http://127.0.0.1:50051",
+        default_value = "https://127.0.0.1:50051",
         value_parser = parse_url
     )]
     pub payment_url: String,
+    /// Directory of the TLS material for the payment service: `ca.pem` (the CAs trusted, one or
+    /// more) and this caller's `<name>.pem` and `<name>.key` (`delivery-api`,
+    /// `delivery-worker`); a CA and every party's certificate are generated there when it has
+    /// no `ca.pem`
+    #[arg(
+        long = "payment-tls-dir",
+        env = "PAYMENT_TLS_DIR",
+        value_name = "DIR",
+        default_value = ".data/pki"
+    )]
+    pub tls_dir: PathBuf,
 }
 
 impl ClientSettings {
-    /// A client of the service at `payment_url`, connecting on first use (so a service that is
-    /// down only fails calls, which are retried); `metrics` records each call's latency.
-    pub fn connect_lazy(&self, metrics: Option<&Metrics>) -> Result<PaymentClient, InvalidUrl> {
+    /// A client of the service at `payment_url` that presents `caller`'s certificate,
+    /// connecting on first use (so a service that is down only fails calls, which are retried);
+    /// `metrics` records each call's latency. The TLS material is read now, generated first
+    /// when the directory has none (the local default), so a missing or bad file stops the
+    /// caller at start.
+    pub fn connect_lazy(
+        &self,
+        caller: tls::Caller,
+        metrics: Option<&Metrics>,
+    ) -> Result<PaymentClient, ClientError> {
+        if tls::ensure_local(&self.tls_dir)? == tls::Ensured::Generated {
+            tracing::info!(dir = %self.tls_dir.display(), "payment tls material generated");
+        }
         let endpoint = Endpoint::from_shared(self.payment_url.clone())
             .map_err(|_| InvalidUrl(self.payment_url.clone()))?
-            .connect_timeout(CONNECT_TIMEOUT);
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tls_config(tls::client_config(&self.tls_dir, caller)?)
+            .map_err(tls::PkiError::from)?;
         Ok(client(endpoint.connect_lazy(), metrics))
     }
 }
 
+/// Why a caller cannot make its payment client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Url(#[from] InvalidUrl),
+    #[error("payment service tls: {0}")]
+    Tls(#[from] tls::PkiError),
+}
+
 /// A payment service URL that is not one.
 #[derive(Debug, thiserror::Error)]
-#[error("{0:?} is not a payment service url such as http://127.0.0.1:50051")]
+#[error("{0:?} is not a payment service url such as https://127.0.0.1:50051")]
 pub struct InvalidUrl(pub String);
 
+/// Checks a payment service URL: `https://` only, since the service speaks nothing but TLS (a
+/// leftover `http://` would otherwise be sent in clear and fail on every call).
 fn parse_url(url: &str) -> Result<String, InvalidUrl> {
-    Endpoint::from_shared(url.trim().to_owned())
-        .map(|_| url.trim().to_owned())
-        .map_err(|_| InvalidUrl(url.to_owned()))
+    let url = url.trim();
+    match Endpoint::from_shared(url.to_owned()) {
+        Ok(endpoint) if endpoint.uri().scheme_str() == Some("https") => Ok(url.to_owned()),
+        _ => Err(InvalidUrl(url.to_owned())),
+    }
 }
 
 /// A client over `channel` (which may connect lazily); `metrics` records each call's latency as
@@ -160,7 +199,9 @@ mod tests {
 
     #[test]
     fn a_url_is_checked_when_read() {
-        assert!(parse_url("http://127.0.0.1:50051").is_ok());
+        assert!(parse_url("https://127.0.0.1:50051").is_ok());
         assert!(parse_url("not a url").is_err());
+        // The service speaks TLS only: a plaintext url is refused at start, not on each call.
+        assert!(parse_url("http://127.0.0.1:50051").is_err());
     }
 }

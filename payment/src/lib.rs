@@ -9,20 +9,26 @@
 //!
 //! The ledger's schema is migrated by a one-off step, `payment-service migrate`
 //! ([`Ledger::migrate`]); the service refuses to start on a database that lacks it.
+//!
+//! Only its callers reach it, over mutual TLS: a client without a certificate from the CA fails
+//! the handshake, and each call passes [`authz::AuthorizeLayer`], which lets the worker make
+//! every call and the API only read (`payment_api::tls` holds the table). Probes that cannot
+//! present a certificate ask the health protocol on a plaintext port of its own.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, path::PathBuf, str::FromStr};
 
 use payment_api::proto::payment_service_server::PaymentServiceServer;
 use telemetry::metrics::MetricsAddr;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+pub mod authz;
 pub mod ledger;
 pub mod service;
 
 pub use ledger::{Ledger, LedgerError, Movement, Payment, PaymentStatus};
 
-/// `payment-service [migrate]`: its settings, each with its flag, variable and default.
+/// `payment-service [migrate | pki init]`: its settings, each with its flag, variable and default.
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
     name = "payment-service",
@@ -37,6 +43,26 @@ pub struct Settings {
     /// Where the gRPC server listens
     #[arg(long = "addr", env = "PAYMENT_ADDR", default_value = "127.0.0.1:50051")]
     pub addr: SocketAddr,
+    /// Directory of the service's TLS material: `ca.pem` (the CAs whose client certificates are
+    /// accepted, one or more), `payment-service.pem` and `payment-service.key`; a CA and every
+    /// party's certificate are generated there when it has no `ca.pem`
+    #[arg(
+        long = "tls-dir",
+        env = "PAYMENT_TLS_DIR",
+        value_name = "DIR",
+        default_value = ".data/pki",
+        global = true
+    )]
+    pub tls_dir: PathBuf,
+    /// Where the gRPC health protocol alone is served in plaintext, for probes that cannot
+    /// present a client certificate (Kubernetes' gRPC probes); `off` for nowhere
+    #[arg(
+        long = "health-addr",
+        env = "PAYMENT_HEALTH_ADDR",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:50052"
+    )]
+    pub health_addr: HealthAddr,
     #[command(flatten)]
     pub ledger: LedgerSettings,
     /// Where Prometheus `/metrics` is served; `off` for nowhere
@@ -52,11 +78,53 @@ pub struct Settings {
 }
 
 /// What `payment-service` does instead of serving.
-#[derive(clap::Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Bring the ledger database's schema up to date, then exit: run it once before the
     /// service starts (and before each upgrade), with the same settings
     Migrate,
+    /// The TLS material of the service and its callers
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+/// `payment-service pki …`
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum PkiCommand {
+    /// Generate a CA and the certificates and keys of payment-service, delivery-worker and
+    /// delivery-api into a directory, then exit; a directory that has a `ca.pem` is left alone.
+    /// The CA's key is not kept: to rotate, generate into a new directory
+    Init {
+        /// The directory [default: the service's, PAYMENT_TLS_DIR]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// How long the certificates are valid, in days
+        #[arg(
+            long,
+            value_name = "DAYS",
+            default_value_t = payment_api::tls::DEFAULT_VALIDITY_DAYS,
+            value_parser = clap::value_parser!(u32).range(1..=36_500)
+        )]
+        days: u32,
+    },
+}
+
+/// A listening address, or none (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthAddr(pub Option<SocketAddr>);
+
+impl FromStr for HealthAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" => Ok(Self(None)),
+            addr => addr
+                .parse()
+                .map(|addr| Self(Some(addr)))
+                .map_err(|e| format!("{addr:?} is not a socket address or `off`: {e}")),
+        }
+    }
 }
 
 /// Where the ledger lives: the service's, and the invariant checker's, which audits it.
@@ -77,37 +145,58 @@ pub struct LedgerSettings {
     pub database_url: String,
 }
 
-/// Serves the payment service on `listener` until `shutdown` completes, with a span per call
-/// under the caller's trace and, given `metrics`, each call's latency. The health service
-/// reports `SERVING` for the server as a whole (`""`) and for `payment.v1.PaymentService`
-/// until shutdown begins, then `NOT_SERVING`.
+/// Serves the payment service on `listener` over mutual TLS (`tls`, from
+/// [`payment_api::tls::server_config`]) until `shutdown` completes, with a span per call under
+/// the caller's trace and, given `metrics`, each call's latency. Each call is authorized by
+/// [`authz::AuthorizeLayer`]. The health service reports `SERVING` for the server as a whole
+/// (`""`) and for `payment.v1.PaymentService` until shutdown begins, then `NOT_SERVING`, on
+/// `listener` and, in plaintext, on `health_listener`.
 ///
 /// Shutdown is graceful: the server stops accepting connections and returns
 /// once in-flight calls have completed.
 pub async fn serve(
     listener: TcpListener,
+    health_listener: Option<TcpListener>,
     ledger: Ledger,
+    tls: tonic::transport::ServerTlsConfig,
     metrics: Option<&telemetry::metrics::Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     type Api = PaymentServiceServer<service::PaymentApi>;
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<Api>().await;
+    // Both servers stop together: the health one when the service's shutdown has begun.
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
         reporter.set_not_serving::<Api>().await;
         reporter
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
+        let _ = stopping.send(true);
     };
-    tonic::transport::Server::builder()
+    let probes = health_listener.map(|listener| {
+        let mut stopped = stopped.clone();
+        tonic::transport::Server::builder()
+            .add_service(health.clone())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                // An error means the sender is gone: the service has stopped too.
+                let _ = stopped.wait_for(|stopped| *stopped).await;
+            })
+    });
+    let service = tonic::transport::Server::builder()
+        .tls_config(tls)?
         .layer(telemetry::grpc::GrpcLayer::server(
             metrics.map(telemetry::grpc::CallMetrics::payment_server),
         ))
+        .layer(authz::AuthorizeLayer)
         .add_service(health)
         .add_service(Api::new(service::PaymentApi::new(ledger)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    match probes {
+        Some(probes) => tokio::try_join!(service, probes).map(|_| ()),
+        None => service.await,
+    }
 }
 
 #[cfg(test)]
@@ -117,11 +206,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_settings_are_well_formed_and_migrate_is_a_subcommand() {
+    fn the_settings_are_well_formed_and_migrate_and_pki_init_are_subcommands() {
         Settings::command().debug_assert();
         let settings: Settings = config::defaults();
         assert_eq!(settings.addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(settings.tls_dir, PathBuf::from(".data/pki"));
+        assert_eq!(
+            settings.health_addr,
+            HealthAddr(Some("127.0.0.1:50052".parse().unwrap()))
+        );
         let migrate: Settings = config::try_parse_from(["payment-service", "migrate"]).unwrap();
         assert_eq!(migrate.command, Some(Command::Migrate));
+        let init: Settings =
+            config::try_parse_from(["payment-service", "pki", "init", "--dir", "/pki"]).unwrap();
+        assert_eq!(
+            init.command,
+            Some(Command::Pki(PkiCommand::Init {
+                dir: Some("/pki".into()),
+                days: payment_api::tls::DEFAULT_VALIDITY_DAYS
+            }))
+        );
+        let off: Settings =
+            config::try_parse_from(["payment-service", "--health-addr", "off"]).unwrap();
+        assert_eq!(off.health_addr, HealthAddr(None));
     }
 }

@@ -1,18 +1,28 @@
 //! The payment service over real gRPC: a server on 127.0.0.1:0 backed by a
-//! SQLite temp file, called through the generated tonic client.
+//! SQLite temp file, called through the generated tonic client over mutual TLS, with the
+//! certificates of the local default (and, for callers it never issues, a CA made here).
 
-use std::time::Duration;
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use payment::Ledger;
-use payment_api::PaymentClient;
 use payment_api::proto::{
     GetPaymentRequest, Payment, PaymentStatus, RegisterPaymentRequest, SettlePaymentRequest,
     VoidPaymentRequest,
 };
+use payment_api::{
+    PaymentClient,
+    tls::{self, Caller, Method},
+};
 use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::Code;
+use tonic::{
+    Code,
+    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
+};
 
 /// A running server plus the handles a test needs to talk to it and stop it.
 struct TestServer {
@@ -21,13 +31,43 @@ struct TestServer {
     channel: tonic::transport::Channel,
     ledger: Ledger,
     database_url: String,
+    /// The PKI directory the server's TLS material comes from.
+    pki: PathBuf,
+    /// Where the server listens.
+    url: String,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     _dir: tempfile::TempDir,
 }
 
+impl TestServer {
+    /// A client presenting `tls` (a client's identity and the CA it trusts), connecting on first
+    /// use: a refused handshake shows as the first call's error.
+    fn client_with(&self, tls: ClientTlsConfig) -> PaymentClient {
+        let endpoint = Endpoint::from_shared(self.url.clone())
+            .expect("endpoint")
+            .tls_config(tls)
+            .expect("tls config");
+        payment_api::client(endpoint.connect_lazy(), None)
+    }
+
+    /// A client presenting `caller`'s certificate from the server's PKI directory.
+    fn client_as(&self, caller: Caller) -> PaymentClient {
+        self.client_with(tls::client_config(&self.pki, caller).expect("client tls"))
+    }
+}
+
+/// A server whose TLS material is the local default's, generated into its temp dir; its
+/// client is the worker's.
 async fn start_server() -> TestServer {
     let dir = tempfile::tempdir().expect("create temp dir");
+    let pki = dir.path().join("pki");
+    tls::ensure_local(&pki).expect("generate the pki");
+    start_server_in(dir, pki).await
+}
+
+/// A server over a fresh ledger in `dir`, with the TLS material in `pki`.
+async fn start_server_in(dir: tempfile::TempDir, pki: PathBuf) -> TestServer {
     let database_url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("payment.db").display()
@@ -43,13 +83,23 @@ async fn start_server() -> TestServer {
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (shutdown, stop) = oneshot::channel::<()>();
-    let server = tokio::spawn(payment::serve(listener, ledger.clone(), None, async {
-        // A dropped sender also means stop.
-        let _ = stop.await;
-    }));
+    let server = tokio::spawn(payment::serve(
+        listener,
+        None,
+        ledger.clone(),
+        tls::server_config(&pki).expect("server tls"),
+        None,
+        async {
+            // A dropped sender also means stop.
+            let _ = stop.await;
+        },
+    ));
+    let url = format!("https://{addr}");
     // The listener is already bound, so the connection is accepted at once.
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+    let channel = Endpoint::from_shared(url.clone())
         .expect("endpoint")
+        .tls_config(tls::client_config(&pki, Caller::Worker).expect("client tls"))
+        .expect("tls config")
         .connect()
         .await
         .expect("connect client");
@@ -59,6 +109,8 @@ async fn start_server() -> TestServer {
         channel,
         ledger,
         database_url,
+        pki,
+        url,
         shutdown,
         server,
         _dir: dir,
@@ -351,4 +403,241 @@ async fn shutdown_completes_gracefully_with_a_connected_client() {
         register(&mut server.client, "d-2", 500).await.is_err(),
         "a stopped server must not answer"
     );
+}
+
+/// Calls `method` for `delivery_id` (a registration of 500).
+async fn call(
+    client: &mut PaymentClient,
+    method: Method,
+    delivery_id: &str,
+) -> Result<Payment, tonic::Status> {
+    match method {
+        Method::RegisterPayment => register(client, delivery_id, 500).await,
+        Method::SettlePayment => settle(client, delivery_id).await,
+        Method::VoidPayment => void(client, delivery_id).await,
+        Method::GetPayment => get(client, delivery_id).await,
+    }
+}
+
+#[tokio::test]
+async fn each_caller_may_call_exactly_the_methods_the_table_grants_it() {
+    let mut server = start_server().await;
+    // A payment for every method to act on: settle and void need a registered one each.
+    for id in ["d-settle", "d-void", "d-get"] {
+        register(&mut server.client, id, 500)
+            .await
+            .expect("register");
+    }
+    let target = |method: Method, caller: Caller| match method {
+        Method::RegisterPayment => format!("d-new-{}", caller.name()),
+        Method::SettlePayment => "d-settle".to_owned(),
+        Method::VoidPayment => "d-void".to_owned(),
+        Method::GetPayment => "d-get".to_owned(),
+    };
+    // The read-only caller first, so the worker's calls find the payments untouched.
+    for caller in [Caller::Api, Caller::Worker] {
+        let mut client = server.client_as(caller);
+        for method in Method::ALL {
+            let before = server.ledger.list_all().await.expect("list");
+            let answer = call(&mut client, method, &target(method, caller)).await;
+            if caller.may_call(method) {
+                answer.unwrap_or_else(|e| panic!("{caller:?} {method:?}: {e:?}"));
+            } else {
+                let status = assert_code(answer, Code::PermissionDenied);
+                assert!(
+                    status.message().contains(caller.name())
+                        && status.message().contains(method.name()),
+                    "the refusal says who and what: {}",
+                    status.message()
+                );
+                // A refused call moves no money.
+                assert_eq!(
+                    server.ledger.list_all().await.expect("list"),
+                    before,
+                    "{caller:?} {method:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_apis_certificate_reads_but_moves_no_money() {
+    let mut server = start_server().await;
+    register(&mut server.client, "d-1", 500)
+        .await
+        .expect("register");
+    let mut api = server.client_as(Caller::Api);
+    assert_eq!(
+        get(&mut api, "d-1").await.expect("get").status(),
+        PaymentStatus::Registered
+    );
+    let status = assert_code(register(&mut api, "d-2", 500).await, Code::PermissionDenied);
+    assert!(
+        status
+            .message()
+            .contains("delivery-api may not call RegisterPayment"),
+        "{}",
+        status.message()
+    );
+    assert_code(settle(&mut api, "d-1").await, Code::PermissionDenied);
+    assert_code(void(&mut api, "d-1").await, Code::PermissionDenied);
+    let payments = server.ledger.list_all().await.expect("list");
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0].status, payment::PaymentStatus::Registered);
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_is_refused_at_the_handshake() {
+    let server = start_server().await;
+    let ca = std::fs::read(server.pki.join(tls::CA_FILE)).expect("ca");
+    let mut anonymous =
+        server.client_with(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)));
+    for method in Method::ALL {
+        let answer = call(&mut anonymous, method, "d-1").await;
+        assert!(answer.is_err(), "{method:?} answered {answer:?}");
+    }
+    // Plaintext gets nowhere either.
+    let plain = Endpoint::from_shared(server.url.replace("https://", "http://"))
+        .expect("endpoint")
+        .connect_lazy();
+    let answer = get(&mut payment_api::client(plain, None), "d-1").await;
+    assert!(answer.is_err(), "plaintext answered {answer:?}");
+    assert!(server.ledger.list_all().await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn a_worker_certificate_from_another_ca_is_refused() {
+    let server = start_server().await;
+    let elsewhere = server._dir.path().join("elsewhere");
+    tls::ensure_local(&elsewhere).expect("another pki");
+    let read = |dir: &Path, name: &str| std::fs::read(dir.join(name)).expect("read");
+    // It trusts the right CA, so the server's certificate passes; its own is the other CA's.
+    let mut impostor = server.client_with(
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&server.pki, tls::CA_FILE)))
+            .identity(Identity::from_pem(
+                read(&elsewhere, "delivery-worker.pem"),
+                read(&elsewhere, "delivery-worker.key"),
+            )),
+    );
+    for method in Method::ALL {
+        let answer = call(&mut impostor, method, "d-1").await;
+        assert!(answer.is_err(), "{method:?} answered {answer:?}");
+    }
+    assert!(server.ledger.list_all().await.expect("list").is_empty());
+}
+
+/// A CA made here, which (unlike the local default's, whose key is not kept) can issue a
+/// client certificate for any identity.
+struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    fn new() -> Self {
+        let mut params = rcgen::CertificateParams::default();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("key");
+        Self {
+            issuer: rcgen::CertifiedIssuer::self_signed(params, key).expect("ca"),
+        }
+    }
+
+    /// A certificate and key (PEM) with `names` as DNS/IP SANs, `uri` as URI SAN, for `usage`.
+    fn issue(
+        &self,
+        names: &[&str],
+        uri: Option<&str>,
+        usage: rcgen::ExtendedKeyUsagePurpose,
+    ) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .expect("params");
+        if let Some(uri) = uri {
+            params
+                .subject_alt_names
+                .push(rcgen::SanType::URI(uri.to_owned().try_into().expect("uri")));
+        }
+        params.extended_key_usages = vec![usage];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_of_the_right_ca_for_no_known_caller_is_refused_for_every_method() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = dir.path().join("pki");
+    std::fs::create_dir(&pki).expect("pki dir");
+    let ca = TestCa::new();
+    let (cert, key) = ca.issue(
+        &tls::SERVER_NAMES,
+        Some(&tls::spiffe_id(tls::SERVER)),
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let write =
+        |name: &str, contents: &str| std::fs::write(pki.join(name), contents).expect("write");
+    write(tls::CA_FILE, &ca.issuer.pem());
+    write("payment-service.pem", &cert);
+    write("payment-service.key", &key);
+    let (cert, key) = ca.issue(
+        &[],
+        Some(&tls::spiffe_id("delivery-worker")),
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    write("delivery-worker.pem", &cert);
+    write("delivery-worker.key", &key);
+    let server = start_server_in(dir, pki).await;
+
+    let client = |uri: Option<&str>| {
+        let (cert, key) = ca.issue(&[], uri, rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+        server.client_with(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(ca.issuer.pem()))
+                .identity(Identity::from_pem(cert, key)),
+        )
+    };
+    let strangers = [
+        (
+            "an unknown workload",
+            Some("spiffe://delivery.internal/delivery-intruder"),
+        ),
+        (
+            "another trust domain",
+            Some("spiffe://elsewhere.internal/delivery-worker"),
+        ),
+        (
+            "the payment service's own id",
+            Some("spiffe://delivery.internal/payment-service"),
+        ),
+        ("no spiffe id", None),
+    ];
+    for (what, uri) in strangers {
+        let mut stranger = client(uri);
+        for method in Method::ALL {
+            let status = assert_code(
+                call(&mut stranger, method, "d-1").await,
+                Code::PermissionDenied,
+            );
+            assert!(
+                status.message().contains("names no caller"),
+                "{what} {method:?}: {}",
+                status.message()
+            );
+        }
+    }
+    // The same CA's worker certificate, made the same way, is let through: the refusals above
+    // are the identity's.
+    let mut worker = client(Some("spiffe://delivery.internal/delivery-worker"));
+    register(&mut worker, "d-1", 500)
+        .await
+        .expect("the worker registers");
+    assert_eq!(server.ledger.list_all().await.expect("list").len(), 1);
 }

@@ -136,8 +136,9 @@ async fn delivery_check_reads_its_settings_from_the_config_file() {
     std::fs::write(
         &file,
         format!(
-            "TEMPORAL_ADDRESS = \"{}\"\nDELIVERY_TASK_QUEUE = \"{}\"\nPAYMENT_DATABASE_URL = \"{}\"\nREADMODEL_DATABASE_URL = \"{}\"\n",
+            "TEMPORAL_ADDRESS = \"{}\"\nTEMPORAL_CODEC_KEYS_DIR = \"{}\"\nDELIVERY_TASK_QUEUE = \"{}\"\nPAYMENT_DATABASE_URL = \"{}\"\nREADMODEL_DATABASE_URL = \"{}\"\n",
             stack.temporal_address,
+            settings.temporal.codec.keys_dir.display(),
             settings.queue.task_queue,
             settings.ledger.database_url,
             settings.readmodel.database_url,
@@ -177,6 +178,7 @@ async fn the_environment_overrides_the_config_file_which_overrides_the_defaults(
     let dir = tempfile::tempdir().expect("temp dir");
     let (file_port, env_port) = (free_port(), free_port());
     let file = dir.path().join("payment.toml");
+    let pki = dir.path().join("pki");
     let db = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("ledger.db").display()
@@ -184,7 +186,8 @@ async fn the_environment_overrides_the_config_file_which_overrides_the_defaults(
     std::fs::write(
         &file,
         format!(
-            "PAYMENT_ADDR = \"127.0.0.1:{file_port}\"\nPAYMENT_DATABASE_URL = \"{db}\"\nPAYMENT_METRICS_ADDR = \"off\"\n"
+            "PAYMENT_ADDR = \"127.0.0.1:{file_port}\"\nPAYMENT_DATABASE_URL = \"{db}\"\nPAYMENT_METRICS_ADDR = \"off\"\nPAYMENT_HEALTH_ADDR = \"off\"\nPAYMENT_TLS_DIR = \"{}\"\n",
+            pki.display()
         ),
     )
     .expect("write");
@@ -221,11 +224,11 @@ async fn the_environment_overrides_the_config_file_which_overrides_the_defaults(
             .env_remove("PAYMENT_DATABASE_URL")
             .env_remove("PAYMENT_METRICS_ADDR"),
     );
-    let file_url = format!("http://127.0.0.1:{file_port}");
+    let file_addr = format!("127.0.0.1:{file_port}");
     wait_until(
         "the file's port to serve",
         Duration::from_secs(20),
-        || async { payment_serving(&file_url).await },
+        || async { payment_serving(&file_addr, Some(&pki)).await },
     )
     .await;
     let _ = from_file.kill();
@@ -239,11 +242,11 @@ async fn the_environment_overrides_the_config_file_which_overrides_the_defaults(
             .env_remove("PAYMENT_METRICS_ADDR")
             .env("PAYMENT_ADDR", format!("127.0.0.1:{env_port}")),
     );
-    let env_url = format!("http://127.0.0.1:{env_port}");
+    let env_addr = format!("127.0.0.1:{env_port}");
     wait_until(
         "the environment's port to serve",
         Duration::from_secs(20),
-        || async { payment_serving(&env_url).await },
+        || async { payment_serving(&env_addr, Some(&pki)).await },
     )
     .await;
     assert!(
@@ -258,8 +261,27 @@ async fn the_environment_overrides_the_config_file_which_overrides_the_defaults(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_answers_healthz_and_readyz_and_payment_answers_grpc_health() {
     let stack = ProcStack::start(ProcOptions::default()).await;
-    // ProcStack waits for the payment service's gRPC health to report SERVING.
-    assert!(payment_serving(&format!("http://{}", stack.payment_addr())).await);
+    // ProcStack waits for the payment service's gRPC health to report SERVING (over mutual
+    // TLS); probes without a certificate ask the plaintext health port...
+    let health = format!("127.0.0.1:{}", stack.payment_health_port);
+    assert!(payment_serving(&health, None).await);
+    // ...which serves nothing else, while the service's port speaks TLS only.
+    assert!(!payment_serving(&stack.payment_addr(), None).await);
+    let mut over_health = payment_api::client(
+        tonic::transport::Endpoint::from_shared(format!("http://{health}"))
+            .expect("endpoint")
+            .connect_lazy(),
+        None,
+    );
+    let answer = over_health
+        .get_payment(payment_api::proto::GetPaymentRequest {
+            delivery_id: "d-1".to_owned(),
+        })
+        .await;
+    assert_eq!(
+        answer.map(|_| ()).unwrap_err().code(),
+        tonic::Code::Unimplemented
+    );
     let worker = stack.worker_metrics_ports[0];
     for path in ["/healthz", "/readyz"] {
         let status = eventually(path, Duration::from_secs(20), || async {

@@ -80,6 +80,7 @@ async fn the_ceiling_mode_runs_a_no_op_delivery_of_the_same_shape_and_states_our
     let server = ceiling::Server {
         address: stack.temporal_address.clone(),
         namespace: "default".into(),
+        codec: e2e::temporal_server::codec_keys(),
     };
     for load in [Load::Concurrency(3), Load::Rate(10.0)] {
         let plan = Plan {

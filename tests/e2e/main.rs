@@ -5,6 +5,7 @@ mod access;
 mod bad_input;
 mod cancel;
 mod deploy;
+mod encryption;
 mod external_provider;
 mod faults;
 mod happy_path;

@@ -96,11 +96,7 @@ async fn a_registration_refused_on_the_merits_ends_the_delivery_without_moving_m
     // The same delivery id already registered with another fee: payment refuses the second
     // registration on the merits (a fee out of range can no longer even be expressed).
     let id = uuid::Uuid::new_v4().to_string();
-    let mut payments = payment_api::proto::payment_service_client::PaymentServiceClient::connect(
-        format!("http://{}", stack.payment_addr),
-    )
-    .await
-    .expect("connect to payment");
+    let mut payments = stack.payment_client(payment_api::tls::Caller::Worker);
     payments
         .register_payment(payment_api::proto::RegisterPaymentRequest {
             delivery_id: id.clone(),

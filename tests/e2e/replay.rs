@@ -5,9 +5,16 @@
 //!
 //! Re-record after an intended, patched change with
 //! `RECORD_HISTORIES=1 cargo test -p e2e --test e2e replay::`.
+//!
+//! Payloads are encrypted (`codec`): the current histories (`encrypted-{path}.json`) were
+//! recorded with the suite's committed test key (`tests/codec-keys/`), which the replayer
+//! decrypts them with; those recorded before encryption (`{path}.json`, `v3-{path}.json`) are
+//! plaintext and replay through the same codec, which passes plaintext through, as a deployed
+//! worker does with executions started before encryption was turned on.
 
 use std::{path::PathBuf, time::Duration};
 
+use codec::EncryptionCodec;
 use e2e::{Stack, StackOptions, drive_to_completion, eventually};
 use identity::Role;
 use serde_json::json;
@@ -15,7 +22,10 @@ use temporalio_client::{Client, WorkflowCancelOptions, WorkflowExecutionStatus, 
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use workflows::{DeliveryWorkflow, names};
 
-/// The paths whose histories are committed, for the current version and the previous
+use crate::encryption::readable_anywhere;
+
+/// The paths whose histories are committed, for the current version, encrypted
+/// (`encrypted-{path}.json`) and from before encryption (`{path}.json`), and for the previous
 /// release (`v3-{path}.json`: its patch marker is not deprecated yet).
 const PATHS: [&str; 5] = [
     "happy",
@@ -29,16 +39,30 @@ fn histories_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
 }
 
-fn replayer() -> WorkflowReplayer {
+/// The prefixes of the committed histories' file names (see [`PATHS`]).
+const VERSIONS: [&str; 3] = ["encrypted-", "", "v3-"];
+/// What fresh histories are recorded as: encrypted, since every process encrypts.
+const RECORDED_AS: &str = "encrypted-";
+
+/// A replayer of the current workflow whose data converter has `codec`'s keys, as a worker's.
+fn replayer_with(codec: &EncryptionCodec) -> WorkflowReplayer {
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<DeliveryWorkflow>()
         .expect("register workflow")
+        .data_converter(codec.data_converter())
         .build();
     WorkflowReplayer::new(options).expect("replayer")
 }
 
+/// The suite's keys: the committed test key every stack encrypts with.
+fn test_codec() -> EncryptionCodec {
+    e2e::temporal_server::codec_keys()
+        .load()
+        .expect("the committed test key")
+}
+
 async fn replay(name: &str, history: WorkflowHistory) {
-    if let Err(e) = replayer().replay_workflow(history).await {
+    if let Err(e) = replayer_with(&test_codec()).replay_workflow(history).await {
         panic!(
             "the {name} history no longer replays: {e}\n\
              This change would break deliveries already running. Keep the old behaviour for \
@@ -58,7 +82,7 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
         .collect();
     files.sort();
     for name in PATHS {
-        for prefix in ["", "v3-"] {
+        for prefix in VERSIONS {
             let expected = histories_dir().join(format!("{prefix}{name}.json"));
             assert!(
                 files.contains(&expected),
@@ -72,6 +96,40 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
         let history = WorkflowHistory::from_json(&bytes).expect("parse history");
         replay(&path.display().to_string(), history).await;
     }
+}
+
+/// The encrypted histories are encrypted (no destination in them), and it is the key that
+/// makes them replay: a worker with another key cannot read them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_histories_hold_no_destination_and_replay_only_with_their_key() {
+    for name in PATHS {
+        let path = histories_dir().join(format!("{RECORDED_AS}{name}.json"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        for destination in ["Seoul", "Busan", "Gangnam"] {
+            assert!(
+                !readable_anywhere(&json, destination),
+                "{} shows {destination:?}",
+                path.display()
+            );
+        }
+        assert!(
+            readable_anywhere(&json, codec::ENCODING),
+            "{} holds no encrypted payload",
+            path.display()
+        );
+    }
+    let happy = std::fs::read(histories_dir().join(format!("{RECORDED_AS}happy.json")))
+        .expect("read the encrypted happy history");
+    let other_key =
+        EncryptionCodec::from_keys([("e2e-test-1", [7u8; 32])], "e2e-test-1").expect("a codec");
+    let refused = replayer_with(&other_key)
+        .replay_workflow(WorkflowHistory::from_json(&happy).expect("parse"))
+        .await;
+    assert!(
+        refused.is_err(),
+        "an encrypted history replayed without its key"
+    );
 }
 
 async fn closed(client: &Client, id: &str) {
@@ -197,9 +255,19 @@ async fn fresh_histories_of_every_path_replay() {
             .as_array()
             .map_or(0, Vec::len);
         eprintln!("{name}: {events} history events");
+        let value: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        for destination in ["Seoul", "Busan"] {
+            assert!(
+                !readable_anywhere(&value, destination),
+                "the fresh {name} history shows {destination:?}"
+            );
+        }
         if std::env::var_os("RECORD_HISTORIES").is_some() {
-            std::fs::write(histories_dir().join(format!("{name}.json")), &json)
-                .expect("write history");
+            std::fs::write(
+                histories_dir().join(format!("{RECORDED_AS}{name}.json")),
+                &json,
+            )
+            .expect("write history");
         }
         replay(name, WorkflowHistory::from_json(&json).expect("parse")).await;
     }

@@ -39,10 +39,10 @@ const STICKY_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
     /// `DeliveryWorkflow` itself (queue `deliveries`), with the payment calls, offers to riders
-    /// and delivery-list writes it runs as local activities (so it needs `PAYMENT_URL` and
-    /// `READMODEL_DATABASE_URL` as well).
+    /// and delivery-list writes it runs as local activities (so it needs `PAYMENT_URL`,
+    /// `PAYMENT_TLS_DIR` and `READMODEL_DATABASE_URL` as well).
     Deliveries,
-    /// Payment activities (queue `payments`).
+    /// Payment activities (queue `payments`; `PAYMENT_URL` and `PAYMENT_TLS_DIR`).
     Payments,
     /// Offering calls to riders (queue `dispatch`).
     Dispatch,
@@ -167,7 +167,7 @@ pub enum WorkerError {
     #[error(transparent)]
     Connect(#[from] workflows::client::ConnectError),
     #[error(transparent)]
-    PaymentUrl(#[from] payment_api::InvalidUrl),
+    Payment(#[from] payment_api::ClientError),
     #[error("delivery list database: {0}")]
     ReadModel(#[from] readmodel::ReadModelError),
     #[error("temporal worker: {0}")]
@@ -259,9 +259,22 @@ pub async fn run(
     let deferred = Arc::new(settings.deferred_patches.clone());
     let activate: PatchActivationCallback =
         Arc::new(move |input: PatchActivationInput| !deferred.contains(&input.patch_id));
-    // One channel to the payment service, shared by every role that calls it.
-    let payment_client = settings.payment.connect_lazy(metrics.as_ref())?;
-    let payments = || Payments::new(payment_client.clone());
+    // One channel to the payment service, shared by every role that calls it; only those roles
+    // need its url and certificate (a dispatch or projections worker holds no key that moves
+    // money).
+    let needs_payment = settings
+        .roles
+        .iter()
+        .any(|r| matches!(r, Role::Deliveries | Role::Payments));
+    let payment_client = match needs_payment {
+        true => Some(
+            settings
+                .payment
+                .connect_lazy(payment_api::tls::Caller::Worker, metrics.as_ref())?,
+        ),
+        false => None,
+    };
+    let payments = || payment_client.clone().map(Payments::new);
     let mut workers = Vec::new();
     for role in &settings.roles {
         let queue = format!("{prefix}{}", role.queue_name());
@@ -274,27 +287,30 @@ pub async fn run(
             ))
             .nonsticky_to_sticky_poll_ratio(names::SHARED_QUEUE_POLL_RATIO)
             .patch_activation_callback(activate.clone());
-        let options = match (role, &store) {
+        let options = match (role, &store, payments()) {
             // The workflow runs its payment calls, offers to riders and delivery-list writes as
             // local activities (v3), so they are registered here too; the other roles run them
             // for v1/v2 deliveries and when a local attempt keeps failing.
-            (Role::Deliveries, Some(store)) => options
+            (Role::Deliveries, Some(store), Some(payments)) => options
                 .register_workflow::<DeliveryWorkflow>()
                 .map_err(temporal_err)?
-                .register_activities(payments())
+                .register_activities(payments)
                 .register_activities(Dispatch::new(store.clone()))
                 .register_activities(
                     Projections::new(store.clone()).with_metrics(metrics.as_ref()),
                 ),
-            (Role::Payments, _) => options.register_activities(payments()),
-            (Role::Dispatch, Some(store)) => {
+            (Role::Payments, _, Some(payments)) => options.register_activities(payments),
+            (Role::Dispatch, Some(store), _) => {
                 options.register_activities(Dispatch::new(store.clone()))
             }
-            (Role::Projections, Some(store)) => options.register_activities(
+            (Role::Projections, Some(store), _) => options.register_activities(
                 Projections::new(store.clone()).with_metrics(metrics.as_ref()),
             ),
-            (Role::Deliveries | Role::Dispatch | Role::Projections, None) => {
+            (Role::Deliveries | Role::Dispatch | Role::Projections, None, _) => {
                 unreachable!("the store is opened for these roles")
+            }
+            (Role::Deliveries | Role::Payments, _, None) => {
+                unreachable!("the payment client is made for these roles")
             }
         };
         let worker =

@@ -8,9 +8,15 @@
 //! Temporal Cloud. [`TemporalSettings`] only overrides the address and namespace when one is
 //! given explicitly (a flag, or the `DELIVERY_CONFIG` file); with nothing set anywhere the
 //! address is `127.0.0.1:7233` and the namespace `default`.
+//!
+//! Every client made here encrypts its payloads with [`codec::EncryptionCodec`] (keys from
+//! [`CodecSettings`]), and the workers built from it inherit its data converter (the SDK's
+//! `Worker::new` takes the client's options): the histories hold no readable destination or
+//! customer id, and every process of a deployment must be given the same key directory.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::PathBuf};
 
+use codec::{CodecError, EncryptionCodec};
 use temporalio_client::{Client, ClientOptions, ConnectionOptions, errors::ClientConnectError};
 use temporalio_common::{
     envconfig::{LoadClientConfigProfileOptions, load_client_config_profile},
@@ -20,6 +26,9 @@ use temporalio_sdk::opentelemetry::OpenTelemetryPlugin;
 
 use crate::names;
 
+/// Where the payload encryption keys are when nothing else says (beside `.data/keys`, the
+/// API's token signing keys).
+pub const DEFAULT_CODEC_KEYS_DIR: &str = ".data/codec-keys";
 /// Where the binaries find Temporal when nothing else says: the dev server of the run command.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:7233";
 /// The namespace when nothing else says.
@@ -61,14 +70,70 @@ pub struct TemporalSettings {
         value_name = "NAMESPACE"
     )]
     pub namespace: Option<String>,
+    #[command(flatten)]
+    pub codec: CodecSettings,
 }
 
 impl TemporalSettings {
-    /// The server at `address`, namespace `namespace`, whatever else is configured.
+    /// The server at `address`, namespace `namespace`, whatever else is configured, with the
+    /// default payload encryption keys.
     pub fn at(address: &str, namespace: &str) -> Self {
         Self {
             address: Some(address.to_owned()),
             namespace: Some(namespace.to_owned()),
+            codec: CodecSettings::default(),
+        }
+    }
+}
+
+/// The keys that encrypt what every process sends to Temporal: the API, the workers, the
+/// checker and loadgen must all be given the same directory.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CodecSettings {
+    /// Directory of the payload encryption keys, one `<key-id>.key` per key (32 random bytes,
+    /// raw or base64; mode 0600); every key decrypts, the greatest key id encrypts unless
+    /// `--codec-key-id` says; a key is generated there when it holds none
+    #[arg(
+        long = "codec-keys-dir",
+        env = "TEMPORAL_CODEC_KEYS_DIR",
+        value_name = "DIR",
+        default_value = DEFAULT_CODEC_KEYS_DIR
+    )]
+    pub keys_dir: PathBuf,
+    /// The key id that encrypts new payloads (its file must exist; nothing is generated)
+    /// [default: the greatest key id in the directory]
+    #[arg(
+        long = "codec-key-id",
+        env = "TEMPORAL_CODEC_KEY_ID",
+        value_name = "KEY_ID"
+    )]
+    pub key_id: Option<String>,
+}
+
+impl Default for CodecSettings {
+    fn default() -> Self {
+        Self {
+            keys_dir: PathBuf::from(DEFAULT_CODEC_KEYS_DIR),
+            key_id: None,
+        }
+    }
+}
+
+impl CodecSettings {
+    /// The keys of a directory, the greatest id encrypting (tests, tools).
+    pub fn in_dir(keys_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            keys_dir: keys_dir.into(),
+            key_id: None,
+        }
+    }
+
+    /// Loads the keys: with a key id, exactly the directory's keys (refused when that id is not
+    /// among them); without, the local default that generates a key in an empty directory.
+    pub fn load(&self) -> Result<EncryptionCodec, CodecError> {
+        match &self.key_id {
+            Some(id) => EncryptionCodec::load(&self.keys_dir, Some(id)),
+            None => EncryptionCodec::ensure_local(&self.keys_dir),
         }
     }
 }
@@ -105,6 +170,8 @@ fn task_queue(queue: &str) -> Result<String, String> {
 pub enum ConnectError {
     #[error("invalid Temporal client configuration: {0}")]
     Config(String),
+    #[error("payload encryption keys: {0}")]
+    Codec(#[from] CodecError),
     #[error("cannot reach Temporal at {address}: {source}")]
     Connect {
         address: String,
@@ -141,12 +208,6 @@ pub fn resolve(
     Ok((connection, namespace))
 }
 
-/// Connects a client to the server at `address`, bound to `namespace`, with TLS and credentials
-/// from Temporal's standard configuration. For tests and tools that know their server.
-pub async fn connect(address: &str, namespace: &str) -> Result<Client, ConnectError> {
-    connect_with(&TemporalSettings::at(address, namespace), None, false).await
-}
-
 /// Connects as `settings` and the standard configuration say, recording the client's own
 /// metrics into `metrics`, and with `traced`, carrying the OpenTelemetry plugin: starts,
 /// updates and queries continue the caller's trace, and the workers built on the client trace
@@ -160,10 +221,27 @@ pub async fn connect_with(
     metrics: Option<TemporalMeter>,
     traced: bool,
 ) -> Result<Client, ConnectError> {
+    let codec = settings.codec.load()?;
+    connect_with_codec(settings, codec, metrics, traced).await
+}
+
+/// [`connect_with`], with keys already loaded (the API keeps them for its codec server).
+pub async fn connect_with_codec(
+    settings: &TemporalSettings,
+    codec: EncryptionCodec,
+    metrics: Option<TemporalMeter>,
+    traced: bool,
+) -> Result<Client, ConnectError> {
     let (mut connection, namespace) = resolve(settings, None)?;
     let address = connection.target.to_string();
     connection.metrics_meter = metrics;
-    let mut options = ClientOptions::new(namespace);
+    // Key ids only: never the keys.
+    tracing::info!(
+        key_ids = ?codec.key_ids().collect::<Vec<_>>(),
+        encrypting = codec.encrypting_key_id(),
+        "payloads to Temporal are encrypted"
+    );
+    let mut options = ClientOptions::new(namespace).data_converter(codec.data_converter());
     if traced {
         options = options.plugin(OpenTelemetryPlugin::builder().build());
     }
@@ -237,6 +315,7 @@ mod tests {
         let flagged = TemporalSettings {
             address: Some("127.0.0.1:7300".into()),
             namespace: None,
+            codec: CodecSettings::default(),
         };
         let (connection, namespace) = resolve(&flagged, Some(&vars)).unwrap();
         assert_eq!(connection.target.as_str(), "http://127.0.0.1:7300/");
@@ -264,6 +343,27 @@ mod tests {
         let (connection, namespace) = resolve(&TemporalSettings::default(), Some(&vars)).unwrap();
         assert_eq!(connection.target.as_str(), "http://10.0.0.1:7233/");
         assert_eq!(namespace, "ops");
+    }
+
+    #[test]
+    fn the_codec_keys_are_generated_locally_unless_a_key_id_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("codec-keys");
+        let named = CodecSettings {
+            keys_dir: keys.clone(),
+            key_id: Some("prod-2026".into()),
+        };
+        let refused = named.load().unwrap_err();
+        assert!(
+            refused.to_string().contains("no payload encryption keys"),
+            "{refused}"
+        );
+        let local = CodecSettings::in_dir(&keys).load().unwrap();
+        assert!(local.encrypting_key_id().starts_with("local-"));
+        codec::write_new_key(&keys, "prod-2026").unwrap();
+        let rotated = named.load().unwrap();
+        assert_eq!(rotated.encrypting_key_id(), "prod-2026");
+        assert_eq!(rotated.key_ids().count(), 2, "the old key still decrypts");
     }
 
     #[test]

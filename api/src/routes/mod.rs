@@ -2,6 +2,7 @@
 //! its route are one entry here, so the OpenAPI document and the router cannot disagree.
 
 mod accounts;
+mod codec;
 mod deliveries;
 mod ops;
 mod payments;
@@ -14,7 +15,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::AppState;
 pub(crate) use payments::payment_of;
 
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+/// The routes; the codec routes answer the Temporal UI's `codec_origins` too (CORS).
+pub(crate) fn router(codec_origins: &[axum::http::HeaderValue]) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(deliveries::create_delivery))
         .routes(routes!(deliveries::get_delivery))
@@ -37,4 +39,5 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
             accounts::delete_account
         ))
         .routes(routes!(accounts::rotate_secret))
+        .merge(codec::router(codec_origins))
 }
