@@ -19,7 +19,7 @@ use axum::{
 };
 use base64::{
     Engine,
-    engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD},
+    engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig, general_purpose::STANDARD},
 };
 use identity::Role;
 use serde::{Deserialize, Serialize};
@@ -80,10 +80,74 @@ pub(crate) struct PayloadsBody {
 pub(crate) struct JsonPayload {
     /// Metadata values, base64 (`encoding`: `binary/encrypted` for an encrypted payload).
     #[serde(default)]
-    metadata: BTreeMap<String, String>,
+    metadata: BTreeMap<String, Base64>,
     /// The data, base64.
     #[serde(default)]
-    data: String,
+    data: Base64,
+}
+
+/// Bytes as proto3 JSON writes them: base64, standard or URL-safe, padded or not. The
+/// document's pattern and [`Base64::bytes`] accept exactly the same strings.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub(crate) struct Base64(String);
+
+impl Base64 {
+    /// Groups of four, then a last group of two or three (with its canonical padding or none);
+    /// either alphabet, even mixed.
+    const PATTERN: &str =
+        "^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}(?:==)?|[A-Za-z0-9+/_-]{3}=?)?$";
+
+    /// The bytes, or `None` when the text is not base64 as [`Self::PATTERN`] says.
+    fn bytes(&self) -> Option<Vec<u8>> {
+        // Bits left over in the last symbol are ignored, as the pattern cannot see them.
+        const fn engine(padding: DecodePaddingMode) -> GeneralPurpose {
+            GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                GeneralPurposeConfig::new()
+                    .with_decode_allow_trailing_bits(true)
+                    .with_decode_padding_mode(padding),
+            )
+        }
+        const PADDED: GeneralPurpose = engine(DecodePaddingMode::RequireCanonical);
+        const UNPADDED: GeneralPurpose = engine(DecodePaddingMode::RequireNone);
+        let standard = self.0.replace('-', "+").replace('_', "/");
+        PADDED
+            .decode(&standard)
+            .or_else(|_| UNPADDED.decode(&standard))
+            .ok()
+    }
+}
+
+impl utoipa::PartialSchema for Base64 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some(
+                "bytes in base64 (standard or URL-safe, padded or not)",
+            ))
+            .pattern(Some(Self::PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for Base64 {}
+
+impl PayloadsBody {
+    /// The answer of a codec route: `codec` applied to each payload (given its index), the
+    /// first refusal answered instead.
+    fn map(
+        self,
+        codec: impl Fn(usize, Payload) -> Result<Payload, ApiError>,
+    ) -> Result<Json<PayloadsBody>, ApiError> {
+        let payloads = self
+            .payloads
+            .into_iter()
+            .enumerate()
+            .map(|(index, payload)| codec(index, payload.into_payload(index)?).map(JsonPayload::of))
+            .collect::<Result<_, _>>()?;
+        Ok(Json(PayloadsBody { payloads }))
+    }
 }
 
 impl JsonPayload {
@@ -93,12 +157,15 @@ impl JsonPayload {
             .metadata
             .into_iter()
             .map(|(key, value)| {
-                let value = base64_bytes(&value)
+                let value = value
+                    .bytes()
                     .ok_or_else(|| ApiError::invalid(field("metadata"), "must be base64"))?;
                 Ok((key, value))
             })
             .collect::<Result<_, ApiError>>()?;
-        let data = base64_bytes(&self.data)
+        let data = self
+            .data
+            .bytes()
             .ok_or_else(|| ApiError::invalid(field("data"), "must be base64"))?;
         Ok(Payload {
             metadata,
@@ -112,18 +179,11 @@ impl JsonPayload {
             metadata: payload
                 .metadata
                 .into_iter()
-                .map(|(key, value)| (key, STANDARD.encode(value)))
+                .map(|(key, value)| (key, Base64(STANDARD.encode(value))))
                 .collect(),
-            data: STANDARD.encode(payload.data),
+            data: Base64(STANDARD.encode(payload.data)),
         }
     }
-}
-
-/// Proto3 JSON's bytes: standard or URL-safe base64, padded or not.
-fn base64_bytes(text: &str) -> Option<Vec<u8>> {
-    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
-        .iter()
-        .find_map(|engine| engine.decode(text).ok())
 }
 
 /// An operator: by bearer token, else by the codec session cookie. Everyone else is refused
@@ -179,21 +239,14 @@ pub(crate) async fn decode(
     JsonBody(body): JsonBody<PayloadsBody>,
 ) -> Result<Json<PayloadsBody>, ApiError> {
     let codec = &state.inner.codec;
-    let payloads = body
-        .payloads
-        .into_iter()
-        .enumerate()
-        .map(|(index, payload)| {
-            let payload = payload.into_payload(index)?;
-            codec.decrypt(payload).map(JsonPayload::of).map_err(|e| {
-                // An operator's tool failing to show a history: the cause (a key id at most,
-                // never a key or a payload) belongs in the log too.
-                tracing::warn!(error = %e, index, "a payload could not be decoded");
-                ApiError::invalid(format!("payloads[{index}]"), e.to_string())
-            })
+    body.map(|index, payload| {
+        codec.decrypt(payload).map_err(|e| {
+            // An operator's tool failing to show a history: the cause (a key id at most, never a
+            // key or a payload) belongs in the log too.
+            tracing::warn!(error = %e, index, "a payload could not be decoded");
+            ApiError::invalid(format!("payloads[{index}]"), e.to_string())
         })
-        .collect::<Result<_, _>>()?;
-    Ok(Json(PayloadsBody { payloads }))
+    })
 }
 
 /// Encrypt payloads (operators only), as the agency's processes would before sending them to
@@ -213,19 +266,7 @@ pub(crate) async fn encode(
     JsonBody(body): JsonBody<PayloadsBody>,
 ) -> Result<Json<PayloadsBody>, ApiError> {
     let codec = &state.inner.codec;
-    let payloads = body
-        .payloads
-        .into_iter()
-        .enumerate()
-        .map(|(index, payload)| {
-            let payload = payload.into_payload(index)?;
-            codec
-                .encrypt(&payload)
-                .map(JsonPayload::of)
-                .map_err(ApiError::internal)
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Json(PayloadsBody { payloads }))
+    body.map(|_, payload| codec.encrypt(&payload).map_err(ApiError::internal))
 }
 
 /// A codec session's lifetime.
@@ -307,6 +348,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_documented_base64_pattern_and_the_decoder_agree() {
+        let pattern = regex::Regex::new(Base64::PATTERN).unwrap();
+        let alphabet = ["A", "b", "9", "+", "/", "-", "_", "=", "!"];
+        // Every string of up to 5 of these symbols, and longer ones built from them.
+        let mut texts = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = texts
+                .iter()
+                .filter(|t| t.len() == texts.last().map_or(0, String::len))
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+        }
+        texts.extend(
+            [
+                "IkJ1c2FuIg==",
+                "IkJ1c2FuIg",
+                "anNvbi9wbGFpbg",
+                "a-_b",
+                "AB==AB==",
+            ]
+            .map(String::from),
+        );
+        for text in texts {
+            assert_eq!(
+                pattern.is_match(&text),
+                Base64(text.clone()).bytes().is_some(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
     fn payloads_read_and_write_proto3_json() {
         let body: PayloadsBody = serde_json::from_value(serde_json::json!({
             "payloads": [
@@ -337,7 +411,7 @@ mod tests {
             "proto3 JSON leaves an empty list out"
         );
         let bad = JsonPayload {
-            data: "not base64!".into(),
+            data: Base64("not base64!".into()),
             ..JsonPayload::default()
         };
         assert!(
