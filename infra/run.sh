@@ -4,6 +4,10 @@
 # databases (`payment-service migrate`, `delivery-api migrate`). Ctrl-C stops everything cleanly.
 # State lives in .data/ and survives restarts.
 #
+# Each process runs under infra/supervise.sh, which restarts it when it dies (after 1 s, longer
+# while it keeps dying) and says so in its log and here; the others keep serving meanwhile.
+# A small supervisor of our own rather than supervisord: supervise.sh says why.
+#
 #   ./infra/run.sh                  the system
 #   ./infra/run.sh --trace-viewer   the system and a local trace viewer (Arize Phoenix, installed
 #                                   on first use), with every service sending it its spans
@@ -47,12 +51,14 @@ cargo build --profile "$profile" --workspace --bins --quiet
 # Cargo names the dev profile's directory "debug".
 bin="$root/target/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
+# The supervisors (infra/supervise.sh), in start order.
 pids=()
 stop() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
   echo
   echo "stopping..."
-  # Reverse start order: API first (finish requests), worker (drain), payment, Temporal.
+  # Reverse start order: API first (finish requests), worker (drain), payment, Temporal. A
+  # supervisor stops its process with SIGTERM and returns once it has exited.
   for (( i=${#pids[@]}-1; i>=0; i-- )); do
     kill -TERM "${pids[$i]}" 2>/dev/null || true
     wait "${pids[$i]}" 2>/dev/null || true
@@ -60,8 +66,21 @@ stop() {
   echo "stopped"
   exit "${1:-0}"
 }
-trap 'stop 0' INT TERM
+trap 'stop 0' INT TERM HUP
 trap 'stop $?' EXIT
+
+# supervise NAME LOG COMMAND...: runs COMMAND under infra/supervise.sh, its output appended to
+# LOG. The supervisor gets a session of its own, so a Ctrl-C reaches only this script, which
+# stops the parts in order (and a dying part is not restarted on the way), and a parent-death
+# signal, so it stops its process even when this script is killed outright (SIGKILL).
+supervise() {
+  local launch=()
+  if command -v setsid >/dev/null && command -v setpriv >/dev/null; then
+    launch=(setsid -w setpriv --pdeathsig TERM)
+  fi
+  "${launch[@]}" "$root/infra/supervise.sh" "$@" &
+  pids+=($!)
+}
 
 wait_for() { # what, command...
   local what="$1"; shift
@@ -81,13 +100,14 @@ sa_args=()
 for sa in DeliveryStatus=Keyword RestaurantId=Keyword RiderId=Keyword DeliveryOverdue=Bool; do
   sa_args+=(--search-attribute "$sa")
 done
-"$root/.venv/bin/temporal" server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+: >"$data/logs/temporal.log"
+supervise temporal "$data/logs/temporal.log" \
+  "$root/.venv/bin/temporal" server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
   --db-filename "$data/temporal.db" --sqlite-pragma journal_mode=WAL --sqlite-pragma synchronous=NORMAL \
   --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
   --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
   --ui-codec-endpoint "http://127.0.0.1:$API_PORT/codec" \
-  "${sa_args[@]}" --log-level warn >"$data/logs/temporal.log" 2>&1 &
-pids+=($!)
+  "${sa_args[@]}" --log-level warn
 wait_for "Temporal" "$root/.venv/bin/temporal" operator namespace describe --address "127.0.0.1:$TEMPORAL_PORT" default
 
 export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT"
@@ -112,10 +132,10 @@ export TEMPORAL_CODEC_KEYS_DIR="${TEMPORAL_CODEC_KEYS_DIR:-$data/codec-keys}"
 export API_CODEC_CORS_ORIGINS="${API_CODEC_CORS_ORIGINS:-http://127.0.0.1:$TEMPORAL_UI_PORT,http://localhost:$TEMPORAL_UI_PORT}"
 
 if $trace_viewer; then
-  PHOENIX_WORKING_DIR="$data/phoenix" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT="$PHOENIX_PORT" \
-    PHOENIX_GRPC_PORT="$PHOENIX_GRPC_PORT" "$root/.venv-phoenix/bin/phoenix" serve \
-    >"$data/logs/phoenix.log" 2>&1 &
-  pids+=($!)
+  : >"$data/logs/phoenix.log"
+  supervise phoenix "$data/logs/phoenix.log" env PHOENIX_WORKING_DIR="$data/phoenix" \
+    PHOENIX_HOST=127.0.0.1 PHOENIX_PORT="$PHOENIX_PORT" PHOENIX_GRPC_PORT="$PHOENIX_GRPC_PORT" \
+    "$root/.venv-phoenix/bin/phoenix" serve
   wait_for "Phoenix" curl -sf "http://127.0.0.1:$PHOENIX_PORT/healthz"
   export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$PHOENIX_GRPC_PORT"
 fi
@@ -131,14 +151,12 @@ done
 "$bin/delivery-api" accounts create-demo >>"$data/logs/api.log" 2>&1 \
   || { cat "$data/logs/api.log" >&2; echo "creating the demo accounts failed" >&2; exit 1; }
 
-"$bin/payment-service" >>"$data/logs/payment.log" 2>&1 &
-pids+=($!)
+supervise payment-service "$data/logs/payment.log" "$bin/payment-service"
 wait_for "payment service" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PAYMENT_PORT"
-"$bin/delivery-worker" >"$data/logs/worker.log" 2>&1 &
-pids+=($!)
+: >"$data/logs/worker.log"
+supervise delivery-worker "$data/logs/worker.log" "$bin/delivery-worker"
 wait_for "worker" curl -sf "http://127.0.0.1:$WORKER_METRICS_PORT/readyz"
-"$bin/delivery-api" >>"$data/logs/api.log" 2>&1 &
-pids+=($!)
+supervise delivery-api "$data/logs/api.log" "$bin/delivery-api"
 wait_for "API" curl -sf "http://127.0.0.1:$API_PORT/readyz"
 
 traces="${OTEL_EXPORTER_OTLP_ENDPOINT:-not exported (./infra/run.sh --trace-viewer shows them)}"
@@ -154,8 +172,10 @@ Delivery agency is running:
   Metrics          http://127.0.0.1:$API_METRICS_PORT/metrics (API)  :$WORKER_METRICS_PORT (worker)  :$PAYMENT_METRICS_PORT (payment)
   Traces           $traces
   Logs             $data/logs/
+A process that dies is restarted (see its log); the others keep serving.
 Press Ctrl-C to stop.
 MSG
+# The supervisors run until stop() ends them; one that exits otherwise was killed.
 wait -n "${pids[@]}" || true
-echo "a component exited; see $data/logs" >&2
+echo "a supervisor exited; stopping the rest (see $data/logs)" >&2
 exit 1
