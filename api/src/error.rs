@@ -78,6 +78,10 @@ pub enum ApiError {
     /// 422: an `Idempotency-Key` was reused with a different request.
     #[error("{0}")]
     IdempotencyMismatch(String),
+    /// 409: an `Idempotency-Key` whose delivery is closed and can no longer be shown (neither
+    /// Temporal nor the delivery list has it); it is never made again.
+    #[error("{0}")]
+    DeliveryClosed(String),
     /// 413: the body is larger than the API accepts.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -127,6 +131,7 @@ impl ApiError {
             Self::IdempotencyMismatch(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
+            Self::DeliveryClosed(_) => (StatusCode::CONFLICT, "delivery_closed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::WorkerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "worker_unavailable"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "dependency_unavailable"),

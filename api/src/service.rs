@@ -1,6 +1,7 @@
 //! What the delivery handlers do, apart from HTTP: starting a delivery (update-with-start,
-//! bounded by the payment wait), the idempotency check against what a delivery was started
-//! with, and reading a delivery when its workflow cannot answer.
+//! bounded by the payment wait), the idempotency of `Idempotency-Key`s (kept by us, for good,
+//! beside the delivery list: Temporal forgets a closed delivery after its retention period),
+//! and reading a delivery when its workflow cannot answer.
 
 use std::time::Instant;
 
@@ -25,6 +26,10 @@ use crate::{AppState, error::ApiError, temporal};
 pub(crate) struct IdempotencyKey(String);
 
 impl IdempotencyKey {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub(crate) fn parse(key: &[u8]) -> Result<Self, ApiError> {
         let printable = |b: &u8| (0x20..=0x7e).contains(b);
         match !key.is_empty() && key.len() <= 64 && key.iter().all(printable) {
@@ -89,6 +94,18 @@ impl StartedWith {
         })
     }
 
+    /// What is kept with an `Idempotency-Key` to recognise the same request: SHA-256 (hex) of
+    /// the request's canonical JSON (fixed field order, the parsed values).
+    fn hash(&self) -> String {
+        use sha2::Digest as _;
+        // Serializing plain strings and numbers cannot fail.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        sha2::Sha256::digest(&json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     fn call(self, delivery_id: DeliveryId) -> Call {
         Call {
             delivery_id,
@@ -103,14 +120,17 @@ impl StartedWith {
 /// decision on the fee: the view once decided, the pending view when it did not come in time
 /// (the start is durable either way).
 ///
-/// The same restaurant and `key` always name the same delivery, so a retried call never makes
-/// a second one; the same key with another request is refused.
+/// With a `key`, the same restaurant and key always name the same delivery, so a retried call
+/// never makes a second one, however long after; the same key with another request is
+/// refused (see [`call_with_key`]).
 pub(crate) async fn call(
     state: &AppState,
     request: CallRequest,
     key: Option<IdempotencyKey>,
 ) -> Result<DeliveryView, ApiError> {
     let delivery_id = match &key {
+        // Derived from the key, as before keys were kept: a key first used then still names
+        // its delivery.
         Some(IdempotencyKey(key)) => uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_OID,
             format!("{}\n{key}", request.restaurant_id).as_bytes(),
@@ -134,8 +154,122 @@ pub(crate) async fn call(
         pickup_deadline_secs: settings.pickup_deadline_secs,
         completion_deadline_secs: settings.completion_deadline_secs,
     };
-    let view = start(state, &input).await?;
+    let view = match &key {
+        Some(key) => call_with_key(state, &input, key).await?,
+        None => start(state, &input).await?,
+    };
     Ok(view.unwrap_or_else(|| DeliveryView::pending(input.call)))
+}
+
+/// The call of `input` under `key`, through the key's record in the delivery-list database.
+///
+/// The key is claimed before anything starts (one row per restaurant and key, the first
+/// claim wins), so racing duplicates agree on the delivery and the request hash; another
+/// request under the key is refused. A claim is marked started only once Temporal confirmed
+/// the start, so a start that failed (Temporal down) leaves the key free for a retry to start
+/// it; once started, the delivery is never started again: a repeat reads the delivery, from
+/// its workflow while Temporal keeps it and from the delivery list after.
+async fn call_with_key(
+    state: &AppState,
+    input: &DeliveryInput,
+    key: &IdempotencyKey,
+) -> Result<Option<DeliveryView>, ApiError> {
+    let readmodel = &state.inner.readmodel;
+    let restaurant_id = &input.call.restaurant_id;
+    let hash = StartedWith::of(input).hash();
+    let claim = readmodel
+        .claim_idempotency_key(restaurant_id, key.as_str(), &hash, &input.call.delivery_id)
+        .await
+        .map_err(unavailable_list)?;
+    if claim.request_hash != hash {
+        return Err(key_reused());
+    }
+    // The id is derived from the key, so the claim's is this one; the claim is what holds.
+    let call = Call {
+        delivery_id: claim.delivery_id,
+        ..input.call.clone()
+    };
+    if !claim.started {
+        // A delivery the list shows has run, whatever the claim says (its start was confirmed
+        // but not recorded, or it was made before keys were kept): never start it again.
+        let listed = readmodel
+            .delivery(&call.delivery_id)
+            .await
+            .map_err(unavailable_list)?;
+        if listed.is_none() {
+            return match start(state, input).await {
+                Ok(view) => {
+                    mark_started(state, restaurant_id, key).await;
+                    Ok(view)
+                }
+                // The delivery id was taken by another request before keys were kept here:
+                // the key stays free for the request that took it.
+                Err(e @ ApiError::IdempotencyMismatch(_)) => {
+                    if let Err(release) = readmodel
+                        .release_idempotency_key(restaurant_id, key.as_str(), &hash)
+                        .await
+                    {
+                        tracing::warn!(error = %release, "idempotency key not released");
+                    }
+                    Err(e)
+                }
+                // Not started (or not known to be): the claim stays unstarted, and a retry
+                // with the key starts it (or finds it started).
+                Err(e) => Err(e),
+            };
+        }
+        mark_started(state, restaurant_id, key).await;
+    }
+    started_delivery(state, call).await.map(Some)
+}
+
+/// Records that the delivery of `key` started. A failure only costs the next repeat a look
+/// at Temporal or the delivery list, which finds the delivery started.
+async fn mark_started(state: &AppState, restaurant_id: &RestaurantId, key: &IdempotencyKey) {
+    if let Err(e) = state
+        .inner
+        .readmodel
+        .idempotency_key_started(restaurant_id, key.as_str())
+        .await
+    {
+        tracing::warn!(error = %e, "idempotency key not marked started");
+    }
+}
+
+/// A delivery already started, as a repeated call answers it: the workflow's view (once
+/// payment decided, bounded by the payment wait) while Temporal keeps the run; after, the
+/// delivery list's. Nothing is started.
+async fn started_delivery(state: &AppState, call: Call) -> Result<DeliveryView, ApiError> {
+    let handle = temporal::handle(state, &call.delivery_id);
+    if temporal::execution_status(&handle).await?.is_some() {
+        let view = temporal::await_registration(&handle, state.settings().payment_wait).await;
+        return Ok(view.unwrap_or_else(|| DeliveryView::pending(call)));
+    }
+    // Temporal no longer keeps the run (retention): the delivery list does.
+    match fallback(state, &call.delivery_id, false).await {
+        Ok((_, view)) => Ok(view),
+        Err(ApiError::NotFound { .. }) => Err(ApiError::DeliveryClosed(format!(
+            "this Idempotency-Key made delivery {}, which is closed and no longer shown; it is not made again",
+            call.delivery_id
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+fn key_reused() -> ApiError {
+    ApiError::IdempotencyMismatch(
+        "this Idempotency-Key was already used with a different request".into(),
+    )
+}
+
+fn unavailable_list(e: readmodel::ReadModelError) -> ApiError {
+    match e {
+        readmodel::ReadModelError::Corrupt(_) => ApiError::internal(e),
+        _ => {
+            tracing::warn!(error = %e, "idempotency keys unavailable");
+            ApiError::Unavailable("delivery_list_database")
+        }
+    }
 }
 
 /// One round trip: the start carries the workflow's `registration` update
@@ -247,9 +381,7 @@ async fn same_request(
 ) -> Result<(), ApiError> {
     match started_with(state, delivery_id).await? {
         Some(stored) if stored == *request => Ok(()),
-        _ => Err(ApiError::IdempotencyMismatch(
-            "this Idempotency-Key was already used with a different request".into(),
-        )),
+        _ => Err(key_reused()),
     }
 }
 
@@ -365,5 +497,31 @@ mod tests {
         let summary = summary(&input);
         assert_eq!(summary, "r-1, 20000 KRW");
         assert!(!summary.contains("Seoul") && !summary.contains("cust-42"));
+    }
+
+    #[test]
+    fn the_request_hash_kept_with_a_key_changes_with_every_field_and_only_with_them() {
+        let started = |json: serde_json::Value| {
+            StartedWith::of(&serde_json::from_value::<DeliveryInput>(json).unwrap()).hash()
+        };
+        let base = serde_json::json!({
+            "deliveryId": "d-1", "restaurantId": "r-1", "destination": "Daegu", "cost": 4000,
+        });
+        let hash = started(base.clone());
+        assert_eq!(hash.len(), 64, "{hash}");
+        // The delivery id and deadlines are ours, not the restaurant's request.
+        let mut same = base.clone();
+        same["deliveryId"] = "d-2".into();
+        assert_eq!(started(same), hash);
+        for (field, value) in [
+            ("restaurantId", serde_json::json!("r-2")),
+            ("destination", serde_json::json!("Daegu ")),
+            ("cost", serde_json::json!(4001)),
+            ("customerId", serde_json::json!("c-9")),
+        ] {
+            let mut other = base.clone();
+            other[field] = value;
+            assert_ne!(started(other), hash, "{field}");
+        }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Every call is idempotent by delivery id: repeating it returns the same
 //! payment and never moves money twice. Illegal transitions (settling a voided
-//! payment, voiding a settled one) are `FAILED_PRECONDITION`; database trouble
+//! payment, voiding a settled one, registering a delivery whose payment is
+//! already settled or voided) are `FAILED_PRECONDITION`; database trouble
 //! is `UNAVAILABLE`, so callers may retry.
 //!
 //! The ledger's schema is migrated by a one-off step, `payment-service migrate`

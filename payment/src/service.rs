@@ -95,6 +95,9 @@ fn to_status(error: LedgerError) -> Status {
         LedgerError::InvalidArgument(message) => Status::invalid_argument(message),
         LedgerError::NotFound(_) => Status::not_found(error.to_string()),
         LedgerError::FailedPrecondition(message) => Status::failed_precondition(message),
+        // The workflow's register activity takes FAILED_PRECONDITION as a final refusal:
+        // the delivery ends with its payment rejected, no money moved, no retries.
+        LedgerError::AlreadyClosed { .. } => Status::failed_precondition(error.to_string()),
         LedgerError::Database(_) | LedgerError::Open(_) => {
             tracing::error!(error = %error, "ledger database error");
             Status::unavailable("payment ledger temporarily unavailable")

@@ -218,12 +218,6 @@ async fn repeated_calls_return_the_same_payment() {
             .expect("settle again"),
         settled
     );
-    assert_eq!(
-        register(&mut server.client, "d-1", 500)
-            .await
-            .expect("register after settle"),
-        settled
-    );
 
     register(&mut server.client, "d-2", 700)
         .await
@@ -235,6 +229,37 @@ async fn repeated_calls_return_the_same_payment() {
     );
 
     assert_eq!(server.ledger.list_all().await.expect("list").len(), 2);
+}
+
+/// The worker's register activity takes FAILED_PRECONDITION as final: a delivery id that
+/// comes back after its payment closed ends its new run without moving money.
+#[tokio::test]
+async fn registering_a_settled_or_voided_delivery_again_is_failed_precondition() {
+    let mut server = start_server().await;
+    register(&mut server.client, "d-1", 500)
+        .await
+        .expect("register");
+    let settled = settle(&mut server.client, "d-1").await.expect("settle");
+    register(&mut server.client, "d-2", 700)
+        .await
+        .expect("register d-2");
+    let voided = void(&mut server.client, "d-2").await.expect("void");
+    for (id, amount, word) in [("d-1", 500, "settled"), ("d-2", 700, "voided")] {
+        let status = assert_code(
+            register(&mut server.client, id, amount).await,
+            Code::FailedPrecondition,
+        );
+        assert!(
+            status
+                .message()
+                .contains(&format!("already {word} and cannot be registered again")),
+            "{}",
+            status.message()
+        );
+    }
+    assert_eq!(get(&mut server.client, "d-1").await.expect("get"), settled);
+    assert_eq!(get(&mut server.client, "d-2").await.expect("get"), voided);
+    assert_eq!(server.ledger.movements().await.expect("journal").len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -33,10 +33,39 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Like `on_both_backends!`, for behaviours of the schema itself: each gets the URL of a
+/// fresh, unmigrated database (`sqlite_schema::<name>`, `postgres_schema::<name>`).
+macro_rules! on_both_databases {
+    ($($behaviour:ident),* $(,)?) => {
+        mod sqlite_schema {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $behaviour() {
+                    let (url, _dir) = super::sqlite_database();
+                    super::$behaviour(url).await;
+                }
+            )*
+        }
+
+        mod postgres_schema {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "set TEST_DATABASE_URL to run against PostgreSQL"]
+                async fn $behaviour() {
+                    let (url, database) = super::postgres_database().await;
+                    super::$behaviour(url).await;
+                    database.drop().await;
+                }
+            )*
+        }
+    };
+}
+
 on_both_backends!(
     registering_a_payment_records_it_as_registered,
     registering_again_with_the_same_amount_returns_the_existing_payment,
-    registering_again_after_settlement_returns_the_settled_payment,
+    registering_again_after_settlement_is_refused_and_moves_no_money,
+    registering_again_after_a_void_is_refused_and_moves_no_money,
     registering_again_with_a_different_amount_is_a_failed_precondition,
     malformed_delivery_ids_and_amounts_are_rejected_without_writing,
     settling_a_registered_payment_settles_it_once,
@@ -51,15 +80,27 @@ on_both_backends!(
     repeated_and_racing_calls_journal_each_money_movement_once,
 );
 
+on_both_databases!(
+    a_second_movement_of_one_kind_for_one_delivery_is_refused_by_the_schema,
+    a_payment_status_the_ledger_does_not_know_is_refused_by_the_schema,
+    the_constraints_migration_keeps_every_payment_and_movement,
+);
+
 async fn sqlite_ledger() -> (Ledger, tempfile::TempDir) {
+    let (url, dir) = sqlite_database();
+    Ledger::migrate(&url).await.expect("migrate sqlite");
+    let ledger = Ledger::connect(&url).await.expect("connect to sqlite");
+    (ledger, dir)
+}
+
+/// The URL of a SQLite file in a fresh temp dir (the file is created on first connect).
+fn sqlite_database() -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("create temp dir");
     let url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("payment.db").display()
     );
-    Ledger::migrate(&url).await.expect("migrate sqlite");
-    let ledger = Ledger::connect(&url).await.expect("connect to sqlite");
-    (ledger, dir)
+    (url, dir)
 }
 
 /// A PostgreSQL database created for one test, so tests can run in parallel.
@@ -82,6 +123,16 @@ impl PostgresDatabase {
 }
 
 async fn postgres_ledger() -> (Ledger, PostgresDatabase) {
+    let (url, database) = postgres_database().await;
+    Ledger::migrate(&url).await.expect("migrate test database");
+    let ledger = Ledger::connect(&url)
+        .await
+        .expect("connect to test database");
+    (ledger, database)
+}
+
+/// A fresh, empty database on the server at `TEST_DATABASE_URL`, and its URL.
+async fn postgres_database() -> (String, PostgresDatabase) {
     let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(
             "TEST_DATABASE_URL is not set; point it at a PostgreSQL server, \
@@ -96,12 +147,7 @@ async fn postgres_ledger() -> (Ledger, PostgresDatabase) {
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create test database");
-    let url = with_database(&url, &name);
-    Ledger::migrate(&url).await.expect("migrate test database");
-    let ledger = Ledger::connect(&url)
-        .await
-        .expect("connect to test database");
-    (ledger, PostgresDatabase { admin, name })
+    (with_database(&url, &name), PostgresDatabase { admin, name })
 }
 
 /// Replaces the database name in a `postgres://user@host:port/db?params` URL.
@@ -206,12 +252,56 @@ async fn registering_again_with_the_same_amount_returns_the_existing_payment(led
     assert_eq!(ledger.list_all().await.expect("list"), vec![first]);
 }
 
-async fn registering_again_after_settlement_returns_the_settled_payment(ledger: Ledger) {
+/// A delivery id that comes back once its payment is closed (a workflow started again under
+/// an old id) must not get a stale "registered" answer: its new run would wait for a settlement
+/// that never moves money.
+async fn registering_again_after_settlement_is_refused_and_moves_no_money(ledger: Ledger) {
     ledger.register("d-1", 500).await.expect("register");
     let settled = ledger.settle("d-1").await.expect("settle");
-    let again = ledger.register("d-1", 500).await.expect("register again");
-    assert_eq!(again, settled);
-    assert_eq!(again.status, PaymentStatus::Settled);
+    let journal = ledger.movements().await.expect("movements");
+    let error = ledger
+        .register("d-1", 500)
+        .await
+        .expect_err("a settled delivery cannot be registered again");
+    match error {
+        LedgerError::AlreadyClosed {
+            delivery_id,
+            status,
+        } => assert_eq!(
+            (delivery_id.as_str(), status),
+            ("d-1", PaymentStatus::Settled)
+        ),
+        other => panic!("expected AlreadyClosed, got {other:?}"),
+    }
+    assert_eq!(ledger.get("d-1").await.expect("get"), settled);
+    assert_eq!(ledger.movements().await.expect("movements"), journal);
+    assert_eq!(journal.len(), 2, "{journal:?}");
+}
+
+async fn registering_again_after_a_void_is_refused_and_moves_no_money(ledger: Ledger) {
+    ledger.register("d-1", 500).await.expect("register");
+    let voided = ledger.void("d-1").await.expect("void");
+    let journal = ledger.movements().await.expect("movements");
+    // A different amount is refused for the same reason: the delivery is over.
+    for amount in [500, 600] {
+        let error = ledger
+            .register("d-1", amount)
+            .await
+            .expect_err("a voided delivery cannot be registered again");
+        assert!(
+            matches!(
+                error,
+                LedgerError::AlreadyClosed {
+                    status: PaymentStatus::Voided,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("already voided"), "{error}");
+    }
+    assert_eq!(ledger.get("d-1").await.expect("get"), voided);
+    assert_eq!(ledger.movements().await.expect("movements"), journal);
 }
 
 async fn registering_again_with_a_different_amount_is_a_failed_precondition(ledger: Ledger) {
@@ -486,4 +576,137 @@ async fn postgres_replicas_starting_together_on_a_fresh_database_all_connect() {
         .expect("create");
     replicas_starting_together_on_a_fresh_database_all_connect(with_database(&url, &name)).await;
     PostgresDatabase { admin, name }.drop().await;
+}
+
+/// Opens `url` and applies the ledger's migrations up to the `steps`-th (all when `None`).
+async fn migrated_to(url: &str, steps: Option<u32>) -> DatabaseConnection {
+    use sea_orm_migration::MigratorTrait;
+    Ledger::migrate(url).await.ok();
+    let db = Database::connect(url).await.expect("connect");
+    if let Some(steps) = steps {
+        // Back to the schema before the constraints: `down` of the newest migrations.
+        let applied = payment::ledger::migration::Migrator::get_applied_migrations(&db)
+            .await
+            .expect("applied")
+            .len();
+        let newer = u32::try_from(applied).expect("few migrations") - steps;
+        payment::ledger::migration::Migrator::down(&db, Some(newer))
+            .await
+            .expect("migrate down");
+    }
+    db
+}
+
+/// One settled payment and its two movements, written as SQL (what the code writes).
+const SETTLED_D1: &str = "INSERT INTO payments (delivery_id, amount, status, registered_at, settled_at) \
+     VALUES ('d-1', 500, 'Settled', '2026-11-30T10:00:00Z', '2026-11-30T10:05:00Z'); \
+     INSERT INTO payment_movements (delivery_id, kind, amount, at) VALUES \
+     ('d-1', 'Registered', 500, '2026-11-30T10:00:00Z'), ('d-1', 'Settled', 500, '2026-11-30T10:05:00Z')";
+
+async fn a_second_movement_of_one_kind_for_one_delivery_is_refused_by_the_schema(url: String) {
+    let db = migrated_to(&url, None).await;
+    db.execute_unprepared(SETTLED_D1)
+        .await
+        .expect("one of each");
+    for kind in ["Registered", "Settled"] {
+        let refused = db
+            .execute_unprepared(&format!(
+                "INSERT INTO payment_movements (delivery_id, kind, amount, at) \
+                 VALUES ('d-1', '{kind}', 500, '2026-11-30T11:00:00Z')"
+            ))
+            .await
+            .expect_err("a second movement of one kind moves money twice");
+        assert!(
+            refused.to_string().to_lowercase().contains("unique"),
+            "{refused}"
+        );
+    }
+    // Another kind for the same delivery, or the same kind for another, is fine.
+    db.execute_unprepared(
+        "INSERT INTO payment_movements (delivery_id, kind, amount, at) VALUES \
+         ('d-1', 'Voided', 500, '2026-11-30T11:00:00Z'), ('d-2', 'Registered', 500, '2026-11-30T11:00:00Z')",
+    )
+    .await
+    .expect("distinct (delivery, kind)");
+    let ledger = Ledger::connect(&url).await.expect("connect");
+    assert_eq!(ledger.movements().await.expect("movements").len(), 4);
+}
+
+async fn a_payment_status_the_ledger_does_not_know_is_refused_by_the_schema(url: String) {
+    let db = migrated_to(&url, None).await;
+    db.execute_unprepared(SETTLED_D1)
+        .await
+        .expect("a settled payment");
+    for bad in ["Refunded", "settled", ""] {
+        let refused = db
+            .execute_unprepared(&format!(
+                "INSERT INTO payments (delivery_id, amount, status, registered_at) \
+                 VALUES ('d-2', 500, '{bad}', '2026-11-30T10:00:00Z')"
+            ))
+            .await
+            .expect_err("an unknown status is refused on insert");
+        assert!(
+            refused.to_string().to_lowercase().contains("check"),
+            "{refused}"
+        );
+        db.execute_unprepared(&format!(
+            "UPDATE payments SET status = '{bad}' WHERE delivery_id = 'd-1'"
+        ))
+        .await
+        .expect_err("an unknown status is refused on update");
+    }
+    let ledger = Ledger::connect(&url).await.expect("connect");
+    let payment = ledger.get("d-1").await.expect("get");
+    assert_eq!(
+        (payment.status, payment.amount),
+        (PaymentStatus::Settled, 500)
+    );
+    assert_eq!(ledger.list_all().await.expect("list").len(), 1);
+}
+
+/// A ledger written before the constraints keeps every row through the migration (SQLite
+/// rebuilds `payments` to add its CHECK), and the ledger reads them back unchanged.
+async fn the_constraints_migration_keeps_every_payment_and_movement(url: String) {
+    let db = migrated_to(&url, Some(2)).await;
+    db.execute_unprepared(SETTLED_D1).await.expect("old rows");
+    db.execute_unprepared(
+        "INSERT INTO payments (delivery_id, amount, status, registered_at, voided_at) \
+         VALUES ('d-2', 700, 'Voided', '2026-11-30T10:00:00Z', '2026-11-30T10:01:00Z'), \
+                ('d-3', 900, 'Registered', '2026-11-30T10:02:00Z', NULL)",
+    )
+    .await
+    .expect("old rows");
+    db.close().await.expect("close");
+    Ledger::migrate(&url).await.expect("migrate with rows");
+    let ledger = Ledger::connect(&url).await.expect("connect");
+    let payments: Vec<_> = ledger
+        .list_all()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| {
+            (
+                p.delivery_id,
+                p.amount,
+                p.status,
+                p.settled_at.is_some(),
+                p.voided_at.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        payments,
+        vec![
+            ("d-1".into(), 500, PaymentStatus::Settled, true, false),
+            ("d-2".into(), 700, PaymentStatus::Voided, false, true),
+            ("d-3".into(), 900, PaymentStatus::Registered, false, false),
+        ]
+    );
+    assert_eq!(ledger.movements().await.expect("movements").len(), 2);
+    // The rebuilt table still works for the ledger, and its rules hold.
+    ledger.settle("d-3").await.expect("settle d-3");
+    assert!(matches!(
+        ledger.register("d-3", 900).await,
+        Err(LedgerError::AlreadyClosed { .. })
+    ));
 }

@@ -17,8 +17,12 @@
 //!
 //! The HTTP API reads with [`ReadModel::delivery`], [`ReadModel::list`] and
 //! [`ReadModel::open_calls`]. SQLite and PostgreSQL are supported.
+//!
+//! The same database keeps the API's `Idempotency-Key`s (`idempotency_keys`,
+//! see [`IdempotencyRecord`]): which delivery each key made, for good.
 
 mod entity;
+mod idempotency;
 mod migration;
 mod types;
 
@@ -35,6 +39,7 @@ use entity::{delivery_list, open_calls};
 use migration::Migrator;
 
 pub use domain::{DeliveryId, DeliveryRow, DeliveryStatus, OpenCall, Projection};
+pub use idempotency::IdempotencyRecord;
 pub use types::{Applied, ListFilter};
 
 /// The command that migrates the read model, named when a service finds it unmigrated.

@@ -9,6 +9,7 @@ mod encryption;
 mod external_provider;
 mod faults;
 mod happy_path;
+mod idempotency;
 mod identity;
 mod load;
 mod observability;

@@ -80,7 +80,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
 /// Call a rider.
 #[utoipa::path(post, path = "/deliveries", tag = "restaurants", request_body = CallBody,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x20-\\x7E]{1,64}$",
-        description = "the same key and body give the same delivery, however long ago")),
+        description = "the same key and body give the same delivery, however long ago (keys are kept for good); another body under the key is 422 `idempotency_key_reused`")),
     responses(
         (status = 201, description = "payment registered; the call is confirmed", body = DeliveryView,
             headers(("Location" = String, description = "the delivery"))),
@@ -89,7 +89,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
         BadInput,
         (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "not a restaurant (`forbidden`)", body = ErrorBody),
-        (status = 503, description = "Temporal unreachable", body = ErrorBody),
+        (status = 409, description = "the Idempotency-Key's delivery is closed and can no longer be shown (`delivery_closed`); it is not made again", body = ErrorBody),
+        (status = 503, description = "Temporal or the delivery-list database unreachable; nothing was started", body = ErrorBody),
     ))]
 pub(crate) async fn create_delivery(
     State(state): State<AppState>,

@@ -94,6 +94,16 @@ pub enum LedgerError {
     /// The payment exists but is in a state that forbids the request.
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
+    /// A registration for a delivery whose payment is already settled or voided: that
+    /// delivery is over, and its id is never registered (charged) again. Nothing moved.
+    #[error(
+        "payment for delivery {delivery_id:?} is already {} and cannot be registered again",
+        status.as_str()
+    )]
+    AlreadyClosed {
+        delivery_id: String,
+        status: PaymentStatus,
+    },
     /// The database failed or could not be reached; retrying may succeed.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
@@ -170,8 +180,11 @@ impl Ledger {
 
     /// Registers a payment of `amount` for `delivery_id`.
     ///
-    /// Repeating it with the same amount returns the existing payment whatever
-    /// its status; a different amount is `FailedPrecondition`.
+    /// Repeating it with the same amount while the payment is still registered
+    /// returns it unchanged; a different amount is `FailedPrecondition`; once the
+    /// payment is settled or voided it is `AlreadyClosed`: a delivery id that
+    /// came back (a workflow started again under an old id) is never charged
+    /// again, and its rider is never left unpaid by a stale "success".
     pub async fn register(&self, delivery_id: &str, amount: i64) -> Result<Payment, LedgerError> {
         validate_delivery_id(delivery_id)?;
         validate_amount(amount)?;
@@ -184,7 +197,8 @@ impl Ledger {
             voided_at: Set(None),
         };
         // Losing a race to a concurrent register is not an error: the row that
-        // won is read back below and judged like any repeat.
+        // won is read back below and judged like any repeat. The journal's unique
+        // (delivery, kind) index would refuse a second registration movement anyway.
         let txn = self.db.begin().await?;
         let inserted = entity::Entity::insert(row)
             .on_conflict(
@@ -203,6 +217,17 @@ impl Ledger {
             // the database is not behaving.
             DbErr::RecordNotFound(format!("payment {delivery_id:?} vanished after insert"))
         })?;
+        if payment.status != PaymentStatus::Registered {
+            tracing::warn!(
+                delivery_id,
+                status = payment.status.as_str(),
+                "registration of a closed payment refused"
+            );
+            return Err(LedgerError::AlreadyClosed {
+                delivery_id: delivery_id.to_owned(),
+                status: payment.status,
+            });
+        }
         if payment.amount != amount {
             return Err(LedgerError::FailedPrecondition(format!(
                 "delivery {delivery_id:?} already registered with amount {}",

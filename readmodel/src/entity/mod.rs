@@ -1,4 +1,4 @@
-//! sea-orm entities for the two read tables; private, the public types live in the crate root.
+//! sea-orm entities for the two read tables and the API's idempotency keys; private, the public types live in the crate root.
 
 // `DeriveEntityModel` generates `pub` items (Entity, Column, ActiveModel) that
 // name `Model` and `Relation`, so those must be `pub` too even though the
@@ -6,4 +6,5 @@
 #![allow(unreachable_pub)]
 
 pub(crate) mod delivery_list;
+pub(crate) mod idempotency_keys;
 pub(crate) mod open_calls;

@@ -4,6 +4,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261123_000001_create_delivery_list;
 mod m20261123_000002_create_open_calls;
+mod m20261130_000001_create_idempotency_keys;
 
 /// Applies the read model's migrations in order.
 pub(crate) struct Migrator;
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_delivery_list::Migration),
             Box::new(m20261123_000002_create_open_calls::Migration),
+            Box::new(m20261130_000001_create_idempotency_keys::Migration),
         ]
     }
 }
