@@ -88,12 +88,26 @@ pub enum ApiError {
     /// 503 + `Retry-After`: no worker answered within the bounded wait; nothing changed.
     #[error("no worker answered in time; nothing was changed, retry shortly")]
     WorkerUnavailable,
-    /// 503: a dependency (payment service, database, Temporal) is unreachable.
+    /// 503 + `Retry-After`: a dependency (payment service, database, Temporal) is unreachable.
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
     /// 500: a bug or an unexpected failure; detail is logged, not returned.
     #[error("internal error")]
     Internal(String),
+}
+
+impl From<readmodel::ReadModelError> for ApiError {
+    /// The delivery list failing a request: unreachable or failing for now (503, try again),
+    /// unless a stored row cannot be read back (a bug: 500).
+    fn from(e: readmodel::ReadModelError) -> Self {
+        match e {
+            readmodel::ReadModelError::Corrupt(_) => Self::internal(e),
+            _ => {
+                tracing::warn!(error = %e, "delivery list database failed a request");
+                Self::Unavailable("the delivery list database")
+            }
+        }
+    }
 }
 
 impl ApiError {
@@ -157,7 +171,8 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         match self {
-            Self::WorkerUnavailable => {
+            // Nothing changed, and the cause passes: say when to try again.
+            Self::WorkerUnavailable | Self::Unavailable(_) => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

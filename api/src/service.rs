@@ -179,8 +179,7 @@ async fn call_with_key(
     let hash = StartedWith::of(input).hash();
     let claim = readmodel
         .claim_idempotency_key(restaurant_id, key.as_str(), &hash, &input.call.delivery_id)
-        .await
-        .map_err(unavailable_list)?;
+        .await?;
     if claim.request_hash != hash {
         return Err(key_reused());
     }
@@ -192,10 +191,7 @@ async fn call_with_key(
     if !claim.started {
         // A delivery the list shows has run, whatever the claim says (its start was confirmed
         // but not recorded, or it was made before keys were kept): never start it again.
-        let listed = readmodel
-            .delivery(&call.delivery_id)
-            .await
-            .map_err(unavailable_list)?;
+        let listed = readmodel.delivery(&call.delivery_id).await?;
         if listed.is_none() {
             return match start(state, input).await {
                 Ok(view) => {
@@ -260,16 +256,6 @@ fn key_reused() -> ApiError {
     ApiError::IdempotencyMismatch(
         "this Idempotency-Key was already used with a different request".into(),
     )
-}
-
-fn unavailable_list(e: readmodel::ReadModelError) -> ApiError {
-    match e {
-        readmodel::ReadModelError::Corrupt(_) => ApiError::internal(e),
-        _ => {
-            tracing::warn!(error = %e, "idempotency keys unavailable");
-            ApiError::Unavailable("delivery_list_database")
-        }
-    }
 }
 
 /// One round trip: the start carries the workflow's `registration` update
@@ -441,12 +427,7 @@ async fn fallback(
     delivery_id: &DeliveryId,
     may_exist: bool,
 ) -> Result<(Source, DeliveryView), ApiError> {
-    let row = state
-        .inner
-        .readmodel
-        .delivery(delivery_id)
-        .await
-        .map_err(ApiError::internal)?;
+    let row = state.inner.readmodel.delivery(delivery_id).await?;
     let Some(row) = row else {
         // Not projected yet: a delivery whose workers are down still has its start request.
         let stored = match may_exist {

@@ -178,3 +178,46 @@ async fn the_same_idempotency_key_gives_the_same_delivery_and_a_different_body_i
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_delivery_list_answers_503_and_leaves_calls_and_readiness_alone() {
+    use sea_orm::ConnectionTrait as _;
+    let stack = Stack::start(StackOptions::default()).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let list = sea_orm::Database::connect(&stack.readmodel_database_url)
+        .await
+        .expect("open the delivery list");
+    list.execute_unprepared("ALTER TABLE delivery_list RENAME TO delivery_list_away")
+        .await
+        .expect("take the delivery list away");
+
+    let response = restaurant
+        .request(reqwest::Method::GET, "/delivery-list")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(
+        response.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"5"[..])
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "dependency_unavailable", "{body}");
+    let (status, ready) = stack.get("/readyz").await;
+    assert_eq!(status, 200, "readiness needs Temporal only: {ready}");
+    // Calling needs the payment service and Temporal, not the list.
+    let id = restaurant.call_rider(12000).await;
+
+    list.execute_unprepared("ALTER TABLE delivery_list_away RENAME TO delivery_list")
+        .await
+        .expect("bring the delivery list back");
+    eventually(
+        "the list to show the call made meanwhile",
+        Duration::from_secs(30),
+        || async {
+            let (status, row) = restaurant.get(&format!("/delivery-list/{id}")).await;
+            (status == 200 && row["status"] == "Called").then_some(())
+        },
+    )
+    .await;
+}

@@ -84,12 +84,7 @@ pub(crate) async fn list_deliveries(
         rider_id,
         limit: params.limit.map_or(Limit::DEFAULT, |l| l.0),
     };
-    let rows = state
-        .inner
-        .readmodel
-        .list(&filter)
-        .await
-        .map_err(ApiError::internal)?;
+    let rows = state.inner.readmodel.list(&filter).await?;
     Ok(Json(rows))
 }
 
@@ -106,12 +101,7 @@ pub(crate) async fn get_list_row(
     Caller(caller): Caller,
     DeliveryPath(delivery_id): DeliveryPath,
 ) -> Result<Json<DeliveryRow>, ApiError> {
-    let row = state
-        .inner
-        .readmodel
-        .delivery(&delivery_id)
-        .await
-        .map_err(ApiError::internal)?;
+    let row = state.inner.readmodel.delivery(&delivery_id).await?;
     row.filter(|row| access::may_see(&caller, &row.call, row.status, row.rider_id.as_ref()))
         .map(Json)
         .ok_or_else(|| ApiError::delivery_not_found(delivery_id.as_str()))

@@ -26,11 +26,6 @@ pub(crate) async fn open_calls(
     Caller(caller): Caller,
 ) -> Result<Json<Vec<OpenCall>>, ApiError> {
     caller.require(&[Role::Rider, Role::Operator])?;
-    let calls = state
-        .inner
-        .readmodel
-        .open_calls(OPEN_CALLS_LIMIT)
-        .await
-        .map_err(ApiError::internal)?;
+    let calls = state.inner.readmodel.open_calls(OPEN_CALLS_LIMIT).await?;
     Ok(Json(calls))
 }
