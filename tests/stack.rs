@@ -192,6 +192,7 @@ impl Stack {
             None,
             ledger,
             tls,
+            payment::Limits::default(),
             None,
             async move {
                 let _ = stopped.await;
@@ -244,6 +245,7 @@ impl Stack {
         payment_api::ClientSettings {
             payment_url: format!("https://{}", self.payment_addr),
             tls_dir: self.payment_tls_dir.clone(),
+            call_timeout: payment_api::DEFAULT_CALL_TIMEOUT,
         }
         .connect_lazy(caller, None)
         .expect("payment client")

@@ -166,6 +166,15 @@ pub fn millis(value: &str) -> Result<Duration, String> {
     whole_number(value).map(Duration::from_millis)
 }
 
+/// A whole number of milliseconds above zero, for a timeout that must let something through (a
+/// zero deadline would fail every call).
+pub fn positive_millis(value: &str) -> Result<Duration, String> {
+    match millis(value)? {
+        zero if zero.is_zero() => Err("must be above 0".to_owned()),
+        duration => Ok(duration),
+    }
+}
+
 /// A whole number of seconds, as `WORKER_SHUTDOWN_GRACE_SECS=10`.
 pub fn seconds(value: &str) -> Result<Duration, String> {
     whole_number(value).map(Duration::from_secs)
@@ -416,5 +425,12 @@ mod tests {
                 CONFIG_VAR
             ]
         );
+    }
+
+    #[test]
+    fn a_positive_duration_refuses_zero_and_non_numbers() {
+        assert_eq!(positive_millis("250"), Ok(Duration::from_millis(250)));
+        assert!(positive_millis("0").is_err());
+        assert!(positive_millis("soon").is_err());
     }
 }

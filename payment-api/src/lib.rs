@@ -25,6 +25,23 @@ pub const SERVICE_NAME: &str = "payment.v1.PaymentService";
 /// is retried by whoever made it). Short: local activities get 3 s for all their attempts.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a call may take, once connected, before the caller gives up on it with `CANCELLED`
+/// ("timeout expired"), unless `PAYMENT_CALL_TIMEOUT_MS` says otherwise. A call takes
+/// milliseconds; the deadline bounds what has no timeout of its own (the API's reads) and the
+/// remote activity's 5 s attempts, and is no shorter than a local activity's 2 s attempt, so a
+/// ledger write slowed by a loaded machine is not cut shorter than it was before deadlines (a
+/// cut call is retried, which is safe, but adds load when the service is already slow).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// How often an open connection is pinged (HTTP/2 PING), idle or not, and how long the pong may
+/// take before the connection is dropped (and the next call reconnects): a dead peer or a
+/// half-open connection is noticed within 15 s instead of the first call after it hanging.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// See [`KEEPALIVE_INTERVAL`].
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// TCP keepalive on the connection, for middleboxes that drop idle flows silently.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+
 /// A gRPC client of the payment service: it carries the caller's trace context and measures
 /// its calls. Cheap to clone (one pooled HTTP/2 channel).
 pub type PaymentClient = proto::payment_service_client::PaymentServiceClient<grpc::Traced<Channel>>;
@@ -53,11 +70,23 @@ pub struct ClientSettings {
         default_value = ".data/pki"
     )]
     pub tls_dir: PathBuf,
+    /// How long a payment call may take, once connected, before the caller gives up on it
+    /// (`CANCELLED`, retried by whoever made it), in milliseconds; keep it below the callers'
+    /// own timeouts (a local activity's 2 s per attempt)
+    #[arg(
+        long = "payment-call-timeout-ms",
+        env = "PAYMENT_CALL_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "2000",
+        value_parser = config::positive_millis
+    )]
+    pub call_timeout: Duration,
 }
 
 impl ClientSettings {
     /// A client of the service at `payment_url` that presents `caller`'s certificate,
-    /// connecting on first use (so a service that is down only fails calls, which are retried);
+    /// connecting on first use (so a service that is down only fails calls, which are retried),
+    /// each call bounded by `call_timeout` and the connection kept alive by HTTP/2 pings;
     /// `metrics` records each call's latency. The TLS material is read now, generated first
     /// when the directory has none (the local default), so a missing or bad file stops the
     /// caller at start.
@@ -72,6 +101,13 @@ impl ClientSettings {
         let endpoint = Endpoint::from_shared(self.payment_url.clone())
             .map_err(|_| InvalidUrl(self.payment_url.clone()))?
             .connect_timeout(CONNECT_TIMEOUT)
+            // Client-side only: tonic does not send it as `grpc-timeout`, so the service bounds
+            // its own work (`PAYMENT_REQUEST_TIMEOUT_MS`).
+            .timeout(self.call_timeout)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
+            .tcp_keepalive(Some(TCP_KEEPALIVE))
             .tls_config(tls::client_config(&self.tls_dir, caller)?)
             .map_err(tls::PkiError::from)?;
         Ok(client(endpoint.connect_lazy(), metrics))
@@ -203,5 +239,32 @@ mod tests {
         assert!(parse_url("not a url").is_err());
         // The service speaks TLS only: a plaintext url is refused at start, not on each call.
         assert!(parse_url("http://127.0.0.1:50051").is_err());
+    }
+
+    /// The client settings alone, as a binary that flattens them.
+    #[derive(clap::Parser, Debug)]
+    #[command(name = "caller")]
+    struct Caller {
+        #[command(flatten)]
+        payment: ClientSettings,
+    }
+
+    #[test]
+    fn the_call_timeout_defaults_to_two_seconds_and_a_bad_or_zero_one_names_its_variable() {
+        let defaults: Caller = config::defaults();
+        assert_eq!(defaults.payment.call_timeout, DEFAULT_CALL_TIMEOUT);
+        assert_eq!(DEFAULT_CALL_TIMEOUT, Duration::from_millis(2000));
+        let set: Caller =
+            config::try_parse_from(["caller", "--payment-call-timeout-ms", "250"]).unwrap();
+        assert_eq!(set.payment.call_timeout, Duration::from_millis(250));
+        for bad in ["soon", "0", "-1"] {
+            let flag = format!("--payment-call-timeout-ms={bad}");
+            let refused = config::try_parse_from::<Caller>(["caller", &flag]).unwrap_err();
+            assert_eq!(
+                refused.variable.as_deref(),
+                Some("PAYMENT_CALL_TIMEOUT_MS"),
+                "{bad}"
+            );
+        }
     }
 }

@@ -16,7 +16,7 @@
 //! every call and the API only read (`payment_api::tls` holds the table). Probes that cannot
 //! present a certificate ask the health protocol on a plaintext port of its own.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, str::FromStr};
+use std::{future::Future, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use payment_api::proto::payment_service_server::PaymentServiceServer;
 use telemetry::metrics::MetricsAddr;
@@ -66,6 +66,8 @@ pub struct Settings {
     pub health_addr: HealthAddr,
     #[command(flatten)]
     pub ledger: LedgerSettings,
+    #[command(flatten)]
+    pub limits: Limits,
     /// Where Prometheus `/metrics` is served; `off` for nowhere
     #[arg(
         long = "metrics-addr",
@@ -128,6 +130,50 @@ impl FromStr for HealthAddr {
     }
 }
 
+/// How much the server takes on, and for how long: tonic's own settings, so no call holds a
+/// handler, a database connection or a connection's slot forever.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest a call may run before the server gives up on it and answers `CANCELLED`
+    /// ("timeout expired"), in milliseconds: callers give up sooner (`PAYMENT_CALL_TIMEOUT_MS`)
+    /// but do not tell the server, so this is what frees a handler stuck on the ledger
+    #[arg(
+        long = "request-timeout-ms",
+        env = "PAYMENT_REQUEST_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "10000",
+        value_parser = config::positive_millis
+    )]
+    pub request_timeout: Duration,
+    /// Calls served at once on one connection (each caller process has one); more wait for a
+    /// slot, within the caller's deadline
+    #[arg(
+        long = "max-in-flight-per-connection",
+        env = "PAYMENT_MAX_IN_FLIGHT_PER_CONNECTION",
+        value_name = "N",
+        default_value = "64",
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub max_in_flight_per_connection: u16,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            max_in_flight_per_connection: 64,
+        }
+    }
+}
+
+/// How often the server pings each connection (HTTP/2 PING), and how long the pong may take
+/// before it drops the connection: a caller that vanished without closing (a killed pod, a
+/// dropped network) stops holding its connection within 40 s. Callers ping more often
+/// (`payment_api::KEEPALIVE_INTERVAL`); the server does not limit how often it is pinged.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// See [`KEEPALIVE_INTERVAL`].
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where the ledger lives: the service's, and the invariant checker's, which audits it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LedgerSettings {
@@ -149,7 +195,8 @@ pub struct LedgerSettings {
 /// Serves the payment service on `listener` over mutual TLS (`tls`, from
 /// [`payment_api::tls::server_config`]) until `shutdown` completes, with a span per call under
 /// the caller's trace and, given `metrics`, each call's latency. Each call is authorized by
-/// [`authz::AuthorizeLayer`]. The health service reports `SERVING` for the server as a whole
+/// [`authz::AuthorizeLayer`] and bounded by `limits` (its duration, the calls at once per
+/// connection); connections are kept alive with HTTP/2 pings, so dead ones are dropped. The health service reports `SERVING` for the server as a whole
 /// (`""`) and for `payment.v1.PaymentService` until shutdown begins, then `NOT_SERVING`, on
 /// `listener` and, in plaintext, on `health_listener`.
 ///
@@ -160,6 +207,7 @@ pub async fn serve(
     health_listener: Option<TcpListener>,
     ledger: Ledger,
     tls: tonic::transport::ServerTlsConfig,
+    limits: Limits,
     metrics: Option<&telemetry::metrics::Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
@@ -186,6 +234,10 @@ pub async fn serve(
             })
     });
     let service = tonic::transport::Server::builder()
+        .timeout(limits.request_timeout)
+        .concurrency_limit_per_connection(usize::from(limits.max_in_flight_per_connection))
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .tls_config(tls)?
         .layer(telemetry::grpc::GrpcLayer::server(
             metrics.map(telemetry::grpc::CallMetrics::payment_server),
@@ -230,5 +282,36 @@ mod tests {
         let off: Settings =
             config::try_parse_from(["payment-service", "--health-addr", "off"]).unwrap();
         assert_eq!(off.health_addr, HealthAddr(None));
+    }
+
+    #[test]
+    fn the_limits_default_to_ten_seconds_and_64_calls_and_a_bad_one_names_its_variable() {
+        let settings: Settings = config::defaults();
+        assert_eq!(settings.limits, Limits::default());
+        assert_eq!(settings.limits.request_timeout, Duration::from_secs(10));
+        assert_eq!(settings.limits.max_in_flight_per_connection, 64);
+        let set: Settings = config::try_parse_from([
+            "payment-service",
+            "--request-timeout-ms",
+            "2500",
+            "--max-in-flight-per-connection",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(set.limits.request_timeout, Duration::from_millis(2500));
+        assert_eq!(set.limits.max_in_flight_per_connection, 8);
+        for (flag, bad, variable) in [
+            ("--request-timeout-ms", "soon", "PAYMENT_REQUEST_TIMEOUT_MS"),
+            ("--request-timeout-ms", "0", "PAYMENT_REQUEST_TIMEOUT_MS"),
+            (
+                "--max-in-flight-per-connection",
+                "0",
+                "PAYMENT_MAX_IN_FLIGHT_PER_CONNECTION",
+            ),
+        ] {
+            let refused =
+                config::try_parse_from::<Settings>(["payment-service", flag, bad]).unwrap_err();
+            assert_eq!(refused.variable.as_deref(), Some(variable), "{flag} {bad}");
+        }
     }
 }

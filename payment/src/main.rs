@@ -113,6 +113,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         health_listener,
         ledger,
         tls,
+        settings.limits.clone(),
         metrics.as_ref(),
         shutdown,
     )

@@ -16,7 +16,7 @@ use payment_api::{
     PaymentClient,
     tls::{self, Caller, Method},
 };
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::{
@@ -63,11 +63,15 @@ async fn start_server() -> TestServer {
     let dir = tempfile::tempdir().expect("create temp dir");
     let pki = dir.path().join("pki");
     tls::ensure_local(&pki).expect("generate the pki");
-    start_server_in(dir, pki).await
+    start_server_in(dir, pki, payment::Limits::default()).await
 }
 
-/// A server over a fresh ledger in `dir`, with the TLS material in `pki`.
-async fn start_server_in(dir: tempfile::TempDir, pki: PathBuf) -> TestServer {
+/// A server over a fresh ledger in `dir`, with the TLS material in `pki`, bounded by `limits`.
+async fn start_server_in(
+    dir: tempfile::TempDir,
+    pki: PathBuf,
+    limits: payment::Limits,
+) -> TestServer {
     let database_url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("payment.db").display()
@@ -88,6 +92,7 @@ async fn start_server_in(dir: tempfile::TempDir, pki: PathBuf) -> TestServer {
         None,
         ledger.clone(),
         tls::server_config(&pki).expect("server tls"),
+        limits,
         None,
         async {
             // A dropped sender also means stop.
@@ -619,7 +624,7 @@ async fn a_certificate_of_the_right_ca_for_no_known_caller_is_refused_for_every_
     );
     write("delivery-worker.pem", &cert);
     write("delivery-worker.key", &key);
-    let server = start_server_in(dir, pki).await;
+    let server = start_server_in(dir, pki, payment::Limits::default()).await;
 
     let client = |uri: Option<&str>| {
         let (cert, key) = ca.issue(&[], uri, rcgen::ExtendedKeyUsagePurpose::ClientAuth);
@@ -665,4 +670,138 @@ async fn a_certificate_of_the_right_ca_for_no_known_caller_is_refused_for_every_
         .await
         .expect("the worker registers");
     assert_eq!(server.ledger.list_all().await.expect("list").len(), 1);
+}
+
+/// A payment service that takes every call and never answers: a stalled handler behind a
+/// healthy connection, which only a deadline ends.
+struct Stalled;
+
+#[tonic::async_trait]
+impl payment_api::proto::payment_service_server::PaymentService for Stalled {
+    async fn register_payment(
+        &self,
+        _: tonic::Request<RegisterPaymentRequest>,
+    ) -> Result<tonic::Response<Payment>, tonic::Status> {
+        std::future::pending().await
+    }
+
+    async fn settle_payment(
+        &self,
+        _: tonic::Request<SettlePaymentRequest>,
+    ) -> Result<tonic::Response<Payment>, tonic::Status> {
+        std::future::pending().await
+    }
+
+    async fn void_payment(
+        &self,
+        _: tonic::Request<VoidPaymentRequest>,
+    ) -> Result<tonic::Response<Payment>, tonic::Status> {
+        std::future::pending().await
+    }
+
+    async fn get_payment(
+        &self,
+        _: tonic::Request<GetPaymentRequest>,
+    ) -> Result<tonic::Response<Payment>, tonic::Status> {
+        std::future::pending().await
+    }
+}
+
+/// The code a call that ran out of time ends with: `CANCELLED` ("timeout expired") is how tonic
+/// reports its own timeouts, client's and server's; `DEADLINE_EXCEEDED` is another stack's.
+fn assert_timed_out(result: Result<Payment, tonic::Status>) {
+    match result {
+        Err(status) if matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_call_to_a_service_that_never_answers_fails_at_the_callers_deadline() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = dir.path().join("pki");
+    tls::ensure_local(&pki).expect("generate the pki");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let server = tonic::transport::Server::builder()
+        .tls_config(tls::server_config(&pki).expect("server tls"))
+        .expect("tls config")
+        .add_service(payment_api::proto::payment_service_server::PaymentServiceServer::new(Stalled))
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    let server = tokio::spawn(server);
+    let deadline = Duration::from_millis(300);
+    let settings = payment_api::ClientSettings {
+        payment_url: format!("https://{addr}"),
+        tls_dir: pki,
+        call_timeout: deadline,
+    };
+    let mut client = settings
+        .connect_lazy(Caller::Worker, None)
+        .expect("payment client");
+    // The first call also connects (the handshake completes: only the handlers stall), which is
+    // bounded apart by CONNECT_TIMEOUT.
+    for method in Method::ALL {
+        let started = std::time::Instant::now();
+        // A timeout turns a hang into a failure; it is not a wait for readiness.
+        let answer =
+            tokio::time::timeout(Duration::from_secs(10), call(&mut client, method, "d-1"))
+                .await
+                .unwrap_or_else(|_| panic!("{method:?} still waiting after 10 s"));
+        let took = started.elapsed();
+        assert_timed_out(answer);
+        // Not before the deadline (so it is the deadline that ended it), and not long after
+        // (connecting is bounded apart, by CONNECT_TIMEOUT).
+        assert!(took >= deadline, "{method:?} gave up after {took:?}");
+        assert!(
+            took < deadline + payment_api::CONNECT_TIMEOUT,
+            "{method:?} took {took:?}"
+        );
+    }
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_call_stuck_on_the_ledger_is_ended_by_the_servers_request_timeout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = dir.path().join("pki");
+    tls::ensure_local(&pki).expect("generate the pki");
+    let timeout = Duration::from_millis(300);
+    let mut server = start_server_in(
+        dir,
+        pki,
+        payment::Limits {
+            request_timeout: timeout,
+            ..payment::Limits::default()
+        },
+    )
+    .await;
+    // An open write transaction holds SQLite's write lock: the service's write waits for it
+    // (the ledger's busy timeout is 5 s), longer than the request timeout.
+    let saboteur = Database::connect(&server.database_url)
+        .await
+        .expect("connect");
+    let holding = saboteur.begin().await.expect("begin");
+    holding
+        .execute_unprepared("CREATE TABLE write_lock_holder (x INTEGER)")
+        .await
+        .expect("take the write lock");
+    let started = std::time::Instant::now();
+    // The test's client has no deadline of its own: only the server's timeout can end the call.
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        register(&mut server.client, "d-1", 500),
+    )
+    .await
+    .expect("the call still waiting after 10 s");
+    let took = started.elapsed();
+    assert_timed_out(answer);
+    assert!(took >= timeout, "gave up after {took:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    holding.rollback().await.expect("rollback");
+    // The lock gone, the same call goes through: the timeout ended the call, not the server.
+    register(&mut server.client, "d-1", 500)
+        .await
+        .expect("register once the lock is released");
 }
