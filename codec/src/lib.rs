@@ -22,7 +22,7 @@ use std::{
     collections::BTreeMap,
     fmt, fs,
     future::Future,
-    io::{self, Write as _},
+    io,
     path::{Path, PathBuf},
     pin::Pin,
     sync::Arc,
@@ -304,16 +304,8 @@ pub fn write_new_key(dir: &Path, id: &str) -> Result<PathBuf, CodecError> {
     let mut key = [0u8; KEY_LEN];
     getrandom::fill(&mut key).map_err(|e| CodecError::Random(e.to_string()))?;
     let path = dir.join(format!("{id}.{KEY_EXTENSION}"));
-    // Written whole under a temporary name, then linked into place (which fails if the name
-    // exists): a process loading the directory meanwhile never reads half a key.
-    let tmp = dir.join(format!(".{id}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let written = config::private::create_file(&tmp).and_then(|mut file| {
-        writeln!(file, "{}", STANDARD.encode(key))?;
-        file.sync_all()?;
-        fs::hard_link(&tmp, &path)
-    });
-    let _ = fs::remove_file(&tmp);
-    written.map_err(io_error(&path))?;
+    let text = format!("{}\n", STANDARD.encode(key));
+    config::private::write_new(&path, text.as_bytes()).map_err(io_error(&path))?;
     Ok(path)
 }
 

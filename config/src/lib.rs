@@ -22,6 +22,17 @@
 
 pub mod private;
 
+/// A listening address, or none when it reads `off` (a process's metrics or health endpoint).
+pub fn optional_addr(s: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    match s.trim() {
+        "off" => Ok(None),
+        addr => addr
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{addr:?} is not a socket address or `off`: {e}")),
+    }
+}
+
 use std::{
     collections::HashMap,
     ffi::OsString,

@@ -21,6 +21,34 @@ pub fn create_file(path: &Path) -> io::Result<fs::File> {
     options.open(path)
 }
 
+/// Writes `contents` as the new file `path` (mode 0600), whole or not at all: under a
+/// temporary name first, then linked into place, which fails with `AlreadyExists` if `path`
+/// exists. A process reading the directory meanwhile never sees half a secret, and two
+/// processes writing the same name at once leave one of them.
+pub fn write_new(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use std::{
+        io::Write as _,
+        sync::atomic::{AtomicU64, Ordering},
+    };
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("secret");
+    let temporary = path.with_file_name(format!(
+        ".{name}.{}-{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = create_file(&temporary).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::hard_link(&temporary, path)
+    });
+    let _ = fs::remove_file(&temporary);
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +68,19 @@ mod tests {
         assert_eq!(
             create_file(&file).unwrap_err().kind(),
             io::ErrorKind::AlreadyExists
+        );
+        let key = dir.join("new.key");
+        write_new(&key, b"one").unwrap();
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(
+            write_new(&key, b"two").unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(fs::read(&key).unwrap(), b"one");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            2,
+            "no temporary file is left"
         );
     }
 }

@@ -7,8 +7,7 @@
 
 use std::{
     collections::BTreeMap,
-    fmt, fs,
-    io::{self, Write},
+    fmt, fs, io,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -191,16 +190,7 @@ impl KeySet {
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| KeyError::Sign(e.to_string()))?;
         let path = dir.join(format!("{kid}.pem"));
-        // Written whole under a temporary name, then linked into place (which fails if the name
-        // exists): a process loading the directory meanwhile never reads half a key.
-        let tmp = dir.join(format!(".{kid}.{}.tmp", Uuid::new_v4().simple()));
-        let written = config::private::create_file(&tmp).and_then(|mut file| {
-            file.write_all(pem.as_bytes())?;
-            file.sync_all()?;
-            fs::hard_link(&tmp, &path)
-        });
-        let _ = fs::remove_file(&tmp);
-        written.map_err(io_error(&path))?;
+        config::private::write_new(&path, pem.as_bytes()).map_err(io_error(&path))?;
         Ok(path)
     }
 

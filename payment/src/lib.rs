@@ -120,13 +120,7 @@ impl FromStr for HealthAddr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "off" => Ok(Self(None)),
-            addr => addr
-                .parse()
-                .map(|addr| Self(Some(addr)))
-                .map_err(|e| format!("{addr:?} is not a socket address or `off`: {e}")),
-        }
+        config::optional_addr(s).map(Self)
     }
 }
 
