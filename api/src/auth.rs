@@ -46,9 +46,10 @@ impl Identity {
     /// directory) and, when configured, prepares the external provider's verifier.
     pub(crate) async fn connect(
         settings: &IdentitySettings,
-        database_url: &str,
+        database: &readmodel::DatabaseSettings,
     ) -> Result<Self, IdentityError> {
-        let accounts = Accounts::connect(database_url).await?;
+        let accounts =
+            Accounts::connect_with(&database.database_url, &database.pool_options()).await?;
         let keys = match &settings.signing_key_id {
             Some(kid) => KeySet::load(&settings.signing_keys_dir, kid)?,
             None => KeySet::ensure_local(&settings.signing_keys_dir)?,

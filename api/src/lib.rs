@@ -95,13 +95,16 @@ impl AppState {
         )
         .await?;
         tracing::info!("connected to Temporal; opening the delivery list");
-        let readmodel = readmodel::ReadModel::connect(&settings.readmodel.database_url).await?;
+        let readmodel = readmodel::ReadModel::connect_with(
+            &settings.readmodel.database_url,
+            &settings.readmodel.pool_options(),
+        )
+        .await?;
         let payments = settings
             .payment
             .connect_lazy(payment_api::tls::Caller::Api, metrics.as_ref())?;
         tracing::info!("delivery list open; opening the accounts and signing keys");
-        let identity =
-            auth::Identity::connect(&settings.identity, &settings.readmodel.database_url).await?;
+        let identity = auth::Identity::connect(&settings.identity, &settings.readmodel).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,

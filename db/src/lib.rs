@@ -6,6 +6,9 @@
 //!   for each other instead of failing with "database is locked"); an in-memory SQLite database
 //!   keeps one connection (each connection would be a database of its own); PostgreSQL gets a
 //!   statement timeout, so a stuck query fails instead of holding a pooled connection forever.
+//!   Services size their pools and statement timeouts per database from their settings
+//!   (`READMODEL_DATABASE_POOL_SIZE`, `…_STATEMENT_TIMEOUT_MS`, checked by [`parse_pool_size`]
+//!   and [`parse_statement_timeout`]).
 //! - [`migrate`]: the one-off step (`delivery-api migrate`, `payment-service migrate`, a
 //!   Kubernetes Job, a compose one-shot service) that brings a schema up to date.
 //! - [`check_schema`]: what a service does at start instead of migrating: it refuses a
@@ -85,6 +88,25 @@ pub fn parse_url(url: &str) -> Result<String, String> {
         Ok(url.to_owned())
     } else {
         Err(DbError::Url(url.to_owned()).to_string())
+    }
+}
+
+/// Checks a `--…-database-pool-size` value: at least one connection.
+pub fn parse_pool_size(value: &str) -> Result<u32, String> {
+    match value.trim().parse::<u32>() {
+        Ok(0) => Err("a pool needs at least 1 connection".to_owned()),
+        Ok(size) => Ok(size),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+/// Checks a `--…-database-statement-timeout-ms` value: a whole number of milliseconds above
+/// zero (PostgreSQL reads 0 as no timeout at all, which is what this setting is there to prevent).
+pub fn parse_statement_timeout(value: &str) -> Result<Duration, String> {
+    match value.trim().parse::<u64>() {
+        Ok(0) => Err("must be above 0".to_owned()),
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(e) => Err(format!("not a whole number: {e}")),
     }
 }
 
@@ -207,6 +229,33 @@ fn create_parent_dir(file: &Path) -> Result<(), DbError> {
     }
 }
 
+/// Whether a database error is deterministic: the same statement would fail the same way
+/// however often it ran (bad data, a violated constraint), unlike an unreachable server, a
+/// timeout or a lock, which a retry may outlast. Callers make the first kind final at once.
+pub fn is_permanent(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(e)))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(e)))) = err
+    else {
+        return false;
+    };
+    if !matches!(e.kind(), sqlx::error::ErrorKind::Other) {
+        // Unique, foreign key, not-null or check violation, on either database.
+        return true;
+    }
+    match e.code().as_deref() {
+        // PostgreSQL SQLSTATE classes 22 (data exception: an invalid byte sequence, a value
+        // too long) and 23 (integrity constraint violation).
+        Some(code) if code.len() == 5 => code.starts_with("22") || code.starts_with("23"),
+        // SQLite (extended) result codes, whose low byte is the primary code: SQLITE_TOOBIG,
+        // SQLITE_CONSTRAINT (a trigger's RAISE(ABORT) too), SQLITE_MISMATCH.
+        Some(code) => code
+            .parse::<u32>()
+            .is_ok_and(|code| matches!(code & 0xff, 18..=20)),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm_migration::prelude::*;
@@ -232,6 +281,67 @@ mod tests {
         assert!(Target::of("mysql://db/x").is_err());
         assert!(parse_url("mysql://db/x").is_err());
         assert!(parse_url("sqlite::memory:").is_ok());
+    }
+
+    #[test]
+    fn pool_sizes_and_statement_timeouts_must_be_above_zero() {
+        assert_eq!(parse_pool_size(" 4 "), Ok(4));
+        assert!(parse_pool_size("0").is_err());
+        assert!(parse_pool_size("-1").is_err());
+        assert_eq!(
+            parse_statement_timeout("1500"),
+            Ok(Duration::from_millis(1500))
+        );
+        assert!(parse_statement_timeout("0").is_err());
+        assert!(parse_statement_timeout("5s").is_err());
+    }
+
+    /// A statement that runs past the pool's statement timeout is cancelled by PostgreSQL
+    /// (SQLSTATE 57014, "canceling statement due to statement timeout") and its connection goes
+    /// back to the pool usable. Needs `TEST_DATABASE_URL` (a PostgreSQL server; nothing is
+    /// written), else it is skipped.
+    #[tokio::test]
+    async fn a_postgres_statement_longer_than_the_timeout_is_cancelled() {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            eprintln!("skipped: set TEST_DATABASE_URL to run against PostgreSQL");
+            return;
+        };
+        let options = PoolOptions {
+            max_connections: 1,
+            statement_timeout: Duration::from_millis(200),
+            ..PoolOptions::default()
+        };
+        let db = connect(&url, &options).await.unwrap();
+        let sleep = |secs: &str| {
+            Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT pg_sleep({secs})::text"),
+            )
+        };
+        let started = std::time::Instant::now();
+        let refused = db.execute(sleep("5")).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("statement timeout"),
+            "{refused}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        // Shorter than the timeout: fine, on the same (only) connection.
+        db.execute(sleep("0.01")).await.unwrap();
+        let timeout = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                "SHOW statement_timeout",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<String>(0)
+            .unwrap();
+        assert_eq!(timeout, "200ms");
     }
 
     struct Migrator;

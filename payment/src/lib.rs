@@ -184,6 +184,41 @@ pub struct LedgerSettings {
         value_parser = db::parse_url
     )]
     pub database_url: String,
+    /// Connections this process keeps to the ledger database at most, per replica; see
+    /// "Deploying" in the README for PostgreSQL's max_connections
+    #[arg(
+        id = "payment_database_pool_size",
+        long = "payment-database-pool-size",
+        env = "PAYMENT_DATABASE_POOL_SIZE",
+        value_name = "N",
+        default_value = "8",
+        global = true,
+        value_parser = db::parse_pool_size
+    )]
+    pub pool_size: u32,
+    /// How long one statement on a PostgreSQL ledger database may run before the server cancels
+    /// it, in milliseconds
+    #[arg(
+        id = "payment_database_statement_timeout_ms",
+        long = "payment-database-statement-timeout-ms",
+        env = "PAYMENT_DATABASE_STATEMENT_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "30000",
+        global = true,
+        value_parser = db::parse_statement_timeout
+    )]
+    pub statement_timeout: Duration,
+}
+
+impl LedgerSettings {
+    /// The pool these settings ask for ([`db::PoolOptions`]' other values).
+    pub fn pool_options(&self) -> db::PoolOptions {
+        db::PoolOptions {
+            max_connections: self.pool_size,
+            statement_timeout: self.statement_timeout,
+            ..db::PoolOptions::default()
+        }
+    }
 }
 
 /// Serves the payment service on `listener` over mutual TLS (`tls`, from

@@ -66,9 +66,12 @@ fn pki_init(dir: &std::path::Path, days: u32) -> anyhow::Result<()> {
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let shutdown = config::shutdown_signal().context("cannot listen for shutdown signals")?;
-    let ledger = Ledger::connect(&settings.ledger.database_url)
-        .await
-        .context("cannot open the payment ledger")?;
+    let ledger = Ledger::connect_with(
+        &settings.ledger.database_url,
+        &settings.ledger.pool_options(),
+    )
+    .await
+    .context("cannot open the payment ledger")?;
     // The local default: a directory without a CA gets one, with every party's certificate.
     if tls::ensure_local(&settings.tls_dir).with_context(|| {
         format!(

@@ -62,6 +62,42 @@ pub struct DatabaseSettings {
         value_parser = db::parse_url
     )]
     pub database_url: String,
+    /// Connections this process keeps to the delivery-list database at most, per replica (the
+    /// API opens two such pools: the delivery list and the accounts); see "Deploying" in the
+    /// README for PostgreSQL's max_connections
+    #[arg(
+        id = "readmodel_database_pool_size",
+        long = "readmodel-database-pool-size",
+        env = "READMODEL_DATABASE_POOL_SIZE",
+        value_name = "N",
+        default_value = "8",
+        global = true,
+        value_parser = db::parse_pool_size
+    )]
+    pub pool_size: u32,
+    /// How long one statement on a PostgreSQL delivery-list database may run before the server
+    /// cancels it, in milliseconds
+    #[arg(
+        id = "readmodel_database_statement_timeout_ms",
+        long = "readmodel-database-statement-timeout-ms",
+        env = "READMODEL_DATABASE_STATEMENT_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "30000",
+        global = true,
+        value_parser = db::parse_statement_timeout
+    )]
+    pub statement_timeout: std::time::Duration,
+}
+
+impl DatabaseSettings {
+    /// The pool these settings ask for ([`db::PoolOptions`]' other values).
+    pub fn pool_options(&self) -> db::PoolOptions {
+        db::PoolOptions {
+            max_connections: self.pool_size,
+            statement_timeout: self.statement_timeout,
+            ..db::PoolOptions::default()
+        }
+    }
 }
 
 /// What went wrong in the read model.
@@ -78,6 +114,14 @@ pub enum ReadModelError {
     Corrupt(String),
 }
 
+impl ReadModelError {
+    /// Whether retrying cannot help: the database refused the data itself
+    /// ([`db::is_permanent`]).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Database(e) if db::is_permanent(e))
+    }
+}
+
 /// Handle on the read database; cheap to clone (it shares one pool).
 #[derive(Clone, Debug)]
 pub struct ReadModel {
@@ -91,7 +135,16 @@ impl ReadModel {
     /// database whose schema is not up to date, naming [`MIGRATE_COMMAND`]: services never
     /// migrate.
     pub async fn connect(database_url: &str) -> Result<ReadModel, ReadModelError> {
-        let db = db::connect(database_url, &db::PoolOptions::default()).await?;
+        Self::connect_with(database_url, &db::PoolOptions::default()).await
+    }
+
+    /// [`ReadModel::connect`] with a pool sized and timed by `options` (a service's
+    /// [`DatabaseSettings::pool_options`]).
+    pub async fn connect_with(
+        database_url: &str,
+        options: &db::PoolOptions,
+    ) -> Result<ReadModel, ReadModelError> {
+        let db = db::connect(database_url, options).await?;
         db::check_schema::<Migrator>(&db, "delivery list", MIGRATE_COMMAND).await?;
         Ok(ReadModel { db })
     }

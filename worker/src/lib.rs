@@ -247,7 +247,13 @@ pub async fn run(
         .iter()
         .any(|r| matches!(r, Role::Deliveries | Role::Dispatch | Role::Projections));
     let store = match needs_store {
-        true => Some(ReadModel::connect(&settings.readmodel.database_url).await?),
+        true => Some(
+            ReadModel::connect_with(
+                &settings.readmodel.database_url,
+                &settings.readmodel.pool_options(),
+            )
+            .await?,
+        ),
         false => None,
     };
     let prefix = settings
@@ -274,7 +280,12 @@ pub async fn run(
         ),
         false => None,
     };
-    let payments = || payment_client.clone().map(Payments::new);
+    let payments = || {
+        payment_client
+            .clone()
+            .map(|client| Payments::new(client).with_metrics(metrics.as_ref()))
+    };
+    let dispatch = |store: &ReadModel| Dispatch::new(store.clone()).with_metrics(metrics.as_ref());
     let mut workers = Vec::new();
     for role in &settings.roles {
         let queue = format!("{prefix}{}", role.queue_name());
@@ -295,14 +306,12 @@ pub async fn run(
                 .register_workflow::<DeliveryWorkflow>()
                 .map_err(temporal_err)?
                 .register_activities(payments)
-                .register_activities(Dispatch::new(store.clone()))
+                .register_activities(dispatch(store))
                 .register_activities(
                     Projections::new(store.clone()).with_metrics(metrics.as_ref()),
                 ),
             (Role::Payments, _, Some(payments)) => options.register_activities(payments),
-            (Role::Dispatch, Some(store), _) => {
-                options.register_activities(Dispatch::new(store.clone()))
-            }
+            (Role::Dispatch, Some(store), _) => options.register_activities(dispatch(store)),
             (Role::Projections, Some(store), _) => options.register_activities(
                 Projections::new(store.clone()).with_metrics(metrics.as_ref()),
             ),

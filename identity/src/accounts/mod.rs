@@ -84,7 +84,16 @@ impl Accounts {
     /// Connects to `database_url` (`sqlite://…` or `postgres://…`) and refuses a database whose
     /// account schema is not up to date, naming [`MIGRATE_COMMAND`]: services never migrate.
     pub async fn connect(database_url: &str) -> Result<Accounts, AccountError> {
-        let db = db::connect(database_url, &db::PoolOptions::default()).await?;
+        Self::connect_with(database_url, &db::PoolOptions::default()).await
+    }
+
+    /// [`Accounts::connect`] with a pool sized and timed by `options` (the API's delivery-list
+    /// database settings: the accounts live in that database).
+    pub async fn connect_with(
+        database_url: &str,
+        options: &db::PoolOptions,
+    ) -> Result<Accounts, AccountError> {
+        let db = db::connect(database_url, options).await?;
         db::check_schema::<Migrator>(&db, "accounts", MIGRATE_COMMAND).await?;
         Ok(Self::from_connection(db))
     }

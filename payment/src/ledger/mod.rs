@@ -156,7 +156,16 @@ impl Ledger {
     /// options ([`db::connect`]). Refuses a database whose schema is not up to date, naming
     /// [`MIGRATE_COMMAND`]: services never migrate.
     pub async fn connect(database_url: &str) -> Result<Ledger, LedgerError> {
-        let db = db::connect(database_url, &db::PoolOptions::default()).await?;
+        Self::connect_with(database_url, &db::PoolOptions::default()).await
+    }
+
+    /// [`Ledger::connect`] with a pool sized and timed by `options` (the service's
+    /// [`LedgerSettings::pool_options`](crate::LedgerSettings::pool_options)).
+    pub async fn connect_with(
+        database_url: &str,
+        options: &db::PoolOptions,
+    ) -> Result<Ledger, LedgerError> {
+        let db = db::connect(database_url, options).await?;
         db::check_schema::<migration::Migrator>(&db, "payment ledger", MIGRATE_COMMAND).await?;
         Ok(Ledger { db })
     }
