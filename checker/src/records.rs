@@ -1,0 +1,377 @@
+//! The two databases, read in bounded batches: the payment ledger (payments and their journal
+//! of movements) and the delivery list, for a set of delivery ids at a time (`IN (…)`), and
+//! the ids whose records changed since a point in time, a page at a time.
+//!
+//! Read-only SQL over the tables the payment service and the projection own (`payments`,
+//! `payment_movements`, `delivery_list`), built with sea-query so it runs on SQLite and
+//! PostgreSQL alike. The schemas are checked first through [`payment::Ledger::connect`] and
+//! [`readmodel::ReadModel::connect`], which name the migration command when one is missing.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use payment::{Movement, Payment, PaymentStatus};
+use sea_orm::{
+    ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, QueryResult,
+    sea_query::{Alias, Cond, Expr, Order, Query, SelectStatement},
+};
+
+use crate::CheckError;
+
+/// Ids per `IN (…)` list: far under every backend's limit on bound parameters.
+pub const BATCH: usize = 500;
+
+/// A delivery-list row, as much of it as the checks compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListRow {
+    pub status: String,
+    pub cost: i64,
+    pub settled: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the ledger and the list hold for one batch of deliveries.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub payments: HashMap<String, Payment>,
+    pub movements: HashMap<String, Vec<Movement>>,
+    pub rows: HashMap<String, ListRow>,
+}
+
+/// A page of ids whose records changed, and where the next page starts.
+pub(crate) struct Page<C> {
+    pub ids: Vec<String>,
+    pub next: Option<C>,
+}
+
+/// Handles on both databases.
+pub(crate) struct Records {
+    ledger: DatabaseConnection,
+    list: DatabaseConnection,
+}
+
+fn col(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+async fn all(db: &DatabaseConnection, query: &SelectStatement) -> Result<Vec<QueryResult>, DbErr> {
+    db.query_all(db.get_database_backend().build(query)).await
+}
+
+impl Records {
+    /// Opens both databases, refusing one whose schema is not migrated.
+    pub(crate) async fn open(ledger_url: &str, readmodel_url: &str) -> Result<Records, CheckError> {
+        // The services' own handles check the schemas; the queries below are the checker's.
+        drop(payment::Ledger::connect(ledger_url).await?);
+        drop(readmodel::ReadModel::connect(readmodel_url).await?);
+        let options = db::PoolOptions {
+            max_connections: 2,
+            ..db::PoolOptions::default()
+        };
+        let open = |url: &str, what: &'static str| {
+            let url = url.to_owned();
+            let options = options.clone();
+            async move {
+                db::connect(&url, &options)
+                    .await
+                    .map_err(|e| CheckError::Records(what, e.to_string()))
+            }
+        };
+        Ok(Records {
+            ledger: open(ledger_url, "payment ledger").await?,
+            list: open(readmodel_url, "delivery list").await?,
+        })
+    }
+
+    /// The payments, journals and list rows of `ids` (at most [`BATCH`]).
+    pub(crate) async fn batch(&self, ids: &[String]) -> Result<Batch, CheckError> {
+        let ledger = |e: DbErr| CheckError::Records("payment ledger", e.to_string());
+        let list = |e: DbErr| CheckError::Records("delivery list", e.to_string());
+        let mut batch = Batch::default();
+        if ids.is_empty() {
+            return Ok(batch);
+        }
+        let in_ids = || Expr::col(col("delivery_id")).is_in(ids.iter().cloned());
+
+        let query = Query::select()
+            .columns([
+                "delivery_id",
+                "amount",
+                "status",
+                "registered_at",
+                "settled_at",
+                "voided_at",
+            ])
+            .from(col("payments"))
+            .and_where(in_ids())
+            .to_owned();
+        for row in all(&self.ledger, &query).await.map_err(ledger)? {
+            let payment = Payment {
+                delivery_id: row.try_get("", "delivery_id").map_err(ledger)?,
+                amount: row.try_get("", "amount").map_err(ledger)?,
+                status: status(&row).map_err(ledger)?,
+                registered_at: row.try_get("", "registered_at").map_err(ledger)?,
+                settled_at: row.try_get("", "settled_at").map_err(ledger)?,
+                voided_at: row.try_get("", "voided_at").map_err(ledger)?,
+            };
+            batch.payments.insert(payment.delivery_id.clone(), payment);
+        }
+
+        let query = Query::select()
+            .columns(["delivery_id", "kind", "amount", "at"])
+            .from(col("payment_movements"))
+            .and_where(in_ids())
+            .order_by(col("id"), Order::Asc)
+            .to_owned();
+        for row in all(&self.ledger, &query).await.map_err(ledger)? {
+            let kind: String = row.try_get("", "kind").map_err(ledger)?;
+            let movement = Movement {
+                delivery_id: row.try_get("", "delivery_id").map_err(ledger)?,
+                kind: PaymentStatus::try_from_value(&kind).map_err(ledger)?,
+                amount: row.try_get("", "amount").map_err(ledger)?,
+                at: row.try_get("", "at").map_err(ledger)?,
+            };
+            batch
+                .movements
+                .entry(movement.delivery_id.clone())
+                .or_default()
+                .push(movement);
+        }
+
+        let query = Query::select()
+            .columns(["delivery_id", "status", "cost", "settled", "updated_at"])
+            .from(col("delivery_list"))
+            .and_where(in_ids())
+            .to_owned();
+        for row in all(&self.list, &query).await.map_err(list)? {
+            let id: String = row.try_get("", "delivery_id").map_err(list)?;
+            batch.rows.insert(
+                id,
+                ListRow {
+                    status: row.try_get("", "status").map_err(list)?,
+                    cost: row.try_get("", "cost").map_err(list)?,
+                    settled: row.try_get("", "settled").map_err(list)?,
+                    updated_at: row.try_get("", "updated_at").map_err(list)?,
+                },
+            );
+        }
+        Ok(batch)
+    }
+
+    /// The deliveries of the journal's movements after movement `after`, made at or after
+    /// `since` (every movement when `None`), a page of movements at a time in journal order.
+    /// An id is listed on the page of its last movement only, so each comes once a run.
+    pub(crate) async fn moved(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after: i64,
+    ) -> Result<Page<i64>, CheckError> {
+        let ledger = |e: DbErr| CheckError::Records("payment ledger", e.to_string());
+        let mut query = Query::select()
+            .columns(["id", "delivery_id"])
+            .from(col("payment_movements"))
+            .and_where(Expr::col(col("id")).gt(after))
+            .order_by(col("id"), Order::Asc)
+            .limit(BATCH as u64)
+            .to_owned();
+        if let Some(since) = since {
+            query.and_where(Expr::col(col("at")).gte(since));
+        }
+        let rows = all(&self.ledger, &query).await.map_err(ledger)?;
+        let full = rows.len() == BATCH;
+        let mut page: Vec<(i64, String)> = Vec::with_capacity(rows.len());
+        for row in rows {
+            page.push((
+                row.try_get("", "id").map_err(ledger)?,
+                row.try_get("", "delivery_id").map_err(ledger)?,
+            ));
+        }
+        let next = page.last().map(|(id, _)| *id).filter(|_| full);
+        let Some(&(last, _)) = page.last() else {
+            return Ok(Page {
+                ids: Vec::new(),
+                next: None,
+            });
+        };
+        // Ids moved again later are left to the page of their later movement.
+        let mut ids: Vec<String> = page.into_iter().map(|(_, id)| id).collect();
+        ids.sort();
+        ids.dedup();
+        let query = Query::select()
+            .column("delivery_id")
+            .from(col("payment_movements"))
+            .and_where(Expr::col(col("delivery_id")).is_in(ids.iter().cloned()))
+            .and_where(Expr::col(col("id")).gt(last))
+            .to_owned();
+        let mut later = std::collections::HashSet::new();
+        for row in all(&self.ledger, &query).await.map_err(ledger)? {
+            later.insert(row.try_get::<String>("", "delivery_id").map_err(ledger)?);
+        }
+        ids.retain(|id| !later.contains(id));
+        Ok(Page { ids, next })
+    }
+
+    /// The deliveries whose list row was written at or after `since` (every row when
+    /// `None`), after the row `after` in (update time, id) order, a page at a time.
+    pub(crate) async fn listed(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, String)>,
+    ) -> Result<Page<(DateTime<Utc>, String)>, CheckError> {
+        let list = |e: DbErr| CheckError::Records("delivery list", e.to_string());
+        let mut query = Query::select()
+            .columns(["delivery_id", "updated_at"])
+            .from(col("delivery_list"))
+            .order_by(col("updated_at"), Order::Asc)
+            .order_by(col("delivery_id"), Order::Asc)
+            .limit(BATCH as u64)
+            .to_owned();
+        if let Some(since) = since {
+            query.and_where(Expr::col(col("updated_at")).gte(since));
+        }
+        if let Some((at, id)) = after {
+            query.cond_where(
+                Cond::any().add(Expr::col(col("updated_at")).gt(at)).add(
+                    Cond::all()
+                        .add(Expr::col(col("updated_at")).eq(at))
+                        .add(Expr::col(col("delivery_id")).gt(id)),
+                ),
+            );
+        }
+        let rows = all(&self.list, &query).await.map_err(list)?;
+        let full = rows.len() == BATCH;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for row in rows {
+            let id: String = row.try_get("", "delivery_id").map_err(list)?;
+            let at: DateTime<Utc> = row.try_get("", "updated_at").map_err(list)?;
+            last = Some((at, id.clone()));
+            ids.push(id);
+        }
+        Ok(Page {
+            ids,
+            next: last.filter(|_| full),
+        })
+    }
+}
+
+fn status(row: &QueryResult) -> Result<PaymentStatus, DbErr> {
+    let status: String = row.try_get("", "status")?;
+    PaymentStatus::try_from_value(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use sea_orm::sea_query::Query;
+
+    use super::*;
+
+    async fn stores() -> (
+        Records,
+        payment::Ledger,
+        DatabaseConnection,
+        std::path::PathBuf,
+    ) {
+        let dir = std::env::temp_dir().join(format!(
+            "delivery-check-records-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ledger_url = format!("sqlite://{}?mode=rwc", dir.join("ledger.db").display());
+        let list_url = format!("sqlite://{}?mode=rwc", dir.join("list.db").display());
+        let ledger = payment::Ledger::open_migrated(&ledger_url).await.unwrap();
+        drop(
+            readmodel::ReadModel::open_migrated(&list_url)
+                .await
+                .unwrap(),
+        );
+        let list = db::connect(&list_url, &db::PoolOptions::default())
+            .await
+            .unwrap();
+        let records = Records::open(&ledger_url, &list_url).await.unwrap();
+        (records, ledger, list, dir)
+    }
+
+    async fn list_row(list: &DatabaseConnection, id: &str, status: &str, at: DateTime<Utc>) {
+        let insert = Query::insert()
+            .into_table(col("delivery_list"))
+            .columns([
+                "delivery_id",
+                "restaurant_id",
+                "destination",
+                "cost",
+                "status",
+                "settled",
+                "updated_at",
+                "seq",
+            ])
+            .values_panic([
+                id.into(),
+                "r-1".into(),
+                "Seoul".into(),
+                1000i64.into(),
+                status.into(),
+                Option::<i64>::None.into(),
+                at.into(),
+                1i64.into(),
+            ])
+            .to_owned();
+        list.execute(list.get_database_backend().build(&insert))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn batches_and_pages_read_only_the_ids_and_the_window_asked_for() {
+        let (records, ledger, list, dir) = stores().await;
+        ledger.register("d-1", 1000).await.unwrap();
+        ledger.settle("d-1").await.unwrap();
+        ledger.register("d-2", 2000).await.unwrap();
+        let now = Utc::now();
+        list_row(&list, "d-1", "Completed", now - TimeDelta::hours(3)).await;
+        list_row(&list, "d-2", "Called", now).await;
+
+        let batch = records
+            .batch(&["d-1".to_owned(), "d-9".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(batch.payments.len(), 1);
+        assert_eq!(batch.payments["d-1"].status, PaymentStatus::Settled);
+        assert_eq!(batch.movements["d-1"].len(), 2);
+        assert_eq!(batch.rows["d-1"].status, "Completed");
+        assert!(!batch.rows.contains_key("d-2"));
+
+        // Every movement: each id once, on the page of its last movement.
+        let page = records.moved(None, 0).await.unwrap();
+        assert_eq!(page.ids, vec!["d-1".to_owned(), "d-2".to_owned()]);
+        assert!(page.next.is_none());
+        // Nothing moved in the future; all of it in the last hour.
+        let later = records
+            .moved(Some(now + TimeDelta::minutes(1)), 0)
+            .await
+            .unwrap();
+        assert!(later.ids.is_empty());
+        let recent = records
+            .moved(Some(now - TimeDelta::hours(1)), 0)
+            .await
+            .unwrap();
+        assert_eq!(recent.ids.len(), 2);
+
+        // List rows written in the last hour: only d-2.
+        let listed = records
+            .listed(Some(now - TimeDelta::hours(1)), None)
+            .await
+            .unwrap();
+        assert_eq!(listed.ids, vec!["d-2".to_owned()]);
+        let all = records.listed(None, None).await.unwrap();
+        assert_eq!(all.ids, vec!["d-1".to_owned(), "d-2".to_owned()]);
+        let rest = records
+            .listed(None, Some((now - TimeDelta::hours(3), "d-1".to_owned())))
+            .await
+            .unwrap();
+        assert_eq!(rest.ids, vec!["d-2".to_owned()]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

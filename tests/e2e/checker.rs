@@ -1,0 +1,104 @@
+//! `delivery-check` over a window: a disagreement in the window is reported, an older one is
+//! not (the whole history still shows both), and a run from its state file starts where the
+//! last one did.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use e2e::{Stack, StackOptions, drive_to_completion, eventually};
+use identity::Role;
+use sea_orm::ConnectionTrait as _;
+use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
+use workflows::{DeliveryWorkflow, names};
+
+/// Waits until the delivery's workflow has closed.
+async fn closed(stack: &Stack, id: &str) {
+    let handle = stack
+        .temporal
+        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(id));
+    eventually("the workflow to close", Duration::from_secs(30), || async {
+        let description = handle
+            .describe(WorkflowDescribeOptions::default())
+            .await
+            .ok()?;
+        (description.status() == WorkflowExecutionStatus::Completed).then_some(())
+    })
+    .await;
+}
+
+fn flagged(report: &::checker::Report) -> Vec<&str> {
+    let mut ids: Vec<&str> = report
+        .mismatches
+        .iter()
+        .map(|m| m.delivery_id.as_str())
+        .collect();
+    ids.dedup();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_windowed_check_reports_a_mismatch_inside_its_window_and_not_an_older_one() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-window").await;
+    let rider = stack.signed_in(Role::Rider, "rider-window").await;
+
+    let old = restaurant.call_rider(1000).await;
+    drive_to_completion(&rider, &old, Duration::from_secs(60)).await;
+    closed(&stack, &old).await;
+    // Temporal compares close times in whole seconds: let the old one fall a second behind.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let window_start = Utc::now();
+    let recent = restaurant.call_rider(2000).await;
+    drive_to_completion(&rider, &recent, Duration::from_secs(60)).await;
+    closed(&stack, &recent).await;
+
+    let mut settings = stack.checker_settings();
+    assert!(
+        ::checker::check(&settings)
+            .await
+            .expect("check")
+            .is_consistent()
+    );
+
+    // Both rows lose their settlement, the time they were written left as it was: the old one
+    // stands for a disagreement a run before this window already reported.
+    let list = sea_orm::Database::connect(&stack.readmodel_database_url)
+        .await
+        .expect("open the delivery list");
+    list.execute_unprepared(&format!(
+        "UPDATE delivery_list SET settled = NULL WHERE delivery_id IN ('{old}', '{recent}')"
+    ))
+    .await
+    .expect("break the rows");
+
+    let whole = ::checker::check(&settings)
+        .await
+        .expect("check the whole history");
+    let mut both = vec![old.as_str(), recent.as_str()];
+    both.sort();
+    assert_eq!(flagged(&whole), both, "{whole}");
+    assert_eq!(whole.deliveries, 2, "{whole}");
+
+    // `--since` reaching back to just before the recent delivery.
+    let since = (Utc::now() - window_start).to_std().expect("elapsed");
+    settings.scope.since = Some(since);
+    let windowed = ::checker::check(&settings).await.expect("check the window");
+    assert_eq!(flagged(&windowed), vec![recent.as_str()], "{windowed}");
+    assert_eq!(windowed.deliveries, 1, "{windowed}");
+    assert_eq!(windowed.payments, 1, "{windowed}");
+    assert_eq!(windowed.settled_total, 2000, "{windowed}");
+    assert!(!windowed.is_consistent());
+
+    // With a state file: the first run has no state and covers `--since` (here the whole
+    // history); the next one starts where it started, less the overlap, and finds nothing new.
+    let dir = tempfile::tempdir().expect("temp dir");
+    settings.scope.since = None;
+    settings.scope.overlap = Duration::ZERO;
+    settings.scope.state_file = Some(dir.path().join("delivery-check.state"));
+    let first = ::checker::check(&settings).await.expect("first run");
+    assert_eq!(first.deliveries, 2, "{first}");
+    let next = ::checker::check(&settings).await.expect("next run");
+    assert_eq!(next.deliveries, 0, "{next}");
+    assert!(next.is_consistent(), "{next}");
+    assert!(matches!(next.window, ::checker::Window::Since(_)), "{next}");
+}
