@@ -4,6 +4,9 @@
 # (to at most 30 s) while it keeps dying within 30 s of its start, and is 1 s again once it has
 # run that long. Each exit and restart is written to LOG and to stderr (run.sh's terminal).
 #
+# While COMMAND runs, its pid is in NAME.pid beside LOG (removed while it is down and when this
+# script stops), for tools that act on one part of the stack: `loadgen soak` kills them by it.
+#
 # SIGTERM (or SIGINT, SIGHUP) stops it: COMMAND gets SIGTERM and is waited for, so it drains
 # as it does on its own, then this script exits 0. COMMAND runs with a parent-death signal
 # (setpriv --pdeathsig), so it is stopped the same way if this script is killed outright.
@@ -22,6 +25,7 @@ set -uo pipefail # not -e: the loop handles COMMAND's exit status itself
 name="$1" log="$2"
 shift 2
 max_delay=30 # seconds; also how long a run must last for the backoff to start again at 1 s
+pidfile="$(dirname "$log")/$name.pid"
 
 pdeath=()
 if command -v setpriv >/dev/null; then pdeath=(setpriv --pdeathsig TERM); fi
@@ -41,6 +45,7 @@ stop() {
     kill -TERM "$child" 2>/dev/null
     wait "$child" 2>/dev/null
   fi
+  rm -f "$pidfile"
   exit 0
 }
 trap stop TERM INT HUP
@@ -50,10 +55,13 @@ while :; do
   started=$SECONDS
   "${pdeath[@]}" "$@" >>"$log" 2>&1 &
   child=$!
+  # Written whole, then renamed: a reader never sees half a pid.
+  echo "$child" >"$pidfile.tmp" && mv -f "$pidfile.tmp" "$pidfile"
   starts=$((starts + 1))
   if [ "$starts" -gt 1 ]; then say "restarted (pid $child)"; fi
   wait "$child"
   status=$?
+  rm -f "$pidfile"
   ran=$((SECONDS - started))
   if [ "$status" -gt 128 ] && sig="$(kill -l "$status" 2>/dev/null)"; then
     how="was killed by SIG$sig"

@@ -221,6 +221,7 @@ async fn delivery(
         customer_id: None,
         pickup_deadline_secs: None,
         completion_deadline_secs: None,
+        retry_budget_secs: None,
     };
     // The same start options as the API's, minus the search attributes and memo.
     let options = WorkflowStartOptions::new(queue, id.clone())

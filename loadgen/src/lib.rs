@@ -14,17 +14,22 @@
 //! [`ceiling`] drives the same number of deliveries under the same load against a no-op
 //! workflow of the same client-visible shape on the same Temporal server, so a report can
 //! state its throughput as a fraction of what the server itself sustains ([`Ceiling`]).
+//!
+//! [`soak`] drives the same flow at a fixed rate for a long time while a part of the run
+//! command's stack is SIGKILLed at random at a fixed interval, retrying what the kills cause,
+//! and ends with the invariant checker: nothing lost, nothing paid twice.
 
 mod accounts;
 pub mod ceiling;
 pub mod park;
 mod settings;
+pub mod soak;
 
 pub use accounts::Credentials;
-pub use settings::Settings;
+pub use settings::{Command, Settings, SoakSettings};
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     future::Future,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -100,6 +105,19 @@ pub struct Report {
     /// `pickup`, `complete` and `start_to_done` in a ceiling run.
     pub latency_ms: BTreeMap<String, Percentiles>,
     pub errors: BTreeMap<String, usize>,
+    /// Over HTTP: every answer by step and status (`call 201`, `pickup 503`), and every request
+    /// that got none by step and kind (`call transport: connect`); steps `call`, `pickup`,
+    /// `complete`, and the polls `payment` and `delivery-list`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub answers: BTreeMap<String, usize>,
+    /// Over HTTP: how many deliveries got how far: `started` (the call answered 201 or 202),
+    /// `delivered` (the rider's `complete` answered 200) and `settled` (as `completed`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub reached: BTreeMap<String, usize>,
+    /// Soak runs: the ids of deliveries that were started but not seen settled (other runs do
+    /// not list them: a `--park` run leaves thousands open on purpose).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsettled: Vec<String>,
     pub processes: Vec<ProcessUsage>,
     /// The ceiling run measured after this one on the same server (`--ceiling`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,6 +154,10 @@ struct Samples {
     latency: BTreeMap<&'static str, Vec<f64>>,
     errors: BTreeMap<String, usize>,
     completed: usize,
+    answers: BTreeMap<String, usize>,
+    reached: BTreeMap<&'static str, usize>,
+    /// Started and not yet seen settled.
+    open: BTreeSet<String>,
 }
 
 /// Where one delivery records how long each of its steps took.
@@ -151,6 +173,27 @@ impl Recorder {
             .push(took.as_secs_f64() * 1000.0);
     }
 
+    /// An answer to a request of `step`: its status code, or why there was none.
+    fn answer(&self, step: &'static str, answer: impl std::fmt::Display) {
+        *self
+            .samples()
+            .answers
+            .entry(format!("{step} {answer}"))
+            .or_default() += 1;
+    }
+
+    /// A delivery got as far as `milestone` (`started`, `delivered`, `settled`); with its `id`,
+    /// it is listed as unsettled from its start until it settles.
+    fn reached(&self, milestone: &'static str, id: Option<&str>) {
+        let mut s = self.samples();
+        *s.reached.entry(milestone).or_default() += 1;
+        match (milestone, id) {
+            ("started", Some(id)) => s.open.insert(id.to_owned()),
+            ("settled", Some(id)) => s.open.remove(id),
+            _ => false,
+        };
+    }
+
     fn samples(&self) -> std::sync::MutexGuard<'_, Samples> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -160,27 +203,91 @@ impl Recorder {
 /// first (not measured) makes and signs in the accounts it acts as.
 pub async fn run(plan: &Plan, watch: &[(String, u32)]) -> anyhow::Result<Report> {
     let http = http_client()?;
-    let api = Arc::new(plan.api.clone());
-    let restaurant_of = |i: usize| format!("load-{}", i % RESTAURANTS);
-    let signed_in = accounts::sign_in(
-        &http,
+    let signed_in = sign_in(&http, plan).await?;
+    Ok(over_http(plan, watch, &http, signed_in, Patience::Measure).await?)
+}
+
+/// The restaurant of delivery `i` of a run.
+fn restaurant_of(i: usize) -> String {
+    format!("load-{}", i % RESTAURANTS)
+}
+
+/// Makes and signs in the restaurants and riders `plan`'s deliveries act as.
+async fn sign_in(http: &reqwest::Client, plan: &Plan) -> anyhow::Result<accounts::SignedIn> {
+    accounts::sign_in(
+        http,
         &plan.api,
         &plan.operator,
         (0..plan.deliveries).map(restaurant_of),
         (0..plan.deliveries).map(rider_of),
     )
-    .await?;
-    let report = drive(plan, load_name(plan.load), watch, move |i, recorder| {
+    .await
+}
+
+/// Drives `plan` over the HTTP API as the accounts of `signed_in` (see [`sign_in`]), meeting
+/// failures with `patience`; under [`Patience::Persist`] the call of delivery `i` carries the
+/// `Idempotency-Key` `soak-<run>-<i>`, `<run>` new for each run (a key names its delivery for
+/// good: a second run must not find the first one's deliveries).
+async fn over_http(
+    plan: &Plan,
+    watch: &[(String, u32)],
+    http: &reqwest::Client,
+    signed_in: accounts::SignedIn,
+    patience: Patience,
+) -> Result<Report, tokio::task::JoinError> {
+    let api = Arc::new(plan.api.clone());
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mode = match patience {
+        Patience::Measure => load_name(plan.load),
+        Patience::Persist => format!("soak, {}", load_name(plan.load)),
+    };
+    drive(plan, mode, watch, move |i, recorder| {
         let (http, api) = (http.clone(), api.clone());
         let tokens = Tokens {
             restaurant: signed_in.token(&restaurant_of(i)),
             rider: signed_in.token(&rider_of(i)),
         };
-        async move { delivery(&http, &api, &tokens, &recorder).await }
+        let key = (patience == Patience::Persist).then(|| format!("soak-{run}-{i}"));
+        async move {
+            let flow = Flow {
+                http: &http,
+                api: &api,
+                tokens: &tokens,
+                recorder: &recorder,
+                patience,
+            };
+            flow.delivery(key.as_deref()).await
+        }
     })
-    .await?;
-    Ok(report)
+    .await
 }
+
+/// What a delivery does when a request fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Patience {
+    /// A measurement: a request that gets no answer, or an answer the flow does not expect, is
+    /// the delivery's error; only pickup and completion wait out `503 worker_unavailable` (every
+    /// 100 ms), as a rider would.
+    Measure,
+    /// A soak, while parts of the stack are killed: a request that gets no answer, a 5xx or a
+    /// 429 is sent again after a pause (100 ms, doubling to 1 s; not the API's `Retry-After`
+    /// of 5 s, which would hide how soon the stack is back), until the delivery's deadline. The
+    /// call carries an `Idempotency-Key`, so a call sent again never makes a second delivery.
+    Persist,
+}
+
+/// One delivery's way through the API: the client, the tokens, where it records, and how it
+/// meets failures.
+struct Flow<'a> {
+    http: &'a reqwest::Client,
+    api: &'a str,
+    tokens: &'a Tokens,
+    recorder: &'a Recorder,
+    patience: Patience,
+}
+
+/// The first pause before a request is sent again under [`Patience::Persist`], and the longest.
+const RETRY_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(1));
 
 /// The bearer tokens one delivery is driven with.
 struct Tokens {
@@ -255,11 +362,14 @@ where
             futures::future::join_all(lanes).await;
         }
         Load::Rate(per_second) => {
+            // A ticker, not a sleep after each arrival: the rate holds however long spawning
+            // takes, and arrivals a busy moment delayed are sent at once (the open model).
             let gap = Duration::from_secs_f64(1.0 / per_second.max(0.001));
+            let mut ticks = tokio::time::interval(gap);
             let mut arrivals = Vec::with_capacity(plan.deliveries);
             for i in 0..plan.deliveries {
+                ticks.tick().await;
                 arrivals.push(tokio::spawn(one(i)));
-                tokio::time::sleep(gap).await;
             }
             for a in arrivals {
                 a.await?;
@@ -290,6 +400,13 @@ where
             .map(|(step, v)| (step.to_string(), percentiles(v)))
             .collect(),
         errors: s.errors.clone(),
+        answers: s.answers.clone(),
+        reached: s
+            .reached
+            .iter()
+            .map(|(milestone, n)| (milestone.to_string(), *n))
+            .collect(),
+        unsettled: s.open.iter().cloned().collect(),
         processes,
         ceiling: None,
     })
@@ -303,55 +420,14 @@ async fn delivery(
     tokens: &Tokens,
     recorder: &Recorder,
 ) -> Result<(), String> {
-    let record = |step, took| recorder.record(step, took);
-    let t0 = Instant::now();
-    let id = call(http, api, &tokens.restaurant, recorder).await?;
-    for step in ["pickup", "complete"] {
-        loop {
-            let t = Instant::now();
-            // The rider is the token's account: no body.
-            let url = format!("{api}/deliveries/{id}/{step}");
-            let (status, _) = post(http, &url, &tokens.rider, None).await?;
-            match status {
-                200 => {
-                    record(
-                        if step == "pickup" {
-                            "pickup"
-                        } else {
-                            "complete"
-                        },
-                        t.elapsed(),
-                    );
-                    break;
-                }
-                // Not open yet (payment still registering) or no worker answered: retry.
-                409 if step == "pickup" => tokio::time::sleep(Duration::from_millis(20)).await,
-                503 => tokio::time::sleep(Duration::from_millis(100)).await,
-                other => return Err(format!("{step} {other}")),
-            }
-        }
-    }
-    // Backing off from 20 ms to 200 ms: finer polling would measure the load generator (its
-    // reads cost the API and the payment service CPU the server then lacks) more than the
-    // system; the settle time is accurate to the current pause.
-    let mut pause = Duration::from_millis(20);
-    loop {
-        let payment = get(http, &format!("{api}/payments/{id}"), &tokens.restaurant).await?;
-        if payment["status"] == "Settled" {
-            let row = get(
-                http,
-                &format!("{api}/delivery-list/{id}"),
-                &tokens.restaurant,
-            )
-            .await?;
-            if row["status"] == "Completed" {
-                record("call_to_settled", t0.elapsed());
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 3 / 2).min(Duration::from_millis(200));
-    }
+    let flow = Flow {
+        http,
+        api,
+        tokens,
+        recorder,
+        patience: Patience::Measure,
+    };
+    flow.delivery(None).await
 }
 
 /// `POST /deliveries` as the restaurant signed in with `restaurant` (a bearer token), recorded
@@ -362,38 +438,167 @@ async fn call(
     restaurant: &str,
     recorder: &Recorder,
 ) -> Result<String, String> {
-    let body = json!({"destination": "Seoul, Gangnam-gu", "cost": 10_000});
-    let t = Instant::now();
-    let (status, called) =
-        post(http, &format!("{api}/deliveries"), restaurant, Some(&body)).await?;
-    recorder.record("call", t.elapsed());
-    if status != 201 && status != 202 {
-        return Err(format!("call {status}"));
-    }
-    Ok(called["deliveryId"]
-        .as_str()
-        .ok_or("call without deliveryId")?
-        .to_owned())
+    let tokens = Tokens {
+        restaurant: restaurant.into(),
+        rider: "".into(),
+    };
+    let flow = Flow {
+        http,
+        api,
+        tokens: &tokens,
+        recorder,
+        patience: Patience::Measure,
+    };
+    flow.call(None).await
 }
 
-/// `POST url` with `token` as the bearer token and `body`, if any, as JSON.
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value), String> {
-    let request = http.post(url).bearer_auth(token);
-    let request = match body {
-        Some(body) => request.json(body),
-        None => request,
-    };
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("transport: {}", kind(&e)))?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
+impl Flow<'_> {
+    /// Call, pickup, complete, then wait until the payment is settled and the delivery list
+    /// shows the delivery completed; the call under `key` (an `Idempotency-Key`), if any.
+    async fn delivery(&self, key: Option<&str>) -> Result<(), String> {
+        let (api, recorder) = (self.api, self.recorder);
+        let t0 = Instant::now();
+        let id = self.call(key).await?;
+        for step in ["pickup", "complete"] {
+            let mut pause = Duration::from_millis(20);
+            loop {
+                let t = Instant::now();
+                // The rider is the token's account: no body.
+                let url = format!("{api}/deliveries/{id}/{step}");
+                let (status, _) = self
+                    .send(step, || {
+                        self.http.post(&url).bearer_auth(&*self.tokens.rider)
+                    })
+                    .await?;
+                match status {
+                    200 => {
+                        recorder.record(step, t.elapsed());
+                        break;
+                    }
+                    // Not open yet (payment still registering): retry.
+                    409 if step == "pickup" => {
+                        tokio::time::sleep(pause).await;
+                        if self.patience == Patience::Persist {
+                            // While payment is down this can take seconds: back off.
+                            pause = (pause * 3 / 2).min(Duration::from_millis(200));
+                        }
+                    }
+                    // No worker answered (only under `Measure`: `send` retried it otherwise).
+                    503 => tokio::time::sleep(Duration::from_millis(100)).await,
+                    other => return Err(format!("{step} {other}")),
+                }
+            }
+        }
+        self.reached("delivered", &id);
+        // Backing off from 20 ms to 200 ms: finer polling would measure the load generator (its
+        // reads cost the API and the payment service CPU the server then lacks) more than the
+        // system; the settle time is accurate to the current pause.
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let payment = self.get("payment", &format!("{api}/payments/{id}")).await?;
+            if payment["status"] == "Settled" {
+                let row = self
+                    .get("delivery-list", &format!("{api}/delivery-list/{id}"))
+                    .await?;
+                if row["status"] == "Completed" {
+                    recorder.record("call_to_settled", t0.elapsed());
+                    self.reached("settled", &id);
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 3 / 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// `POST /deliveries` as the restaurant, under `key` if any, recorded as step `call` when
+    /// the API answers (under `Persist`, the whole wait, retries included): the new delivery's
+    /// id, or what went wrong.
+    async fn call(&self, key: Option<&str>) -> Result<String, String> {
+        let body = json!({"destination": "Seoul, Gangnam-gu", "cost": 10_000});
+        let url = format!("{}/deliveries", self.api);
+        let t = Instant::now();
+        let (status, called) = self
+            .send("call", || {
+                let request = self
+                    .http
+                    .post(&url)
+                    .bearer_auth(&*self.tokens.restaurant)
+                    .json(&body);
+                match key {
+                    Some(key) => request.header("Idempotency-Key", key),
+                    None => request,
+                }
+            })
+            .await?;
+        self.recorder.record("call", t.elapsed());
+        if status != 201 && status != 202 {
+            return Err(format!("call {status}"));
+        }
+        let id = called["deliveryId"]
+            .as_str()
+            .ok_or("call without deliveryId")?
+            .to_owned();
+        self.reached("started", &id);
+        Ok(id)
+    }
+
+    /// Delivery `id` got as far as `milestone`; a soak lists it while it is unsettled.
+    fn reached(&self, milestone: &'static str, id: &str) {
+        let listed = (self.patience == Patience::Persist).then_some(id);
+        self.recorder.reached(milestone, listed);
+    }
+
+    /// `GET url` as the restaurant, recorded as step `step`: the JSON answer (`Null` when none).
+    async fn get(&self, step: &'static str, url: &str) -> Result<Value, String> {
+        let (_, answer) = self
+            .send(step, || {
+                self.http.get(url).bearer_auth(&*self.tokens.restaurant)
+            })
+            .await?;
+        Ok(answer)
+    }
+
+    /// Sends the request `make` builds, recording its answer under `step`: the status and the
+    /// JSON answer (`Null` when none), or the kind of transport failure. Under `Persist`, a
+    /// request that got no answer, a 5xx or a 429 is sent again after a pause.
+    async fn send(
+        &self,
+        step: &'static str,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<(u16, Value), String> {
+        let mut pause = RETRY_PAUSE.0;
+        loop {
+            let answer = match make().send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    // The body too: a process killed mid-answer cuts it off.
+                    match response.bytes().await {
+                        Ok(body) => Ok((status, body)),
+                        Err(e) => Err(format!("transport: {}", kind(&e))),
+                    }
+                }
+                Err(e) => Err(format!("transport: {}", kind(&e))),
+            };
+            let again = match &answer {
+                Ok((status, _)) => {
+                    self.recorder.answer(step, status);
+                    *status >= 500 || *status == 429
+                }
+                Err(failure) => {
+                    self.recorder.answer(step, failure);
+                    true
+                }
+            };
+            if !(again && self.patience == Patience::Persist) {
+                return answer.map(|(status, body)| {
+                    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_PAUSE.1);
+        }
+    }
 }
 
 /// `GET url` with `token` as the bearer token: the JSON answer (`Null` when none).

@@ -36,11 +36,18 @@
 //! deliveries stay open until the API's pickup deadline (`DELIVERY_PICKUP_DEADLINE_SECS`,
 //! default 30 minutes) cancels them: raise it above the parking time for a large N. Exits 1
 //! when a probe delivery did not settle.
+//!
+//! `loadgen [--api URL] [--operator ID --operator-secret SECRET] [--json FILE] soak [--rate R]
+//!          [--duration 10m] [--kill-every 30s] [--kill PART,...] [--seed N] [--data-dir DIR]`
+//! drives deliveries at a fixed rate against `./infra/run.sh`'s stack while a part of it (the
+//! Temporal dev server, the payment service, the worker, the API) is SIGKILLed at random every
+//! interval, then waits for every delivery to settle and runs `delivery-check`; it prints the
+//! figures and exits 1 on a lost delivery or a checker mismatch (see [`loadgen::soak`]).
 
 use std::time::Duration;
 
 use anyhow::Context;
-use loadgen::{Credentials, Load, Plan, Settings, ceiling, park::ParkPlan};
+use loadgen::{Command, Credentials, Load, Plan, Settings, ceiling, park::ParkPlan, soak};
 
 /// Which runs to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +60,18 @@ enum Runs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings: Settings = config::parse();
+    if let Some(Command::Soak(soak_settings)) = &settings.command {
+        let report = soak::run(&soak::SoakPlan::new(&settings, soak_settings)).await?;
+        print!("{report}");
+        if let Some(path) = &settings.json {
+            std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+                .with_context(|| format!("write {}", path.display()))?;
+        }
+        if !report.passed() {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let plan = Plan {
         api: settings.api.clone(),
         deliveries: settings.deliveries,

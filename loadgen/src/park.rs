@@ -423,6 +423,9 @@ mod tests {
             deliveries_per_second: completed as f64 / 2.0,
             latency_ms: BTreeMap::from([(PROBE_STEP.to_owned(), crate::percentiles(settled_ms))]),
             errors: BTreeMap::new(),
+            answers: BTreeMap::new(),
+            reached: BTreeMap::new(),
+            unsettled: Vec::new(),
             processes: vec![ProcessUsage {
                 name: "delivery-worker".into(),
                 pid: 7,
