@@ -97,7 +97,9 @@ wait_for() { # what, command...
 # forwarded (measured: 7% of workflow tasks waited 1-5 s at 50 concurrent deliveries, and
 # POST /deliveries p99 went from 3.1 s to 1.0 s at that load with one partition).
 sa_args=()
-for sa in DeliveryStatus=Keyword RestaurantId=Keyword RiderId=Keyword DeliveryOverdue=Bool; do
+# The names and types of workflows::names::SEARCH_ATTRIBUTES.
+for sa in DeliveryStatus=Keyword RestaurantId=Keyword RiderId=Keyword DeliveryOverdue=Bool \
+  Unassigned=Bool OfferDeclines=Int FailureReason=Keyword Attention=Keyword; do
   sa_args+=(--search-attribute "$sa")
 done
 : >"$data/logs/temporal.log"

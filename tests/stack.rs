@@ -16,6 +16,8 @@ pub struct StackOptions {
     pub payment_up: bool,
     pub pickup_deadline_secs: Option<u64>,
     pub completion_deadline_secs: Option<u64>,
+    /// How long a failing step is retried before the delivery waits for an operator.
+    pub step_retry_budget_secs: Option<u64>,
     /// The API's bounded wait for payment registration.
     pub payment_wait: Duration,
     /// The API's bounded wait for a worker to answer an update.
@@ -35,6 +37,7 @@ impl Default for StackOptions {
             payment_up: true,
             pickup_deadline_secs: None,
             completion_deadline_secs: None,
+            step_retry_budget_secs: None,
             payment_wait: Duration::from_secs(10),
             update_wait: Duration::from_secs(10),
             query_timeout: Duration::from_secs(5),
@@ -144,6 +147,7 @@ impl Stack {
         settings.query_timeout = options.query_timeout;
         settings.pickup_deadline_secs = options.pickup_deadline_secs;
         settings.completion_deadline_secs = options.completion_deadline_secs;
+        settings.step_retry_budget_secs = options.step_retry_budget_secs;
         let state = api::AppState::connect(settings)
             .await
             .expect("api connects");

@@ -3,19 +3,30 @@
 use std::sync::Arc;
 
 use readmodel::{DeliveryId, OpenCall, ReadModel};
+use telemetry::metrics::Metrics;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::retryable;
+use crate::Failures;
 
 /// Offers and withdraws calls in the dispatch store.
 pub struct Dispatch {
     store: ReadModel,
+    failures: Failures,
 }
 
 impl Dispatch {
     pub fn new(store: ReadModel) -> Self {
-        Self { store }
+        Self {
+            store,
+            failures: Failures::default(),
+        }
+    }
+
+    /// Counts failed attempts into `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<&Metrics>) -> Self {
+        self.failures = Failures::new(metrics);
+        self
     }
 }
 
@@ -31,7 +42,7 @@ impl Dispatch {
         self.store
             .offer_call(&call)
             .await
-            .map_err(|e| retryable("offer call", e))
+            .map_err(|e| self.failures.read_model("offer call", e))
     }
 
     #[activity(definition = workflows::activities::definitions::WithdrawCall)]
@@ -44,6 +55,6 @@ impl Dispatch {
         self.store
             .withdraw_call(&delivery_id)
             .await
-            .map_err(|e| retryable("withdraw call", e))
+            .map_err(|e| self.failures.read_model("withdraw call", e))
     }
 }

@@ -6,15 +6,13 @@ use payment_api::{
     PaymentClient,
     proto::{self, RegisterPaymentRequest, SettlePaymentRequest, VoidPaymentRequest},
 };
+use telemetry::metrics::Metrics;
 use temporalio_macros::activities;
-use temporalio_sdk::{
-    ApplicationFailure,
-    activities::{ActivityContext, ActivityError},
-};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tonic::{Code, Status};
 use workflows::model::{DeliveryId, PaymentRecord, RegisterPaymentInput};
 
-use crate::retryable;
+use crate::Failures;
 
 /// Failure type of a payment the payment service refused for good.
 pub(crate) const PAYMENT_REJECTED: &str = "PaymentRejected";
@@ -22,12 +20,22 @@ pub(crate) const PAYMENT_REJECTED: &str = "PaymentRejected";
 /// Calls the payment service; a cheap clone of one pooled HTTP/2 channel.
 pub struct Payments {
     client: PaymentClient,
+    failures: Failures,
 }
 
 impl Payments {
     /// `client` may point at a service that is down: calls fail and are retried.
     pub fn new(client: PaymentClient) -> Self {
-        Self { client }
+        Self {
+            client,
+            failures: Failures::default(),
+        }
+    }
+
+    /// Counts failed attempts into `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<&Metrics>) -> Self {
+        self.failures = Failures::new(metrics);
+        self
     }
 }
 
@@ -45,7 +53,7 @@ impl Payments {
             amount: input.amount,
         };
         let reply = self.client.clone().register_payment(request).await;
-        record(reply.map(tonic::Response::into_inner), "register payment")
+        self.record(reply.map(tonic::Response::into_inner), "register payment")
     }
 
     #[activity(definition = workflows::activities::definitions::SettlePayment)]
@@ -61,7 +69,7 @@ impl Payments {
             .clone()
             .settle_payment(SettlePaymentRequest { delivery_id })
             .await;
-        record(reply.map(tonic::Response::into_inner), "settle payment")
+        self.record(reply.map(tonic::Response::into_inner), "settle payment")
     }
 
     #[activity(definition = workflows::activities::definitions::VoidPayment)]
@@ -80,39 +88,47 @@ impl Payments {
         {
             // Nothing was registered, so nothing is owed back.
             Err(status) if status.code() == Code::NotFound => Ok(None),
-            reply => record(reply.map(tonic::Response::into_inner), "void payment").map(Some),
+            reply => self
+                .record(reply.map(tonic::Response::into_inner), "void payment")
+                .map(Some),
         }
     }
 }
 
-fn record(
-    reply: Result<proto::Payment, Status>,
-    what: &str,
-) -> Result<PaymentRecord, ActivityError> {
-    let payment = reply.map_err(|status| classify(status, what))?;
-    let status = payment.payment_status().map_err(|e| retryable(what, e))?;
-    Ok(PaymentRecord {
-        delivery_id: payment
-            .delivery_id
-            .parse()
-            .map_err(|e| retryable(what, format!("payment service answered a bad id: {e}")))?,
-        amount: payment.amount,
-        status,
-    })
-}
+impl Payments {
+    fn record(
+        &self,
+        reply: Result<proto::Payment, Status>,
+        what: &str,
+    ) -> Result<PaymentRecord, ActivityError> {
+        let payment = reply.map_err(|status| self.classify(status, what))?;
+        let status = payment
+            .payment_status()
+            .map_err(|e| self.failures.retryable(what, e))?;
+        let delivery_id = payment.delivery_id.parse().map_err(|e| {
+            self.failures
+                .retryable(what, format!("payment service answered a bad id: {e}"))
+        })?;
+        Ok(PaymentRecord {
+            delivery_id,
+            amount: payment.amount,
+            status,
+        })
+    }
 
-/// A refusal on the merits is final; everything else (unavailable, timeouts) is retried.
-fn classify(status: Status, what: &str) -> ActivityError {
-    match status.code() {
-        Code::InvalidArgument | Code::FailedPrecondition | Code::AlreadyExists => {
-            tracing::warn!(code = ?status.code(), message = status.message(), "{what} rejected");
-            ActivityError::application(
-                ApplicationFailure::builder(format!("{what} rejected: {}", status.message()))
-                    .type_name(PAYMENT_REJECTED.to_owned())
-                    .non_retryable(true)
-                    .build(),
-            )
+    /// A refusal on the merits is final; everything else (unavailable, timeouts) is retried.
+    fn classify(&self, status: Status, what: &str) -> ActivityError {
+        match status.code() {
+            Code::InvalidArgument | Code::FailedPrecondition | Code::AlreadyExists => {
+                self.failures.permanent(
+                    what,
+                    PAYMENT_REJECTED,
+                    format!("refused: {}", status.message()),
+                )
+            }
+            _ => self
+                .failures
+                .retryable(what, format!("{:?}: {}", status.code(), status.message())),
         }
-        _ => retryable(what, format!("{:?}: {}", status.code(), status.message())),
     }
 }

@@ -1,5 +1,6 @@
-//! Projection activities: the delivery list read model, and the delivery metrics that are
-//! counted where each status change lands exactly once.
+//! Projection activities: the delivery list read model, the delivery metrics that are
+//! counted where each status change lands exactly once, and the reports to operators of
+//! deliveries that wait for their decision.
 
 use std::sync::Arc;
 
@@ -9,13 +10,15 @@ use readmodel::{Applied, DeliveryRow, DeliveryStatus, Projection, ReadModel};
 use telemetry::metrics::{Metrics, between_ms};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use workflows::model::AttentionNotice;
 
-use crate::retryable;
+use crate::Failures;
 
 /// Writes delivery-list rows, newest sequence number wins.
 pub struct Projections {
     store: ReadModel,
     metrics: Option<DeliveryMetrics>,
+    failures: Failures,
 }
 
 impl Projections {
@@ -23,12 +26,14 @@ impl Projections {
         Self {
             store,
             metrics: None,
+            failures: Failures::default(),
         }
     }
 
     /// Records the delivery metrics into `metrics` as rows are written.
     pub fn with_metrics(mut self, metrics: Option<&Metrics>) -> Self {
         self.metrics = metrics.map(DeliveryMetrics::new);
+        self.failures = Failures::new(metrics);
         self
     }
 }
@@ -56,7 +61,7 @@ impl Projections {
             .store
             .project(&projection)
             .await
-            .map_err(|e| retryable("project delivery", e))?
+            .map_err(|e| self.failures.read_model("project delivery", e))?
         {
             Applied::Written => {
                 if let Some(metrics) = &self.metrics {
@@ -67,6 +72,20 @@ impl Projections {
         }
         Ok(())
     }
+
+    #[activity(definition = workflows::activities::definitions::ReportAttention)]
+    #[tracing::instrument(skip_all, fields(delivery_id = %notice.delivery_id, trace_id = %telemetry::current_trace_id()))]
+    pub async fn report_attention(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        notice: AttentionNotice,
+    ) -> Result<(), ActivityError> {
+        tracing::error!(step = %notice.step, reason = %notice.reason, "delivery needs an operator's decision");
+        if let Some(metrics) = &self.metrics {
+            metrics.attention.with_label_values(&[&notice.step]).inc();
+        }
+        Ok(())
+    }
 }
 
 /// Deliveries by status change, the length of their phases, and how far the delivery list
@@ -74,6 +93,7 @@ impl Projections {
 /// however often the activity runs.
 struct DeliveryMetrics {
     status_changes: IntCounterVec,
+    attention: IntCounterVec,
     call_to_pickup: HistogramVec,
     pickup_to_completion: HistogramVec,
     projection_lag: HistogramVec,
@@ -86,6 +106,11 @@ impl DeliveryMetrics {
                 "delivery_status_changes",
                 "Deliveries that reached a status (Called, Picked, Completed, Cancelled) in the delivery list",
                 &["status"],
+            ),
+            attention: metrics.counter(
+                "delivery_attention",
+                "Deliveries flagged for an operator's decision, by the step that failed for good",
+                &["step"],
             ),
             call_to_pickup: metrics.seconds(
                 "delivery_call_to_pickup",

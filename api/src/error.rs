@@ -82,6 +82,9 @@ pub enum ApiError {
     /// Temporal nor the delivery list has it); it is never made again.
     #[error("{0}")]
     DeliveryClosed(String),
+    /// 429: the delivery took more updates than any delivery needs.
+    #[error("{0}")]
+    TooManyUpdates(String),
     /// 413: the body is larger than the API accepts.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -146,6 +149,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
             Self::DeliveryClosed(_) => (StatusCode::CONFLICT, "delivery_closed"),
+            Self::TooManyUpdates(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_updates"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::WorkerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "worker_unavailable"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "dependency_unavailable"),

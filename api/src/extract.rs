@@ -107,6 +107,22 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     ApiError::MalformedJson(format!("the body must be a JSON object: {message}"))
                 })
             }
+            // A lone `\ud800` in a string is well-formed JSON (RFC 8259 allows it) that names
+            // no character: refused like any other character a field may not hold.
+            serde_json::error::Category::Syntax if is_lone_surrogate(&message) => {
+                top_level_field(&field).map_or_else(
+                    || ApiError::MalformedJson(format!("the body is not valid JSON: {message}")),
+                    |field| {
+                        ApiError::invalid(
+                            field,
+                            format!(
+                                "{field} must not contain a lone surrogate (\\uD800-\\uDFFF \
+                                 without its pair)"
+                            ),
+                        )
+                    },
+                )
+            }
             _ => ApiError::MalformedJson(format!("the body is not valid JSON: {message}")),
         }
     })?;
@@ -120,6 +136,22 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// serde_json's refusals of a `\u` escape that is half of a surrogate pair: a leading one not
+/// followed by `\u` ("unexpected end of hex escape") or followed by anything but a trailing
+/// one, or a trailing one alone (both "lone leading surrogate in hex escape").
+fn is_lone_surrogate(message: &str) -> bool {
+    message.starts_with("lone leading surrogate in hex escape")
+        || message.starts_with("unexpected end of hex escape")
+}
+
+/// The top-level field of a `serde_path_to_error` path (`zones[0]` → `zones`); `None` for the
+/// body itself or a map key.
+fn top_level_field(path: &str) -> Option<&str> {
+    path.split(['.', '['])
+        .next()
+        .filter(|f| !f.is_empty() && *f != "?")
+}
+
 /// A data error at `path` as a validation error of its top-level field, phrased after the
 /// field's name ("cost must be a positive integer up to 1000000"), as the pages show it; `None`
 /// when it is about the body as a whole (not an object).
@@ -130,10 +162,7 @@ fn field_error(path: &str, message: &str) -> Option<ApiError> {
     {
         return Some(ApiError::invalid(missing, format!("{missing} is required")));
     }
-    let field = path
-        .split(['.', '['])
-        .next()
-        .filter(|f| !f.is_empty() && *f != "?")?;
+    let field = top_level_field(path)?;
     let phrase = if message.starts_with("invalid type: null") {
         "is required".to_owned()
     } else if let Some((_, expected)) = message
@@ -292,6 +321,42 @@ mod tests {
             message_of(r#"{"restaurantId":"r 1","cost":5}"#)
                 .starts_with("restaurantId must be 1 to 64 letters")
         );
+    }
+
+    #[test]
+    fn a_lone_surrogate_is_a_bad_character_of_its_field() {
+        for string in [
+            r"\ud800",
+            r"x\ud800y",
+            r"\udc00",
+            r"\ud800\u0041",
+            r"\ud800\n",
+        ] {
+            let json = format!(r#"{{"restaurantId":"{string}","cost":5}}"#);
+            match parse_json::<Body>(json.as_bytes()) {
+                Err(ApiError::Validation { field, message }) => {
+                    assert_eq!(field, "restaurantId", "{json}");
+                    assert!(message.starts_with("restaurantId must not contain a lone surrogate"));
+                }
+                other => panic!("{json}: {:?}", other.err()),
+            }
+        }
+        // A pair is a character; a surrogate in a key names no field; a raw (UTF-8 encoded)
+        // surrogate is not UTF-8, so not JSON.
+        assert_eq!(
+            field_of(r#"{"restaurantId":"\ud83d\ude00","cost":5}"#).as_deref(),
+            Some("restaurantId")
+        );
+        for bad in [
+            br#"{"\ud800":1}"#.to_vec(),
+            b"{\"restaurantId\":\"\xed\xa0\x80\",\"cost\":5}".to_vec(),
+        ] {
+            assert!(
+                matches!(parse_json::<Body>(&bad), Err(ApiError::MalformedJson(_))),
+                "{}",
+                String::from_utf8_lossy(&bad)
+            );
+        }
     }
 
     #[test]

@@ -123,8 +123,8 @@ mod tests {
             }
         }
         assert_eq!(
-            bodies, 8,
-            "call, cancel, pickup, complete, account create and patch, codec decode and encode read a body"
+            bodies, 9,
+            "call, cancel, pickup, complete, resolve, account create and patch, codec decode and encode read a body"
         );
     }
 

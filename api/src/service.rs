@@ -153,6 +153,7 @@ pub(crate) async fn call(
         customer_id: request.customer_id,
         pickup_deadline_secs: settings.pickup_deadline_secs,
         completion_deadline_secs: settings.completion_deadline_secs,
+        retry_budget_secs: settings.step_retry_budget_secs,
     };
     let view = match &key {
         Some(key) => call_with_key(state, &input, key).await?,
@@ -459,6 +460,7 @@ async fn fallback(
         settled: row.settled,
         cancel_reason: None,
         overdue: false,
+        attention: None,
     };
     Ok((Source::DeliveryList, view))
 }

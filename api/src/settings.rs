@@ -76,6 +76,14 @@ pub struct Settings {
         value_name = "SECS"
     )]
     pub completion_deadline_secs: Option<u64>,
+    /// Seconds a failing step of a new delivery is retried before the delivery is flagged
+    /// for an operator's decision [default: the workflow's, 900]
+    #[arg(
+        long = "step-retry-budget-secs",
+        env = "DELIVERY_STEP_RETRY_BUDGET_SECS",
+        value_name = "SECS"
+    )]
+    pub step_retry_budget_secs: Option<u64>,
     /// Where Prometheus `/metrics` is served; `off` for nowhere
     #[arg(
         long = "metrics-addr",

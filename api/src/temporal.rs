@@ -18,7 +18,8 @@ use workflows::{
 use crate::{AppState, error::ApiError};
 
 type Handle = WorkflowHandle<Client, DeliveryWorkflow>;
-type Run = <DeliveryWorkflow as HasWorkflowDefinition>::Run;
+/// The delivery workflow's run, the `Workflow` of its update definitions.
+pub(crate) type Run = <DeliveryWorkflow as HasWorkflowDefinition>::Run;
 
 pub(crate) fn handle(state: &AppState, delivery_id: &DeliveryId) -> Handle {
     state
@@ -130,6 +131,13 @@ where
     .await;
     let update_handle = match started {
         Err(_) => return Err(ApiError::WorkerUnavailable),
+        // A repeat of what the caller already did: refused before it reached the history,
+        // and answered with the current state.
+        Ok(Err(e)) if rejection(&e).is_some_and(|r| r.kind == RejectionKind::Unchanged) => {
+            return query(&handle, state.settings().query_timeout)
+                .await
+                .map_err(|_| ApiError::WorkerUnavailable);
+        }
         Ok(Err(e)) => return Err(update_error(&handle, delivery_id, e).await),
         Ok(Ok(h)) => h,
     };
@@ -145,27 +153,33 @@ where
     }
 }
 
+/// The update's validator refusal, if that is what `err` is.
+fn rejection(err: &WorkflowUpdateError) -> Option<Rejection> {
+    match err {
+        WorkflowUpdateError::Failed(failure) => Rejection::parse(&failure.message),
+        _ => None,
+    }
+}
+
 async fn update_error(
     handle: &Handle,
     delivery_id: &DeliveryId,
     err: WorkflowUpdateError,
 ) -> ApiError {
+    if let Some(Rejection { kind, message }) = rejection(&err) {
+        return match kind {
+            RejectionKind::Conflict => ApiError::Conflict(message),
+            RejectionKind::Forbidden => ApiError::Forbidden(message),
+            RejectionKind::Expired => ApiError::WorkerUnavailable,
+            RejectionKind::TooManyUpdates => ApiError::TooManyUpdates(message),
+            // Answered with the current state before we get here (see `update`).
+            RejectionKind::Unchanged => ApiError::Conflict(message),
+        };
+    }
     match err {
-        WorkflowUpdateError::Failed(failure) => match Rejection::parse(&failure.message) {
-            Some(Rejection {
-                kind: RejectionKind::Conflict,
-                message,
-            }) => ApiError::Conflict(message),
-            Some(Rejection {
-                kind: RejectionKind::Forbidden,
-                message,
-            }) => ApiError::Forbidden(message),
-            Some(Rejection {
-                kind: RejectionKind::Expired,
-                ..
-            }) => ApiError::WorkerUnavailable,
-            None => ApiError::internal(format!("update failed: {}", failure.message)),
-        },
+        WorkflowUpdateError::Failed(failure) => {
+            ApiError::internal(format!("update failed: {}", failure.message))
+        }
         // The workflow is gone, or finished: tell the two apart.
         WorkflowUpdateError::NotFound(_) => finished_or_unknown(handle, delivery_id).await,
         WorkflowUpdateError::Rpc(status) => match status.code() {

@@ -157,6 +157,41 @@ pub struct DeliveryView {
     /// True once the rider held the food past the completion deadline.
     #[serde(default)]
     pub overdue: bool,
+    /// Set while the delivery cannot move on by itself and waits for an operator's decision
+    /// (`POST /deliveries/{id}/resolve`), else `null`.
+    #[serde(default)]
+    pub attention: Option<Attention>,
+}
+
+/// Why a delivery waits for an operator, and since when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attention {
+    /// What failed, for people to read (e.g. `settle payment: refused: …`).
+    pub reason: String,
+    pub since: DateTime<Utc>,
+}
+
+/// An operator's decision on a delivery that waits for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    /// Run the step that failed again.
+    Retry,
+    /// Settle the fee to the rider holding the delivery; it ends `Completed`.
+    Settle,
+    /// Void the fee; the delivery ends `Cancelled`.
+    Void,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::Settle => "settle",
+            Self::Void => "void",
+        }
+    }
 }
 
 impl DeliveryView {
@@ -173,6 +208,7 @@ impl DeliveryView {
             settled: None,
             cancel_reason: None,
             overdue: false,
+            attention: None,
         }
     }
 }

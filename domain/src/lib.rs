@@ -21,8 +21,8 @@ pub use account::{
     RiderCapacity, RiderZones, Role,
 };
 pub use delivery::{
-    Call, DeliveryRow, DeliveryStatus, DeliveryView, OpenCall, ParseStatusError, PaymentStatus,
-    PaymentSummary, Projection,
+    Attention, Call, DeliveryRow, DeliveryStatus, DeliveryView, OpenCall, ParseStatusError,
+    PaymentStatus, PaymentSummary, Projection, Resolution,
 };
 pub use id::{
     AccountId, CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId, Zone,

@@ -1,36 +1,57 @@
 //! Free text from people (a destination, a reason): normalized, bounded, printable.
 
-use std::{fmt, str::FromStr};
+use std::{fmt, ops::RangeInclusive, str::FromStr, sync::LazyLock};
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::MAX_TEXT_LEN;
 
-/// The code points text must not contain, as inclusive ranges: C0 and C1 controls, the soft
-/// hyphen, the Arabic and Syriac format marks, the zero-width and bidirectional marks, embeddings,
-/// overrides and isolates, the invisible operators, the byte-order mark, the interlinear
-/// annotation controls and the Basic Multilingual Plane's private-use area. These are what can
-/// hide, reorder or corrupt what a rider reads and what a database stores (PostgreSQL refuses
-/// U+0000). The parser and the documented pattern are both made from this one table, so the
-/// OpenAPI document says exactly what is accepted. Supplementary-plane format characters (emoji
-/// tag sequences use them) and unassigned code points are allowed: they are harmless to store.
-const FORBIDDEN: &[(char, char)] = &[
-    ('\u{0}', '\u{1f}'),
-    ('\u{7f}', '\u{9f}'),
-    ('\u{ad}', '\u{ad}'),
-    ('\u{600}', '\u{605}'),
-    ('\u{61c}', '\u{61c}'),
-    ('\u{6dd}', '\u{6dd}'),
-    ('\u{70f}', '\u{70f}'),
-    ('\u{180e}', '\u{180e}'),
-    ('\u{200b}', '\u{200f}'),
-    ('\u{202a}', '\u{202e}'),
-    ('\u{2060}', '\u{206f}'),
-    ('\u{e000}', '\u{f8ff}'),
-    ('\u{feff}', '\u{feff}'),
-    ('\u{fff9}', '\u{fffb}'),
-];
+/// The tag characters (U+E0020–U+E007F): format characters, but what spells the flags of
+/// England, Scotland and Wales (U+1F3F4 then tags), so text may carry them.
+const EMOJI_TAGS: RangeInclusive<char> = '\u{e0020}'..='\u{e007f}';
+
+/// Whether text must not contain `c`: controls (Cc: U+0000–U+001F, U+007F–U+009F), format
+/// characters (Cf: the soft hyphen, the zero-width and bidirectional marks, embeddings,
+/// overrides and isolates, the byte-order mark, …; all but [`EMOJI_TAGS`]), private use (Co:
+/// U+E000–U+F8FF and planes 15 and 16) and unassigned code points (Cn, noncharacters such as
+/// U+FFFE included), by the general categories of the Unicode version `unicode-properties`
+/// carries. These are what can hide, reorder or corrupt what a rider reads and what a
+/// database stores (PostgreSQL refuses U+0000); an unassigned code point has no meaning yet,
+/// and may get one (a new control or format character) later. Surrogates (Cs) cannot be in a
+/// Rust string at all: a JSON body's lone `\ud800` is refused where it is parsed.
+fn forbidden(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+            | GeneralCategory::Surrogate
+    ) && !EMOJI_TAGS.contains(&c)
+}
+
+/// [`forbidden`] as the inclusive ranges of code points it refuses, made once (a walk over
+/// every code point): what the documented pattern lists.
+fn forbidden_ranges() -> &'static [(char, char)] {
+    static RANGES: LazyLock<Vec<(char, char)>> = LazyLock::new(|| {
+        let mut ranges: Vec<(char, char)> = Vec::new();
+        for c in ('\0'..=char::MAX).filter(|&c| forbidden(c)) {
+            match ranges.last_mut() {
+                // A code point next to the last joins its range. Char ranges skip the
+                // surrogates, so U+D7FF and U+E000 are neighbours: one range across the gap
+                // (the `regex` crate negated `[^\ud7fc-\ud7ff\ue000-\uf8ff]` wrong, letting
+                // U+E000 through), which refuses the surrogates too where a pattern's strings
+                // can hold them (Python, ECMAScript).
+                Some((_, last)) if (*last..=c).count() == 2 => *last = c,
+                _ => ranges.push((c, c)),
+            }
+        }
+        ranges
+    });
+    &RANGES
+}
 
 /// Text that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,14 +61,15 @@ pub enum InvalidText {
     #[error("must be at most 256 characters")]
     TooLong,
     #[error(
-        "must not contain control, format, bidirectional or private-use characters (found U+{0:04X})"
+        "must not contain control, format, bidirectional, private-use or unassigned characters (found U+{0:04X})"
     )]
     Forbidden(u32),
 }
 
 /// Non-blank text of at most [`MAX_TEXT_LEN`] characters in Unicode NFC, free of the
-/// control, format, bidirectional and private-use characters of [`FORBIDDEN`]: what the agency stores, shows to riders and sends to databases is plain,
-/// printable and comparable.
+/// control, format, bidirectional, private-use and unassigned characters of [`forbidden`]:
+/// what the agency stores, shows to riders and sends to databases is plain, printable and
+/// comparable.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Text(String);
@@ -72,26 +94,22 @@ impl Text {
     }
 
     /// The OpenAPI pattern: at least one visible character, none of the forbidden ones.
+    /// Escapes are `\uXXXX` in the Basic Multilingual Plane and `\UXXXXXXXX` above it, which
+    /// the `regex` crate and Python's `re` (the fuzzer's) both read.
     pub fn pattern() -> String {
-        let f: String = FORBIDDEN
+        let escape = |c: char| match u32::from(c) {
+            code @ 0..=0xffff => format!("\\u{code:04x}"),
+            code => format!("\\U{code:08x}"),
+        };
+        let f: String = forbidden_ranges()
             .iter()
-            .map(|&(first, last)| {
-                let (first, last) = (u32::from(first), u32::from(last));
-                if first == last {
-                    format!("\\u{first:04x}")
-                } else {
-                    format!("\\u{first:04x}-\\u{last:04x}")
-                }
+            .map(|&(first, last)| match first == last {
+                true => escape(first),
+                false => format!("{}-{}", escape(first), escape(last)),
             })
             .collect();
         format!("^[^{f}]*[^{f}\\s][^{f}]*$")
     }
-}
-
-fn forbidden(c: char) -> bool {
-    FORBIDDEN
-        .iter()
-        .any(|&(first, last)| (first..=last).contains(&c))
 }
 
 impl TryFrom<String> for Text {
@@ -132,7 +150,8 @@ impl utoipa::PartialSchema for Text {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         crate::schema::string(
             "free text: 1 to 256 characters after Unicode NFC normalization, not only spaces, \
-             without control, format, bidirectional or private-use characters (see the pattern)",
+             without control, format, bidirectional, private-use or unassigned characters \
+             (see the pattern)",
             Some(&Self::pattern()),
             MAX_TEXT_LEN,
             "Seoul, Gangnam-gu, Teheran-ro 1",
@@ -175,13 +194,51 @@ mod tests {
     }
 
     #[test]
-    fn supplementary_and_unassigned_code_points_are_plain_text() {
-        // Found by the fuzzer: the documented pattern allows these, so the parser must too.
+    fn every_class_of_unprintable_code_point_is_refused() {
+        for (class, code) in [
+            ("NUL", 0x0),
+            ("C1 control", 0x85),
+            ("soft hyphen", 0xad),
+            ("Arabic number mark", 0x600),
+            ("Arabic pound mark above", 0x890),
+            ("zero-width space", 0x200b),
+            ("zero-width joiner", 0x200d),
+            ("right-to-left mark", 0x200f),
+            ("right-to-left override", 0x202e),
+            ("left-to-right isolate", 0x2066),
+            ("pop directional isolate", 0x2069),
+            ("byte-order mark", 0xfeff),
+            ("interlinear annotation", 0xfff9),
+            ("musical format", 0x1d173),
+            ("language tag", 0xe0001),
+            ("private use", 0xe000),
+            ("private use, plane 15", 0xf0000),
+            ("private use, plane 16", 0x10fffd),
+            ("unassigned", 0x378),
+            ("unassigned, plane 5", 0x5d79c),
+            ("unassigned, plane 10", 0xa40b7),
+            ("noncharacter", 0xfdd0),
+            ("noncharacter", 0xfffe),
+            ("noncharacter", 0x10ffff),
+        ] {
+            let c = char::from_u32(code).unwrap();
+            assert_eq!(
+                Text::parse(&format!("a{c}b")),
+                Err(InvalidText::Forbidden(code)),
+                "{class} U+{code:04X} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn printable_text_of_any_plane_is_accepted() {
         for text in [
-            "O}\u{b7}\u{5d79c}!A$",
-            "1\u{a40b7}",
-            "\u{1f3f4}\u{e0067}\u{e007f}",
-            "a\u{378}b",
+            "O}\u{b7}!A$",
+            "\u{1f600} \u{20000}",
+            // The flag of Scotland: a black flag, then tag characters.
+            "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}",
+            "\u{5d0}\u{5d1} 12",
+            "a\u{a0}b",
         ] {
             assert!(Text::parse(text).is_ok(), "{text:?} was refused");
         }
@@ -190,11 +247,11 @@ mod tests {
     #[test]
     fn the_pattern_refuses_exactly_what_the_parser_refuses() {
         let pattern = regex::Regex::new(&Text::pattern()).unwrap();
-        for code in (0..=0x10ffff).step_by(7).chain(
-            FORBIDDEN
-                .iter()
-                .flat_map(|&(a, b)| [u32::from(a), u32::from(b)]),
-        ) {
+        let edges = forbidden_ranges().iter().flat_map(|&(a, b)| {
+            let (a, b) = (u32::from(a), u32::from(b));
+            [a.saturating_sub(1), a, b, b + 1]
+        });
+        for code in (0..=0x10ffff).step_by(7).chain(edges) {
             let Some(c) = char::from_u32(code) else {
                 continue;
             };

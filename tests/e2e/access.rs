@@ -430,6 +430,21 @@ async fn every_role_gets_the_contracts_answer_on_every_delivery_endpoint() {
             &[(Operator, Success(200))],
         ),
         row(
+            "POST /deliveries/{id}/resolve (not waiting)",
+            Method::POST,
+            on(&held, "/resolve"),
+            on(&unknown, "/resolve"),
+            Some(json!({"outcome": "retry"})),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Forbidden),
+                (OtherRider, Forbidden),
+                (Operator, Refused(409, "wrong_state")),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        row(
             "POST /deliveries/{id}/complete",
             Method::POST,
             on(&held, "/complete"),

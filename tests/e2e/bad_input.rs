@@ -559,3 +559,557 @@ async fn every_bad_request_gets_a_clear_4xx_and_writes_nothing() {
     assert!(live["riderId"].is_null());
     assert_eq!(live["payment"]["status"], "Registered");
 }
+
+/// Text no field may hold, by what makes it poison: each is `a`, the code point, `b`.
+const POISON: &[(&str, char)] = &[
+    ("NUL", '\u{0}'),
+    ("right-to-left override", '\u{202e}'),
+    ("left-to-right isolate", '\u{2066}'),
+    ("zero-width space", '\u{200b}'),
+    ("private use", '\u{e000}'),
+    ("private use, plane 15", '\u{f0000}'),
+    ("unassigned", '\u{378}'),
+    ("noncharacter", '\u{fffe}'),
+];
+
+/// What a poison run needs of a stack, whichever database it runs on.
+struct Target<'a> {
+    database: &'static str,
+    /// The API, signed in as nobody.
+    api: &'a ApiClient,
+    temporal: &'a temporalio_client::Client,
+    task_queue: &'a str,
+    readmodel_database_url: &'a str,
+    checker: checker::Settings,
+}
+
+/// The contract's answer to a request, checked; `field` too when given.
+async fn expect_refusal(
+    label: &str,
+    request: reqwest::RequestBuilder,
+    status: u16,
+    code: &str,
+    field: Option<&str>,
+) {
+    let response = request.send().await.expect("request");
+    let got = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "{label}: {body}");
+    assert_eq!(body["code"], code, "{label}: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{label}: {body}"
+    );
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "{label}: {body}");
+    }
+}
+
+/// A path segment holding `text`, percent-encoded as a client would send it.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Every poison input at every place it can enter, refused with the contract's 4xx; then
+/// nothing written: one delivery in Temporal, the delivery list and the ledger (the valid one
+/// made first, still untouched), and no account beyond the two signed in.
+async fn poison_is_refused_and_writes_nothing(target: Target<'_>) {
+    let db = target.database;
+    e2e::stack::create_account(target.readmodel_database_url, Role::Restaurant, "r-poison").await;
+    e2e::stack::create_account(target.readmodel_database_url, Role::Operator, "ops-poison").await;
+    let restaurant = target.api.signed_in("r-poison", "test-r-poison").await;
+    let operator = target.api.signed_in("ops-poison", "test-ops-poison").await;
+    let id = restaurant.call_rider(10000).await;
+    let post = |client: &ApiClient, path: &str, body: Value| {
+        client.request(reqwest::Method::POST, path).json(&body)
+    };
+    let raw = |client: &ApiClient, path: &str, body: Vec<u8>| {
+        client
+            .request(reqwest::Method::POST, path)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let cancel = format!("/deliveries/{id}/cancel");
+
+    for &(what, c) in POISON {
+        let text = format!("a{c}b");
+        let label = |place: &str| format!("{db}: {what} in {place}");
+        expect_refusal(
+            &label("destination"),
+            post(
+                &restaurant,
+                "/deliveries",
+                json!({"destination": text, "cost": 100}),
+            ),
+            422,
+            "validation_failed",
+            Some("destination"),
+        )
+        .await;
+        expect_refusal(
+            &label("customerId"),
+            post(
+                &restaurant,
+                "/deliveries",
+                json!({"destination": "Seoul", "cost": 100, "customerId": text}),
+            ),
+            422,
+            "validation_failed",
+            Some("customerId"),
+        )
+        .await;
+        expect_refusal(
+            &label("a cancel's reason"),
+            post(&restaurant, &cancel, json!({"reason": text})),
+            422,
+            "validation_failed",
+            Some("reason"),
+        )
+        .await;
+        expect_refusal(
+            &label("an account's name"),
+            post(
+                &operator,
+                "/accounts",
+                json!({"role": "operator", "id": "ops-new", "name": text}),
+            ),
+            422,
+            "validation_failed",
+            Some("name"),
+        )
+        .await;
+        expect_refusal(
+            &label("an account's id"),
+            post(
+                &operator,
+                "/accounts",
+                json!({"role": "operator", "id": text, "name": "New"}),
+            ),
+            422,
+            "validation_failed",
+            Some("id"),
+        )
+        .await;
+        // Ids in paths: outside the grammar is unknown.
+        let segment = path_segment(&text);
+        expect_refusal(
+            &label("a delivery path"),
+            post(
+                &restaurant,
+                &format!("/deliveries/{segment}/cancel"),
+                json!({}),
+            ),
+            404,
+            "delivery_not_found",
+            None,
+        )
+        .await;
+        expect_refusal(
+            &label("an account path"),
+            operator.request(reqwest::Method::GET, &format!("/accounts/{segment}")),
+            404,
+            "account_not_found",
+            None,
+        )
+        .await;
+        // A header cannot carry NUL at all (below); the others reach the API and are refused.
+        if let Ok(key) = reqwest::header::HeaderValue::from_bytes(text.as_bytes()) {
+            expect_refusal(
+                &label("Idempotency-Key"),
+                post(
+                    &restaurant,
+                    "/deliveries",
+                    json!({"destination": "Seoul", "cost": 100}),
+                )
+                .header("Idempotency-Key", key),
+                422,
+                "validation_failed",
+                Some("Idempotency-Key"),
+            )
+            .await;
+        }
+    }
+
+    // Lone surrogates: well-formed JSON naming no character, refused as a bad character of the
+    // field; raw (UTF-8 encoded) they are not UTF-8, so not JSON.
+    for (label, path, client, body, status, code, field) in [
+        (
+            "lone leading surrogate in destination",
+            "/deliveries",
+            &restaurant,
+            br#"{"destination":"\ud800","cost":100}"#.to_vec(),
+            422,
+            "validation_failed",
+            Some("destination"),
+        ),
+        (
+            "lone trailing surrogate in customerId",
+            "/deliveries",
+            &restaurant,
+            br#"{"destination":"Seoul","cost":100,"customerId":"\udc00"}"#.to_vec(),
+            422,
+            "validation_failed",
+            Some("customerId"),
+        ),
+        (
+            "lone surrogate in a reason",
+            cancel.as_str(),
+            &restaurant,
+            br#"{"reason":"x\ud83dy"}"#.to_vec(),
+            422,
+            "validation_failed",
+            Some("reason"),
+        ),
+        (
+            "lone surrogate in an account's name",
+            "/accounts",
+            &operator,
+            br#"{"role":"operator","id":"ops-new","name":"\udfff"}"#.to_vec(),
+            422,
+            "validation_failed",
+            Some("name"),
+        ),
+        (
+            "raw surrogate bytes",
+            "/deliveries",
+            &restaurant,
+            b"{\"destination\":\"\xed\xa0\x80\",\"cost\":100}".to_vec(),
+            400,
+            "malformed_json",
+            None,
+        ),
+    ] {
+        expect_refusal(
+            &format!("{db}: {label}"),
+            raw(client, path, body),
+            status,
+            code,
+            field,
+        )
+        .await;
+    }
+
+    // Combining marks on one letter: under the 16 KiB body limit they are too long a field
+    // (each U+0301 is two bytes of UTF-8); 64 KiB of them is refused by the limit first.
+    let marks = |bytes: usize| format!("a{}", "\u{301}".repeat(bytes / 2));
+    let under_limit = 16 * 1024 - 100;
+    expect_refusal(
+        &format!("{db}: combining marks in destination"),
+        post(
+            &restaurant,
+            "/deliveries",
+            json!({"destination": marks(under_limit), "cost": 100}),
+        ),
+        422,
+        "validation_failed",
+        Some("destination"),
+    )
+    .await;
+    expect_refusal(
+        &format!("{db}: combining marks in a reason"),
+        post(&restaurant, &cancel, json!({"reason": marks(under_limit)})),
+        422,
+        "validation_failed",
+        Some("reason"),
+    )
+    .await;
+    expect_refusal(
+        &format!("{db}: 64 KiB of combining marks"),
+        post(
+            &restaurant,
+            "/deliveries",
+            json!({"destination": marks(64 * 1024), "cost": 100}),
+        ),
+        413,
+        "payload_too_large",
+        None,
+    )
+    .await;
+
+    // NUL in a header never reaches the API: HTTP refuses it (hyper answers 400, no JSON).
+    let status = raw_request_status(
+        &restaurant,
+        "POST /deliveries HTTP/1.1\r\nIdempotency-Key: a\0b\r\ncontent-type: application/json\r\n",
+        r#"{"destination":"Seoul","cost":100}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{db}: NUL in a header");
+
+    // Nothing was written.
+    let query = format!("TaskQueue = '{}'", target.task_queue);
+    let started: Vec<_> = target
+        .temporal
+        .list_workflows(query, WorkflowListOptions::builder().limit(100).build())
+        .collect()
+        .await;
+    assert_eq!(
+        started.len(),
+        1,
+        "{db}: only the valid call started a workflow"
+    );
+    let (_, list) = restaurant.get("/delivery-list").await;
+    let rows = list.as_array().unwrap();
+    assert!(
+        rows.iter().all(|r| r["deliveryId"] == id.as_str()),
+        "{db}: {list}"
+    );
+    let (_, live) = restaurant.get(&format!("/deliveries/{id}")).await;
+    assert_eq!(live["status"], "Called", "{db}: {live}");
+    let mut ids = Vec::new();
+    for role in ["restaurant", "rider", "operator"] {
+        let (_, page) = operator.get(&format!("/accounts?role={role}")).await;
+        let items = page["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{db}: {page}"));
+        ids.extend(
+            items
+                .iter()
+                .filter_map(|a| a["id"].as_str().map(str::to_owned)),
+        );
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, ["ops-poison", "r-poison"], "{db}: no account was made");
+    let report = e2e::assert_invariants(&target.checker).await;
+    assert_eq!(report.deliveries, 1, "{db}: {report}");
+    assert_eq!(report.payments, 1, "{db}: {report}");
+}
+
+/// The status line's code of `head` (a request line and headers, each ending in CRLF) with a
+/// bearer token and `body`, sent on a raw connection to the API.
+async fn raw_request_status(client: &ApiClient, head: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = client.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let token = client.token.as_deref().unwrap_or_default();
+    let request = format!(
+        "{head}host: {address}\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_inputs_are_refused_and_write_nothing_on_sqlite() {
+    let stack = Stack::start(StackOptions::default()).await;
+    poison_is_refused_and_writes_nothing(Target {
+        database: "sqlite",
+        api: &stack.api_client,
+        temporal: &stack.temporal,
+        task_queue: &stack.task_queue,
+        readmodel_database_url: &stack.readmodel_database_url,
+        checker: stack.checker_settings(),
+    })
+    .await;
+}
+
+/// The same on PostgreSQL (`TEST_DATABASE_URL`, a server the test may create databases on);
+/// skipped when it is unset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_inputs_are_refused_and_write_nothing_on_postgresql() {
+    let Ok(server_url) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("TEST_DATABASE_URL is unset: skipping the PostgreSQL run");
+        return;
+    };
+    let stack = postgres::Stack::start(&server_url).await;
+    poison_is_refused_and_writes_nothing(Target {
+        database: "postgresql",
+        api: &stack.api_client,
+        temporal: &stack.temporal,
+        task_queue: &stack.task_queue,
+        readmodel_database_url: &stack.readmodel_database_url,
+        checker: stack.checker_settings(),
+    })
+    .await;
+    stack.stop().await;
+}
+
+/// The stack of [`e2e::Stack`] (API, payment service, worker, on the shared Temporal dev
+/// server), with the delivery list, accounts and ledger on fresh PostgreSQL databases.
+/// `e2e::Stack` makes SQLite databases only; this belongs there as a `StackOptions` choice.
+mod postgres {
+    use std::{net::SocketAddr, thread::JoinHandle, time::Duration};
+
+    use e2e::{ApiClient, temporal_server};
+    use sea_orm::ConnectionTrait;
+    use tokio::sync::oneshot;
+
+    pub(super) struct Stack {
+        pub(super) api_client: ApiClient,
+        pub(super) temporal: temporalio_client::Client,
+        pub(super) task_queue: String,
+        pub(super) readmodel_database_url: String,
+        temporal_address: String,
+        payment_database_url: String,
+        server_url: String,
+        databases: Vec<String>,
+        stops: Vec<oneshot::Sender<()>>,
+        worker: Option<JoinHandle<()>>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Stack {
+        pub(super) async fn start(server_url: &str) -> Self {
+            e2e::init_test_log();
+            let server = temporal_server::shared().await;
+            let temporal_address = server.address.clone();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let run = uuid::Uuid::new_v4().simple().to_string();
+            let task_queue = format!("t{run}-{}", workflows::names::DELIVERIES_QUEUE);
+            let databases = vec![
+                format!("e2e_{run}_deliveries"),
+                format!("e2e_{run}_payment"),
+            ];
+            let admin = sea_orm::Database::connect(server_url)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            for name in &databases {
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create a database");
+            }
+            let _ = admin.close().await;
+            let url_of = |name: &str| {
+                let mut url = reqwest::Url::parse(server_url).expect("TEST_DATABASE_URL");
+                url.set_path(&format!("/{name}"));
+                url.to_string()
+            };
+            let readmodel_database_url = url_of(&databases[0]);
+            let payment_database_url = url_of(&databases[1]);
+            readmodel::ReadModel::migrate(&readmodel_database_url)
+                .await
+                .expect("migrate the delivery list");
+            identity::Accounts::migrate(&readmodel_database_url)
+                .await
+                .expect("migrate the accounts");
+            payment::Ledger::migrate(&payment_database_url)
+                .await
+                .expect("migrate the ledger");
+            let mut stops = Vec::new();
+
+            let payment_addr: SocketAddr = ([127, 0, 0, 1], e2e::free_port()).into();
+            let tls_dir = dir.path().join("pki");
+            payment_api::tls::ensure_local(&tls_dir).expect("generate the payment pki");
+            let ledger = payment::Ledger::connect(&payment_database_url)
+                .await
+                .expect("open ledger");
+            let listener = tokio::net::TcpListener::bind(payment_addr)
+                .await
+                .expect("bind payment port");
+            let tls = payment_api::tls::server_config(&tls_dir).expect("payment tls");
+            let (stop, stopped) = oneshot::channel::<()>();
+            stops.push(stop);
+            tokio::spawn(payment::serve(
+                listener,
+                None,
+                ledger,
+                tls,
+                payment::Limits::default(),
+                None,
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+
+            let payment_url = format!("https://{payment_addr}");
+            let mut settings =
+                api::Settings::new(&temporal_address, &payment_url, &readmodel_database_url);
+            settings.payment.tls_dir = tls_dir.clone();
+            settings.queue.task_queue = task_queue.clone();
+            settings.temporal.codec = temporal_server::codec_keys();
+            settings.identity.signing_keys_dir = dir.path().join("keys");
+            let state = api::AppState::connect(settings)
+                .await
+                .expect("api connects");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind api");
+            let api_url = format!("http://{}", listener.local_addr().expect("api addr"));
+            let (stop, stopped) = oneshot::channel::<()>();
+            stops.push(stop);
+            tokio::spawn(api::serve(listener, state, async move {
+                let _ = stopped.await;
+            }));
+
+            let mut settings = worker::Settings::new(&temporal_address, worker::Role::ALL.to_vec());
+            settings.queue.task_queue = task_queue.clone();
+            settings.temporal.codec = temporal_server::codec_keys();
+            settings.payment.payment_url = payment_url;
+            settings.payment.tls_dir = tls_dir;
+            settings.readmodel.database_url = readmodel_database_url.clone();
+            settings.shutdown_grace = Duration::from_secs(1);
+            let (stop, stopped) = oneshot::channel::<()>();
+            stops.push(stop);
+            let worker = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("worker runtime");
+                let result = runtime.block_on(worker::run(settings, async move {
+                    let _ = stopped.await;
+                }));
+                if let Err(e) = result {
+                    eprintln!("worker stopped with an error: {e}");
+                }
+            });
+
+            Self {
+                api_client: ApiClient::new(api_url),
+                temporal: temporal_server::client(&temporal_address).await,
+                task_queue,
+                readmodel_database_url,
+                temporal_address,
+                payment_database_url,
+                server_url: server_url.to_owned(),
+                databases,
+                stops,
+                worker: Some(worker),
+                _dir: dir,
+            }
+        }
+
+        pub(super) fn checker_settings(&self) -> checker::Settings {
+            let mut settings = checker::Settings::new(
+                &self.temporal_address,
+                &self.task_queue,
+                &self.payment_database_url,
+                &self.readmodel_database_url,
+            );
+            settings.temporal.codec = temporal_server::codec_keys();
+            settings
+        }
+
+        /// Stops the services, then drops the databases (with whatever connections remain).
+        pub(super) async fn stop(mut self) {
+            for stop in self.stops.drain(..) {
+                let _ = stop.send(());
+            }
+            if let Some(worker) = self.worker.take() {
+                let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+            }
+            let Ok(admin) = sea_orm::Database::connect(&self.server_url).await else {
+                return;
+            };
+            for name in &self.databases {
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+            }
+        }
+    }
+}

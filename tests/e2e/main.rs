@@ -4,6 +4,8 @@
 mod access;
 mod bad_input;
 mod cancel;
+mod checker;
+mod dead_ends;
 mod deploy;
 mod encryption;
 mod external_provider;

@@ -114,6 +114,7 @@ async fn a_registration_refused_on_the_merits_ends_the_delivery_without_moving_m
         customer_id: None,
         pickup_deadline_secs: None,
         completion_deadline_secs: None,
+        retry_budget_secs: None,
     };
     let handle = stack
         .temporal

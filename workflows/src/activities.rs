@@ -6,7 +6,9 @@
 use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
 
-use crate::model::{DeliveryId, OpenCall, PaymentRecord, Projection, RegisterPaymentInput};
+use crate::model::{
+    AttentionNotice, DeliveryId, OpenCall, PaymentRecord, Projection, RegisterPaymentInput,
+};
 
 /// Payment activities (task queue `payments`): calls to the payment service.
 pub struct PaymentActivities;
@@ -61,6 +63,14 @@ impl ProjectionActivities {
     pub fn project_delivery(input: Projection) -> Result<(), ActivityError> {
         unimplemented!()
     }
+
+    /// Tells operators (a log line and the `delivery_attention` metric) that a delivery
+    /// waits for their decision. Touches no database, so it cannot fail for the reason the
+    /// delivery stopped.
+    #[activity(name = "ReportAttention")]
+    pub fn report_attention(notice: AttentionNotice) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
 }
 
 /// The declarations' marker types, for `#[activity(definition = ...)]` in implementations.
@@ -68,6 +78,6 @@ pub mod definitions {
     pub use super::{
         dispatch_activities::{OfferCall, WithdrawCall},
         payment_activities::{RegisterPayment, SettlePayment, VoidPayment},
-        projection_activities::ProjectDelivery,
+        projection_activities::{ProjectDelivery, ReportAttention},
     };
 }

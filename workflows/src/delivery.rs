@@ -8,6 +8,12 @@
 //!    deadline mark the delivery overdue and keep waiting (a delivery is never dropped);
 //! 5. settle the payment and show `Completed` with the settled amount.
 //!
+//! A step that fails for good (payment refuses a settle or void, a database refuses a row, or
+//! it still fails when its retry budget is spent) never fails the workflow: the delivery is
+//! flagged for operators ([`persist`]: `attention` in its view, the `Attention` search
+//! attribute, the `delivery_attention` metric) and waits for their decision (the `resolve`
+//! update): `retry` runs the step again, `settle` or `void` decides the money and ends it.
+//!
 //! Every step runs as a local activity inside the workflow task (one marker event each),
 //! falling back to the remote activity on its bounded context's queue when it keeps failing
 //! ([`Saga::step`]). Activities run with a cancellation token of their own: cancelling the
@@ -21,13 +27,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use temporalio_common::{
-    ActivityDefinition, RetryPolicy,
+    ActivityCloseTimeouts, ActivityDefinition, RetryPolicy,
     protos::temporal::api::failure::v1::{Failure, failure::FailureInfo},
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ApplicationFailure, LocalActivityOptions,
-    SyncWorkflowContext, TimerResult, WorkflowCancellationToken, WorkflowContext,
+    ActivityExecutionError, ActivityOptions, LocalActivityOptions, SyncWorkflowContext,
+    TimerResult, WaitConditionOptions, WorkflowCancellationToken, WorkflowContext,
     WorkflowContextView, WorkflowResult, WorkflowTermination,
     workflows::{join, select},
 };
@@ -35,8 +41,9 @@ use temporalio_sdk::{
 use crate::{
     activities::{DispatchActivities, PaymentActivities, ProjectionActivities},
     model::{
-        CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, Expiry, OpenCall,
-        PaymentStatus, RegisterPaymentInput, RiderRequest, Text,
+        AttentionNotice, CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, Expiry,
+        OpenCall, PaymentStatus, RegisterPaymentInput, Resolution, ResolveRequest, RiderRequest,
+        Text,
     },
     names,
     state::DeliveryState,
@@ -52,6 +59,9 @@ pub const PATCH_LOCAL_EFFECTS: &str = "local-payment-and-projection";
 pub const DEFAULT_PICKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// Default time from pickup until the delivery is flagged overdue.
 pub const DEFAULT_COMPLETION_DEADLINE: Duration = Duration::from_secs(2 * 60 * 60);
+/// Default time a failing step is retried before the delivery is flagged for operators:
+/// long enough to ride out a restart or a short outage of payment or a database.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(15 * 60);
 
 type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 type Ctx = WorkflowContext<DeliveryWorkflow>;
@@ -73,28 +83,18 @@ impl DeliveryWorkflow {
     #[run(name = "DeliveryWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DeliveryView> {
         ctx.deprecate_patch(PATCH_LOCAL_EFFECTS);
-        let mut saga = Saga::new(ctx.info().task_queue());
-
-        // 1. The call is confirmed only once payment has the fee.
-        if !register_fee(ctx, &mut saga).await {
-            return saga.finish(ctx, None).await;
-        }
-        // 2. Riders see the call; so does the delivery list.
-        offer_call(ctx, &mut saga).await?;
-        // 3. A rider, a cancel or the deadline.
-        let aborted = wait_for_pickup(ctx).await;
-        if status(ctx) == DeliveryStatus::Cancelled {
-            return saga.finish(ctx, aborted).await;
-        }
-        // 4. Picked up: the call leaves the riders' list; then the hand-over.
-        hand_over(ctx, &mut saga).await?;
-        let aborted = wait_for_completion(ctx).await;
-        if status(ctx) == DeliveryStatus::Cancelled {
-            return saga.finish(ctx, aborted).await;
-        }
-        // 5. Delivered: settle and show it.
-        settle(ctx, &mut saga).await?;
-        saga.finish(ctx, None).await
+        let budget = ctx
+            .state(|w| w.state.input().retry_budget_secs)
+            .map_or(DEFAULT_RETRY_BUDGET, Duration::from_secs);
+        let mut saga = Saga::new(ctx.info().task_queue(), budget);
+        let aborted = match deliver(ctx, &mut saga).await {
+            Ok(aborted) => aborted,
+            Err(decided) => {
+                decide_money(ctx, &mut saga, decided).await;
+                None
+            }
+        };
+        saga.finish(ctx, aborted).await
     }
 
     /// The live state of the delivery.
@@ -123,7 +123,7 @@ impl DeliveryWorkflow {
         _ctx: &WorkflowContextView,
         req: &RiderRequest,
     ) -> Result<(), HandlerError> {
-        Ok(self.state.can_pick_up(&req.rider_id)?)
+        Ok(self.state.admit(self.state.can_pick_up(&req.rider_id))?)
     }
 
     /// A rider picks the food up; the first one wins.
@@ -134,6 +134,7 @@ impl DeliveryWorkflow {
         req: RiderRequest,
     ) -> Result<DeliveryView, HandlerError> {
         req.check_fresh(time_ms(ctx.workflow_time()))?;
+        self.state.count_update();
         self.state.pick_up(&req.rider_id)?;
         Ok(self.state.view())
     }
@@ -144,7 +145,7 @@ impl DeliveryWorkflow {
         _ctx: &WorkflowContextView,
         req: &RiderRequest,
     ) -> Result<(), HandlerError> {
-        Ok(self.state.can_complete(&req.rider_id)?)
+        Ok(self.state.admit(self.state.can_complete(&req.rider_id))?)
     }
 
     /// The rider who picked the food up hands it over; settlement follows.
@@ -155,6 +156,7 @@ impl DeliveryWorkflow {
         req: RiderRequest,
     ) -> Result<DeliveryView, HandlerError> {
         req.check_fresh(time_ms(ctx.workflow_time()))?;
+        self.state.count_update();
         self.state.complete(&req.rider_id)?;
         Ok(self.state.view())
     }
@@ -165,7 +167,7 @@ impl DeliveryWorkflow {
         _ctx: &WorkflowContextView,
         _req: &CancelRequest,
     ) -> Result<(), HandlerError> {
-        Ok(self.state.can_cancel()?)
+        Ok(self.state.admit(self.state.can_cancel())?)
     }
 
     /// The restaurant cancels before pickup; answers once the payment is voided.
@@ -175,9 +177,36 @@ impl DeliveryWorkflow {
         req: CancelRequest,
     ) -> Result<DeliveryView, HandlerError> {
         req.check_fresh(time_ms(ctx.workflow_time()))?;
-        ctx.state_mut(|w| w.state.cancel(req.reason.as_ref().map(Text::as_str)))?;
+        ctx.state_mut(|w| {
+            w.state.count_update();
+            w.state.cancel(req.reason.as_ref().map(Text::as_str))
+        })?;
         ctx.wait_condition(|w: &Self| w.state.compensated()).await?;
         Ok(ctx.state(|w| w.state.view()))
+    }
+
+    #[update_validator(resolve)]
+    fn validate_resolve(
+        &self,
+        _ctx: &WorkflowContextView,
+        req: &ResolveRequest,
+    ) -> Result<(), HandlerError> {
+        Ok(self.state.admit(self.state.can_resolve(req.outcome))?)
+    }
+
+    /// An operator decides on a delivery that waits for a decision (see [`persist`]).
+    /// Answers at once; the saga then acts on it.
+    #[update(name = "resolve")]
+    pub fn resolve(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        req: ResolveRequest,
+    ) -> Result<DeliveryView, HandlerError> {
+        req.check_fresh(time_ms(ctx.workflow_time()))?;
+        self.state.count_update();
+        self.state.resolve(&req)?;
+        ctx.upsert_search_attributes([names::no_attention()]);
+        Ok(self.state.view())
     }
 
     /// Signal form of `pickup`, for senders that cannot wait for an answer.
@@ -200,39 +229,67 @@ impl DeliveryWorkflow {
     }
 }
 
+/// The saga's forward steps. `Ok(Some(reason))` when an operator cancelled the workflow
+/// itself; `Err` carries an operator's decision on the money for a delivery that could not
+/// move on by itself.
+async fn deliver(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, Resolution> {
+    // 1. The call is confirmed only once payment has the fee.
+    if !register_fee(ctx, saga).await? {
+        return Ok(None);
+    }
+    // 2. Riders see the call; so does the delivery list.
+    offer_call(ctx, saga).await?;
+    // 3. A rider, a cancel or the deadline.
+    let aborted = wait_for_pickup(ctx).await;
+    if status(ctx) == DeliveryStatus::Cancelled {
+        return Ok(aborted);
+    }
+    // 4. Picked up: the call leaves the riders' list; then the hand-over.
+    hand_over(ctx, saga).await?;
+    let aborted = wait_for_completion(ctx).await;
+    if status(ctx) == DeliveryStatus::Cancelled {
+        return Ok(aborted);
+    }
+    // 5. Delivered: settle and show it.
+    settle(ctx, saga).await?;
+    Ok(None)
+}
+
 /// Step 1: registers the fee. `false` when payment refused it on the merits (the delivery
-/// then ends with no money moved); an infrastructure error is retried, never returned.
-async fn register_fee(ctx: &Ctx, saga: &mut Saga) -> bool {
+/// then ends with no money moved).
+async fn register_fee(ctx: &Ctx, saga: &mut Saga) -> Result<bool, Resolution> {
     let call = ctx.state(|w| w.state.input().call.clone());
     let input = RegisterPaymentInput {
         delivery_id: call.delivery_id,
         amount: call.cost.won(),
     };
-    let registered = saga
-        .step(
+    let register = async || {
+        saga.step(
             ctx,
             || PaymentActivities::register_payment,
-            input,
+            input.clone(),
             names::PAYMENTS_QUEUE,
         )
-        .await;
-    match registered {
-        Ok(_) => {
-            saga.undo_with(Compensation::VoidPayment);
-            ctx.state_mut(|w| w.state.payment_registered());
-            true
-        }
-        Err(err) => {
+        .await
+    };
+    match register().await {
+        Err(err) if is_rejection(&err) => {
             let why = failure_message(&err);
             ctx.state_mut(|w| w.state.payment_rejected(&why));
-            false
+            Ok(false)
+        }
+        first => {
+            recover(ctx, "register the fee", first, register).await?;
+            saga.undo_with(Compensation::VoidPayment);
+            ctx.state_mut(|w| w.state.payment_registered());
+            Ok(true)
         }
     }
 }
 
 /// Step 2: the call goes to riders and to the delivery list at once (unless a rider or a
 /// cancel was faster than the registration).
-async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> WorkflowResult<()> {
+async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
     if status(ctx) != DeliveryStatus::Called {
         return Ok(());
     }
@@ -242,26 +299,29 @@ async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> WorkflowResult<()> {
         called_at: at,
     };
     let row = ctx.state_mut(|w| w.state.next_projection(at));
-    let (offered, projected) = join!(
+    // Withdrawing is idempotent, so it undoes an offer that failed half-way too.
+    saga.undo_with(Compensation::WithdrawCall);
+    let offer = async || {
         saga.step(
             ctx,
             || DispatchActivities::offer_call,
-            call,
-            names::DISPATCH_QUEUE
-        ),
+            call.clone(),
+            names::DISPATCH_QUEUE,
+        )
+        .await
+    };
+    let list = async || {
         saga.step(
             ctx,
             || ProjectionActivities::project_delivery,
-            row,
+            row.clone(),
             names::PROJECTIONS_QUEUE,
-        ),
-    );
-    if offered.is_ok() {
-        saga.undo_with(Compensation::WithdrawCall);
-    }
-    offered.map_err(fail)?;
-    projected.map_err(fail)?;
-    Ok(())
+        )
+        .await
+    };
+    let (offered, listed) = join!(offer(), list());
+    recover(ctx, "offer the call to riders", offered, offer).await?;
+    recover(ctx, "show the call in the delivery list", listed, list).await
 }
 
 /// Step 3: waits for a rider, a cancel or the pickup deadline (no timer when the wait is
@@ -290,7 +350,7 @@ async fn wait_for_pickup(ctx: &Ctx) -> Option<String> {
 
 /// Step 4, first half: withdraws the call while the list shows `Picked`. (When the completion
 /// arrived in the same breath, the list goes straight to `Completed` once settled.)
-async fn hand_over(ctx: &Ctx, saga: &mut Saga) -> WorkflowResult<()> {
+async fn hand_over(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
     set_status_attributes(ctx);
     let picked = status(ctx) == DeliveryStatus::Picked;
     let listed = async {
@@ -331,20 +391,119 @@ async fn wait_for_completion(ctx: &Ctx) -> Option<String> {
 }
 
 /// Step 5: settles the fee; nothing is left to undo afterwards.
-async fn settle(ctx: &Ctx, saga: &mut Saga) -> WorkflowResult<()> {
+async fn settle(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
     let delivery_id = ctx.state(|w| w.state.input().call.delivery_id.clone());
-    let settled = saga
-        .step(
+    let settle = async || {
+        saga.step(
             ctx,
             || PaymentActivities::settle_payment,
-            delivery_id,
+            delivery_id.clone(),
             names::PAYMENTS_QUEUE,
         )
         .await
-        .map_err(fail)?;
+    };
+    let first = settle().await;
+    let settled = recover(ctx, "settle the fee", first, settle).await?;
     ctx.state_mut(|w| w.state.payment_settled(settled.amount));
     saga.forget(Compensation::VoidPayment);
     Ok(())
+}
+
+/// Carries out an operator's decision on the money (`settle` or `void`); a `retry` has
+/// nothing left to run. Settling or voiding can itself need a decision again.
+async fn decide_money(ctx: &Ctx, saga: &mut Saga, mut outcome: Resolution) {
+    loop {
+        let done = match outcome {
+            Resolution::Retry => return,
+            Resolution::Settle => settle(ctx, saga).await,
+            Resolution::Void => saga.undo(ctx, Compensation::VoidPayment).await,
+        };
+        match done {
+            Ok(()) => {
+                saga.forget(Compensation::VoidPayment);
+                return;
+            }
+            Err(next) => outcome = next,
+        }
+    }
+}
+
+/// Settles a step that already ran once (`first`): its result when it succeeded; else the
+/// delivery is flagged for operators (`attention` in its view, the `Attention` search
+/// attribute, the `delivery_attention` metric) and waits for their decision: `retry` runs
+/// `step` again (another retry budget), `settle` or `void` is returned for the caller to act on.
+/// A step only gets here once it failed for good (refused, or past its retry budget), so
+/// nothing retries in silence and nothing fails the workflow.
+async fn recover<T>(
+    ctx: &Ctx,
+    what: &str,
+    first: Result<T, ActivityExecutionError>,
+    step: impl AsyncFn() -> Result<T, ActivityExecutionError>,
+) -> Result<T, Resolution> {
+    let mut result = first;
+    loop {
+        let err = match result {
+            Ok(done) => return Ok(done),
+            Err(err) => err,
+        };
+        match await_decision(ctx, what, &err).await {
+            Resolution::Retry => result = step().await,
+            decided => return Err(decided),
+        }
+    }
+}
+
+/// Flags the delivery for operators because `what` failed with `err`, and waits for their
+/// decision. An operator who cancels the workflow itself meanwhile (the Temporal UI) voids it.
+async fn await_decision(ctx: &Ctx, what: &str, err: &ActivityExecutionError) -> Resolution {
+    let reason = format!("{what}: {}", failure_message(err));
+    let since = now(ctx);
+    ctx.state_mut(|w| w.state.need_attention(reason.clone(), since));
+    ctx.upsert_search_attributes([names::ATTENTION.value_set(attribute_text(&reason))]);
+    let notice = AttentionNotice {
+        delivery_id: ctx.state(|w| w.state.input().call.delivery_id.clone()),
+        step: what.to_owned(),
+        reason,
+    };
+    // Telling is best effort: the decision is awaited either way.
+    let _ = ctx
+        .execute_local_activity(
+            ProjectionActivities::report_attention,
+            notice,
+            local_activity_options(),
+        )
+        .await;
+    // Once the workflow was cancelled, only an operator's decision ends the wait.
+    let token = ctx.cancellation_token();
+    let options = WaitConditionOptions::builder()
+        .cancellation_token(match token.is_cancelled() {
+            true => WorkflowCancellationToken::new(),
+            false => token,
+        })
+        .build();
+    let decided = ctx
+        .wait_condition_with_options(|w: &DeliveryWorkflow| w.state.has_decision(), options)
+        .await;
+    match decided {
+        Ok(()) => ctx
+            .state_mut(|w| w.state.take_decision())
+            .unwrap_or(Resolution::Retry),
+        Err(cancel) => {
+            ctx.state_mut(|w| w.state.drop_attention());
+            ctx.upsert_search_attributes([names::no_attention()]);
+            abort(ctx, &cancel.to_string());
+            Resolution::Void
+        }
+    }
+}
+
+/// A search attribute's value: Keywords are for filtering, so long reasons are cut.
+fn attribute_text(reason: &str) -> String {
+    const MAX: usize = 200;
+    match reason.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason.to_owned(),
+    }
 }
 
 /// What undoes a step that succeeded.
@@ -359,20 +518,24 @@ enum Compensation {
 struct Saga {
     /// The workflow's task queue; the remote activities' queues take its prefix.
     queue: String,
+    /// How long a failing step is retried before it is given up for an operator's decision.
+    retry_budget: Duration,
     compensations: Vec<Compensation>,
 }
 
 impl Saga {
-    fn new(queue: &str) -> Self {
+    fn new(queue: &str, retry_budget: Duration) -> Self {
         Self {
             queue: queue.to_owned(),
+            retry_budget,
             compensations: Vec::new(),
         }
     }
 
     /// Runs one step: as a local activity first, falling back to the remote activity on
     /// `role`'s queue unless it was refused on the merits. `activity` names it (the SDK's
-    /// activity markers are not `Clone`).
+    /// activity markers are not `Clone`). An error is final: refused, or still failing once
+    /// the retry budget is spent.
     async fn step<A>(
         &self,
         ctx: &Ctx,
@@ -393,7 +556,7 @@ impl Saga {
             // again is safe: every activity is idempotent (payment by delivery id, the list
             // by sequence number).
             Err(err) if !is_rejection(&err) => {
-                let remote = activity_options(&self.queue, role);
+                let remote = activity_options(&self.queue, role, self.retry_budget);
                 ctx.execute_activity(activity(), input, remote).await
             }
             done => done,
@@ -401,7 +564,9 @@ impl Saga {
     }
 
     fn undo_with(&mut self, compensation: Compensation) {
-        self.compensations.push(compensation);
+        if !self.compensations.contains(&compensation) {
+            self.compensations.push(compensation);
+        }
     }
 
     /// The step no longer needs undoing (its effect became final).
@@ -411,50 +576,60 @@ impl Saga {
 
     /// Runs a recorded compensation now, as a forward step (withdrawing the call once it is
     /// picked up); the caller then forgets it. Nothing happens when it was never recorded.
-    async fn run_now(&self, ctx: &Ctx, compensation: Compensation) -> WorkflowResult<()> {
+    async fn run_now(&self, ctx: &Ctx, compensation: Compensation) -> Result<(), Resolution> {
         if self.compensations.contains(&compensation) {
             self.undo(ctx, compensation).await?;
         }
         Ok(())
     }
 
-    async fn undo(&self, ctx: &Ctx, compensation: Compensation) -> WorkflowResult<()> {
+    async fn undo(&self, ctx: &Ctx, compensation: Compensation) -> Result<(), Resolution> {
         let delivery_id = ctx.state(|w| w.state.input().call.delivery_id.clone());
         match compensation {
             Compensation::WithdrawCall => {
-                self.step(
-                    ctx,
-                    || DispatchActivities::withdraw_call,
-                    delivery_id,
-                    names::DISPATCH_QUEUE,
-                )
-                .await
-                .map_err(fail)?;
+                let withdraw = async || {
+                    self.step(
+                        ctx,
+                        || DispatchActivities::withdraw_call,
+                        delivery_id.clone(),
+                        names::DISPATCH_QUEUE,
+                    )
+                    .await
+                };
+                recover(ctx, "withdraw the call", withdraw().await, withdraw).await
             }
             Compensation::VoidPayment => {
-                self.step(
-                    ctx,
-                    || PaymentActivities::void_payment,
-                    delivery_id,
-                    names::PAYMENTS_QUEUE,
-                )
-                .await
-                .map_err(fail)?;
+                let void = async || {
+                    self.step(
+                        ctx,
+                        || PaymentActivities::void_payment,
+                        delivery_id.clone(),
+                        names::PAYMENTS_QUEUE,
+                    )
+                    .await
+                };
+                recover(ctx, "void the fee", void().await, void).await?;
                 ctx.state_mut(|w| w.state.payment_voided());
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// Ends the saga: undoes what is left, newest first, keeps search attributes and the
     /// delivery list current, and reports the final view (or the cancellation, when an
-    /// operator cancelled the workflow).
+    /// operator cancelled the workflow). An operator's decision on the money taken while
+    /// something here waits for one is carried out, and the waiting step then runs again.
     async fn finish(&mut self, ctx: &Ctx, aborted: Option<String>) -> WorkflowResult<DeliveryView> {
-        while let Some(compensation) = self.compensations.pop() {
-            self.undo(ctx, compensation).await?;
+        while let Some(compensation) = self.compensations.last().copied() {
+            match self.undo(ctx, compensation).await {
+                Ok(()) => self.forget(compensation),
+                Err(decided) => decide_money(ctx, self, decided).await,
+            }
         }
         set_status_attributes(ctx);
-        project(ctx, self).await?;
+        while let Err(decided) = project(ctx, self).await {
+            decide_money(ctx, self, decided).await;
+        }
         match aborted {
             Some(_) => Err(WorkflowTermination::cancelled()),
             None => Ok(ctx.state(|w| w.state.view())),
@@ -463,17 +638,19 @@ impl Saga {
 }
 
 /// Writes the current state to the delivery list with the next sequence number.
-async fn project(ctx: &Ctx, saga: &Saga) -> WorkflowResult<()> {
+async fn project(ctx: &Ctx, saga: &Saga) -> Result<(), Resolution> {
     let at = now(ctx);
     let row = ctx.state_mut(|w| w.state.next_projection(at));
-    saga.step(
-        ctx,
-        || ProjectionActivities::project_delivery,
-        row,
-        names::PROJECTIONS_QUEUE,
-    )
-    .await
-    .map_err(fail)
+    let write = async || {
+        saga.step(
+            ctx,
+            || ProjectionActivities::project_delivery,
+            row.clone(),
+            names::PROJECTIONS_QUEUE,
+        )
+        .await
+    };
+    recover(ctx, "update the delivery list", write().await, write).await
 }
 
 fn status(ctx: &Ctx) -> DeliveryStatus {
@@ -502,23 +679,27 @@ fn set_status_attributes(ctx: &Ctx) {
     ctx.upsert_search_attributes(updates);
 }
 
-/// Options of the remote fallback: retried with backoff until it succeeds or fails for a
-/// business reason, on the queue of its bounded context, and not interrupted by a workflow
-/// cancellation (the saga decides what to undo). Each call takes milliseconds; the 5 s
-/// start-to-close bounds how long a task lost with its worker (a crash, or a drain that
-/// raced a poll) holds the delivery up before the retry.
-fn activity_options(workflow_queue: &str, role: &str) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(5))
-        .task_queue(names::activity_queue(workflow_queue, role))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_millis(500))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(10))
-                .build(),
-        )
-        .cancellation_token(WorkflowCancellationToken::new())
-        .build()
+/// Options of the remote fallback: retried with backoff until it succeeds, fails for a
+/// business reason or spends `retry_budget` (then [`recover`] asks an operator), on the queue
+/// of its bounded context, and not interrupted by a workflow cancellation (the saga decides
+/// what to undo). Each call takes milliseconds; the 5 s start-to-close bounds how long a task
+/// lost with its worker (a crash, or a drain that raced a poll) holds the delivery up before
+/// the retry.
+fn activity_options(workflow_queue: &str, role: &str, retry_budget: Duration) -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: retry_budget,
+        start_to_close: Duration::from_secs(5),
+    })
+    .task_queue(names::activity_queue(workflow_queue, role))
+    .retry_policy(
+        RetryPolicy::builder()
+            .initial_interval(Duration::from_millis(500))
+            .backoff_coefficient(2.0)
+            .maximum_interval(Duration::from_secs(10))
+            .build(),
+    )
+    .cancellation_token(WorkflowCancellationToken::new())
+    .build()
 }
 
 /// Options of the local activities: a few quick attempts inside the workflow task (a call
@@ -579,9 +760,4 @@ fn is_rejection(err: &ActivityExecutionError) -> bool {
         failure = f.cause.as_deref();
     }
     false
-}
-
-/// An activity that failed for good (a business rejection) fails the workflow visibly.
-fn fail(err: ActivityExecutionError) -> WorkflowTermination {
-    ApplicationFailure::non_retryable(failure_message(&err)).into()
 }

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use domain::{
-    Call, Cost, CustomerId, DeliveryId, DeliveryRow, DeliveryStatus, DeliveryView, OpenCall,
-    PaymentStatus, PaymentSummary, Projection, RestaurantId, RiderId, Text,
+    Attention, Call, Cost, CustomerId, DeliveryId, DeliveryRow, DeliveryStatus, DeliveryView,
+    OpenCall, PaymentStatus, PaymentSummary, Projection, Resolution, RestaurantId, RiderId, Text,
 };
 
 /// Workflow input: what a restaurant asked for, plus optional deadline overrides.
@@ -25,6 +25,10 @@ pub struct DeliveryInput {
     /// Seconds after pickup before the delivery is marked overdue (default 2 h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_deadline_secs: Option<u64>,
+    /// Seconds a failing step is retried before the delivery is flagged for operators
+    /// (default 15 min).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_budget_secs: Option<u64>,
 }
 
 /// Input of the `pickup` and `complete` updates and the `picked` and `completed` signals.
@@ -48,6 +52,31 @@ pub struct CancelRequest {
     pub expires_at_ms: Option<i64>,
 }
 
+/// Input of the `resolve` update: an operator's decision on a delivery that waits for one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveRequest {
+    pub outcome: Resolution,
+    /// Why, for the record.
+    #[serde(default)]
+    pub note: Option<Text>,
+    /// The operator deciding.
+    pub operator_id: domain::AccountId,
+    /// See [`Expiry`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+}
+
+/// What the saga reports when a delivery is flagged for operators (`ReportAttention`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttentionNotice {
+    pub delivery_id: DeliveryId,
+    /// The step that failed, e.g. `settle payment`.
+    pub step: String,
+    pub reason: String,
+}
+
 /// An update sent while no worker polls is kept by the server and delivered when a worker
 /// returns, long after the client gave up (and told its caller "nothing changed"). A request
 /// may therefore carry the time, in milliseconds since the Unix epoch, after which it must
@@ -67,6 +96,12 @@ pub trait Expiry {
 }
 
 impl Expiry for RiderRequest {
+    fn expires_at_ms(&self) -> Option<i64> {
+        self.expires_at_ms
+    }
+}
+
+impl Expiry for ResolveRequest {
     fn expires_at_ms(&self) -> Option<i64> {
         self.expires_at_ms
     }
@@ -95,13 +130,20 @@ pub enum RejectionKind {
     Forbidden,
     /// The request came after its sender stopped waiting (see [`Expiry`]).
     Expired,
+    /// The caller repeated a transition it already made: nothing to do, and refusing it in
+    /// the validator keeps it out of the history. The caller answers with the current state.
+    Unchanged,
+    /// The delivery took more updates than any delivery needs (429).
+    TooManyUpdates,
 }
 
 impl RejectionKind {
-    pub const ALL: [RejectionKind; 3] = [
+    pub const ALL: [RejectionKind; 5] = [
         RejectionKind::Conflict,
         RejectionKind::Forbidden,
         RejectionKind::Expired,
+        RejectionKind::Unchanged,
+        RejectionKind::TooManyUpdates,
     ];
 
     fn code(self) -> &'static str {
@@ -109,6 +151,8 @@ impl RejectionKind {
             Self::Conflict => "conflict",
             Self::Forbidden => "forbidden",
             Self::Expired => "expired",
+            Self::Unchanged => "unchanged",
+            Self::TooManyUpdates => "too_many_updates",
         }
     }
 }
@@ -131,6 +175,20 @@ impl Rejection {
     pub fn expired(message: impl Into<String>) -> Self {
         Self {
             kind: RejectionKind::Expired,
+            message: message.into(),
+        }
+    }
+
+    pub fn unchanged(message: impl Into<String>) -> Self {
+        Self {
+            kind: RejectionKind::Unchanged,
+            message: message.into(),
+        }
+    }
+
+    pub fn too_many_updates(message: impl Into<String>) -> Self {
+        Self {
+            kind: RejectionKind::TooManyUpdates,
             message: message.into(),
         }
     }

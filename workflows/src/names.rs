@@ -1,6 +1,6 @@
 //! Names operators and clients see in Temporal: task queues, ids and search attributes.
 
-use temporalio_common::search_attributes::SearchAttributeKey;
+use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};
 
 /// Task queue of the workflow itself (the contract's `deliveries`).
 pub const DELIVERIES_QUEUE: &str = "deliveries";
@@ -21,13 +21,33 @@ pub const RIDER_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("Ri
 /// Set once the rider has held the food past the completion deadline.
 pub const DELIVERY_OVERDUE: SearchAttributeKey<bool> = SearchAttributeKey::bool("DeliveryOverdue");
 
+/// Set while the delivery waits for an operator's decision: what failed; empty once decided
+/// (see [`no_attention`]). Find those waiting with [`NEEDS_ATTENTION`].
+pub const ATTENTION: SearchAttributeKey<String> = SearchAttributeKey::keyword("Attention");
+
+/// The visibility filter of deliveries waiting for an operator's decision.
+pub const NEEDS_ATTENTION: &str = "Attention IS NOT NULL AND Attention != ''";
+
+/// `Attention` once nothing waits: the empty keyword. Not an unset: the SDK (1.1.1) sends an
+/// unset as an empty payload without an encoding, which the server refuses
+/// (`BadSearchAttributes`), failing the workflow task.
+pub fn no_attention() -> SearchAttributeUpdate {
+    ATTENTION.value_set(String::new())
+}
+
 /// Every custom search attribute with its Temporal type, for registering them on a server
-/// (`temporal server start-dev --search-attribute Name=Type`).
-pub const SEARCH_ATTRIBUTES: [(&str, &str); 4] = [
+/// (`temporal server start-dev --search-attribute Name=Type`). `Unassigned`, `OfferDeclines`
+/// and `FailureReason` belong to offer dispatch and failed deliveries; they are registered
+/// with the rest so one registration serves every release.
+pub const SEARCH_ATTRIBUTES: [(&str, &str); 8] = [
     ("DeliveryStatus", "Keyword"),
     ("RestaurantId", "Keyword"),
     ("RiderId", "Keyword"),
     ("DeliveryOverdue", "Bool"),
+    ("Unassigned", "Bool"),
+    ("OfferDeclines", "Int"),
+    ("FailureReason", "Keyword"),
+    ("Attention", "Keyword"),
 ];
 
 /// How long a workflow task may take before Temporal gives it to another worker. A task

@@ -7,9 +7,15 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    DeliveryInput, DeliveryRow, DeliveryStatus, DeliveryView, PaymentStatus, PaymentSummary,
-    Projection, Rejection, RiderId,
+    Attention, DeliveryInput, DeliveryRow, DeliveryStatus, DeliveryView, PaymentStatus,
+    PaymentSummary, Projection, Rejection, Resolution, ResolveRequest, RiderId,
 };
+
+/// Accepted updates one delivery may take. Its life needs a handful (pickup, complete or
+/// cancel, a few operator decisions); repeats are refused before they count (and before they
+/// reach the history), so only a runaway client meets the limit, long before Temporal's own
+/// limits on a history would end the workflow.
+pub const MAX_UPDATES: u32 = 100;
 
 /// One delivery's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +27,12 @@ pub struct DeliveryState {
     settled: Option<i64>,
     cancel_reason: Option<String>,
     overdue: bool,
+    /// Set while the delivery waits for an operator's decision.
+    attention: Option<Attention>,
+    /// An operator's decision the saga has not acted on yet.
+    decision: Option<Resolution>,
+    /// Accepted updates so far (see [`MAX_UPDATES`]).
+    updates: u32,
     /// Sequence number of the last delivery-list write.
     seq: i64,
 }
@@ -36,6 +48,9 @@ impl DeliveryState {
             settled: None,
             cancel_reason: None,
             overdue: false,
+            attention: None,
+            decision: None,
+            updates: 0,
             seq: 0,
         }
     }
@@ -71,7 +86,25 @@ impl DeliveryState {
             settled: self.settled,
             cancel_reason: self.cancel_reason.clone(),
             overdue: self.overdue,
+            attention: self.attention.clone(),
         }
+    }
+
+    /// What an update validator answers: `check`'s refusal, else a refusal once the delivery
+    /// has taken [`MAX_UPDATES`] updates.
+    pub fn admit(&self, check: Result<(), Rejection>) -> Result<(), Rejection> {
+        check?;
+        if self.updates >= MAX_UPDATES {
+            return Err(Rejection::too_many_updates(format!(
+                "this delivery took {MAX_UPDATES} updates; no more are accepted"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts an accepted update (the handlers call it).
+    pub fn count_update(&mut self) {
+        self.updates = self.updates.saturating_add(1);
     }
 
     /// The next delivery-list write: the current row with a fresh sequence number.
@@ -89,14 +122,19 @@ impl DeliveryState {
         }
     }
 
-    /// Whether `rider_id` may pick the delivery up. Repeating one's own pickup is allowed.
+    /// Whether `rider_id` may pick the delivery up. Repeating one's own pickup is
+    /// [`Rejection::unchanged`]: the caller answers it with the current state.
     pub fn can_pick_up(&self, rider_id: &RiderId) -> Result<(), Rejection> {
         match (self.status, self.payment) {
             (DeliveryStatus::Called, PaymentStatus::Registered) => Ok(()),
             (DeliveryStatus::Called, _) => Err(Rejection::conflict(
                 "the call is not open yet: its payment is still being registered",
             )),
-            (DeliveryStatus::Picked, _) if self.rider_id.as_ref() == Some(rider_id) => Ok(()),
+            (DeliveryStatus::Picked | DeliveryStatus::Completed, _)
+                if self.rider_id.as_ref() == Some(rider_id) =>
+            {
+                Err(Rejection::unchanged("you already picked this delivery up"))
+            }
             (DeliveryStatus::Picked | DeliveryStatus::Completed, _) => Err(Rejection::conflict(
                 "another rider already picked this delivery up",
             )),
@@ -114,15 +152,20 @@ impl DeliveryState {
     }
 
     /// Whether `rider_id` may complete the delivery: only the rider who picked it up.
+    /// Repeating one's own completion is [`Rejection::unchanged`].
     pub fn can_complete(&self, rider_id: &RiderId) -> Result<(), Rejection> {
+        let holder = self.rider_id.as_ref() == Some(rider_id);
         match self.status {
             DeliveryStatus::Called => Err(Rejection::conflict(
                 "the delivery has not been picked up yet",
             )),
-            DeliveryStatus::Picked if self.rider_id.as_ref() == Some(rider_id) => Ok(()),
+            DeliveryStatus::Picked if holder => Ok(()),
             DeliveryStatus::Picked => Err(Rejection::forbidden(
                 "another rider picked this delivery up",
             )),
+            DeliveryStatus::Completed if holder => {
+                Err(Rejection::unchanged("you already completed this delivery"))
+            }
             DeliveryStatus::Completed => {
                 Err(Rejection::conflict("the delivery is already completed"))
             }
@@ -204,6 +247,79 @@ impl DeliveryState {
         self.overdue = true;
     }
 
+    pub fn attention(&self) -> Option<&Attention> {
+        self.attention.as_ref()
+    }
+
+    /// A step failed for good: the delivery waits for an operator's decision.
+    pub fn need_attention(&mut self, reason: String, since: DateTime<Utc>) {
+        self.decision = None;
+        self.attention = Some(Attention { reason, since });
+    }
+
+    /// Whether an operator may decide `outcome` now: only while the delivery waits for a
+    /// decision; `settle` needs a rider who held it and a fee still registered, `void` a fee
+    /// not yet settled.
+    pub fn can_resolve(&self, outcome: Resolution) -> Result<(), Rejection> {
+        if self.attention.is_none() {
+            return Err(Rejection::conflict(
+                "the delivery is not waiting for an operator's decision",
+            ));
+        }
+        match outcome {
+            Resolution::Retry => Ok(()),
+            Resolution::Settle if self.rider_id.is_none() => Err(Rejection::conflict(
+                "no rider has picked this delivery up, so there is nobody to settle to",
+            )),
+            Resolution::Settle if self.payment != PaymentStatus::Registered => Err(
+                Rejection::conflict("the fee is not registered, so it cannot be settled"),
+            ),
+            Resolution::Void
+                if !matches!(
+                    self.payment,
+                    PaymentStatus::Pending | PaymentStatus::Registered
+                ) =>
+            {
+                Err(Rejection::conflict(
+                    "the fee is already settled or voided, so it cannot be voided",
+                ))
+            }
+            Resolution::Settle | Resolution::Void => Ok(()),
+        }
+    }
+
+    /// Records an operator's decision for the saga to act on.
+    pub fn resolve(&mut self, request: &ResolveRequest) -> Result<(), Rejection> {
+        self.can_resolve(request.outcome)?;
+        self.attention = None;
+        self.decision = Some(request.outcome);
+        if request.outcome == Resolution::Void {
+            let note = request.note.as_ref().map_or("", |n| n.as_str());
+            self.mark_cancelled(&format!(
+                "voided by operator {}{}{note}",
+                request.operator_id,
+                if note.is_empty() { "" } else { ": " }
+            ));
+        } else if request.outcome == Resolution::Settle {
+            self.status = DeliveryStatus::Completed;
+        }
+        Ok(())
+    }
+
+    /// The wait for a decision ended without one (the workflow was cancelled).
+    pub fn drop_attention(&mut self) {
+        self.attention = None;
+    }
+
+    /// The decision the saga waits for, taken once.
+    pub fn take_decision(&mut self) -> Option<Resolution> {
+        self.decision.take()
+    }
+
+    pub fn has_decision(&self) -> bool {
+        self.decision.is_some()
+    }
+
     /// True once nothing is left to compensate: the payment was voided or never taken.
     pub fn compensated(&self) -> bool {
         matches!(
@@ -229,6 +345,7 @@ mod tests {
             customer_id: None,
             pickup_deadline_secs: None,
             completion_deadline_secs: None,
+            retry_budget_secs: None,
         })
     }
 
@@ -269,12 +386,102 @@ mod tests {
     }
 
     #[test]
-    fn repeating_ones_own_pickup_changes_nothing() {
+    fn repeating_ones_own_transition_is_unchanged_and_changes_nothing() {
         let mut s = open();
         s.pick_up(&rider("rider-1")).unwrap();
         let before = s.clone();
-        s.pick_up(&rider("rider-1")).unwrap();
+        assert_eq!(
+            kind(s.pick_up(&rider("rider-1"))),
+            Some(RejectionKind::Unchanged)
+        );
         assert_eq!(s, before);
+        s.complete(&rider("rider-1")).unwrap();
+        assert_eq!(
+            kind(s.can_complete(&rider("rider-1"))),
+            Some(RejectionKind::Unchanged)
+        );
+        assert_eq!(
+            kind(s.can_pick_up(&rider("rider-1"))),
+            Some(RejectionKind::Unchanged)
+        );
+        assert_eq!(
+            kind(s.can_complete(&rider("rider-2"))),
+            Some(RejectionKind::Conflict)
+        );
+    }
+
+    #[test]
+    fn updates_past_the_limit_are_refused() {
+        let mut s = open();
+        for _ in 0..MAX_UPDATES {
+            assert_eq!(kind(s.admit(s.can_cancel())), None);
+            s.count_update();
+        }
+        assert_eq!(
+            kind(s.admit(s.can_cancel())),
+            Some(RejectionKind::TooManyUpdates)
+        );
+        // A refusal on the merits still says why.
+        assert_eq!(
+            kind(s.admit(s.can_complete(&rider("rider-1")))),
+            Some(RejectionKind::Conflict)
+        );
+    }
+
+    fn decision(outcome: Resolution) -> ResolveRequest {
+        ResolveRequest {
+            outcome,
+            note: None,
+            operator_id: "op-1".parse().unwrap(),
+            expires_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_a_delivery_waiting_for_a_decision_can_be_resolved() {
+        let mut s = open();
+        assert_eq!(
+            kind(s.can_resolve(Resolution::Retry)),
+            Some(RejectionKind::Conflict)
+        );
+        s.need_attention("settle payment: refused".into(), DateTime::UNIX_EPOCH);
+        assert!(s.view().attention.is_some());
+        s.resolve(&decision(Resolution::Retry)).unwrap();
+        assert_eq!(s.view().attention, None);
+        assert_eq!(s.take_decision(), Some(Resolution::Retry));
+        assert_eq!(s.take_decision(), None);
+    }
+
+    #[test]
+    fn settling_needs_a_rider_and_a_registered_fee_and_voiding_an_unsettled_fee() {
+        let mut s = open();
+        s.need_attention("offer call failed".into(), DateTime::UNIX_EPOCH);
+        assert_eq!(
+            kind(s.can_resolve(Resolution::Settle)),
+            Some(RejectionKind::Conflict)
+        );
+        s.resolve(&decision(Resolution::Void)).unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Cancelled);
+
+        let mut picked = open();
+        picked.pick_up(&rider("rider-1")).unwrap();
+        picked.need_attention("withdraw call failed".into(), DateTime::UNIX_EPOCH);
+        picked.resolve(&decision(Resolution::Settle)).unwrap();
+        assert_eq!(picked.status(), DeliveryStatus::Completed);
+
+        let mut settled = open();
+        settled.pick_up(&rider("rider-1")).unwrap();
+        settled.payment_settled(20_000);
+        settled.need_attention("list failed".into(), DateTime::UNIX_EPOCH);
+        assert_eq!(
+            kind(settled.can_resolve(Resolution::Void)),
+            Some(RejectionKind::Conflict)
+        );
+        assert_eq!(
+            kind(settled.can_resolve(Resolution::Settle)),
+            Some(RejectionKind::Conflict)
+        );
+        assert_eq!(kind(settled.can_resolve(Resolution::Retry)), None);
     }
 
     #[test]
@@ -293,7 +500,7 @@ mod tests {
         assert_eq!(s.status(), DeliveryStatus::Completed);
         assert_eq!(
             kind(s.complete(&rider("rider-1"))),
-            Some(RejectionKind::Conflict)
+            Some(RejectionKind::Unchanged)
         );
     }
 

@@ -7,13 +7,16 @@ use axum::{
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use domain::{Cost, CustomerId, DeliveryId, DeliveryView, PaymentStatus, Text};
+use domain::{
+    Cost, CustomerId, DeliveryId, DeliveryStatus, DeliveryView, PaymentStatus, Resolution, Text,
+};
 use identity::{Principal, Role};
 use serde::Deserialize;
+use temporalio_common::UpdateDefinition;
 use utoipa::ToSchema;
 use workflows::{
     DeliveryWorkflow,
-    model::{CancelRequest, RiderRequest},
+    model::{CancelRequest, ResolveRequest, RiderRequest},
 };
 
 use crate::{
@@ -40,6 +43,17 @@ pub(crate) struct CallBody {
 /// caller.
 #[derive(Default, Deserialize, ToSchema)]
 pub(crate) struct RiderBody {}
+
+/// `resolve` body: an operator's decision on a delivery that waits for one.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ResolveBody {
+    /// `retry` runs the failed step again; `settle` pays the rider holding the delivery (it
+    /// ends `Completed`); `void` returns the fee to the restaurant (it ends `Cancelled`).
+    outcome: Resolution,
+    /// Why, for the delivery's record.
+    #[serde(default)]
+    note: Option<Text>,
+}
 
 /// `cancel` body; may be left out.
 #[derive(Default, Deserialize, ToSchema)]
@@ -187,6 +201,7 @@ pub(crate) async fn cancel_delivery(
         (status = 403, description = "not a rider (`forbidden`)", body = ErrorBody),
         (status = 404, description = "unknown delivery", body = ErrorBody),
         (status = 409, description = "another rider was faster, or it is cancelled or finished", body = ErrorBody),
+        (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
         (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
     ))]
 pub(crate) async fn pickup_delivery(
@@ -195,8 +210,16 @@ pub(crate) async fn pickup_delivery(
     DeliveryPath(delivery_id): DeliveryPath,
     OptionalJsonBody(RiderBody {}): OptionalJsonBody<RiderBody>,
 ) -> Result<Json<DeliveryView>, ApiError> {
-    let request = rider_request(&state, &caller)?;
-    let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::pickup, request).await?;
+    let picked =
+        |s: DeliveryStatus| matches!(s, DeliveryStatus::Picked | DeliveryStatus::Completed);
+    let view = rider_update(
+        &state,
+        &caller,
+        &delivery_id,
+        DeliveryWorkflow::pickup,
+        picked,
+    )
+    .await?;
     Ok(Json(view))
 }
 
@@ -210,7 +233,8 @@ pub(crate) async fn pickup_delivery(
         (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "not a rider (`forbidden`), or another rider picked it up (`not_your_delivery`)", body = ErrorBody),
         (status = 404, description = "unknown delivery", body = ErrorBody),
-        (status = 409, description = "not picked up yet, or already completed", body = ErrorBody),
+        (status = 409, description = "not picked up yet, or completed by another rider", body = ErrorBody),
+        (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
         (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
     ))]
 pub(crate) async fn complete_delivery(
@@ -219,16 +243,81 @@ pub(crate) async fn complete_delivery(
     DeliveryPath(delivery_id): DeliveryPath,
     OptionalJsonBody(RiderBody {}): OptionalJsonBody<RiderBody>,
 ) -> Result<Json<DeliveryView>, ApiError> {
-    let request = rider_request(&state, &caller)?;
-    let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::complete, request).await?;
+    let completed = |s: DeliveryStatus| s == DeliveryStatus::Completed;
+    let view = rider_update(
+        &state,
+        &caller,
+        &delivery_id,
+        DeliveryWorkflow::complete,
+        completed,
+    )
+    .await?;
     Ok(Json(view))
 }
 
-fn rider_request(state: &AppState, caller: &Principal) -> Result<RiderRequest, ApiError> {
-    Ok(RiderRequest {
-        rider_id: caller.rider_id()?,
+/// An operator decides on a delivery that waits for a decision (its `attention` is set):
+/// a step failed for good, e.g. payment refused the settlement.
+#[utoipa::path(post, path = "/deliveries/{delivery_id}/resolve", tag = "operations",
+    request_body = ResolveBody,
+    params(("delivery_id" = DeliveryId, Path)),
+    responses(
+        (status = 200, description = "decided; the delivery acts on it (its `attention` is cleared)", body = DeliveryView),
+        BadInput,
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "not an operator (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "unknown delivery", body = ErrorBody),
+        (status = 409, description = "not waiting for a decision, the delivery has ended, or the outcome does not fit (`settle` before pickup, `void` once settled)", body = ErrorBody),
+        (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
+        (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
+    ))]
+pub(crate) async fn resolve_delivery(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    DeliveryPath(delivery_id): DeliveryPath,
+    JsonBody(body): JsonBody<ResolveBody>,
+) -> Result<Json<DeliveryView>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let request = ResolveRequest {
+        outcome: body.outcome,
+        note: body.note,
+        operator_id: caller.id.clone(),
+        expires_at_ms: Some(temporal::update_expiry(&state)),
+    };
+    let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::resolve, request).await?;
+    Ok(Json(view))
+}
+
+/// A rider's pickup or complete. Repeating one's own transition answers 200 with the current
+/// state and adds nothing to the history: the workflow's validator refuses the repeat as
+/// unchanged (see `temporal::update`), and once the workflow has ended its final view shows
+/// whether the refusal was of the caller's own transition (`done` says which statuses are).
+async fn rider_update<U>(
+    state: &AppState,
+    caller: &Principal,
+    delivery_id: &DeliveryId,
+    update: U,
+    done: impl Fn(DeliveryStatus) -> bool,
+) -> Result<DeliveryView, ApiError>
+where
+    U: UpdateDefinition<Workflow = temporal::Run, Input = RiderRequest, Output = DeliveryView>,
+{
+    let rider_id = caller.rider_id()?;
+    let request = RiderRequest {
+        rider_id: rider_id.clone(),
         expires_at_ms: Some(temporal::update_expiry(state)),
-    })
+    };
+    match temporal::update(state, delivery_id, update, request).await {
+        Err(ApiError::Conflict(message)) => {
+            let handle = temporal::handle(state, delivery_id);
+            match temporal::query(&handle, state.settings().query_timeout).await {
+                Ok(view) if view.rider_id.as_ref() == Some(&rider_id) && done(view.status) => {
+                    Ok(view)
+                }
+                _ => Err(ApiError::Conflict(message)),
+            }
+        }
+        answered => answered,
+    }
 }
 
 /// The delivery, if `caller` may see it; else the same `404` as an unknown id.

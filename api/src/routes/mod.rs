@@ -23,6 +23,7 @@ pub(crate) fn router(codec_origins: &[axum::http::HeaderValue]) -> OpenApiRouter
         .routes(routes!(deliveries::cancel_delivery))
         .routes(routes!(deliveries::pickup_delivery))
         .routes(routes!(deliveries::complete_delivery))
+        .routes(routes!(deliveries::resolve_delivery))
         .routes(routes!(riders::open_calls))
         .routes(routes!(reports::list_deliveries))
         .routes(routes!(reports::get_list_row))

@@ -69,7 +69,22 @@ pub(crate) struct OpsSummary {
     complete: bool,
     /// How long a disagreement may last before it counts: the projection's normal lag.
     grace_ms: u64,
+    /// Deliveries waiting for an operator's decision (`POST /deliveries/{id}/resolve`), at
+    /// most [`ATTENTION_LIMIT`], newest call first.
+    attention: Vec<NeedsAttention>,
 }
+
+/// A delivery that cannot move on by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NeedsAttention {
+    delivery_id: String,
+    /// What failed (the `Attention` search attribute).
+    reason: String,
+}
+
+/// How many deliveries needing attention the summary lists.
+const ATTENTION_LIMIT: usize = 1_000;
 
 /// One delivery the list and Temporal disagree about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -147,7 +162,40 @@ pub(crate) async fn summary(
         scanned: seen.len(),
         complete,
         grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+        attention: needing_attention(&state).await?,
     }))
+}
+
+/// The running deliveries whose `Attention` is set.
+async fn needing_attention(state: &AppState) -> Result<Vec<NeedsAttention>, ApiError> {
+    let query = format!(
+        "{DELIVERY_WORKFLOWS} AND ExecutionStatus = 'Running' AND {}",
+        names::NEEDS_ATTENTION
+    );
+    let mut list = state.inner.temporal.list_workflows(
+        query,
+        WorkflowListOptions::builder()
+            .limit(ATTENTION_LIMIT)
+            .build(),
+    );
+    let mut found = Vec::new();
+    while let Some(execution) = list.next().await {
+        let execution = execution.map_err(unavailable_temporal)?;
+        let Some(id) = execution.id().strip_prefix("delivery-") else {
+            continue;
+        };
+        if let Some(reason) = execution
+            .search_attributes()
+            .get(&names::ATTENTION)
+            .filter(|r| !r.is_empty())
+        {
+            found.push(NeedsAttention {
+                delivery_id: id.to_owned(),
+                reason,
+            });
+        }
+    }
+    Ok(found)
 }
 
 const DELIVERY_WORKFLOWS: &str = "WorkflowType = 'DeliveryWorkflow'";
