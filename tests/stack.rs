@@ -29,6 +29,10 @@ pub struct StackOptions {
     /// An external OpenID provider whose tokens the API accepts: its issuer URL and the
     /// audience (ours too) its tokens carry.
     pub oidc: Option<(String, String)>,
+    /// A PostgreSQL server (a URL the test may create databases with) to keep the delivery
+    /// list, the accounts and the ledger on, in fresh databases dropped with the stack;
+    /// SQLite files when `None`.
+    pub postgres: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -43,6 +47,7 @@ impl Default for StackOptions {
             query_timeout: Duration::from_secs(5),
             limits: None,
             oidc: None,
+            postgres: None,
         }
     }
 }
@@ -88,6 +93,8 @@ pub struct Stack {
     pub payment_tls_dir: PathBuf,
     pub payment_database_url: String,
     pub readmodel_database_url: String,
+    /// The PostgreSQL databases made for this stack, dropped with it.
+    postgres: Option<FreshDatabases>,
     _dir: tempfile::TempDir,
     payment: Option<Running>,
     worker: Option<WorkerThread>,
@@ -108,9 +115,17 @@ impl Stack {
         let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
         let task_queue = format!("{prefix}{}", workflows::names::DELIVERIES_QUEUE);
         let payment_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let sqlite = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
-        let payment_database_url = sqlite("payment.db");
-        let readmodel_database_url = sqlite("deliveries.db");
+        let (payment_database_url, readmodel_database_url, postgres) = match &options.postgres {
+            Some(server) => {
+                let databases = FreshDatabases::create(server, &prefix).await;
+                (databases.url(0), databases.url(1), Some(databases))
+            }
+            None => {
+                let sqlite =
+                    |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
+                (sqlite("payment.db"), sqlite("deliveries.db"), None)
+            }
+        };
         let payment_tls_dir = dir.path().join("pki");
         payment_api::tls::ensure_local(&payment_tls_dir).expect("generate the payment pki");
         let temporal = temporal_server::client(temporal_address).await;
@@ -169,6 +184,7 @@ impl Stack {
             payment_tls_dir,
             payment_database_url,
             readmodel_database_url,
+            postgres,
             _dir: dir,
             payment: None,
             worker: None,
@@ -298,6 +314,66 @@ impl Drop for Stack {
             payment.stop();
         }
         self.stop_worker();
+        if let Some(databases) = self.postgres.take() {
+            databases.drop_all();
+        }
+    }
+}
+
+/// The payment and delivery-list databases of a stack on PostgreSQL: made fresh, so tests on
+/// one server never see each other's rows.
+struct FreshDatabases {
+    server: String,
+    names: [String; 2],
+}
+
+impl FreshDatabases {
+    async fn create(server: &str, prefix: &str) -> Self {
+        use sea_orm::ConnectionTrait as _;
+        let names = ["payment", "deliveries"].map(|what| format!("e2e_{prefix}{what}"));
+        let admin = sea_orm::Database::connect(server)
+            .await
+            .expect("connect to the PostgreSQL server");
+        for name in &names {
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create a database");
+        }
+        let _ = admin.close().await;
+        Self {
+            server: server.to_owned(),
+            names,
+        }
+    }
+
+    /// The URL of database `i` (0: payment, 1: the delivery list and accounts).
+    fn url(&self, i: usize) -> String {
+        let mut url = reqwest::Url::parse(&self.server).expect("a PostgreSQL URL");
+        url.set_path(&format!("/{}", self.names[i]));
+        url.to_string()
+    }
+
+    /// Drops the databases, whatever connections remain (on a thread of its own: `Drop`
+    /// cannot wait for a future).
+    fn drop_all(self) {
+        let dropped = std::thread::spawn(move || {
+            use sea_orm::ConnectionTrait as _;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let Ok(admin) = sea_orm::Database::connect(&self.server).await else {
+                    return;
+                };
+                for name in &self.names {
+                    let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = admin.execute_unprepared(&drop).await;
+                }
+            });
+        });
+        let _ = dropped.join();
     }
 }
 

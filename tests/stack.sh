@@ -1,4 +1,4 @@
-# Sourced by tests/walkthrough.sh, tests/supervise.sh and tests/browser/run.sh: starts the README's run command
+# Sourced by tests/walkthrough.sh, tests/supervise.sh, tests/soak.sh and tests/browser/run.sh: starts the README's run command
 # (./infra/run.sh) on free loopback ports with its state in a fresh DATA_DIR, waits until it
 # says it is running, and defines `stop_stack` (SIGTERM, as Ctrl-C would, then wait).
 # Sets: TEMPORAL_PORT TEMPORAL_UI_PORT PAYMENT_PORT PAYMENT_HEALTH_PORT API_PORT *_METRICS_PORT

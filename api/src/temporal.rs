@@ -131,14 +131,7 @@ where
     .await;
     let update_handle = match started {
         Err(_) => return Err(ApiError::WorkerUnavailable),
-        // A repeat of what the caller already did: refused before it reached the history,
-        // and answered with the current state.
-        Ok(Err(e)) if rejection(&e).is_some_and(|r| r.kind == RejectionKind::Unchanged) => {
-            return query(&handle, state.settings().query_timeout)
-                .await
-                .map_err(|_| ApiError::WorkerUnavailable);
-        }
-        Ok(Err(e)) => return Err(update_error(&handle, delivery_id, e).await),
+        Ok(Err(e)) => return refused(state, &handle, delivery_id, e).await,
         Ok(Ok(h)) => h,
     };
     let remaining = deadline
@@ -146,11 +139,28 @@ where
         .max(Duration::from_millis(100));
     match tokio::time::timeout(remaining, update_handle.get_result(Default::default())).await {
         Ok(Ok(view)) => Ok(view),
-        Ok(Err(e)) => Err(update_error(&handle, delivery_id, e).await),
+        Ok(Err(e)) => refused(state, &handle, delivery_id, e).await,
         Err(_) => query(&handle, state.settings().query_timeout)
             .await
             .map_err(|_| ApiError::WorkerUnavailable),
     }
+}
+
+/// The answer to an update that did not apply (its refusal may come with the start or with
+/// the result). A repeat of what the caller already did was refused before it reached the
+/// history and is answered with the current state; anything else is an error.
+async fn refused(
+    state: &AppState,
+    handle: &Handle,
+    delivery_id: &DeliveryId,
+    err: WorkflowUpdateError,
+) -> Result<DeliveryView, ApiError> {
+    if rejection(&err).is_some_and(|r| r.kind == RejectionKind::Unchanged) {
+        return query(handle, state.settings().query_timeout)
+            .await
+            .map_err(|_| ApiError::WorkerUnavailable);
+    }
+    Err(update_error(handle, delivery_id, err).await)
 }
 
 /// The update's validator refusal, if that is what `err` is.
@@ -172,7 +182,7 @@ async fn update_error(
             RejectionKind::Forbidden => ApiError::Forbidden(message),
             RejectionKind::Expired => ApiError::WorkerUnavailable,
             RejectionKind::TooManyUpdates => ApiError::TooManyUpdates(message),
-            // Answered with the current state before we get here (see `update`).
+            // Answered with the current state before we get here (see `refused`).
             RejectionKind::Unchanged => ApiError::Conflict(message),
         };
     }

@@ -283,6 +283,37 @@ mod tests {
         assert!(parse_url("sqlite::memory:").is_ok());
     }
 
+    /// The errors a retry cannot change are told from the ones it may outlast, on SQLite
+    /// (PostgreSQL's SQLSTATE classes are in `is_permanent`'s match).
+    #[tokio::test]
+    async fn refused_data_is_permanent_and_a_missing_table_is_not() {
+        let db = connect("sqlite::memory:", &PoolOptions::default())
+            .await
+            .unwrap();
+        db.execute_unprepared(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL CHECK (name != 'bad'));
+             CREATE TRIGGER refuse BEFORE INSERT ON t WHEN NEW.name = 'poison'
+               BEGIN SELECT RAISE(ABORT, 'refused'); END;
+             INSERT INTO t VALUES (1, 'ok');",
+        )
+        .await
+        .unwrap();
+        for refused in [
+            "INSERT INTO t VALUES (1, 'again')",
+            "INSERT INTO t VALUES (2, NULL)",
+            "INSERT INTO t VALUES (3, 'bad')",
+            "INSERT INTO t VALUES (4, 'poison')",
+        ] {
+            let err = db.execute_unprepared(refused).await.unwrap_err();
+            assert!(is_permanent(&err), "{refused}: {err}");
+        }
+        let err = db
+            .execute_unprepared("INSERT INTO missing VALUES (1)")
+            .await
+            .unwrap_err();
+        assert!(!is_permanent(&err), "{err}");
+    }
+
     #[test]
     fn pool_sizes_and_statement_timeouts_must_be_above_zero() {
         assert_eq!(parse_pool_size(" 4 "), Ok(4));
