@@ -92,6 +92,9 @@ async fn a_windowed_check_reports_a_mismatch_inside_its_window_and_not_an_older_
     // With a state file: the first run has no state and covers `--since` (here the whole
     // history); the next one starts where it started, less the overlap, and finds nothing new.
     let dir = tempfile::tempdir().expect("temp dir");
+    // The first run must start a second after the recent delivery closed (whole seconds, as
+    // above), or the next run's window rightly takes that delivery in again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     settings.scope.since = None;
     settings.scope.overlap = Duration::ZERO;
     settings.scope.state_file = Some(dir.path().join("delivery-check.state"));
