@@ -97,7 +97,7 @@ test('the API\'s validation errors show next to the field at fault, and nothing 
     const response = await callRider(page, 'Seoul, Gangnam-gu\u202E Teheran-ro 1', '20,000');
     assert.equal(response.status(), 422);
     assert.equal((await response.json()).field, 'destination');
-    const expected = 'Destination must not contain control, format, bidirectional or private-use characters (found U+202E).';
+    const expected = 'Destination must not contain control, format, bidirectional, private-use or unassigned characters (found U+202E).';
     await hasText(page.locator('#destination-error'), expected);
     assert.deepEqual(await fieldError(page, 'destination'), error(expected));
     assert.deepEqual(await fieldError(page, 'cost'), noError);
