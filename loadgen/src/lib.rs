@@ -270,8 +270,9 @@ enum Patience {
     /// 100 ms), as a rider would.
     Measure,
     /// A soak, while parts of the stack are killed: a request that gets no answer, a 5xx or a
-    /// 429 is sent again after a pause (100 ms, doubling to 1 s; not the API's `Retry-After`
-    /// of 5 s, which would hide how soon the stack is back), until the delivery's deadline. The
+    /// 429 is sent again after a pause (100 ms, doubling up to the API's `Retry-After` of 5 s:
+    /// quick while a part restarts, and no retry storm from thousands of waiting deliveries
+    /// when the stack falls behind), until the delivery's deadline. The
     /// call carries an `Idempotency-Key`, so a call sent again never makes a second delivery.
     Persist,
 }
@@ -287,7 +288,7 @@ struct Flow<'a> {
 }
 
 /// The first pause before a request is sent again under [`Patience::Persist`], and the longest.
-const RETRY_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(1));
+const RETRY_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
 /// The bearer tokens one delivery is driven with.
 struct Tokens {
