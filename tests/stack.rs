@@ -286,6 +286,23 @@ impl Stack {
         self.api_client.signed_in(id, &format!("test-{id}")).await
     }
 
+    /// Waits until delivery `id`'s workflow has completed (not failed, not cancelled).
+    pub async fn workflow_completed(&self, id: &str) {
+        let handle = self
+            .temporal
+            .get_workflow_handle::<workflows::DeliveryWorkflow>(workflows::names::workflow_id(id));
+        crate::eventually(
+            "the workflow to complete",
+            Duration::from_secs(30),
+            || async {
+                let described = handle.describe(Default::default()).await.ok()?;
+                (described.status() == temporalio_client::WorkflowExecutionStatus::Completed)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
     /// The invariant checker's view of this stack.
     pub fn checker_settings(&self) -> checker::Settings {
         let mut settings = checker::Settings::new(

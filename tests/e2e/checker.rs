@@ -5,26 +5,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use e2e::{Stack, StackOptions, drive_to_completion, eventually};
+use e2e::{Stack, StackOptions, drive_to_completion};
 use identity::Role;
 use sea_orm::ConnectionTrait as _;
-use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
-use workflows::{DeliveryWorkflow, names};
-
-/// Waits until the delivery's workflow has closed.
-async fn closed(stack: &Stack, id: &str) {
-    let handle = stack
-        .temporal
-        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(id));
-    eventually("the workflow to close", Duration::from_secs(30), || async {
-        let description = handle
-            .describe(WorkflowDescribeOptions::default())
-            .await
-            .ok()?;
-        (description.status() == WorkflowExecutionStatus::Completed).then_some(())
-    })
-    .await;
-}
 
 fn flagged(report: &::checker::Report) -> Vec<&str> {
     let mut ids: Vec<&str> = report
@@ -44,13 +27,13 @@ async fn a_windowed_check_reports_a_mismatch_inside_its_window_and_not_an_older_
 
     let old = restaurant.call_rider(1000).await;
     drive_to_completion(&rider, &old, Duration::from_secs(60)).await;
-    closed(&stack, &old).await;
+    stack.workflow_completed(&old).await;
     // Temporal compares close times in whole seconds: let the old one fall a second behind.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let window_start = Utc::now();
     let recent = restaurant.call_rider(2000).await;
     drive_to_completion(&rider, &recent, Duration::from_secs(60)).await;
-    closed(&stack, &recent).await;
+    stack.workflow_completed(&recent).await;
 
     let mut settings = stack.checker_settings();
     assert!(

@@ -43,22 +43,6 @@ async fn still_running(stack: &Stack, id: &str) {
     assert_eq!(described.status(), WorkflowExecutionStatus::Running);
 }
 
-/// Waits until the delivery's workflow has completed (not failed, not cancelled).
-async fn completed(stack: &Stack, id: &str) {
-    let handle = stack
-        .temporal
-        .get_workflow_handle::<DeliveryWorkflow>(names::workflow_id(id));
-    eventually(
-        "the workflow to complete",
-        Duration::from_secs(30),
-        || async {
-            let described = handle.describe(Default::default()).await.ok()?;
-            (described.status() == WorkflowExecutionStatus::Completed).then_some(())
-        },
-    )
-    .await;
-}
-
 async fn summary_lists(operator: &e2e::http::ApiClient, id: &str) -> bool {
     let (status, summary) = operator.get("/ops/summary").await;
     assert_eq!(status, 200, "{summary}");
@@ -200,7 +184,7 @@ async fn a_settlement_payment_refuses_waits_for_an_operator_who_voids_it() {
             .is_some_and(|r| r.contains("op-1") && r.contains("refunded by phone")),
         "{view}"
     );
-    completed(&stack, &id).await;
+    stack.workflow_completed(&id).await;
     assert_invariants(&stack.checker_settings()).await;
 }
 
@@ -318,7 +302,7 @@ async fn thousands_of_repeated_pickups_add_nothing_to_the_history() {
         v["payment"]["status"] == "Settled"
     })
     .await;
-    completed(&stack, &id).await;
+    stack.workflow_completed(&id).await;
     for step in ["pickup", "complete"] {
         let (status, body) = rider
             .post(&format!("/deliveries/{id}/{step}"), json!({}))
