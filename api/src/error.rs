@@ -65,6 +65,9 @@ pub enum ApiError {
     /// 403: another rider holds this delivery.
     #[error("{0}")]
     Forbidden(String),
+    /// 409: the rider cannot take the delivery now (`rider_offline`, `rider_at_capacity`).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// 401 + `WWW-Authenticate: Bearer`: no token, or one that is not (or no longer) valid.
     #[error("{0}")]
     Unauthorized(String),
@@ -142,6 +145,7 @@ impl ApiError {
             Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
             Self::Conflict(_) => (StatusCode::CONFLICT, "wrong_state"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "not_your_delivery"),
+            Self::Refused { code, .. } => (StatusCode::CONFLICT, code),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::NotAllowed { code, .. } => (StatusCode::FORBIDDEN, code),
             Self::AccountExists(_) => (StatusCode::CONFLICT, "account_exists"),

@@ -461,6 +461,10 @@ async fn fallback(
         cancel_reason: None,
         overdue: false,
         attention: None,
+        // The list keeps the reason, not the rider's note, nor the times and assignments.
+        failure: row.failure_reason.map(|reason| domain::DeliveryFailure { reason, note: None }),
+        timeline: domain::Timeline::default(),
+        assignments: Vec::new(),
     };
     Ok((Source::DeliveryList, view))
 }

@@ -6,17 +6,23 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{Cost, DeliveryId, RestaurantId, RiderId, Text};
+use crate::{AccountId, Cost, DeliveryId, RestaurantId, RiderId, Text};
 
-/// Where a delivery is in its life: `Called` → `Picked` → `Completed`, or → `Cancelled`.
+/// Where a delivery is in its life: `Called` → (`Assigned` →) `Picked` → `Completed` or
+/// `Failed`, or → `Cancelled` before pickup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum DeliveryStatus {
     /// A restaurant called for a rider; the call is open.
     Called,
+    /// One rider holds the call (it accepted an offer, or an operator assigned it) and is on
+    /// its way to the restaurant; only that rider may pick the food up.
+    Assigned,
     /// A rider picked the food up.
     Picked,
     /// The rider delivered.
     Completed,
+    /// The rider could not hand the food over, for a [`FailureReason`].
+    Failed,
     /// The delivery was cancelled before pickup (by the restaurant, an operator or the
     /// pickup deadline).
     Cancelled,
@@ -24,10 +30,12 @@ pub enum DeliveryStatus {
 
 impl DeliveryStatus {
     /// Every status, in life-cycle order.
-    pub const ALL: [DeliveryStatus; 4] = [
+    pub const ALL: [DeliveryStatus; 6] = [
         DeliveryStatus::Called,
+        DeliveryStatus::Assigned,
         DeliveryStatus::Picked,
         DeliveryStatus::Completed,
+        DeliveryStatus::Failed,
         DeliveryStatus::Cancelled,
     ];
 
@@ -35,10 +43,22 @@ impl DeliveryStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Called => "Called",
+            Self::Assigned => "Assigned",
             Self::Picked => "Picked",
             Self::Completed => "Completed",
+            Self::Failed => "Failed",
             Self::Cancelled => "Cancelled",
         }
+    }
+
+    /// Whether a rider holds the delivery (what counts against its capacity).
+    pub fn is_held(self) -> bool {
+        matches!(self, Self::Assigned | Self::Picked)
+    }
+
+    /// Whether the delivery's life is over (nothing moves it on but an operator's decision).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 }
 
@@ -50,7 +70,7 @@ impl fmt::Display for DeliveryStatus {
 
 /// The text was not the name of a [`DeliveryStatus`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("must be one of Called, Picked, Completed, Cancelled")]
+#[error("must be one of Called, Assigned, Picked, Completed, Failed, Cancelled")]
 pub struct ParseStatusError;
 
 impl FromStr for DeliveryStatus {
@@ -76,6 +96,121 @@ pub enum PaymentStatus {
     Rejected,
 }
 
+/// Why a rider could not hand a picked-up delivery over. The reason decides the money: the
+/// first three settle (the rider made the trip), `damaged` voids the fee, `other` waits for an
+/// operator's decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    CustomerUnreachable,
+    AddressNotFound,
+    CustomerRefused,
+    Damaged,
+    Other,
+}
+
+/// What a failed delivery does with its fee.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureMoney {
+    /// Settled to the rider: the trip was made, the restaurant pays.
+    Settle,
+    /// Voided: no fee (claims go through adjustments).
+    Void,
+    /// Kept registered until an operator decides (`resolve` with `settle` or `void`).
+    Decide,
+}
+
+impl FailureReason {
+    /// Every reason.
+    pub const ALL: [FailureReason; 5] = [
+        FailureReason::CustomerUnreachable,
+        FailureReason::AddressNotFound,
+        FailureReason::CustomerRefused,
+        FailureReason::Damaged,
+        FailureReason::Other,
+    ];
+
+    /// The name in JSON, search attributes and the delivery list, e.g. `customer_refused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CustomerUnreachable => "customer_unreachable",
+            Self::AddressNotFound => "address_not_found",
+            Self::CustomerRefused => "customer_refused",
+            Self::Damaged => "damaged",
+            Self::Other => "other",
+        }
+    }
+
+    /// What happens to the fee.
+    pub fn money(self) -> FailureMoney {
+        match self {
+            Self::CustomerUnreachable | Self::AddressNotFound | Self::CustomerRefused => {
+                FailureMoney::Settle
+            }
+            Self::Damaged => FailureMoney::Void,
+            Self::Other => FailureMoney::Decide,
+        }
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was not the name of a [`FailureReason`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "must be one of customer_unreachable, address_not_found, customer_refused, damaged, other"
+)]
+pub struct ParseFailureReasonError;
+
+impl FromStr for FailureReason {
+    type Err = ParseFailureReasonError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == s)
+            .ok_or(ParseFailureReasonError)
+    }
+}
+
+/// Why a delivery failed, as the rider said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryFailure {
+    pub reason: FailureReason,
+    pub note: Option<Text>,
+}
+
+/// When each step of a delivery happened (`null` until it has).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeline {
+    /// When the call went out to riders (its fee registered).
+    pub called_at: Option<DateTime<Utc>>,
+    /// When a rider was last given the call (an accepted offer, or an operator's assignment);
+    /// a broadcast pickup assigns and picks up at once.
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub picked_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+}
+
+/// One time the delivery went to a rider: a pickup from the broadcast, an accepted offer or
+/// an operator's (re)assignment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    pub rider_id: RiderId,
+    pub at: DateTime<Utc>,
+    /// Who made it: the rider itself, or the operator who assigned it.
+    pub by: AccountId,
+}
+
 /// What a restaurant called for: the facts of a delivery that never change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -98,6 +233,9 @@ pub struct DeliveryRow {
     pub rider_id: Option<RiderId>,
     /// The amount settled, once settled.
     pub settled: Option<i64>,
+    /// Why it failed, once `Failed`.
+    #[serde(default)]
+    pub failure_reason: Option<FailureReason>,
     /// When the delivery last changed.
     pub updated_at: DateTime<Utc>,
 }
@@ -161,6 +299,14 @@ pub struct DeliveryView {
     /// (`POST /deliveries/{id}/resolve`), else `null`.
     #[serde(default)]
     pub attention: Option<Attention>,
+    /// Why the rider could not deliver, once `Failed`.
+    #[serde(default)]
+    pub failure: Option<DeliveryFailure>,
+    #[serde(default)]
+    pub timeline: Timeline,
+    /// Every rider the delivery went to, oldest first.
+    #[serde(default)]
+    pub assignments: Vec<Assignment>,
 }
 
 /// Why a delivery waits for an operator, and since when.
@@ -178,9 +324,10 @@ pub struct Attention {
 pub enum Resolution {
     /// Run the step that failed again.
     Retry,
-    /// Settle the fee to the rider holding the delivery; it ends `Completed`.
+    /// Settle the fee to the rider holding the delivery; it ends `Completed` (a failed
+    /// delivery stays `Failed`).
     Settle,
-    /// Void the fee; the delivery ends `Cancelled`.
+    /// Void the fee; the delivery ends `Cancelled` (a failed delivery stays `Failed`).
     Void,
 }
 
@@ -209,6 +356,9 @@ impl DeliveryView {
             cancel_reason: None,
             overdue: false,
             attention: None,
+            failure: None,
+            timeline: Timeline::default(),
+            assignments: Vec::new(),
         }
     }
 }
@@ -232,6 +382,7 @@ mod tests {
             status: DeliveryStatus::Picked,
             rider_id: Some(RiderId::parse("rider-1").unwrap()),
             settled: None,
+            failure_reason: None,
             updated_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         }
     }
@@ -257,6 +408,7 @@ mod tests {
                 "status": "Picked",
                 "riderId": "rider-1",
                 "settled": null,
+                "failureReason": null,
                 "updatedAt": "2027-01-15T08:00:00Z",
             })
         );

@@ -21,8 +21,9 @@ pub use account::{
     RiderCapacity, RiderZones, Role,
 };
 pub use delivery::{
-    Attention, Call, DeliveryRow, DeliveryStatus, DeliveryView, OpenCall, ParseStatusError,
-    PaymentStatus, PaymentSummary, Projection, Resolution,
+    Assignment, Attention, Call, DeliveryFailure, DeliveryRow, DeliveryStatus, DeliveryView,
+    FailureMoney, FailureReason, OpenCall, ParseFailureReasonError, ParseStatusError,
+    PaymentStatus, PaymentSummary, Projection, Resolution, Timeline,
 };
 pub use id::{
     AccountId, CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId, Zone,

@@ -24,6 +24,7 @@
 mod entity;
 mod idempotency;
 mod migration;
+mod riders;
 mod types;
 
 use std::collections::HashMap;
@@ -32,7 +33,7 @@ use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, TransactionTrait,
 };
 
 use entity::{delivery_list, open_calls};
@@ -40,6 +41,7 @@ use migration::Migrator;
 
 pub use domain::{DeliveryId, DeliveryRow, DeliveryStatus, OpenCall, Projection};
 pub use idempotency::IdempotencyRecord;
+pub use riders::{Reservation, RiderDispatch};
 pub use types::{Applied, ListFilter};
 
 /// The command that migrates the read model, named when a service finds it unmigrated.
@@ -167,10 +169,12 @@ impl ReadModel {
     }
 
     /// Shows `p` in the delivery list unless a row with an equal or higher
-    /// `seq` is already there.
+    /// `seq` is already there, and makes the riders' assignments agree with it.
     ///
-    /// One statement, so concurrent and out-of-order writers need no
-    /// transaction: the database's conflict handling decides atomically.
+    /// The row is one statement, so concurrent and out-of-order writers need
+    /// nothing more: the database's conflict handling decides atomically. The
+    /// assignments follow in the same transaction, which holds the row's lock,
+    /// so a stale write can never undo a newer one's.
     pub async fn project(&self, p: &Projection) -> Result<Applied, ReadModelError> {
         use delivery_list::Column;
         let model = delivery_list::ActiveModel::from(p);
@@ -184,22 +188,25 @@ impl ReadModel {
                 Column::Status,
                 Column::RiderId,
                 Column::Settled,
+                Column::FailureReason,
                 Column::UpdatedAt,
                 Column::Seq,
             ])
             .action_and_where(newer)
             .to_owned();
+        let txn = self.db.begin().await?;
         // Both backends count a conflict whose WHERE is false as zero rows.
         let rows = delivery_list::Entity::insert(model)
             .on_conflict(on_conflict)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await?;
         if rows == 0 {
             tracing::debug!(delivery_id = %p.row.call.delivery_id, seq = p.seq, "stale projection ignored");
-            Ok(Applied::Stale)
-        } else {
-            Ok(Applied::Written)
+            return Ok(Applied::Stale);
         }
+        riders::reconcile(&txn, &p.row).await?;
+        txn.commit().await?;
+        Ok(Applied::Written)
     }
 
     /// The delivery `id`, or `None` if nothing was projected for it yet.
@@ -274,12 +281,12 @@ impl ReadModel {
         Ok(())
     }
 
-    /// Calls still open, oldest first, at most `limit`.
+    /// Calls still open, newest first (what a rider's app announces), at most `limit`.
     pub async fn open_calls(&self, limit: u64) -> Result<Vec<OpenCall>, ReadModelError> {
         use open_calls::Column;
         open_calls::Entity::find()
             .filter(Column::WithdrawnAt.is_null())
-            .order_by_asc(Column::CalledAt)
+            .order_by_desc(Column::CalledAt)
             .order_by_asc(Column::DeliveryId)
             .limit(limit)
             .all(&self.db)

@@ -25,6 +25,7 @@ fn projection() -> Projection {
             status: DeliveryStatus::Called,
             rider_id: None,
             settled: None,
+            failure_reason: None,
             updated_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         },
         1,

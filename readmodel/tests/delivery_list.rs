@@ -39,6 +39,7 @@ fn row(
         status,
         rider_id: rider_id.map(|r| r.parse().unwrap()),
         settled: None,
+        failure_reason: None,
         updated_at: at(minute),
     }
 }

@@ -14,7 +14,7 @@ on_both_backends!(
     an_offer_after_withdrawal_does_not_reopen_the_call,
     a_withdrawal_before_any_offer_keeps_the_later_offer_closed,
     racing_offers_and_withdrawals_leave_the_call_withdrawn,
-    open_calls_are_oldest_first_and_honour_the_limit,
+    open_calls_are_newest_first_and_honour_the_limit,
 );
 
 fn call(delivery_id: &str, minute: i64) -> OpenCall {
@@ -113,12 +113,12 @@ async fn racing_offers_and_withdrawals_leave_the_call_withdrawn(db: &TestDb) -> 
     Ok(())
 }
 
-async fn open_calls_are_oldest_first_and_honour_the_limit(db: &TestDb) -> anyhow::Result<()> {
+async fn open_calls_are_newest_first_and_honour_the_limit(db: &TestDb) -> anyhow::Result<()> {
     let rm = db.connect().await?;
     for (id, minute) in [("c", 3), ("a", 1), ("d", 4), ("b", 2)] {
         rm.offer_call(&call(id, minute)).await?;
     }
-    assert_eq!(open_ids(&rm).await?, ["a", "b", "c", "d"]);
-    assert_eq!(rm.open_calls(2).await?, [call("a", 1), call("b", 2)]);
+    assert_eq!(open_ids(&rm).await?, ["d", "c", "b", "a"]);
+    assert_eq!(rm.open_calls(2).await?, [call("d", 4), call("c", 3)]);
     Ok(())
 }

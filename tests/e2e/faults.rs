@@ -470,6 +470,7 @@ async fn duplicated_and_reordered_projection_writes_leave_the_newest_state() {
             status,
             rider_id: None,
             settled: None,
+            failure_reason: None,
             updated_at: chrono::Utc::now(),
         },
         seq,

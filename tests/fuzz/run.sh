@@ -38,10 +38,15 @@ export FUZZ_OPERATOR_TOKEN FUZZ_RESTAURANT_TOKEN FUZZ_RIDER_TOKEN
 
 report="$DATA_DIR/fuzz"
 status=0
+# `too_slow` is Hypothesis timing its own data generation, not the API: the document's text
+# pattern (every character but controls, separators and lone surrogates, domain::Text) is a
+# large negated class that generates slowly on a busy machine and failed CI's run on four
+# operations that all passed their requests. Every check on the API stays on.
 SCHEMATHESIS_HOOKS="$here/hooks.py" "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run \
   "http://127.0.0.1:$API_PORT/openapi.json" \
   --max-examples "${FUZZ_EXAMPLES:-50}" \
   --seed "${FUZZ_SEED:-20261130}" \
+  --suppress-health-check too_slow \
   --report junit --report-dir "$report" "$@" || status=$?
 
 # The plain closing line: how many generated requests the API answered as documented.

@@ -6,7 +6,12 @@
 //!    but a pickup, undo what was done, newest first, and end `Cancelled`;
 //! 4. picked up: withdraw the call, show `Picked`, wait for completion; past the completion
 //!    deadline mark the delivery overdue and keep waiting (a delivery is never dropped);
-//! 5. settle the payment and show `Completed` with the settled amount.
+//! 5. settle the payment and show `Completed` with the settled amount; or, when the rider
+//!    could not deliver (`Failed`), settle, void or ask an operator as its reason says.
+//!
+//! An operator may give the delivery to another rider (`reassign`) until it ends: an open
+//! call becomes `Assigned` (the call leaves the broadcast), a picked-up one changes hands; the
+//! saga shows the new holder each time and keeps waiting on the same deadlines.
 //!
 //! A step that fails for good (payment refuses a settle or void, a database refuses a row, or
 //! it still fails when its retry budget is spent) never fails the workflow: the delivery is
@@ -42,8 +47,8 @@ use crate::{
     activities::{DispatchActivities, PaymentActivities, ProjectionActivities},
     model::{
         AttentionNotice, CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, Expiry,
-        OpenCall, PaymentStatus, RegisterPaymentInput, Resolution, ResolveRequest, RiderRequest,
-        Text,
+        FailRequest, FailureMoney, OpenCall, PaymentStatus, ReassignRequest, RegisterPaymentInput,
+        Resolution, ResolveRequest, RiderRequest, Text,
     },
     names,
     state::DeliveryState,
@@ -135,7 +140,7 @@ impl DeliveryWorkflow {
     ) -> Result<DeliveryView, HandlerError> {
         req.check_fresh(time_ms(ctx.workflow_time()))?;
         self.state.count_update();
-        self.state.pick_up(&req.rider_id)?;
+        self.state.pick_up(&req.rider_id, at(ctx.workflow_time()))?;
         Ok(self.state.view())
     }
 
@@ -157,7 +162,53 @@ impl DeliveryWorkflow {
     ) -> Result<DeliveryView, HandlerError> {
         req.check_fresh(time_ms(ctx.workflow_time()))?;
         self.state.count_update();
-        self.state.complete(&req.rider_id)?;
+        self.state.complete(&req.rider_id, at(ctx.workflow_time()))?;
+        Ok(self.state.view())
+    }
+
+    #[update_validator(fail)]
+    fn validate_fail(
+        &self,
+        _ctx: &WorkflowContextView,
+        req: &FailRequest,
+    ) -> Result<(), HandlerError> {
+        Ok(self.state.admit(self.state.can_fail(&req.rider_id))?)
+    }
+
+    /// The rider holding a picked-up delivery cannot hand it over; the saga settles, voids
+    /// or asks an operator as the reason says.
+    #[update(name = "fail")]
+    pub fn fail(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        req: FailRequest,
+    ) -> Result<DeliveryView, HandlerError> {
+        req.check_fresh(time_ms(ctx.workflow_time()))?;
+        self.state.count_update();
+        self.state.fail(&req, at(ctx.workflow_time()))?;
+        Ok(self.state.view())
+    }
+
+    #[update_validator(reassign)]
+    fn validate_reassign(
+        &self,
+        _ctx: &WorkflowContextView,
+        req: &ReassignRequest,
+    ) -> Result<(), HandlerError> {
+        Ok(self.state.admit(self.state.can_reassign(&req.rider_id))?)
+    }
+
+    /// An operator gives the delivery to another rider (who it was, who did it and when stay
+    /// in `assignments` and in this update's history event).
+    #[update(name = "reassign")]
+    pub fn reassign(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        req: ReassignRequest,
+    ) -> Result<DeliveryView, HandlerError> {
+        req.check_fresh(time_ms(ctx.workflow_time()))?;
+        self.state.count_update();
+        self.state.reassign(&req, at(ctx.workflow_time()))?;
         Ok(self.state.view())
     }
 
@@ -176,10 +227,11 @@ impl DeliveryWorkflow {
         ctx: &mut WorkflowContext<Self>,
         req: CancelRequest,
     ) -> Result<DeliveryView, HandlerError> {
-        req.check_fresh(time_ms(ctx.workflow_time()))?;
+        let now = ctx.workflow_time();
+        req.check_fresh(time_ms(now))?;
         ctx.state_mut(|w| {
             w.state.count_update();
-            w.state.cancel(req.reason.as_ref().map(Text::as_str))
+            w.state.cancel(req.reason.as_ref().map(Text::as_str), at(now))
         })?;
         ctx.wait_condition(|w: &Self| w.state.compensated()).await?;
         Ok(ctx.state(|w| w.state.view()))
@@ -204,28 +256,30 @@ impl DeliveryWorkflow {
     ) -> Result<DeliveryView, HandlerError> {
         req.check_fresh(time_ms(ctx.workflow_time()))?;
         self.state.count_update();
-        self.state.resolve(&req)?;
+        self.state.resolve(&req, at(ctx.workflow_time()))?;
         ctx.upsert_search_attributes([names::no_attention()]);
         Ok(self.state.view())
     }
 
     /// Signal form of `pickup`, for senders that cannot wait for an answer.
     #[signal(name = "picked")]
-    pub fn picked_signal(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) {
+    pub fn picked_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) {
         // A refused signal has nobody to answer: the state simply does not move.
-        let _ = self.state.pick_up(&req.rider_id);
+        let _ = self.state.pick_up(&req.rider_id, at(ctx.workflow_time()));
     }
 
     /// Signal form of `complete`.
     #[signal(name = "completed")]
-    pub fn completed_signal(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) {
-        let _ = self.state.complete(&req.rider_id);
+    pub fn completed_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, req: RiderRequest) {
+        let _ = self.state.complete(&req.rider_id, at(ctx.workflow_time()));
     }
 
     /// Signal form of `cancel`.
     #[signal(name = "cancel")]
-    pub fn cancel_signal(&mut self, _ctx: &mut SyncWorkflowContext<Self>, req: CancelRequest) {
-        let _ = self.state.cancel(req.reason.as_ref().map(Text::as_str));
+    pub fn cancel_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, req: CancelRequest) {
+        let _ = self
+            .state
+            .cancel(req.reason.as_ref().map(Text::as_str), at(ctx.workflow_time()));
     }
 }
 
@@ -240,15 +294,17 @@ async fn deliver(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, Resolutio
     // 2. Riders see the call; so does the delivery list.
     offer_call(ctx, saga).await?;
     // 3. A rider, a cancel or the deadline.
-    let aborted = wait_for_pickup(ctx).await;
+    let aborted = wait_for_pickup(ctx, saga).await?;
     if status(ctx) == DeliveryStatus::Cancelled {
         return Ok(aborted);
     }
     // 4. Picked up: the call leaves the riders' list; then the hand-over.
     hand_over(ctx, saga).await?;
-    let aborted = wait_for_completion(ctx).await;
-    if status(ctx) == DeliveryStatus::Cancelled {
-        return Ok(aborted);
+    let aborted = wait_for_completion(ctx, saga).await?;
+    match status(ctx) {
+        DeliveryStatus::Cancelled => return Ok(aborted),
+        DeliveryStatus::Failed => return settle_failure(ctx, saga).await.map(|()| None),
+        _ => {}
     }
     // 5. Delivered: settle and show it.
     settle(ctx, saga).await?;
@@ -275,7 +331,8 @@ async fn register_fee(ctx: &Ctx, saga: &mut Saga) -> Result<bool, Resolution> {
     match register().await {
         Err(err) if is_rejection(&err) => {
             let why = failure_message(&err);
-            ctx.state_mut(|w| w.state.payment_rejected(&why));
+            let at = now(ctx);
+            ctx.state_mut(|w| w.state.payment_rejected(&why, at));
             Ok(false)
         }
         first => {
@@ -298,7 +355,10 @@ async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
         call: ctx.state(|w| w.state.input().call.clone()),
         called_at: at,
     };
-    let row = ctx.state_mut(|w| w.state.next_projection(at));
+    let row = ctx.state_mut(|w| {
+        w.state.called(at);
+        w.state.next_projection(at)
+    });
     // Withdrawing is idempotent, so it undoes an offer that failed half-way too.
     saga.undo_with(Compensation::WithdrawCall);
     let offer = async || {
@@ -325,27 +385,53 @@ async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
 }
 
 /// Step 3: waits for a rider, a cancel or the pickup deadline (no timer when the wait is
-/// already over). `Some(reason)` when an operator cancelled the workflow itself.
-async fn wait_for_pickup(ctx: &Ctx) -> Option<String> {
-    if status(ctx) != DeliveryStatus::Called {
-        return None;
-    }
+/// already over). An operator's assignment meanwhile takes the call off the broadcast and
+/// shows the rider; the wait goes on to the same deadline. `Some(reason)` when an operator
+/// cancelled the workflow itself.
+async fn wait_for_pickup(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, Resolution> {
     let deadline = ctx
         .state(|w| w.state.input().pickup_deadline_secs)
         .map_or(DEFAULT_PICKUP_DEADLINE, Duration::from_secs);
-    select! {
-        changed = ctx.wait_condition(|w: &DeliveryWorkflow| w.state.status() != DeliveryStatus::Called) => match changed {
-            Ok(()) => None,
-            Err(cancel) => Some(abort(ctx, &cancel.to_string())),
-        },
-        fired = ctx.timer(deadline) => match fired {
-            TimerResult::Fired => {
-                ctx.state_mut(|w| w.state.expire());
-                None
-            }
-            TimerResult::Cancelled => Some(abort(ctx, "timer cancelled")),
-        },
+    let started = now(ctx);
+    let open = |status: DeliveryStatus| {
+        matches!(status, DeliveryStatus::Called | DeliveryStatus::Assigned)
+    };
+    loop {
+        if !open(status(ctx)) {
+            return Ok(None);
+        }
+        let seen = ctx.state(|w| w.state.assignment_count());
+        let moved = move |w: &DeliveryWorkflow| {
+            !open(w.state.status()) || w.state.assignment_count() != seen
+        };
+        select! {
+            changed = ctx.wait_condition(moved) => if let Err(cancel) = changed {
+                return Ok(Some(abort(ctx, &cancel.to_string())));
+            },
+            fired = ctx.timer(remaining(ctx, deadline, started)) => match fired {
+                TimerResult::Fired => {
+                    let at = now(ctx);
+                    ctx.state_mut(|w| w.state.expire(at));
+                    return Ok(None);
+                }
+                TimerResult::Cancelled => return Ok(Some(abort(ctx, "timer cancelled"))),
+            },
+        }
+        if open(status(ctx)) {
+            // Assigned by an operator: the call is no longer everyone's.
+            saga.run_now(ctx, Compensation::WithdrawCall).await?;
+            saga.forget(Compensation::WithdrawCall);
+            set_status_attributes(ctx);
+            project(ctx, saga).await?;
+        }
     }
+}
+
+/// What is left of `deadline` counted from `started` (all of it on the first wait, so the
+/// timer is the same as before reassignments existed).
+fn remaining(ctx: &Ctx, deadline: Duration, started: DateTime<Utc>) -> Duration {
+    let waited = (now(ctx) - started).to_std().unwrap_or_default();
+    deadline.saturating_sub(waited)
 }
 
 /// Step 4, first half: withdraws the call while the list shows `Picked`. (When the completion
@@ -365,29 +451,46 @@ async fn hand_over(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
     projected
 }
 
-/// Step 4, second half: waits for the completion; past the completion deadline the delivery
-/// is flagged overdue, never dropped. `Some(reason)` when an operator cancelled the workflow.
-async fn wait_for_completion(ctx: &Ctx) -> Option<String> {
-    if status(ctx) != DeliveryStatus::Picked {
-        return None;
-    }
+/// Step 4, second half: waits for the completion or a failure; past the completion deadline
+/// the delivery is flagged overdue, never dropped. A reassignment meanwhile shows the new
+/// rider and the wait goes on. `Some(reason)` when an operator cancelled the workflow.
+async fn wait_for_completion(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, Resolution> {
     let deadline = ctx
         .state(|w| w.state.input().completion_deadline_secs)
         .map_or(DEFAULT_COMPLETION_DEADLINE, Duration::from_secs);
-    let done = |w: &DeliveryWorkflow| w.state.status() != DeliveryStatus::Picked;
-    let waited = select! {
-        changed = ctx.wait_condition(done) => changed,
-        fired = ctx.timer(deadline) => match fired {
-            // Escalate: operators find it by `DeliveryOverdue = true`.
-            TimerResult::Fired => {
-                ctx.state_mut(|w| w.state.mark_overdue());
-                ctx.upsert_search_attributes([names::DELIVERY_OVERDUE.value_set(true)]);
-                ctx.wait_condition(done).await
-            }
-            TimerResult::Cancelled => ctx.wait_condition(done).await,
-        },
-    };
-    waited.err().map(|cancel| abort(ctx, &cancel.to_string()))
+    let started = now(ctx);
+    loop {
+        if status(ctx) != DeliveryStatus::Picked {
+            return Ok(None);
+        }
+        let seen = ctx.state(|w| w.state.assignment_count());
+        let moved = move |w: &DeliveryWorkflow| {
+            w.state.status() != DeliveryStatus::Picked || w.state.assignment_count() != seen
+        };
+        let waited = match ctx.state(|w| w.state.view().overdue) {
+            true => ctx.wait_condition(moved).await,
+            false => select! {
+                changed = ctx.wait_condition(moved) => changed,
+                fired = ctx.timer(remaining(ctx, deadline, started)) => match fired {
+                    // Escalate: operators find it by `DeliveryOverdue = true`.
+                    TimerResult::Fired => {
+                        ctx.state_mut(|w| w.state.mark_overdue());
+                        ctx.upsert_search_attributes([names::DELIVERY_OVERDUE.value_set(true)]);
+                        ctx.wait_condition(moved).await
+                    }
+                    TimerResult::Cancelled => ctx.wait_condition(moved).await,
+                },
+            },
+        };
+        if let Err(cancel) = waited {
+            return Ok(Some(abort(ctx, &cancel.to_string())));
+        }
+        if status(ctx) == DeliveryStatus::Picked {
+            // Reassigned: show the new rider.
+            set_status_attributes(ctx);
+            project(ctx, saga).await?;
+        }
+    }
 }
 
 /// Step 5: settles the fee; nothing is left to undo afterwards.
@@ -407,6 +510,24 @@ async fn settle(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
     ctx.state_mut(|w| w.state.payment_settled(settled.amount));
     saga.forget(Compensation::VoidPayment);
     Ok(())
+}
+
+/// Step 5 of a failed delivery: the money follows the rider's reason (settle: the trip was
+/// made; void: damaged goods; otherwise an operator decides, as for any dead end).
+async fn settle_failure(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
+    let Some(failure) = ctx.state(|w| w.state.failure().cloned()) else {
+        return Ok(());
+    };
+    match failure.reason.money() {
+        FailureMoney::Settle => settle(ctx, saga).await,
+        // The fee is still in the undo log: finishing the saga voids it.
+        FailureMoney::Void => Ok(()),
+        FailureMoney::Decide => {
+            let note = failure.note.as_ref().map_or("no note", Text::as_str);
+            let reason = format!("the rider could not deliver ({}): {note}", failure.reason);
+            Err(ask_operator(ctx, "decide a failed delivery's fee", reason).await)
+        }
+    }
 }
 
 /// Carries out an operator's decision on the money (`settle` or `void`); a `retry` has
@@ -457,12 +578,19 @@ async fn recover<T>(
 /// decision. An operator who cancels the workflow itself meanwhile (the Temporal UI) voids it.
 async fn await_decision(ctx: &Ctx, what: &str, err: &ActivityExecutionError) -> Resolution {
     let reason = format!("{what}: {}", failure_message(err));
+    ask_operator(ctx, what, reason).await
+}
+
+/// Flags the delivery for operators with `reason` (`step` names what waits, for the metric)
+/// and waits for their decision. An operator who cancels the workflow itself meanwhile (the
+/// Temporal UI) voids it.
+async fn ask_operator(ctx: &Ctx, step: &str, reason: String) -> Resolution {
     let since = now(ctx);
     ctx.state_mut(|w| w.state.need_attention(reason.clone(), since));
     ctx.upsert_search_attributes([names::ATTENTION.value_set(attribute_text(&reason))]);
     let notice = AttentionNotice {
         delivery_id: ctx.state(|w| w.state.input().call.delivery_id.clone()),
-        step: what.to_owned(),
+        step: step.to_owned(),
         reason,
     };
     // Telling is best effort: the decision is awaited either way.
@@ -666,15 +794,25 @@ fn abort(ctx: &Ctx, fallback: &str) -> String {
         reason
     };
     let reason = format!("workflow cancelled by an operator: {reason}");
-    ctx.state_mut(|w| w.state.abort(&reason));
+    let at = now(ctx);
+    ctx.state_mut(|w| w.state.abort(&reason, at));
     reason
 }
 
 fn set_status_attributes(ctx: &Ctx) {
-    let (status, rider) = ctx.state(|w| (w.state.status(), w.state.rider_id().cloned()));
+    let (status, rider, failure) = ctx.state(|w| {
+        (
+            w.state.status(),
+            w.state.rider_id().cloned(),
+            w.state.failure().map(|f| f.reason),
+        )
+    });
     let mut updates = vec![names::DELIVERY_STATUS.value_set(status.as_str().to_owned())];
     if let Some(rider) = rider {
         updates.push(names::RIDER_ID.value_set(String::from(rider)));
+    }
+    if let Some(reason) = failure {
+        updates.push(names::FAILURE_REASON.value_set(reason.as_str().to_owned()));
     }
     ctx.upsert_search_attributes(updates);
 }
@@ -725,7 +863,12 @@ fn local_activity_options() -> LocalActivityOptions {
 
 /// Workflow time (the Unix epoch when the SDK has none yet): deterministic on replay.
 fn now(ctx: &Ctx) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(time_ms(ctx.workflow_time())).unwrap_or_default()
+    at(ctx.workflow_time())
+}
+
+/// A workflow time as a timestamp (the Unix epoch when the SDK has none yet).
+fn at(time: Option<SystemTime>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(time_ms(time)).unwrap_or_default()
 }
 
 /// Workflow time in milliseconds since the Unix epoch (0 when the SDK has none yet).

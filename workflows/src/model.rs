@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 pub use domain::{
-    Attention, Call, Cost, CustomerId, DeliveryId, DeliveryRow, DeliveryStatus, DeliveryView,
-    OpenCall, PaymentStatus, PaymentSummary, Projection, Resolution, RestaurantId, RiderId, Text,
+    AccountId, Assignment, Attention, Call, Cost, CustomerId, DeliveryFailure, DeliveryId,
+    DeliveryRow, DeliveryStatus, DeliveryView, FailureMoney, FailureReason, OpenCall,
+    PaymentStatus, PaymentSummary, Projection, Resolution, RestaurantId, RiderId, Text, Timeline,
 };
 
 /// Workflow input: what a restaurant asked for, plus optional deadline overrides.
@@ -67,6 +68,34 @@ pub struct ResolveRequest {
     pub expires_at_ms: Option<i64>,
 }
 
+/// Input of the `fail` update: the rider holding a picked-up delivery cannot hand it over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailRequest {
+    pub rider_id: RiderId,
+    pub reason: FailureReason,
+    #[serde(default)]
+    pub note: Option<Text>,
+    /// See [`Expiry`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+}
+
+/// Input of the `reassign` update: an operator gives the delivery to another rider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReassignRequest {
+    /// The rider it goes to.
+    pub rider_id: RiderId,
+    #[serde(default)]
+    pub reason: Option<Text>,
+    /// The operator reassigning.
+    pub operator_id: AccountId,
+    /// See [`Expiry`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+}
+
 /// What the saga reports when a delivery is flagged for operators (`ReportAttention`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -102,6 +131,18 @@ impl Expiry for RiderRequest {
 }
 
 impl Expiry for ResolveRequest {
+    fn expires_at_ms(&self) -> Option<i64> {
+        self.expires_at_ms
+    }
+}
+
+impl Expiry for FailRequest {
+    fn expires_at_ms(&self) -> Option<i64> {
+        self.expires_at_ms
+    }
+}
+
+impl Expiry for ReassignRequest {
     fn expires_at_ms(&self) -> Option<i64> {
         self.expires_at_ms
     }

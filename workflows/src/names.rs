@@ -11,15 +11,19 @@ pub const DISPATCH_QUEUE: &str = "dispatch";
 /// Task queue of the delivery-list projection.
 pub const PROJECTIONS_QUEUE: &str = "projections";
 
-/// Current delivery status (`Called`, `Picked`, `Completed`, `Cancelled`).
+/// Current delivery status (`Called`, `Assigned`, `Picked`, `Completed`, `Failed`,
+/// `Cancelled`).
 pub const DELIVERY_STATUS: SearchAttributeKey<String> =
     SearchAttributeKey::keyword("DeliveryStatus");
 /// The restaurant that called the rider.
 pub const RESTAURANT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("RestaurantId");
-/// The rider who picked the delivery up.
+/// The rider holding the delivery (the last one it was assigned to).
 pub const RIDER_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("RiderId");
 /// Set once the rider has held the food past the completion deadline.
 pub const DELIVERY_OVERDUE: SearchAttributeKey<bool> = SearchAttributeKey::bool("DeliveryOverdue");
+
+/// Why the rider could not deliver, once `Failed` (e.g. `customer_unreachable`).
+pub const FAILURE_REASON: SearchAttributeKey<String> = SearchAttributeKey::keyword("FailureReason");
 
 /// Set while the delivery waits for an operator's decision: what failed; empty once decided
 /// (see [`no_attention`]). Find those waiting with [`NEEDS_ATTENTION`].

@@ -7,8 +7,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    Attention, DeliveryInput, DeliveryRow, DeliveryStatus, DeliveryView, PaymentStatus,
-    PaymentSummary, Projection, Rejection, Resolution, ResolveRequest, RiderId,
+    AccountId, Assignment, Attention, DeliveryFailure, DeliveryInput, DeliveryRow, DeliveryStatus,
+    DeliveryView, FailRequest, FailureReason, PaymentStatus, PaymentSummary, Projection,
+    ReassignRequest, Rejection, Resolution, ResolveRequest, RiderId, Timeline,
 };
 
 /// Accepted updates one delivery may take. Its life needs a handful (pickup, complete or
@@ -27,6 +28,11 @@ pub struct DeliveryState {
     settled: Option<i64>,
     cancel_reason: Option<String>,
     overdue: bool,
+    /// Set once the rider could not hand the food over.
+    failure: Option<DeliveryFailure>,
+    timeline: Timeline,
+    /// Every rider the delivery went to, oldest first.
+    assignments: Vec<Assignment>,
     /// Set while the delivery waits for an operator's decision.
     attention: Option<Attention>,
     /// An operator's decision the saga has not acted on yet.
@@ -48,6 +54,9 @@ impl DeliveryState {
             settled: None,
             cancel_reason: None,
             overdue: false,
+            failure: None,
+            timeline: Timeline::default(),
+            assignments: Vec::new(),
             attention: None,
             decision: None,
             updates: 0,
@@ -71,6 +80,21 @@ impl DeliveryState {
         self.rider_id.as_ref()
     }
 
+    pub fn failure(&self) -> Option<&DeliveryFailure> {
+        self.failure.as_ref()
+    }
+
+    /// How many times the delivery went to a rider: a change tells the saga to show the new
+    /// holder.
+    pub fn assignment_count(&self) -> usize {
+        self.assignments.len()
+    }
+
+    /// The call went out to riders at `at`.
+    pub fn called(&mut self, at: DateTime<Utc>) {
+        self.timeline.called_at.get_or_insert(at);
+    }
+
     /// What the `status` query and the updates return.
     pub fn view(&self) -> DeliveryView {
         let amount =
@@ -87,6 +111,9 @@ impl DeliveryState {
             cancel_reason: self.cancel_reason.clone(),
             overdue: self.overdue,
             attention: self.attention.clone(),
+            failure: self.failure.clone(),
+            timeline: self.timeline.clone(),
+            assignments: self.assignments.clone(),
         }
     }
 
@@ -116,56 +143,102 @@ impl DeliveryState {
                 status: self.status,
                 rider_id: self.rider_id.clone(),
                 settled: self.settled,
+                failure_reason: self.failure.as_ref().map(|f| f.reason),
                 updated_at,
             },
             seq: self.seq,
         }
     }
 
-    /// Whether `rider_id` may pick the delivery up. Repeating one's own pickup is
+    /// Whether `rider_id` may pick the delivery up: anyone while the call is open to all (the
+    /// first wins), only its rider once assigned. Repeating one's own pickup is
     /// [`Rejection::unchanged`]: the caller answers it with the current state.
     pub fn can_pick_up(&self, rider_id: &RiderId) -> Result<(), Rejection> {
+        let holder = self.rider_id.as_ref() == Some(rider_id);
         match (self.status, self.payment) {
             (DeliveryStatus::Called, PaymentStatus::Registered) => Ok(()),
             (DeliveryStatus::Called, _) => Err(Rejection::conflict(
                 "the call is not open yet: its payment is still being registered",
             )),
-            (DeliveryStatus::Picked | DeliveryStatus::Completed, _)
-                if self.rider_id.as_ref() == Some(rider_id) =>
-            {
+            (DeliveryStatus::Assigned, _) if holder => Ok(()),
+            (DeliveryStatus::Assigned, _) => Err(Rejection::forbidden(
+                "this delivery is assigned to another rider",
+            )),
+            (DeliveryStatus::Picked | DeliveryStatus::Completed, _) if holder => {
                 Err(Rejection::unchanged("you already picked this delivery up"))
             }
             (DeliveryStatus::Picked | DeliveryStatus::Completed, _) => Err(Rejection::conflict(
                 "another rider already picked this delivery up",
             )),
+            (DeliveryStatus::Failed, _) => Err(Rejection::conflict("the delivery failed")),
             (DeliveryStatus::Cancelled, _) => {
                 Err(Rejection::conflict("the delivery was cancelled"))
             }
         }
     }
 
-    pub fn pick_up(&mut self, rider_id: &RiderId) -> Result<(), Rejection> {
+    pub fn pick_up(&mut self, rider_id: &RiderId, at: DateTime<Utc>) -> Result<(), Rejection> {
         self.can_pick_up(rider_id)?;
+        if self.status == DeliveryStatus::Called {
+            // From the broadcast: taking the call and picking it up are one step.
+            self.assign(rider_id, at, rider_id.clone().into());
+        }
         self.status = DeliveryStatus::Picked;
-        self.rider_id = Some(rider_id.clone());
+        self.timeline.picked_at = Some(at);
         Ok(())
     }
 
-    /// Whether `rider_id` may complete the delivery: only the rider who picked it up.
-    /// Repeating one's own completion is [`Rejection::unchanged`].
+    /// Whether `rider_id` may complete the delivery: only the rider holding it, once picked
+    /// up. Repeating one's own completion is [`Rejection::unchanged`].
     pub fn can_complete(&self, rider_id: &RiderId) -> Result<(), Rejection> {
         let holder = self.rider_id.as_ref() == Some(rider_id);
         match self.status {
             DeliveryStatus::Called => Err(Rejection::conflict(
                 "the delivery has not been picked up yet",
             )),
-            DeliveryStatus::Picked if holder => Ok(()),
-            DeliveryStatus::Picked => Err(Rejection::forbidden(
-                "another rider picked this delivery up",
+            DeliveryStatus::Assigned | DeliveryStatus::Picked if !holder => Err(
+                Rejection::forbidden("another rider holds this delivery"),
+            ),
+            DeliveryStatus::Assigned => Err(Rejection::conflict(
+                "the delivery has not been picked up yet",
             )),
+            DeliveryStatus::Picked => Ok(()),
             DeliveryStatus::Completed if holder => {
                 Err(Rejection::unchanged("you already completed this delivery"))
             }
+            DeliveryStatus::Completed => {
+                Err(Rejection::conflict("the delivery is already completed"))
+            }
+            DeliveryStatus::Failed => Err(Rejection::conflict(
+                "the delivery failed and can no longer be completed",
+            )),
+            DeliveryStatus::Cancelled => Err(Rejection::conflict("the delivery was cancelled")),
+        }
+    }
+
+    pub fn complete(&mut self, rider_id: &RiderId, at: DateTime<Utc>) -> Result<(), Rejection> {
+        self.can_complete(rider_id)?;
+        self.status = DeliveryStatus::Completed;
+        self.timeline.completed_at = Some(at);
+        Ok(())
+    }
+
+    /// Whether `rider_id` may end the delivery `Failed`: only the rider holding it, after
+    /// pickup. Repeating one's own failure is [`Rejection::unchanged`].
+    pub fn can_fail(&self, rider_id: &RiderId) -> Result<(), Rejection> {
+        let holder = self.rider_id.as_ref() == Some(rider_id);
+        match self.status {
+            DeliveryStatus::Assigned | DeliveryStatus::Picked if !holder => Err(
+                Rejection::forbidden("another rider holds this delivery"),
+            ),
+            DeliveryStatus::Called | DeliveryStatus::Assigned => Err(Rejection::conflict(
+                "the delivery has not been picked up yet",
+            )),
+            DeliveryStatus::Picked => Ok(()),
+            DeliveryStatus::Failed if holder => {
+                Err(Rejection::unchanged("you already reported this delivery failed"))
+            }
+            DeliveryStatus::Failed => Err(Rejection::conflict("the delivery already failed")),
             DeliveryStatus::Completed => {
                 Err(Rejection::conflict("the delivery is already completed"))
             }
@@ -173,17 +246,68 @@ impl DeliveryState {
         }
     }
 
-    pub fn complete(&mut self, rider_id: &RiderId) -> Result<(), Rejection> {
-        self.can_complete(rider_id)?;
-        self.status = DeliveryStatus::Completed;
+    pub fn fail(&mut self, request: &FailRequest, at: DateTime<Utc>) -> Result<(), Rejection> {
+        self.can_fail(&request.rider_id)?;
+        self.status = DeliveryStatus::Failed;
+        self.failure = Some(DeliveryFailure {
+            reason: request.reason,
+            note: request.note.clone(),
+        });
+        self.timeline.failed_at = Some(at);
         Ok(())
+    }
+
+    /// Whether an operator may give the delivery to `rider_id`: any time before it ends,
+    /// also after pickup, once its fee is registered. Giving it to the rider who holds it
+    /// already is [`Rejection::unchanged`].
+    pub fn can_reassign(&self, rider_id: &RiderId) -> Result<(), Rejection> {
+        match (self.status, self.payment) {
+            (DeliveryStatus::Called, PaymentStatus::Registered) => Ok(()),
+            (DeliveryStatus::Called, _) => Err(Rejection::conflict(
+                "the call is not open yet: its payment is still being registered",
+            )),
+            (DeliveryStatus::Assigned | DeliveryStatus::Picked, _)
+                if self.rider_id.as_ref() == Some(rider_id) =>
+            {
+                Err(Rejection::unchanged("the rider already holds this delivery"))
+            }
+            (DeliveryStatus::Assigned | DeliveryStatus::Picked, _) => Ok(()),
+            (DeliveryStatus::Completed | DeliveryStatus::Failed | DeliveryStatus::Cancelled, _) => {
+                Err(Rejection::conflict("the delivery has ended"))
+            }
+        }
+    }
+
+    /// An operator gives the delivery to another rider: an open call becomes `Assigned`, a
+    /// held one changes hands and keeps its status.
+    pub fn reassign(
+        &mut self,
+        request: &ReassignRequest,
+        at: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        self.can_reassign(&request.rider_id)?;
+        if self.status == DeliveryStatus::Called {
+            self.status = DeliveryStatus::Assigned;
+        }
+        self.assign(&request.rider_id, at, request.operator_id.clone());
+        Ok(())
+    }
+
+    fn assign(&mut self, rider_id: &RiderId, at: DateTime<Utc>, by: AccountId) {
+        self.rider_id = Some(rider_id.clone());
+        self.timeline.assigned_at = Some(at);
+        self.assignments.push(Assignment {
+            rider_id: rider_id.clone(),
+            at,
+            by,
+        });
     }
 
     /// Whether the restaurant may cancel: only while nobody has picked the food up.
     pub fn can_cancel(&self) -> Result<(), Rejection> {
         match self.status {
-            DeliveryStatus::Called => Ok(()),
-            DeliveryStatus::Picked | DeliveryStatus::Completed => {
+            DeliveryStatus::Called | DeliveryStatus::Assigned => Ok(()),
+            DeliveryStatus::Picked | DeliveryStatus::Completed | DeliveryStatus::Failed => {
                 Err(Rejection::conflict("the delivery was already picked up"))
             }
             DeliveryStatus::Cancelled => {
@@ -192,29 +316,33 @@ impl DeliveryState {
         }
     }
 
-    pub fn cancel(&mut self, reason: Option<&str>) -> Result<(), Rejection> {
+    pub fn cancel(&mut self, reason: Option<&str>, at: DateTime<Utc>) -> Result<(), Rejection> {
         self.can_cancel()?;
-        self.mark_cancelled(reason.unwrap_or("cancelled by the restaurant"));
+        self.mark_cancelled(reason.unwrap_or("cancelled by the restaurant"), at);
         Ok(())
     }
 
     /// The pickup deadline passed: cancel unless someone picked the food up meanwhile.
-    pub fn expire(&mut self) {
-        if self.status == DeliveryStatus::Called {
-            self.mark_cancelled("no rider picked it up before the pickup deadline");
+    pub fn expire(&mut self, at: DateTime<Utc>) {
+        if matches!(self.status, DeliveryStatus::Called | DeliveryStatus::Assigned) {
+            self.mark_cancelled("no rider picked it up before the pickup deadline", at);
         }
     }
 
     /// An operator cancelled the workflow itself: stop whatever has not completed yet.
-    pub fn abort(&mut self, reason: &str) {
-        if matches!(self.status, DeliveryStatus::Called | DeliveryStatus::Picked) {
-            self.mark_cancelled(reason);
+    pub fn abort(&mut self, reason: &str, at: DateTime<Utc>) {
+        if matches!(
+            self.status,
+            DeliveryStatus::Called | DeliveryStatus::Assigned | DeliveryStatus::Picked
+        ) {
+            self.mark_cancelled(reason, at);
         }
     }
 
-    fn mark_cancelled(&mut self, reason: &str) {
+    fn mark_cancelled(&mut self, reason: &str, at: DateTime<Utc>) {
         self.status = DeliveryStatus::Cancelled;
         self.cancel_reason = Some(reason.to_owned());
+        self.timeline.cancelled_at = Some(at);
     }
 
     pub fn payment_registered(&mut self) {
@@ -224,10 +352,9 @@ impl DeliveryState {
     }
 
     /// Payment refused the fee: the delivery ends without any money moved.
-    pub fn payment_rejected(&mut self, why: &str) {
+    pub fn payment_rejected(&mut self, why: &str, at: DateTime<Utc>) {
         self.payment = PaymentStatus::Rejected;
-        self.status = DeliveryStatus::Cancelled;
-        self.cancel_reason = Some(format!("payment rejected: {why}"));
+        self.mark_cancelled(&format!("payment rejected: {why}"), at);
     }
 
     pub fn payment_voided(&mut self) {
@@ -259,7 +386,8 @@ impl DeliveryState {
 
     /// Whether an operator may decide `outcome` now: only while the delivery waits for a
     /// decision; `settle` needs a rider who held it and a fee still registered, `void` a fee
-    /// not yet settled.
+    /// not yet settled; a delivery that failed for `other` reasons waits for the money's
+    /// decision, so there is nothing to `retry`.
     pub fn can_resolve(&self, outcome: Resolution) -> Result<(), Rejection> {
         if self.attention.is_none() {
             return Err(Rejection::conflict(
@@ -267,6 +395,9 @@ impl DeliveryState {
             ));
         }
         match outcome {
+            Resolution::Retry if self.deciding_failure() => Err(Rejection::conflict(
+                "the delivery failed: decide settle or void",
+            )),
             Resolution::Retry => Ok(()),
             Resolution::Settle if self.rider_id.is_none() => Err(Rejection::conflict(
                 "no rider has picked this delivery up, so there is nobody to settle to",
@@ -288,20 +419,39 @@ impl DeliveryState {
         }
     }
 
-    /// Records an operator's decision for the saga to act on.
-    pub fn resolve(&mut self, request: &ResolveRequest) -> Result<(), Rejection> {
+    /// Whether the delivery failed for a reason whose money an operator decides and that
+    /// decision is still open.
+    fn deciding_failure(&self) -> bool {
+        self.status == DeliveryStatus::Failed
+            && self.payment == PaymentStatus::Registered
+            && self.failure.as_ref().map(|f| f.reason) == Some(FailureReason::Other)
+    }
+
+    /// Records an operator's decision for the saga to act on. A delivery still under way
+    /// ends with it (`Completed` when settled, `Cancelled` when voided); a failed one stays
+    /// `Failed`.
+    pub fn resolve(&mut self, request: &ResolveRequest, at: DateTime<Utc>) -> Result<(), Rejection> {
         self.can_resolve(request.outcome)?;
         self.attention = None;
         self.decision = Some(request.outcome);
-        if request.outcome == Resolution::Void {
-            let note = request.note.as_ref().map_or("", |n| n.as_str());
-            self.mark_cancelled(&format!(
-                "voided by operator {}{}{note}",
-                request.operator_id,
-                if note.is_empty() { "" } else { ": " }
-            ));
-        } else if request.outcome == Resolution::Settle {
-            self.status = DeliveryStatus::Completed;
+        let failed = self.status == DeliveryStatus::Failed;
+        match request.outcome {
+            Resolution::Void if !failed => {
+                let note = request.note.as_ref().map_or("", |n| n.as_str());
+                self.mark_cancelled(
+                    &format!(
+                        "voided by operator {}{}{note}",
+                        request.operator_id,
+                        if note.is_empty() { "" } else { ": " }
+                    ),
+                    at,
+                );
+            }
+            Resolution::Settle if !failed => {
+                self.status = DeliveryStatus::Completed;
+                self.timeline.completed_at.get_or_insert(at);
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -333,6 +483,8 @@ impl DeliveryState {
 mod tests {
     use super::*;
     use crate::model::RejectionKind;
+
+    const T: DateTime<Utc> = DateTime::UNIX_EPOCH;
 
     fn called() -> DeliveryState {
         DeliveryState::new(DeliveryInput {
@@ -375,11 +527,11 @@ mod tests {
     #[test]
     fn the_first_rider_wins_and_the_second_gets_a_conflict() {
         let mut s = open();
-        s.pick_up(&rider("rider-1")).unwrap();
+        s.pick_up(&rider("rider-1"), T).unwrap();
         assert_eq!(s.status(), DeliveryStatus::Picked);
         assert_eq!(s.rider_id(), Some(&rider("rider-1")));
         assert_eq!(
-            kind(s.pick_up(&rider("rider-2"))),
+            kind(s.pick_up(&rider("rider-2"), T)),
             Some(RejectionKind::Conflict)
         );
         assert_eq!(s.rider_id(), Some(&rider("rider-1")));
@@ -388,14 +540,14 @@ mod tests {
     #[test]
     fn repeating_ones_own_transition_is_unchanged_and_changes_nothing() {
         let mut s = open();
-        s.pick_up(&rider("rider-1")).unwrap();
+        s.pick_up(&rider("rider-1"), T).unwrap();
         let before = s.clone();
         assert_eq!(
-            kind(s.pick_up(&rider("rider-1"))),
+            kind(s.pick_up(&rider("rider-1"), T)),
             Some(RejectionKind::Unchanged)
         );
         assert_eq!(s, before);
-        s.complete(&rider("rider-1")).unwrap();
+        s.complete(&rider("rider-1"), T).unwrap();
         assert_eq!(
             kind(s.can_complete(&rider("rider-1"))),
             Some(RejectionKind::Unchanged)
@@ -446,7 +598,7 @@ mod tests {
         );
         s.need_attention("settle payment: refused".into(), DateTime::UNIX_EPOCH);
         assert!(s.view().attention.is_some());
-        s.resolve(&decision(Resolution::Retry)).unwrap();
+        s.resolve(&decision(Resolution::Retry), T).unwrap();
         assert_eq!(s.view().attention, None);
         assert_eq!(s.take_decision(), Some(Resolution::Retry));
         assert_eq!(s.take_decision(), None);
@@ -460,17 +612,17 @@ mod tests {
             kind(s.can_resolve(Resolution::Settle)),
             Some(RejectionKind::Conflict)
         );
-        s.resolve(&decision(Resolution::Void)).unwrap();
+        s.resolve(&decision(Resolution::Void), T).unwrap();
         assert_eq!(s.status(), DeliveryStatus::Cancelled);
 
         let mut picked = open();
-        picked.pick_up(&rider("rider-1")).unwrap();
+        picked.pick_up(&rider("rider-1"), T).unwrap();
         picked.need_attention("withdraw call failed".into(), DateTime::UNIX_EPOCH);
-        picked.resolve(&decision(Resolution::Settle)).unwrap();
+        picked.resolve(&decision(Resolution::Settle), T).unwrap();
         assert_eq!(picked.status(), DeliveryStatus::Completed);
 
         let mut settled = open();
-        settled.pick_up(&rider("rider-1")).unwrap();
+        settled.pick_up(&rider("rider-1"), T).unwrap();
         settled.payment_settled(20_000);
         settled.need_attention("list failed".into(), DateTime::UNIX_EPOCH);
         assert_eq!(
@@ -491,15 +643,15 @@ mod tests {
             kind(s.can_complete(&rider("rider-1"))),
             Some(RejectionKind::Conflict)
         );
-        s.pick_up(&rider("rider-1")).unwrap();
+        s.pick_up(&rider("rider-1"), T).unwrap();
         assert_eq!(
-            kind(s.complete(&rider("rider-2"))),
+            kind(s.complete(&rider("rider-2"), T)),
             Some(RejectionKind::Forbidden)
         );
-        s.complete(&rider("rider-1")).unwrap();
+        s.complete(&rider("rider-1"), T).unwrap();
         assert_eq!(s.status(), DeliveryStatus::Completed);
         assert_eq!(
-            kind(s.complete(&rider("rider-1"))),
+            kind(s.complete(&rider("rider-1"), T)),
             Some(RejectionKind::Unchanged)
         );
     }
@@ -507,33 +659,33 @@ mod tests {
     #[test]
     fn cancel_is_allowed_only_before_pickup() {
         let mut s = open();
-        s.cancel(Some("customer left")).unwrap();
+        s.cancel(Some("customer left"), T).unwrap();
         assert_eq!(s.status(), DeliveryStatus::Cancelled);
         assert_eq!(s.view().cancel_reason.as_deref(), Some("customer left"));
-        assert_eq!(kind(s.cancel(None)), Some(RejectionKind::Conflict));
+        assert_eq!(kind(s.cancel(None, T)), Some(RejectionKind::Conflict));
 
         let mut picked = open();
-        picked.pick_up(&rider("rider-1")).unwrap();
-        assert_eq!(kind(picked.cancel(None)), Some(RejectionKind::Conflict));
+        picked.pick_up(&rider("rider-1"), T).unwrap();
+        assert_eq!(kind(picked.cancel(None, T)), Some(RejectionKind::Conflict));
         assert_eq!(picked.status(), DeliveryStatus::Picked);
     }
 
     #[test]
     fn a_call_can_be_cancelled_while_its_payment_is_pending() {
         let mut s = called();
-        s.cancel(None).unwrap();
+        s.cancel(None, T).unwrap();
         assert_eq!(s.status(), DeliveryStatus::Cancelled);
     }
 
     #[test]
     fn the_pickup_deadline_cancels_only_an_open_call() {
         let mut s = open();
-        s.expire();
+        s.expire(T);
         assert_eq!(s.status(), DeliveryStatus::Cancelled);
 
         let mut picked = open();
-        picked.pick_up(&rider("rider-1")).unwrap();
-        picked.expire();
+        picked.pick_up(&rider("rider-1"), T).unwrap();
+        picked.expire(T);
         assert_eq!(picked.status(), DeliveryStatus::Picked);
     }
 
@@ -549,7 +701,7 @@ mod tests {
     #[test]
     fn a_rejected_payment_ends_the_delivery_with_no_amount() {
         let mut s = called();
-        s.payment_rejected("invalid amount");
+        s.payment_rejected("invalid amount", T);
         let v = s.view();
         assert_eq!(v.status, DeliveryStatus::Cancelled);
         assert_eq!(v.payment.status, PaymentStatus::Rejected);
@@ -561,7 +713,7 @@ mod tests {
     fn projection_sequence_numbers_increase_with_every_write() {
         let mut s = open();
         let a = s.next_projection(DateTime::UNIX_EPOCH);
-        s.pick_up(&rider("rider-1")).unwrap();
+        s.pick_up(&rider("rider-1"), T).unwrap();
         let b = s.next_projection(DateTime::UNIX_EPOCH);
         assert!(b.seq > a.seq);
         assert_eq!(b.row.status, DeliveryStatus::Picked);
@@ -571,14 +723,144 @@ mod tests {
     #[test]
     fn an_operator_abort_cancels_a_picked_delivery_but_not_a_completed_one() {
         let mut s = open();
-        s.pick_up(&rider("rider-1")).unwrap();
-        s.abort("operator");
+        s.pick_up(&rider("rider-1"), T).unwrap();
+        s.abort("operator", T);
         assert_eq!(s.status(), DeliveryStatus::Cancelled);
 
         let mut done = open();
-        done.pick_up(&rider("rider-1")).unwrap();
-        done.complete(&rider("rider-1")).unwrap();
-        done.abort("operator");
+        done.pick_up(&rider("rider-1"), T).unwrap();
+        done.complete(&rider("rider-1"), T).unwrap();
+        done.abort("operator", T);
         assert_eq!(done.status(), DeliveryStatus::Completed);
+    }
+
+    fn failure(rider_id: &str, reason: FailureReason) -> FailRequest {
+        FailRequest {
+            rider_id: rider(rider_id),
+            reason,
+            note: None,
+            expires_at_ms: None,
+        }
+    }
+
+    fn reassignment(to: &str) -> ReassignRequest {
+        ReassignRequest {
+            rider_id: rider(to),
+            reason: None,
+            operator_id: "op-1".parse().unwrap(),
+            expires_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_the_holder_fails_a_delivery_and_only_after_pickup() {
+        let mut s = open();
+        assert_eq!(
+            kind(s.can_fail(&rider("rider-1"))),
+            Some(RejectionKind::Conflict)
+        );
+        s.pick_up(&rider("rider-1"), T).unwrap();
+        assert_eq!(
+            kind(s.fail(&failure("rider-2", FailureReason::Damaged), T)),
+            Some(RejectionKind::Forbidden)
+        );
+        let later = T + chrono::Duration::minutes(5);
+        s.fail(&failure("rider-1", FailureReason::CustomerUnreachable), later)
+            .unwrap();
+        let view = s.view();
+        assert_eq!(view.status, DeliveryStatus::Failed);
+        assert_eq!(
+            view.failure.map(|f| f.reason),
+            Some(FailureReason::CustomerUnreachable)
+        );
+        assert_eq!(view.timeline.failed_at, Some(later));
+        assert_eq!(
+            s.next_projection(T).row.failure_reason,
+            Some(FailureReason::CustomerUnreachable)
+        );
+        // A failed delivery can no longer be completed; repeating the failure changes nothing.
+        assert_eq!(
+            kind(s.can_complete(&rider("rider-1"))),
+            Some(RejectionKind::Conflict)
+        );
+        assert_eq!(
+            kind(s.can_fail(&rider("rider-1"))),
+            Some(RejectionKind::Unchanged)
+        );
+    }
+
+    #[test]
+    fn a_failure_for_other_reasons_waits_for_settle_or_void_and_stays_failed() {
+        let mut s = open();
+        s.pick_up(&rider("rider-1"), T).unwrap();
+        s.fail(&failure("rider-1", FailureReason::Other), T).unwrap();
+        s.need_attention("the rider could not deliver".into(), T);
+        assert_eq!(
+            kind(s.can_resolve(Resolution::Retry)),
+            Some(RejectionKind::Conflict)
+        );
+        s.resolve(&decision(Resolution::Void), T).unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Failed);
+        assert_eq!(s.view().cancel_reason, None);
+    }
+
+    #[test]
+    fn an_open_call_assigned_by_an_operator_is_only_that_riders() {
+        let mut s = open();
+        let at = T + chrono::Duration::minutes(2);
+        s.reassign(&reassignment("rider-2"), at).unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Assigned);
+        assert_eq!(
+            kind(s.can_pick_up(&rider("rider-1"))),
+            Some(RejectionKind::Forbidden)
+        );
+        assert_eq!(
+            kind(s.can_complete(&rider("rider-2"))),
+            Some(RejectionKind::Conflict)
+        );
+        s.pick_up(&rider("rider-2"), at).unwrap();
+        let view = s.view();
+        assert_eq!(view.status, DeliveryStatus::Picked);
+        assert_eq!(view.timeline.assigned_at, Some(at));
+        assert_eq!(view.assignments.len(), 1, "an assigned pickup adds no assignment");
+        assert_eq!(view.assignments[0].by.as_str(), "op-1");
+    }
+
+    #[test]
+    fn reassigning_after_pickup_moves_the_delivery_to_the_new_rider() {
+        let mut s = open();
+        s.pick_up(&rider("rider-1"), T).unwrap();
+        assert_eq!(
+            kind(s.can_reassign(&rider("rider-1"))),
+            Some(RejectionKind::Unchanged)
+        );
+        s.reassign(&reassignment("rider-2"), T).unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Picked);
+        assert_eq!(s.assignment_count(), 2);
+        assert_eq!(
+            kind(s.can_complete(&rider("rider-1"))),
+            Some(RejectionKind::Forbidden)
+        );
+        s.complete(&rider("rider-2"), T).unwrap();
+        assert_eq!(
+            kind(s.can_reassign(&rider("rider-3"))),
+            Some(RejectionKind::Conflict)
+        );
+        let by: Vec<_> = s.view().assignments.iter().map(|a| a.by.to_string()).collect();
+        assert_eq!(by, ["rider-1", "op-1"]);
+    }
+
+    #[test]
+    fn an_assigned_call_can_be_cancelled_and_expires_at_the_pickup_deadline() {
+        let mut s = open();
+        s.reassign(&reassignment("rider-2"), T).unwrap();
+        s.expire(T);
+        assert_eq!(s.status(), DeliveryStatus::Cancelled);
+        assert!(s.view().timeline.cancelled_at.is_some());
+
+        let mut t = open();
+        t.reassign(&reassignment("rider-2"), T).unwrap();
+        t.cancel(None, T).unwrap();
+        assert_eq!(t.status(), DeliveryStatus::Cancelled);
     }
 }

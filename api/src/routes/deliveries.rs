@@ -8,7 +8,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use domain::{
-    Cost, CustomerId, DeliveryId, DeliveryStatus, DeliveryView, PaymentStatus, Resolution, Text,
+    Cost, CustomerId, DeliveryId, DeliveryStatus, DeliveryView, FailureReason, PaymentStatus,
+    Resolution, RiderId, Text,
 };
 use identity::{Principal, Role};
 use serde::Deserialize;
@@ -16,7 +17,7 @@ use temporalio_common::UpdateDefinition;
 use utoipa::ToSchema;
 use workflows::{
     DeliveryWorkflow,
-    model::{CancelRequest, ResolveRequest, RiderRequest},
+    model::{CancelRequest, FailRequest, ReassignRequest, ResolveRequest, RiderRequest},
 };
 
 use crate::{
@@ -24,6 +25,7 @@ use crate::{
     auth::Caller,
     error::{ApiError, BadInput, ErrorBody},
     extract::{JsonBody, OptionalJsonBody},
+    routes::riders::{self, Taker},
     service::{self, CallRequest, IdempotencyKey},
     temporal,
 };
@@ -53,6 +55,28 @@ pub(crate) struct ResolveBody {
     /// Why, for the delivery's record.
     #[serde(default)]
     note: Option<Text>,
+}
+
+/// `fail` body: why the rider cannot hand the food over.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct FailBody {
+    /// `customer_unreachable`, `address_not_found` and `customer_refused` settle the fee (the
+    /// trip was made); `damaged` voids it; `other` waits for an operator's decision.
+    reason: FailureReason,
+    /// What happened, for the record.
+    #[serde(default)]
+    note: Option<Text>,
+}
+
+/// `reassign` body: the rider the delivery goes to.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReassignBody {
+    #[schema(value_type = String)]
+    rider_id: RiderId,
+    /// Why, for the record.
+    #[serde(default)]
+    reason: Option<Text>,
 }
 
 /// `cancel` body; may be left out.
@@ -190,7 +214,8 @@ pub(crate) async fn cancel_delivery(
     Ok(Json(view))
 }
 
-/// A rider picks the food up; the first one wins.
+/// A rider picks the food up: from the broadcast the first one wins (an online rider with a
+/// free place); an assigned delivery only its rider.
 #[utoipa::path(post, path = "/deliveries/{delivery_id}/pickup", tag = "riders",
     request_body(content = Option<RiderBody>, description = "none needed"),
     params(("delivery_id" = DeliveryId, Path)),
@@ -198,9 +223,9 @@ pub(crate) async fn cancel_delivery(
         (status = 200, description = "picked up", body = DeliveryView),
         BadInput,
         (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
-        (status = 403, description = "not a rider (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "not a rider (`forbidden`), or assigned to another rider (`not_your_delivery`)", body = ErrorBody),
         (status = 404, description = "unknown delivery", body = ErrorBody),
-        (status = 409, description = "another rider was faster, or it is cancelled or finished", body = ErrorBody),
+        (status = 409, description = "another rider was faster, or it is cancelled or finished (`wrong_state`); the rider is offline (`rider_offline`) or holds its capacity (`rider_at_capacity`)", body = ErrorBody),
         (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
         (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
     ))]
@@ -210,17 +235,28 @@ pub(crate) async fn pickup_delivery(
     DeliveryPath(delivery_id): DeliveryPath,
     OptionalJsonBody(RiderBody {}): OptionalJsonBody<RiderBody>,
 ) -> Result<Json<DeliveryView>, ApiError> {
+    let rider_id = caller.rider_id()?;
+    riders::reserve(&state, &delivery_id, &rider_id, Taker::Rider).await?;
     let picked =
         |s: DeliveryStatus| matches!(s, DeliveryStatus::Picked | DeliveryStatus::Completed);
-    let view = rider_update(
+    let request = RiderRequest {
+        rider_id: rider_id.clone(),
+        expires_at_ms: Some(temporal::update_expiry(&state)),
+    };
+    let answer = rider_update(
         &state,
-        &caller,
+        &rider_id,
         &delivery_id,
         DeliveryWorkflow::pickup,
+        request,
         picked,
     )
-    .await?;
-    Ok(Json(view))
+    .await;
+    // The place stays taken only while the rider holds the delivery.
+    if !answer.as_ref().is_ok_and(|view| view.status.is_held()) {
+        riders::release(&state, &delivery_id, &rider_id).await;
+    }
+    Ok(Json(answer?))
 }
 
 /// The rider who picked the food up completes the delivery; payment is settled.
@@ -243,16 +279,115 @@ pub(crate) async fn complete_delivery(
     DeliveryPath(delivery_id): DeliveryPath,
     OptionalJsonBody(RiderBody {}): OptionalJsonBody<RiderBody>,
 ) -> Result<Json<DeliveryView>, ApiError> {
+    let rider_id = caller.rider_id()?;
     let completed = |s: DeliveryStatus| s == DeliveryStatus::Completed;
+    let request = RiderRequest {
+        rider_id: rider_id.clone(),
+        expires_at_ms: Some(temporal::update_expiry(&state)),
+    };
     let view = rider_update(
         &state,
-        &caller,
+        &rider_id,
         &delivery_id,
         DeliveryWorkflow::complete,
+        request,
         completed,
     )
     .await?;
     Ok(Json(view))
+}
+
+/// The rider holding a picked-up delivery cannot hand it over: it ends `Failed`, and the fee
+/// follows the reason.
+#[utoipa::path(post, path = "/deliveries/{delivery_id}/fail", tag = "riders",
+    request_body = FailBody,
+    params(("delivery_id" = DeliveryId, Path)),
+    responses(
+        (status = 200, description = "failed; the fee is settled, voided or left to an operator as the reason says", body = DeliveryView),
+        BadInput,
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "not a rider (`forbidden`), or another rider holds it (`not_your_delivery`)", body = ErrorBody),
+        (status = 404, description = "unknown delivery", body = ErrorBody),
+        (status = 409, description = "not picked up yet, or already finished (`wrong_state`)", body = ErrorBody),
+        (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
+        (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
+    ))]
+pub(crate) async fn fail_delivery(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    DeliveryPath(delivery_id): DeliveryPath,
+    JsonBody(body): JsonBody<FailBody>,
+) -> Result<Json<DeliveryView>, ApiError> {
+    let rider_id = caller.rider_id()?;
+    let failed = |s: DeliveryStatus| s == DeliveryStatus::Failed;
+    let request = FailRequest {
+        rider_id: rider_id.clone(),
+        reason: body.reason,
+        note: body.note,
+        expires_at_ms: Some(temporal::update_expiry(&state)),
+    };
+    let view = rider_update(
+        &state,
+        &rider_id,
+        &delivery_id,
+        DeliveryWorkflow::fail,
+        request,
+        failed,
+    )
+    .await?;
+    Ok(Json(view))
+}
+
+/// An operator gives the delivery to another rider, before it is picked up (it becomes
+/// `Assigned`: only that rider may pick it up) or after (the new rider completes it). The
+/// rider needs a free place, not to be online. Recorded in `assignments` and in the
+/// workflow's history.
+#[utoipa::path(post, path = "/deliveries/{delivery_id}/reassign", tag = "operations",
+    request_body = ReassignBody,
+    params(("delivery_id" = DeliveryId, Path)),
+    responses(
+        (status = 200, description = "the delivery is the new rider's", body = DeliveryView),
+        BadInput,
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "not an operator (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "unknown delivery", body = ErrorBody),
+        (status = 409, description = "the delivery has ended or its payment is not registered yet (`wrong_state`), or the rider holds its capacity (`rider_at_capacity`)", body = ErrorBody),
+        (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
+        (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
+    ))]
+pub(crate) async fn reassign_delivery(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    DeliveryPath(delivery_id): DeliveryPath,
+    JsonBody(body): JsonBody<ReassignBody>,
+) -> Result<Json<DeliveryView>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let rider_id = body.rider_id;
+    riders::reserve(&state, &delivery_id, &rider_id, Taker::Operator).await?;
+    let request = ReassignRequest {
+        rider_id: rider_id.clone(),
+        reason: body.reason,
+        operator_id: caller.id.clone(),
+        expires_at_ms: Some(temporal::update_expiry(&state)),
+    };
+    let answer = temporal::update(&state, &delivery_id, DeliveryWorkflow::reassign, request).await;
+    let answer = match answer {
+        // Given to the rider who holds it already: nothing to do.
+        Err(ApiError::Conflict(message)) => {
+            let handle = temporal::handle(&state, &delivery_id);
+            match temporal::query(&handle, state.settings().query_timeout).await {
+                Ok(view) if view.rider_id.as_ref() == Some(&rider_id) && view.status.is_held() => {
+                    Ok(view)
+                }
+                _ => Err(ApiError::Conflict(message)),
+            }
+        }
+        answered => answered,
+    };
+    if answer.is_err() {
+        riders::release(&state, &delivery_id, &rider_id).await;
+    }
+    Ok(Json(answer?))
 }
 
 /// An operator decides on a delivery that waits for a decision (its `attention` is set):
@@ -287,30 +422,27 @@ pub(crate) async fn resolve_delivery(
     Ok(Json(view))
 }
 
-/// A rider's pickup or complete. Repeating one's own transition answers 200 with the current
+/// A rider's pickup, complete or fail. Repeating one's own transition answers 200 with the current
 /// state and adds nothing to the history: the workflow's validator refuses the repeat as
 /// unchanged (see `temporal::update`), and once the workflow has ended its final view shows
 /// whether the refusal was of the caller's own transition (`done` says which statuses are).
 async fn rider_update<U>(
     state: &AppState,
-    caller: &Principal,
+    rider_id: &RiderId,
     delivery_id: &DeliveryId,
     update: U,
+    request: U::Input,
     done: impl Fn(DeliveryStatus) -> bool,
 ) -> Result<DeliveryView, ApiError>
 where
-    U: UpdateDefinition<Workflow = temporal::Run, Input = RiderRequest, Output = DeliveryView>,
+    U: UpdateDefinition<Workflow = temporal::Run, Output = DeliveryView>,
+    U::Input: Send,
 {
-    let rider_id = caller.rider_id()?;
-    let request = RiderRequest {
-        rider_id: rider_id.clone(),
-        expires_at_ms: Some(temporal::update_expiry(state)),
-    };
     match temporal::update(state, delivery_id, update, request).await {
         Err(ApiError::Conflict(message)) => {
             let handle = temporal::handle(state, delivery_id);
             match temporal::query(&handle, state.settings().query_timeout).await {
-                Ok(view) if view.rider_id.as_ref() == Some(&rider_id) && done(view.status) => {
+                Ok(view) if view.rider_id.as_ref() == Some(rider_id) && done(view.status) => {
                     Ok(view)
                 }
                 _ => Err(ApiError::Conflict(message)),

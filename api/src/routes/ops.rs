@@ -47,7 +47,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
 }
 
 /// The delivery statuses, in the order of a delivery's life.
-const STATUSES: [domain::DeliveryStatus; 4] = domain::DeliveryStatus::ALL;
+const STATUSES: [domain::DeliveryStatus; 6] = domain::DeliveryStatus::ALL;
 
 /// How many executions, most recently started first, the drift check compares one by one.
 const DRIFT_SCAN_LIMIT: usize = 10_000;

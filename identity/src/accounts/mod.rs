@@ -229,6 +229,26 @@ impl Accounts {
         Ok(accounts.remove(0))
     }
 
+    /// The live accounts among `ids`, by id (unknown and deleted ones are left out).
+    pub async fn get_many(
+        &self,
+        ids: &[AccountId],
+    ) -> Result<HashMap<AccountId, Account>, AccountError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        // Bounded batches keep each statement under every backend's parameter limit.
+        for batch in ids.chunks(500) {
+            let rows = account::Entity::find()
+                .filter(account::Column::Id.is_in(batch.iter().map(AccountId::as_str)))
+                .filter(account::Column::DeletedAt.is_null())
+                .all(&self.db)
+                .await?;
+            for account in load_profiles(&self.db, rows).await? {
+                found.insert(account.id.clone(), account);
+            }
+        }
+        Ok(found)
+    }
+
     /// Live accounts of `role` in id order, `limit` at most, after `cursor`'s position.
     pub async fn list(
         &self,

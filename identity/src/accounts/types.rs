@@ -297,6 +297,8 @@ pub struct PageLimit(u8);
 impl PageLimit {
     pub const DEFAULT: PageLimit = PageLimit(50);
     pub const MAX: u8 = 200;
+    /// The largest page, for callers that read every account.
+    pub const LARGEST: PageLimit = PageLimit(Self::MAX);
 
     pub fn new(limit: i64) -> Result<Self, InvalidLimit> {
         match u8::try_from(limit) {

@@ -16,6 +16,7 @@ pub struct Model {
     pub status: String,
     pub rider_id: Option<String>,
     pub settled: Option<i64>,
+    pub failure_reason: Option<String>,
     pub updated_at: ChronoDateTimeUtc,
     pub seq: i64,
 }
@@ -37,6 +38,7 @@ impl From<&domain::Projection> for ActiveModel {
             status: Set(row.status.to_string()),
             rider_id: Set(row.rider_id.as_ref().map(ToString::to_string)),
             settled: Set(row.settled),
+            failure_reason: Set(row.failure_reason.map(|r| r.as_str().to_owned())),
             updated_at: Set(row.updated_at),
             seq: Set(p.seq),
         }
@@ -73,6 +75,12 @@ impl TryFrom<Model> for domain::DeliveryRow {
                 .transpose()
                 .map_err(|e| corrupt("rider", &e))?,
             settled: m.settled,
+            failure_reason: m
+                .failure_reason
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| corrupt("failure reason", &e))?,
             updated_at: m.updated_at,
         })
     }

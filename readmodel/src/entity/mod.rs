@@ -1,4 +1,4 @@
-//! sea-orm entities for the two read tables and the API's idempotency keys; private, the public types live in the crate root.
+//! sea-orm entities for the read tables, the riders' dispatch state and the API's idempotency keys; private, the public types live in the crate root.
 
 // `DeriveEntityModel` generates `pub` items (Entity, Column, ActiveModel) that
 // name `Model` and `Relation`, so those must be `pub` too even though the
@@ -8,3 +8,5 @@
 pub(crate) mod delivery_list;
 pub(crate) mod idempotency_keys;
 pub(crate) mod open_calls;
+pub(crate) mod rider_assignments;
+pub(crate) mod rider_availability;

@@ -5,6 +5,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m20261123_000001_create_delivery_list;
 mod m20261123_000002_create_open_calls;
 mod m20261130_000001_create_idempotency_keys;
+mod m20261201_000001_create_rider_dispatch;
 
 /// Applies the read model's migrations in order.
 pub(crate) struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_delivery_list::Migration),
             Box::new(m20261123_000002_create_open_calls::Migration),
             Box::new(m20261130_000001_create_idempotency_keys::Migration),
+            Box::new(m20261201_000001_create_rider_dispatch::Migration),
         ]
     }
 }
