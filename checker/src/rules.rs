@@ -21,8 +21,8 @@ pub(crate) fn check_delivery(
     let payment_status = payment.map(|p| p.status);
     match wf.execution {
         WorkflowExecutionStatus::Running => {
-            // In flight: the list may lag one step, but never shows a state the workflow is not in.
-            if list_status.is_some_and(|s| s != status && !(s == "Called" && status == "Picked")) {
+            // In flight: the list may lag a step, but never shows a state the workflow is not in.
+            if list_status.is_some_and(|s| s != status && !lags(s, status)) {
                 problems.push(format!(
                     "workflow is {status} but the list shows {}",
                     list_status.unwrap_or("nothing")
@@ -31,7 +31,7 @@ pub(crate) fn check_delivery(
             if matches!(
                 payment_status,
                 Some(PaymentStatus::Settled | PaymentStatus::Voided)
-            ) && status != "Completed"
+            ) && !matches!(status, "Completed" | "Failed")
             {
                 problems.push(format!(
                     "payment already final while the delivery is {status}"
@@ -66,7 +66,7 @@ pub(crate) fn check_without_workflow(
         problems.push(format!("{money} but no delivery workflow and no list row"));
         return problems;
     };
-    if !matches!(row.status.as_str(), "Completed" | "Cancelled") {
+    if !matches!(row.status.as_str(), "Completed" | "Failed" | "Cancelled") {
         problems.push(format!(
             "no delivery workflow while the list shows {}",
             row.status
@@ -139,8 +139,18 @@ fn check_journal(payment: Option<&Payment>, moves: &[Movement]) -> Vec<String> {
     problems
 }
 
-/// A delivery that ended `status`: completed and paid, with the list showing the settlement,
-/// or cancelled with nothing paid.
+/// Whether a list showing `listed` is only behind a workflow in `live`: the steps before
+/// pickup may be seen late.
+fn lags(listed: &str, live: &str) -> bool {
+    matches!(
+        (listed, live),
+        ("Called", "Assigned" | "Picked") | ("Assigned", "Picked")
+    )
+}
+
+/// A delivery that ended `status`: completed and paid, with the list showing the settlement;
+/// failed with its fee settled or voided (as its reason or an operator said), the list showing
+/// it; or cancelled with nothing paid.
 fn check_closed(status: &str, payment: Option<&Payment>, row: Option<&ListRow>) -> Vec<String> {
     let mut problems = Vec::new();
     let list_status = row.map(|r| r.status.as_str());
@@ -156,6 +166,21 @@ fn check_closed(status: &str, payment: Option<&Payment>, row: Option<&ListRow>) 
                 }
                 other => problems.push(format!(
                     "completed but the list shows {other:?} (payment {cost:?})"
+                )),
+            }
+        }
+        "Failed" => {
+            let settled = payment.filter(|p| p.status == PaymentStatus::Settled).map(|p| p.amount);
+            if !matches!(
+                payment_status,
+                Some(PaymentStatus::Settled | PaymentStatus::Voided)
+            ) {
+                problems.push(format!("failed but payment is {payment_status:?}"));
+            }
+            match row {
+                Some(r) if r.status == "Failed" && r.settled == settled => {}
+                other => problems.push(format!(
+                    "failed but the list shows {other:?} (settled {settled:?})"
                 )),
             }
         }
@@ -332,5 +357,35 @@ mod tests {
         let called = row("Called", None, when);
         let (registered, moves) = payment(PaymentStatus::Registered, when);
         assert!(check_delivery(&running, Some(&registered), &moves, Some(&called)).is_empty());
+    }
+
+    #[test]
+    fn a_failed_delivery_is_settled_or_voided_as_the_list_shows() {
+        let when = at("2026-11-01T10:00:00Z");
+        let wf = workflow(WorkflowExecutionStatus::Completed, "Failed");
+        let (settled, moves) = payment(PaymentStatus::Settled, when);
+        let paid = row("Failed", Some(2000), when);
+        assert!(check_delivery(&wf, Some(&settled), &moves, Some(&paid)).is_empty());
+        let (voided, void_moves) = payment(PaymentStatus::Voided, when);
+        let unpaid = row("Failed", None, when);
+        assert!(check_delivery(&wf, Some(&voided), &void_moves, Some(&unpaid)).is_empty());
+        // The list disagreeing with the money, or the money still open, is a mismatch.
+        assert_eq!(
+            check_delivery(&wf, Some(&voided), &void_moves, Some(&paid)).len(),
+            1
+        );
+        let (registered, open_moves) = payment(PaymentStatus::Registered, when);
+        assert_eq!(
+            check_delivery(&wf, Some(&registered), &open_moves, Some(&unpaid)).len(),
+            1
+        );
+        // While it runs (an operator deciding), the list shows it failed with the money open.
+        let deciding = workflow(WorkflowExecutionStatus::Running, "Failed");
+        assert!(check_delivery(&deciding, Some(&registered), &open_moves, Some(&unpaid)).is_empty());
+        let picked = row("Picked", None, when);
+        assert_eq!(
+            check_delivery(&deciding, Some(&registered), &open_moves, Some(&picked)).len(),
+            1
+        );
     }
 }

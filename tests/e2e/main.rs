@@ -7,6 +7,7 @@ mod cancel;
 mod checker;
 mod dead_ends;
 mod deploy;
+mod dispatch;
 mod encryption;
 mod external_provider;
 mod faults;

@@ -523,6 +523,9 @@ async fn settle_failure(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
         // The fee is still in the undo log: finishing the saga voids it.
         FailureMoney::Void => Ok(()),
         FailureMoney::Decide => {
+            // The list shows the failure while an operator decides.
+            set_status_attributes(ctx);
+            project(ctx, saga).await?;
             let note = failure.note.as_ref().map_or("no note", Text::as_str);
             let reason = format!("the rider could not deliver ({}): {note}", failure.reason);
             Err(ask_operator(ctx, "decide a failed delivery's fee", reason).await)
