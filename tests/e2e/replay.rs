@@ -35,6 +35,15 @@ const PATHS: [&str; 5] = [
     "payment-fallback",
 ];
 
+/// The paths of dispatch v2, committed as recorded (encrypted) only: no earlier release had
+/// them.
+const DISPATCH_PATHS: [&str; 4] = [
+    "reassign-called",
+    "reassign-picked",
+    "failed-settle",
+    "failed-other",
+];
+
 fn histories_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
 }
@@ -91,6 +100,14 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
             );
         }
     }
+    for name in DISPATCH_PATHS {
+        let expected = histories_dir().join(format!("{RECORDED_AS}{name}.json"));
+        assert!(
+            files.contains(&expected),
+            "missing committed history {}",
+            expected.display()
+        );
+    }
     for path in files {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let history = WorkflowHistory::from_json(&bytes).expect("parse history");
@@ -102,7 +119,7 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
 /// makes them replay: a worker with another key cannot read them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypted_histories_hold_no_destination_and_replay_only_with_their_key() {
-    for name in PATHS {
+    for name in PATHS.into_iter().chain(DISPATCH_PATHS) {
         let path = histories_dir().join(format!("{RECORDED_AS}{name}.json"));
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
@@ -162,6 +179,7 @@ async fn fresh_histories_of_every_path_replay() {
     let restaurant = patient.signed_in(Role::Restaurant, "r-1").await;
     let rider_1 = patient.signed_in(Role::Rider, "rider-1").await;
     let rider_2 = patient.signed_in(Role::Rider, "rider-2").await;
+    let operator_1 = patient.signed_in(Role::Operator, "op-1").await;
     let deadline_restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
     let fallback_restaurant = payment_down.signed_in(Role::Restaurant, "r-1").await;
     let fallback_rider = payment_down.signed_in(Role::Rider, "rider-3").await;
@@ -233,12 +251,60 @@ async fn fresh_histories_of_every_path_replay() {
         .await
         .expect("cancel");
 
+    // Dispatch v2: an operator assigns an open call, or moves a picked-up one; a rider
+    // cannot deliver, for a reason that settles or for one an operator decides.
+    let ok = |(status, body): (u16, serde_json::Value)| assert_eq!(status, 200, "{body}");
+    let reassign_called = restaurant.call_rider(4000).await;
+    let path = |id: &str, step: &str| format!("/deliveries/{id}/{step}");
+    ok(operator_1
+        .post(&path(&reassign_called, "reassign"), json!({"riderId": "rider-1"}))
+        .await);
+    ok(rider_1.post(&path(&reassign_called, "pickup"), json!({})).await);
+    ok(rider_1.post(&path(&reassign_called, "complete"), json!({})).await);
+
+    let reassign_picked = restaurant.call_rider(4500).await;
+    ok(rider_1.post(&path(&reassign_picked, "pickup"), json!({})).await);
+    ok(operator_1
+        .post(
+            &path(&reassign_picked, "reassign"),
+            json!({"riderId": "rider-2", "reason": "flat tyre"}),
+        )
+        .await);
+    ok(rider_2.post(&path(&reassign_picked, "complete"), json!({})).await);
+
+    let failed_settle = restaurant.call_rider(5500).await;
+    ok(rider_1.post(&path(&failed_settle, "pickup"), json!({})).await);
+    ok(rider_1
+        .post(
+            &path(&failed_settle, "fail"),
+            json!({"reason": "customer_unreachable"}),
+        )
+        .await);
+
+    let failed_other = restaurant.call_rider(6500).await;
+    ok(rider_1.post(&path(&failed_other, "pickup"), json!({})).await);
+    ok(rider_1
+        .post(&path(&failed_other, "fail"), json!({"reason": "other"}))
+        .await);
+    eventually("the operator's attention", Duration::from_secs(20), || async {
+        let (_, view) = operator_1.get(&format!("/deliveries/{failed_other}")).await;
+        (!view["attention"].is_null()).then_some(())
+    })
+    .await;
+    ok(operator_1
+        .post(&path(&failed_other, "resolve"), json!({"outcome": "void"}))
+        .await);
+
     let runs = [
         ("happy", &happy),
         ("cancel", &cancel),
         ("deadline", &deadline),
         ("operator-cancel", &operator),
         ("payment-fallback", &fallback),
+        ("reassign-called", &reassign_called),
+        ("reassign-picked", &reassign_picked),
+        ("failed-settle", &failed_settle),
+        ("failed-other", &failed_other),
     ];
     for (name, id) in runs {
         closed(&patient.temporal, id).await;
