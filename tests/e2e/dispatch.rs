@@ -378,3 +378,120 @@ async fn dispatch_endpoints_answer_only_their_roles() {
     assert_eq!(view["status"], "Called");
     assert_eq!(view["assignments"], json!([]));
 }
+
+/// A small deterministic generator: each rider acts differently, every run alike.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_riders_never_hold_more_than_their_capacity() {
+    const CALLS: usize = 50;
+    const RIDERS: usize = 10;
+    const CAPACITY: usize = 2;
+    let stack = Stack::start(StackOptions::default()).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
+    let operator = stack.signed_in(Role::Operator, "op-1").await;
+    let mut riders = Vec::new();
+    for i in 0..RIDERS {
+        let rider = stack.signed_in(Role::Rider, &format!("rider-{i}")).await;
+        let (status, body) = rider
+            .request(reqwest::Method::PUT, "/rider/availability")
+            .json(&json!({"online": true, "capacity": CAPACITY}))
+            .send()
+            .await
+            .map(ApiClient::read)
+            .expect("put availability")
+            .await;
+        assert_eq!(status, 200, "{body}");
+        riders.push(rider);
+    }
+    let mut ids = Vec::new();
+    for i in 0..CALLS {
+        ids.push(restaurant.call_rider(1000 + i as i64).await);
+    }
+    // Every rider grabs calls from its list at random, all at once, and delivers each after
+    // a random while; many pickups race for the same call and for the same rider's places.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = riders
+        .into_iter()
+        .enumerate()
+        .map(|(i, rider)| {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
+                let mut held: Vec<String> = Vec::new();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+                while done.load(std::sync::atomic::Ordering::SeqCst) < CALLS {
+                    assert!(tokio::time::Instant::now() < deadline, "riders stalled");
+                    if !held.is_empty() && dice.below(2) == 0 {
+                        let id = held.swap_remove(dice.below(held.len() as u64) as usize);
+                        let (status, body) =
+                            post(&rider, &format!("/deliveries/{id}/complete"), json!({})).await;
+                        assert_eq!(status, 200, "{body}");
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        continue;
+                    }
+                    let (_, calls) = rider.get("/rider/calls").await;
+                    let calls = calls.as_array().cloned().unwrap_or_default();
+                    if calls.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    let pick = &calls[dice.below(calls.len() as u64) as usize];
+                    let id = pick["deliveryId"].as_str().expect("id").to_owned();
+                    let (status, body) =
+                        post(&rider, &format!("/deliveries/{id}/pickup"), json!({})).await;
+                    match (status, code(&body)) {
+                        (200, _) => held.push(id),
+                        (409, "wrong_state" | "rider_at_capacity") => {}
+                        other => panic!("pickup answered {other:?}: {body}"),
+                    }
+                    assert!(held.len() <= CAPACITY, "rider-{i} holds {held:?}");
+                }
+            })
+        })
+        .collect();
+    // Meanwhile the fleet never shows a rider over its capacity.
+    while !tasks.iter().all(tokio::task::JoinHandle::is_finished) {
+        let (_, fleet) = operator.get("/ops/riders").await;
+        for rider in fleet.as_array().expect("fleet") {
+            let active = rider["active"].as_array().map_or(0, Vec::len);
+            assert!(active <= CAPACITY, "over capacity: {rider}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for task in tasks {
+        task.await.expect("rider");
+    }
+    // From the deliveries' own records: no rider ever held more than its capacity at once.
+    let time = |v: &Value| -> chrono::DateTime<chrono::Utc> {
+        v.as_str().and_then(|t| t.parse().ok()).expect("a time")
+    };
+    let mut spans: std::collections::HashMap<String, Vec<_>> = Default::default();
+    for id in &ids {
+        let view = until(&operator, id, "the settlement", |v| v["payment"]["status"] == "Settled").await;
+        let timeline = &view["timeline"];
+        spans
+            .entry(view["riderId"].as_str().expect("rider").to_owned())
+            .or_default()
+            .push((time(&timeline["pickedAt"]), time(&timeline["completedAt"])));
+    }
+    for (rider, spans) in spans {
+        for (start, _) in &spans {
+            let holding = spans.iter().filter(|(s, e)| s <= start && start < e).count();
+            assert!(holding <= CAPACITY, "{rider} held {holding} at {start}");
+        }
+    }
+    for id in &ids {
+        stack.workflow_completed(id).await;
+    }
+    assert_invariants(&stack.checker_settings()).await;
+}
