@@ -393,6 +393,96 @@ async fn every_role_gets_the_contracts_answer_on_every_delivery_endpoint() {
             ],
         ),
         row(
+            "POST /deliveries/{id}/fail (open)",
+            Method::POST,
+            on(&open, "/fail"),
+            on(&unknown, "/fail"),
+            Some(json!({"reason": "damaged"})),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Refused(409, "wrong_state")),
+                (OtherRider, Refused(409, "wrong_state")),
+                (Operator, Forbidden),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        row(
+            "POST /deliveries/{id}/fail (picked)",
+            Method::POST,
+            on(&held, "/fail"),
+            on(&unknown, "/fail"),
+            Some(json!({"reason": "damaged"})),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (OtherRider, Refused(403, "not_your_delivery")),
+                (Operator, Forbidden),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        // Given to the rider who holds it already: nothing changes.
+        row(
+            "POST /deliveries/{id}/reassign (picked)",
+            Method::POST,
+            on(&held, "/reassign"),
+            on(&unknown, "/reassign"),
+            Some(json!({"riderId": "rider-holder"})),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Forbidden),
+                (OtherRider, Forbidden),
+                (Operator, Success(200)),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        row(
+            "GET /rider/availability",
+            Method::GET,
+            "/rider/availability",
+            "/rider/availability",
+            None,
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Success(200)),
+                (OtherRider, Success(200)),
+                (Operator, Forbidden),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        row(
+            "PUT /rider/availability",
+            Method::PUT,
+            "/rider/availability",
+            "/rider/availability",
+            Some(json!({"online": true})),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Success(200)),
+                (OtherRider, Success(200)),
+                (Operator, Forbidden),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        row(
+            "GET /ops/riders",
+            Method::GET,
+            "/ops/riders",
+            "/ops/riders",
+            None,
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Forbidden),
+                (OtherRider, Forbidden),
+                (Operator, Success(200)),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        row(
             "POST /deliveries/{id}/cancel (picked)",
             Method::POST,
             on(&held, "/cancel"),
@@ -536,6 +626,17 @@ async fn every_role_gets_the_contracts_answer_on_every_delivery_endpoint() {
     assert_eq!(
         answers[&("POST /deliveries/{id}/complete", Holder)]["status"],
         "Completed"
+    );
+    assert_eq!(
+        answers[&("GET /rider/availability", Holder)]["active"],
+        json!([held])
+    );
+    assert_eq!(
+        answers[&("POST /deliveries/{id}/reassign (picked)", Operator)]["assignments"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "a reassignment to the holder changed the delivery"
     );
 
     // The table, as run.
