@@ -123,8 +123,8 @@ mod tests {
             }
         }
         assert_eq!(
-            bodies, 9,
-            "call, cancel, pickup, complete, resolve, account create and patch, codec decode and encode read a body"
+            bodies, 12,
+            "call, cancel, pickup, complete, fail, reassign, resolve, availability, account create and patch, codec decode and encode read a body"
         );
     }
 

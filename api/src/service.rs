@@ -462,7 +462,9 @@ async fn fallback(
         overdue: false,
         attention: None,
         // The list keeps the reason, not the rider's note, nor the times and assignments.
-        failure: row.failure_reason.map(|reason| domain::DeliveryFailure { reason, note: None }),
+        failure: row
+            .failure_reason
+            .map(|reason| domain::DeliveryFailure { reason, note: None }),
         timeline: domain::Timeline::default(),
         assignments: Vec::new(),
     };

@@ -296,6 +296,27 @@ export function money(amount) {
   return amount === null || amount === undefined ? '' : won.format(amount) + ' KRW';
 }
 
+/** The rows of a `GET /delivery-list` answer: the contract's {items, nextCursor}, or the bare
+ * array an older API answers with. */
+export function listRows(data) {
+  if (Array.isArray(data)) return data;
+  return data && Array.isArray(data.items) ? data.items : [];
+}
+
+/** Why a rider could not deliver (`POST /deliveries/{id}/fail`), as people say it. */
+export const FAILURE_REASONS = {
+  customer_unreachable: 'Customer unreachable',
+  address_not_found: 'Address not found',
+  customer_refused: 'Customer refused',
+  damaged: 'Damaged',
+  other: 'Other',
+};
+
+/** The label of a failure reason; an unknown one as the API names it. */
+export function failureLabel(reason) {
+  return FAILURE_REASONS[reason] || String(reason || '').replace(/_/g, ' ');
+}
+
 /** A timestamp as local wall-clock time. */
 export function clock(iso) {
   const date = new Date(iso);
@@ -391,12 +412,13 @@ export function refreshActions(root = document) {
 
 /**
  * Runs `task` now and then every `intervalMs` after the previous run finished (never two
- * at once), less often while the page is hidden, and at once when it shows again.
+ * at once), less often while the page is hidden (every `hiddenMs`: ten times
+ * `intervalMs` unless told), and at once when it shows again.
  * `task` resolves to true when it got fresh data. The `status` element says whether the page
  * is live, and the `banner` element is shown while the server does not answer.
  * Returns {refresh, stop}.
  */
-export function poll(task, intervalMs, status, banner) {
+export function poll(task, intervalMs, status, banner, { hiddenMs = intervalMs * 10 } = {}) {
   let timer = null;
   let running = null;
   let again = false;
@@ -433,7 +455,7 @@ export function poll(task, intervalMs, status, banner) {
       again = false;
       return run();
     }
-    timer = setTimeout(run, document.hidden ? intervalMs * 10 : intervalMs);
+    timer = setTimeout(run, document.hidden ? hiddenMs : intervalMs);
   }
 
   const onVisible = () => { if (!document.hidden && !stopped) run(); };

@@ -170,7 +170,9 @@ fn check_closed(status: &str, payment: Option<&Payment>, row: Option<&ListRow>) 
             }
         }
         "Failed" => {
-            let settled = payment.filter(|p| p.status == PaymentStatus::Settled).map(|p| p.amount);
+            let settled = payment
+                .filter(|p| p.status == PaymentStatus::Settled)
+                .map(|p| p.amount);
             if !matches!(
                 payment_status,
                 Some(PaymentStatus::Settled | PaymentStatus::Voided)
@@ -381,7 +383,9 @@ mod tests {
         );
         // While it runs (an operator deciding), the list shows it failed with the money open.
         let deciding = workflow(WorkflowExecutionStatus::Running, "Failed");
-        assert!(check_delivery(&deciding, Some(&registered), &open_moves, Some(&unpaid)).is_empty());
+        assert!(
+            check_delivery(&deciding, Some(&registered), &open_moves, Some(&unpaid)).is_empty()
+        );
         let picked = row("Picked", None, when);
         assert_eq!(
             check_delivery(&deciding, Some(&registered), &open_moves, Some(&picked)).len(),

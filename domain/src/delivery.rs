@@ -161,9 +161,7 @@ impl fmt::Display for FailureReason {
 
 /// The text was not the name of a [`FailureReason`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "must be one of customer_unreachable, address_not_found, customer_refused, damaged, other"
-)]
+#[error("must be one of customer_unreachable, address_not_found, customer_refused, damaged, other")]
 pub struct ParseFailureReasonError;
 
 impl FromStr for FailureReason {

@@ -81,7 +81,10 @@ impl ReadModel {
     }
 
     /// The dispatch state of `rider_id`.
-    pub async fn rider_dispatch(&self, rider_id: &RiderId) -> Result<RiderDispatch, ReadModelError> {
+    pub async fn rider_dispatch(
+        &self,
+        rider_id: &RiderId,
+    ) -> Result<RiderDispatch, ReadModelError> {
         let mut all = self.riders_dispatch(Some(rider_id)).await?;
         Ok(all.remove(rider_id.as_str()).unwrap_or_default())
     }
@@ -116,7 +119,11 @@ impl ReadModel {
             let delivery_id = row.delivery_id.parse().map_err(|e| {
                 ReadModelError::Corrupt(format!("assignment of {}: {e}", row.rider_id))
             })?;
-            riders.entry(row.rider_id).or_default().active.push(delivery_id);
+            riders
+                .entry(row.rider_id)
+                .or_default()
+                .active
+                .push(delivery_id);
         }
         Ok(riders)
     }
@@ -157,8 +164,7 @@ impl ReadModel {
             )
             .exec_without_returning(&txn)
             .await?;
-        let mine = rider_assignments::Entity::find()
-            .filter(Column::RiderId.eq(rider_id.as_str()));
+        let mine = rider_assignments::Entity::find().filter(Column::RiderId.eq(rider_id.as_str()));
         let held = mine
             .clone()
             .filter(Column::DeliveryId.eq(delivery_id.as_str()))

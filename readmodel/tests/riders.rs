@@ -110,14 +110,23 @@ async fn reserving_again_what_one_holds_is_reserved_and_releasing_frees_the_plac
 ) -> anyhow::Result<()> {
     let rm = db.connect().await?;
     let r = rider("rider-1");
-    assert_eq!(rm.reserve(&delivery("d-1"), &r, 1, true).await?, Reservation::Reserved);
-    assert_eq!(rm.reserve(&delivery("d-1"), &r, 1, true).await?, Reservation::Reserved);
+    assert_eq!(
+        rm.reserve(&delivery("d-1"), &r, 1, true).await?,
+        Reservation::Reserved
+    );
+    assert_eq!(
+        rm.reserve(&delivery("d-1"), &r, 1, true).await?,
+        Reservation::Reserved
+    );
     assert_eq!(
         rm.reserve(&delivery("d-2"), &r, 1, true).await?,
         Reservation::AtCapacity
     );
     rm.release(&delivery("d-1"), &r).await?;
-    assert_eq!(rm.reserve(&delivery("d-2"), &r, 1, true).await?, Reservation::Reserved);
+    assert_eq!(
+        rm.reserve(&delivery("d-2"), &r, 1, true).await?,
+        Reservation::Reserved
+    );
     Ok(())
 }
 
@@ -127,8 +136,13 @@ async fn the_delivery_list_decides_who_holds_a_delivery(db: &TestDb) -> anyhow::
     // Both raced for the call; a won.
     rm.reserve(&delivery("d-1"), &a, 3, true).await?;
     rm.reserve(&delivery("d-1"), &b, 3, true).await?;
-    rm.project(&projection("d-1", DeliveryStatus::Picked, Some("rider-a"), 2))
-        .await?;
+    rm.project(&projection(
+        "d-1",
+        DeliveryStatus::Picked,
+        Some("rider-a"),
+        2,
+    ))
+    .await?;
     assert_eq!(rm.rider_dispatch(&a).await?.active, [delivery("d-1")]);
     assert!(rm.rider_dispatch(&b).await?.active.is_empty());
     assert!(rm.rider_dispatch(&a).await?.last_assigned_at.is_some());
@@ -136,14 +150,29 @@ async fn the_delivery_list_decides_who_holds_a_delivery(db: &TestDb) -> anyhow::
     rm.release(&delivery("d-1"), &a).await?;
     assert_eq!(rm.rider_dispatch(&a).await?.active, [delivery("d-1")]);
     // Reassigned to b, then completed: nobody holds it; a stale write changes nothing.
-    rm.project(&projection("d-1", DeliveryStatus::Picked, Some("rider-b"), 3))
-        .await?;
+    rm.project(&projection(
+        "d-1",
+        DeliveryStatus::Picked,
+        Some("rider-b"),
+        3,
+    ))
+    .await?;
     assert!(rm.rider_dispatch(&a).await?.active.is_empty());
     assert_eq!(rm.rider_dispatch(&b).await?.active, [delivery("d-1")]);
-    rm.project(&projection("d-1", DeliveryStatus::Failed, Some("rider-b"), 4))
-        .await?;
-    rm.project(&projection("d-1", DeliveryStatus::Picked, Some("rider-b"), 3))
-        .await?;
+    rm.project(&projection(
+        "d-1",
+        DeliveryStatus::Failed,
+        Some("rider-b"),
+        4,
+    ))
+    .await?;
+    rm.project(&projection(
+        "d-1",
+        DeliveryStatus::Picked,
+        Some("rider-b"),
+        3,
+    ))
+    .await?;
     assert!(rm.rider_dispatch(&b).await?.active.is_empty());
     Ok(())
 }

@@ -51,7 +51,11 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
         .map(ApiClient::read)
         .expect("put availability")
         .await;
-    assert_eq!((status, &changed["capacity"]), (200, &json!(1)), "{changed}");
+    assert_eq!(
+        (status, &changed["capacity"]),
+        (200, &json!(1)),
+        "{changed}"
+    );
     // rider-2 works in Mapo only; the restaurant's calls are in Gangnam.
     let (status, _) = elsewhere
         .request(reqwest::Method::PUT, "/rider/availability")
@@ -65,10 +69,14 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
 
     let first = restaurant.call_rider(12000).await;
     let second = restaurant.call_rider(13000).await;
-    let cards = eventually("both calls on the rider's list", Duration::from_secs(20), || async {
-        let (_, calls) = rider.get("/rider/calls").await;
-        (calls.as_array()?.len() == 2).then_some(calls)
-    })
+    let cards = eventually(
+        "both calls on the rider's list",
+        Duration::from_secs(20),
+        || async {
+            let (_, calls) = rider.get("/rider/calls").await;
+            (calls.as_array()?.len() == 2).then_some(calls)
+        },
+    )
     .await;
     // Newest first, with the restaurant's card and what the rider earns (10% commission).
     assert_eq!(cards[0]["deliveryId"], second.as_str());
@@ -94,7 +102,11 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
     assert_eq!((status, &offline["online"]), (200, &json!(false)));
     assert_eq!(rider.get("/rider/calls").await.1, json!([]));
     let (status, refused) = post(&rider, &format!("/deliveries/{first}/pickup"), json!({})).await;
-    assert_eq!((status, code(&refused)), (409, "rider_offline"), "{refused}");
+    assert_eq!(
+        (status, code(&refused)),
+        (409, "rider_offline"),
+        "{refused}"
+    );
 
     // Online with capacity 1: the first pickup fills it.
     rider
@@ -148,7 +160,12 @@ async fn an_operator_reassigns_a_picked_up_delivery_and_the_new_rider_completes_
     let operator = stack.signed_in(Role::Operator, "op-1").await;
 
     let id = restaurant.call_rider(20000).await;
-    assert_eq!(post(&old, &format!("/deliveries/{id}/pickup"), json!({})).await.0, 200);
+    assert_eq!(
+        post(&old, &format!("/deliveries/{id}/pickup"), json!({}))
+            .await
+            .0,
+        200
+    );
     // The rider's scooter broke down: the dispatcher moves the delivery.
     let (status, moved) = post(
         &operator,
@@ -167,27 +184,41 @@ async fn an_operator_reassigns_a_picked_up_delivery_and_the_new_rider_completes_
         .collect();
     assert_eq!(
         by,
-        [(json!("rider-1"), json!("rider-1")), (json!("rider-2"), json!("op-1"))]
+        [
+            (json!("rider-1"), json!("rider-1")),
+            (json!("rider-2"), json!("op-1"))
+        ]
     );
     // The old rider's app shows it gone; the new rider's shows it.
-    eventually("the fleet to show the move", Duration::from_secs(20), || async {
-        let (_, fleet) = operator.get("/ops/riders").await;
-        let active = |rider: &str| {
-            fleet
-                .as_array()
-                .and_then(|f| f.iter().find(|r| r["id"] == rider))
-                .map(|r| r["active"].clone())
-        };
-        (active("rider-1")? == json!([]) && active("rider-2")? == json!([id])).then_some(())
-    })
+    eventually(
+        "the fleet to show the move",
+        Duration::from_secs(20),
+        || async {
+            let (_, fleet) = operator.get("/ops/riders").await;
+            let active = |rider: &str| {
+                fleet
+                    .as_array()
+                    .and_then(|f| f.iter().find(|r| r["id"] == rider))
+                    .map(|r| r["active"].clone())
+            };
+            (active("rider-1")? == json!([]) && active("rider-2")? == json!([id])).then_some(())
+        },
+    )
     .await;
     assert_eq!(old.get(&format!("/deliveries/{id}")).await.0, 404);
     let (status, refused) = post(&old, &format!("/deliveries/{id}/complete"), json!({})).await;
-    assert_eq!((status, code(&refused)), (403, "not_your_delivery"), "{refused}");
+    assert_eq!(
+        (status, code(&refused)),
+        (403, "not_your_delivery"),
+        "{refused}"
+    );
 
     let (status, done) = post(&new, &format!("/deliveries/{id}/complete"), json!({})).await;
     assert_eq!(status, 200, "{done}");
-    let settled = until(&operator, &id, "the settlement", |v| v["payment"]["status"] == "Settled").await;
+    let settled = until(&operator, &id, "the settlement", |v| {
+        v["payment"]["status"] == "Settled"
+    })
+    .await;
     assert_eq!(settled["riderId"], "rider-2");
     let (_, row) = operator.get(&format!("/delivery-list/{id}")).await;
     assert_eq!(row["riderId"], "rider-2");
@@ -200,7 +231,10 @@ async fn an_operator_reassigns_a_picked_up_delivery_and_the_new_rider_completes_
         .await
         .expect("history");
     let history = String::from_utf8_lossy(&history);
-    assert!(history.contains("\"reassign\""), "no reassign update in the history");
+    assert!(
+        history.contains("\"reassign\""),
+        "no reassign update in the history"
+    );
     stack.workflow_completed(&id).await;
     assert_invariants(&stack.checker_settings()).await;
 }
@@ -220,15 +254,27 @@ async fn an_open_call_assigned_by_an_operator_is_only_that_riders() {
         json!({"riderId": "rider-1"}),
     )
     .await;
-    assert_eq!((status, &assigned["status"]), (200, &json!("Assigned")), "{assigned}");
+    assert_eq!(
+        (status, &assigned["status"]),
+        (200, &json!("Assigned")),
+        "{assigned}"
+    );
     // Off the broadcast: the other rider neither sees nor takes it.
-    eventually("the call to leave the broadcast", Duration::from_secs(20), || async {
-        let (_, calls) = other.get("/rider/calls").await;
-        (calls == json!([])).then_some(())
-    })
+    eventually(
+        "the call to leave the broadcast",
+        Duration::from_secs(20),
+        || async {
+            let (_, calls) = other.get("/rider/calls").await;
+            (calls == json!([])).then_some(())
+        },
+    )
     .await;
     let (status, refused) = post(&other, &format!("/deliveries/{id}/pickup"), json!({})).await;
-    assert_eq!((status, code(&refused)), (403, "not_your_delivery"), "{refused}");
+    assert_eq!(
+        (status, code(&refused)),
+        (403, "not_your_delivery"),
+        "{refused}"
+    );
     // An unknown rider, or one with no free place, cannot be given it.
     let (status, unknown) = post(
         &operator,
@@ -236,11 +282,20 @@ async fn an_open_call_assigned_by_an_operator_is_only_that_riders() {
         json!({"riderId": "rider-nobody"}),
     )
     .await;
-    assert_eq!((status, &unknown["field"]), (422, &json!("riderId")), "{unknown}");
+    assert_eq!(
+        (status, &unknown["field"]),
+        (422, &json!("riderId")),
+        "{unknown}"
+    );
     let (_, listed) = operator.get(&format!("/delivery-list/{id}")).await;
     assert_eq!(listed["status"], "Assigned");
 
-    assert_eq!(post(&chosen, &format!("/deliveries/{id}/pickup"), json!({})).await.0, 200);
+    assert_eq!(
+        post(&chosen, &format!("/deliveries/{id}/pickup"), json!({}))
+            .await
+            .0,
+        200
+    );
     let (status, done) = post(&chosen, &format!("/deliveries/{id}/complete"), json!({})).await;
     assert_eq!(status, 200, "{done}");
     assert!(done["timeline"]["assignedAt"].is_string());
@@ -256,7 +311,12 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
 
     let picked_up = async |cost| {
         let id = restaurant.call_rider(cost).await;
-        assert_eq!(post(&rider, &format!("/deliveries/{id}/pickup"), json!({})).await.0, 200);
+        assert_eq!(
+            post(&rider, &format!("/deliveries/{id}/pickup"), json!({}))
+                .await
+                .0,
+            200
+        );
         id
     };
     // Before pickup there is nothing to fail.
@@ -283,15 +343,23 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
             json!({"reason": reason, "note": "rang twice"}),
         )
         .await;
-        assert_eq!((status, &failed["status"]), (200, &json!("Failed")), "{failed}");
-        assert_eq!(failed["failure"], json!({"reason": reason, "note": "rang twice"}));
+        assert_eq!(
+            (status, &failed["status"]),
+            (200, &json!("Failed")),
+            "{failed}"
+        );
+        assert_eq!(
+            failed["failure"],
+            json!({"reason": reason, "note": "rang twice"})
+        );
         let ended = until(&operator, &id, "the fee to follow the reason", |v| {
             v["payment"]["status"] == payment
         })
         .await;
         assert_eq!(ended["status"], "Failed", "{reason}");
         // A failed delivery can no longer be completed; repeating the failure is harmless.
-        let (status, refused) = post(&rider, &format!("/deliveries/{id}/complete"), json!({})).await;
+        let (status, refused) =
+            post(&rider, &format!("/deliveries/{id}/complete"), json!({})).await;
         assert_eq!((status, code(&refused)), (409, "wrong_state"), "{refused}");
         let (status, _) = post(
             &rider,
@@ -300,10 +368,14 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
         )
         .await;
         assert_eq!(status, 200, "{reason}: a repeated failure");
-        let row = eventually("the list to show the reason", Duration::from_secs(20), || async {
-            let (_, row) = operator.get(&format!("/delivery-list/{id}")).await;
-            (row["status"] == "Failed").then_some(row)
-        })
+        let row = eventually(
+            "the list to show the reason",
+            Duration::from_secs(20),
+            || async {
+                let (_, row) = operator.get(&format!("/delivery-list/{id}")).await;
+                (row["status"] == "Failed").then_some(row)
+            },
+        )
         .await;
         assert_eq!(row["failureReason"], reason);
     }
@@ -317,7 +389,10 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
     )
     .await;
     assert_eq!(status, 200);
-    let waiting = until(&operator, &id, "the operator's attention", |v| !v["attention"].is_null()).await;
+    let waiting = until(&operator, &id, "the operator's attention", |v| {
+        !v["attention"].is_null()
+    })
+    .await;
     assert_eq!(waiting["payment"]["status"], "Registered");
     let (status, retry) = post(
         &operator,
@@ -333,7 +408,10 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
     )
     .await;
     assert_eq!(status, 200, "{decided}");
-    let settled = until(&operator, &id, "the settlement", |v| v["payment"]["status"] == "Settled").await;
+    let settled = until(&operator, &id, "the settlement", |v| {
+        v["payment"]["status"] == "Settled"
+    })
+    .await;
     assert_eq!(settled["status"], "Failed");
     stack.workflow_completed(&id).await;
     assert_invariants(&stack.checker_settings()).await;
@@ -370,7 +448,13 @@ async fn dispatch_endpoints_answer_only_their_roles() {
     assert_eq!(restaurant.get("/rider/calls").await.0, 403);
     let (status, fleet) = operator.get("/ops/riders?online=true").await;
     assert_eq!(status, 200, "{fleet}");
-    assert!(fleet.as_array().expect("fleet").iter().any(|r| r["id"] == "rider-1"));
+    assert!(
+        fleet
+            .as_array()
+            .expect("fleet")
+            .iter()
+            .any(|r| r["id"] == "rider-1")
+    );
     let (status, bad) = operator.get("/ops/riders?online=maybe").await;
     assert_eq!((status, code(&bad)), (422, "validation_failed"), "{bad}");
     // Nothing above changed the delivery.
@@ -477,7 +561,10 @@ async fn racing_riders_never_hold_more_than_their_capacity() {
     };
     let mut spans: std::collections::HashMap<String, Vec<_>> = Default::default();
     for id in &ids {
-        let view = until(&operator, id, "the settlement", |v| v["payment"]["status"] == "Settled").await;
+        let view = until(&operator, id, "the settlement", |v| {
+            v["payment"]["status"] == "Settled"
+        })
+        .await;
         let timeline = &view["timeline"];
         spans
             .entry(view["riderId"].as_str().expect("rider").to_owned())
@@ -486,7 +573,10 @@ async fn racing_riders_never_hold_more_than_their_capacity() {
     }
     for (rider, spans) in spans {
         for (start, _) in &spans {
-            let holding = spans.iter().filter(|(s, e)| s <= start && start < e).count();
+            let holding = spans
+                .iter()
+                .filter(|(s, e)| s <= start && start < e)
+                .count();
             assert!(holding <= CAPACITY, "{rider} held {holding} at {start}");
         }
     }

@@ -257,23 +257,36 @@ async fn fresh_histories_of_every_path_replay() {
     let reassign_called = restaurant.call_rider(4000).await;
     let path = |id: &str, step: &str| format!("/deliveries/{id}/{step}");
     ok(operator_1
-        .post(&path(&reassign_called, "reassign"), json!({"riderId": "rider-1"}))
+        .post(
+            &path(&reassign_called, "reassign"),
+            json!({"riderId": "rider-1"}),
+        )
         .await);
-    ok(rider_1.post(&path(&reassign_called, "pickup"), json!({})).await);
-    ok(rider_1.post(&path(&reassign_called, "complete"), json!({})).await);
+    ok(rider_1
+        .post(&path(&reassign_called, "pickup"), json!({}))
+        .await);
+    ok(rider_1
+        .post(&path(&reassign_called, "complete"), json!({}))
+        .await);
 
     let reassign_picked = restaurant.call_rider(4500).await;
-    ok(rider_1.post(&path(&reassign_picked, "pickup"), json!({})).await);
+    ok(rider_1
+        .post(&path(&reassign_picked, "pickup"), json!({}))
+        .await);
     ok(operator_1
         .post(
             &path(&reassign_picked, "reassign"),
             json!({"riderId": "rider-2", "reason": "flat tyre"}),
         )
         .await);
-    ok(rider_2.post(&path(&reassign_picked, "complete"), json!({})).await);
+    ok(rider_2
+        .post(&path(&reassign_picked, "complete"), json!({}))
+        .await);
 
     let failed_settle = restaurant.call_rider(5500).await;
-    ok(rider_1.post(&path(&failed_settle, "pickup"), json!({})).await);
+    ok(rider_1
+        .post(&path(&failed_settle, "pickup"), json!({}))
+        .await);
     ok(rider_1
         .post(
             &path(&failed_settle, "fail"),
@@ -282,14 +295,20 @@ async fn fresh_histories_of_every_path_replay() {
         .await);
 
     let failed_other = restaurant.call_rider(6500).await;
-    ok(rider_1.post(&path(&failed_other, "pickup"), json!({})).await);
+    ok(rider_1
+        .post(&path(&failed_other, "pickup"), json!({}))
+        .await);
     ok(rider_1
         .post(&path(&failed_other, "fail"), json!({"reason": "other"}))
         .await);
-    eventually("the operator's attention", Duration::from_secs(20), || async {
-        let (_, view) = operator_1.get(&format!("/deliveries/{failed_other}")).await;
-        (!view["attention"].is_null()).then_some(())
-    })
+    eventually(
+        "the operator's attention",
+        Duration::from_secs(20),
+        || async {
+            let (_, view) = operator_1.get(&format!("/deliveries/{failed_other}")).await;
+            (!view["attention"].is_null()).then_some(())
+        },
+    )
     .await;
     ok(operator_1
         .post(&path(&failed_other, "resolve"), json!({"outcome": "void"}))

@@ -162,7 +162,8 @@ impl DeliveryWorkflow {
     ) -> Result<DeliveryView, HandlerError> {
         req.check_fresh(time_ms(ctx.workflow_time()))?;
         self.state.count_update();
-        self.state.complete(&req.rider_id, at(ctx.workflow_time()))?;
+        self.state
+            .complete(&req.rider_id, at(ctx.workflow_time()))?;
         Ok(self.state.view())
     }
 
@@ -231,7 +232,8 @@ impl DeliveryWorkflow {
         req.check_fresh(time_ms(now))?;
         ctx.state_mut(|w| {
             w.state.count_update();
-            w.state.cancel(req.reason.as_ref().map(Text::as_str), at(now))
+            w.state
+                .cancel(req.reason.as_ref().map(Text::as_str), at(now))
         })?;
         ctx.wait_condition(|w: &Self| w.state.compensated()).await?;
         Ok(ctx.state(|w| w.state.view()))
@@ -277,9 +279,10 @@ impl DeliveryWorkflow {
     /// Signal form of `cancel`.
     #[signal(name = "cancel")]
     pub fn cancel_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, req: CancelRequest) {
-        let _ = self
-            .state
-            .cancel(req.reason.as_ref().map(Text::as_str), at(ctx.workflow_time()));
+        let _ = self.state.cancel(
+            req.reason.as_ref().map(Text::as_str),
+            at(ctx.workflow_time()),
+        );
     }
 }
 

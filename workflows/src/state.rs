@@ -196,9 +196,9 @@ impl DeliveryState {
             DeliveryStatus::Called => Err(Rejection::conflict(
                 "the delivery has not been picked up yet",
             )),
-            DeliveryStatus::Assigned | DeliveryStatus::Picked if !holder => Err(
-                Rejection::forbidden("another rider holds this delivery"),
-            ),
+            DeliveryStatus::Assigned | DeliveryStatus::Picked if !holder => {
+                Err(Rejection::forbidden("another rider holds this delivery"))
+            }
             DeliveryStatus::Assigned => Err(Rejection::conflict(
                 "the delivery has not been picked up yet",
             )),
@@ -228,16 +228,16 @@ impl DeliveryState {
     pub fn can_fail(&self, rider_id: &RiderId) -> Result<(), Rejection> {
         let holder = self.rider_id.as_ref() == Some(rider_id);
         match self.status {
-            DeliveryStatus::Assigned | DeliveryStatus::Picked if !holder => Err(
-                Rejection::forbidden("another rider holds this delivery"),
-            ),
+            DeliveryStatus::Assigned | DeliveryStatus::Picked if !holder => {
+                Err(Rejection::forbidden("another rider holds this delivery"))
+            }
             DeliveryStatus::Called | DeliveryStatus::Assigned => Err(Rejection::conflict(
                 "the delivery has not been picked up yet",
             )),
             DeliveryStatus::Picked => Ok(()),
-            DeliveryStatus::Failed if holder => {
-                Err(Rejection::unchanged("you already reported this delivery failed"))
-            }
+            DeliveryStatus::Failed if holder => Err(Rejection::unchanged(
+                "you already reported this delivery failed",
+            )),
             DeliveryStatus::Failed => Err(Rejection::conflict("the delivery already failed")),
             DeliveryStatus::Completed => {
                 Err(Rejection::conflict("the delivery is already completed"))
@@ -269,7 +269,9 @@ impl DeliveryState {
             (DeliveryStatus::Assigned | DeliveryStatus::Picked, _)
                 if self.rider_id.as_ref() == Some(rider_id) =>
             {
-                Err(Rejection::unchanged("the rider already holds this delivery"))
+                Err(Rejection::unchanged(
+                    "the rider already holds this delivery",
+                ))
             }
             (DeliveryStatus::Assigned | DeliveryStatus::Picked, _) => Ok(()),
             (DeliveryStatus::Completed | DeliveryStatus::Failed | DeliveryStatus::Cancelled, _) => {
@@ -324,7 +326,10 @@ impl DeliveryState {
 
     /// The pickup deadline passed: cancel unless someone picked the food up meanwhile.
     pub fn expire(&mut self, at: DateTime<Utc>) {
-        if matches!(self.status, DeliveryStatus::Called | DeliveryStatus::Assigned) {
+        if matches!(
+            self.status,
+            DeliveryStatus::Called | DeliveryStatus::Assigned
+        ) {
             self.mark_cancelled("no rider picked it up before the pickup deadline", at);
         }
     }
@@ -430,7 +435,11 @@ impl DeliveryState {
     /// Records an operator's decision for the saga to act on. A delivery still under way
     /// ends with it (`Completed` when settled, `Cancelled` when voided); a failed one stays
     /// `Failed`.
-    pub fn resolve(&mut self, request: &ResolveRequest, at: DateTime<Utc>) -> Result<(), Rejection> {
+    pub fn resolve(
+        &mut self,
+        request: &ResolveRequest,
+        at: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
         self.can_resolve(request.outcome)?;
         self.attention = None;
         self.decision = Some(request.outcome);
@@ -765,8 +774,11 @@ mod tests {
             Some(RejectionKind::Forbidden)
         );
         let later = T + chrono::Duration::minutes(5);
-        s.fail(&failure("rider-1", FailureReason::CustomerUnreachable), later)
-            .unwrap();
+        s.fail(
+            &failure("rider-1", FailureReason::CustomerUnreachable),
+            later,
+        )
+        .unwrap();
         let view = s.view();
         assert_eq!(view.status, DeliveryStatus::Failed);
         assert_eq!(
@@ -793,7 +805,8 @@ mod tests {
     fn a_failure_for_other_reasons_waits_for_settle_or_void_and_stays_failed() {
         let mut s = open();
         s.pick_up(&rider("rider-1"), T).unwrap();
-        s.fail(&failure("rider-1", FailureReason::Other), T).unwrap();
+        s.fail(&failure("rider-1", FailureReason::Other), T)
+            .unwrap();
         s.need_attention("the rider could not deliver".into(), T);
         assert_eq!(
             kind(s.can_resolve(Resolution::Retry)),
@@ -822,7 +835,11 @@ mod tests {
         let view = s.view();
         assert_eq!(view.status, DeliveryStatus::Picked);
         assert_eq!(view.timeline.assigned_at, Some(at));
-        assert_eq!(view.assignments.len(), 1, "an assigned pickup adds no assignment");
+        assert_eq!(
+            view.assignments.len(),
+            1,
+            "an assigned pickup adds no assignment"
+        );
         assert_eq!(view.assignments[0].by.as_str(), "op-1");
     }
 
@@ -846,7 +863,12 @@ mod tests {
             kind(s.can_reassign(&rider("rider-3"))),
             Some(RejectionKind::Conflict)
         );
-        let by: Vec<_> = s.view().assignments.iter().map(|a| a.by.to_string()).collect();
+        let by: Vec<_> = s
+            .view()
+            .assignments
+            .iter()
+            .map(|a| a.by.to_string())
+            .collect();
         assert_eq!(by, ["rider-1", "op-1"]);
     }
 

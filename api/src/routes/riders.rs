@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use domain::{
-    AccountId, Cost, DeliveryId, OpenCall, RestaurantId, RiderCapacity, RiderId, RiderZones,
-    Text, Zone,
+    AccountId, Cost, DeliveryId, OpenCall, RestaurantId, RiderCapacity, RiderId, RiderZones, Text,
+    Zone,
 };
 use identity::{Account, AccountPatch, Profile, RestaurantProfile, RiderProfile, Role};
 use readmodel::{Reservation, RiderDispatch};
@@ -322,7 +322,12 @@ pub(crate) async fn fleet(
 
 /// The rider's attributes; `422` naming `riderId` when there is no such rider.
 async fn rider_profile(state: &AppState, rider_id: &RiderId) -> Result<RiderProfile, ApiError> {
-    match state.identity().accounts.get(&rider_id.clone().into()).await {
+    match state
+        .identity()
+        .accounts
+        .get(&rider_id.clone().into())
+        .await
+    {
         Ok(account) => profile_of(account),
         Err(identity::AccountError::NotFound(_)) => Err(ApiError::invalid(
             "riderId",
