@@ -296,7 +296,8 @@ async fn the_ops_summary_counts_both_sides_and_names_a_delivery_the_list_got_wro
     let agreed = eventually("both sides to agree", Duration::from_secs(20), || async {
         let (status, summary) = operator.get("/ops/summary").await;
         assert_eq!(status, 200, "{summary}");
-        let counts = serde_json::json!({"Called": 1, "Picked": 0, "Completed": 1, "Cancelled": 0});
+        let counts = serde_json::json!({"Called": 1, "Assigned": 0, "Picked": 0, "Completed": 1,
+            "Failed": 0, "Cancelled": 0});
         (summary["deliveryList"] == counts && summary["temporal"] == counts).then_some(summary)
     })
     .await;

@@ -370,20 +370,17 @@ pub(crate) async fn reassign_delivery(
         operator_id: caller.id.clone(),
         expires_at_ms: Some(temporal::update_expiry(&state)),
     };
-    let answer = temporal::update(&state, &delivery_id, DeliveryWorkflow::reassign, request).await;
-    let answer = match answer {
-        // Given to the rider who holds it already: nothing to do.
-        Err(ApiError::Conflict(message)) => {
-            let handle = temporal::handle(&state, &delivery_id);
-            match temporal::query(&handle, state.settings().query_timeout).await {
-                Ok(view) if view.rider_id.as_ref() == Some(&rider_id) && view.status.is_held() => {
-                    Ok(view)
-                }
-                _ => Err(ApiError::Conflict(message)),
-            }
-        }
-        answered => answered,
-    };
+    // Given to the rider who holds it already: nothing to do.
+    let holds =
+        |view: &DeliveryView| view.rider_id.as_ref() == Some(&rider_id) && view.status.is_held();
+    let answer = update_or_current(
+        &state,
+        &delivery_id,
+        DeliveryWorkflow::reassign,
+        request,
+        holds,
+    )
+    .await;
     if answer.is_err() {
         riders::release(&state, &delivery_id, &rider_id).await;
     }
@@ -422,10 +419,36 @@ pub(crate) async fn resolve_delivery(
     Ok(Json(view))
 }
 
-/// A rider's pickup, complete or fail. Repeating one's own transition answers 200 with the current
-/// state and adds nothing to the history: the workflow's validator refuses the repeat as
-/// unchanged (see `temporal::update`), and once the workflow has ended its final view shows
-/// whether the refusal was of the caller's own transition (`done` says which statuses are).
+/// Sends an update whose repeat is answered 200 with the current state: the workflow's
+/// validator refuses a repeat as unchanged, adding nothing to the history (see
+/// `temporal::update`), and the view then shows whether the refusal was of a transition
+/// already made (`made` says; also once the workflow has ended, from its final view). A
+/// rider's pickup, complete or fail; an operator's reassignment to the holder.
+async fn update_or_current<U>(
+    state: &AppState,
+    delivery_id: &DeliveryId,
+    update: U,
+    request: U::Input,
+    made: impl Fn(&DeliveryView) -> bool,
+) -> Result<DeliveryView, ApiError>
+where
+    U: UpdateDefinition<Workflow = temporal::Run, Output = DeliveryView>,
+    U::Input: Send,
+{
+    match temporal::update(state, delivery_id, update, request).await {
+        Err(ApiError::Conflict(message)) => {
+            let handle = temporal::handle(state, delivery_id);
+            match temporal::query(&handle, state.settings().query_timeout).await {
+                Ok(view) if made(&view) => Ok(view),
+                _ => Err(ApiError::Conflict(message)),
+            }
+        }
+        answered => answered,
+    }
+}
+
+/// A rider's transition: made once the rider holds (or held) the delivery in a status `done`
+/// accepts.
 async fn rider_update<U>(
     state: &AppState,
     rider_id: &RiderId,
@@ -438,18 +461,8 @@ where
     U: UpdateDefinition<Workflow = temporal::Run, Output = DeliveryView>,
     U::Input: Send,
 {
-    match temporal::update(state, delivery_id, update, request).await {
-        Err(ApiError::Conflict(message)) => {
-            let handle = temporal::handle(state, delivery_id);
-            match temporal::query(&handle, state.settings().query_timeout).await {
-                Ok(view) if view.rider_id.as_ref() == Some(rider_id) && done(view.status) => {
-                    Ok(view)
-                }
-                _ => Err(ApiError::Conflict(message)),
-            }
-        }
-        answered => answered,
-    }
+    let made = |view: &DeliveryView| view.rider_id.as_ref() == Some(rider_id) && done(view.status);
+    update_or_current(state, delivery_id, update, request, made).await
 }
 
 /// The delivery, if `caller` may see it; else the same `404` as an unknown id.
