@@ -25,6 +25,16 @@ async fn post(who: &ApiClient, path: &str, body: Value) -> (u16, Value) {
     who.post(path, body).await
 }
 
+async fn set_availability(rider: &ApiClient, body: Value) -> (u16, Value) {
+    let sent = rider
+        .request(reqwest::Method::PUT, "/rider/availability")
+        .json(&body)
+        .send()
+        .await
+        .expect("put availability");
+    ApiClient::read(sent).await
+}
+
 fn code(body: &Value) -> &str {
     body["code"].as_str().unwrap_or_default()
 }
@@ -43,28 +53,15 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
         availability,
         json!({"online": true, "zones": [], "capacity": 3, "active": []})
     );
-    let (status, changed) = rider
-        .request(reqwest::Method::PUT, "/rider/availability")
-        .json(&json!({"online": true, "capacity": 1}))
-        .send()
-        .await
-        .map(ApiClient::read)
-        .expect("put availability")
-        .await;
+    let (status, changed) = set_availability(&rider, json!({"online": true, "capacity": 1})).await;
     assert_eq!(
         (status, &changed["capacity"]),
         (200, &json!(1)),
         "{changed}"
     );
     // rider-2 works in Mapo only; the restaurant's calls are in Gangnam.
-    let (status, _) = elsewhere
-        .request(reqwest::Method::PUT, "/rider/availability")
-        .json(&json!({"online": true, "zones": ["mapo"]}))
-        .send()
-        .await
-        .map(ApiClient::read)
-        .expect("put availability")
-        .await;
+    let (status, _) =
+        set_availability(&elsewhere, json!({"online": true, "zones": ["mapo"]})).await;
     assert_eq!(status, 200);
 
     let first = restaurant.call_rider(12000).await;
@@ -91,14 +88,7 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
     assert_eq!(theirs, json!([]), "a Mapo rider sees Gangnam calls");
 
     // Offline: no calls, no pickup.
-    let (status, offline) = rider
-        .request(reqwest::Method::PUT, "/rider/availability")
-        .json(&json!({"online": false}))
-        .send()
-        .await
-        .map(ApiClient::read)
-        .expect("go offline")
-        .await;
+    let (status, offline) = set_availability(&rider, json!({"online": false})).await;
     assert_eq!((status, &offline["online"]), (200, &json!(false)));
     assert_eq!(rider.get("/rider/calls").await.1, json!([]));
     let (status, refused) = post(&rider, &format!("/deliveries/{first}/pickup"), json!({})).await;
@@ -109,12 +99,7 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
     );
 
     // Online with capacity 1: the first pickup fills it.
-    rider
-        .request(reqwest::Method::PUT, "/rider/availability")
-        .json(&json!({"online": true}))
-        .send()
-        .await
-        .expect("go online");
+    set_availability(&rider, json!({"online": true})).await;
     let (status, picked) = post(&rider, &format!("/deliveries/{first}/pickup"), json!({})).await;
     assert_eq!(status, 200, "{picked}");
     let (status, full) = post(&rider, &format!("/deliveries/{second}/pickup"), json!({})).await;
@@ -123,20 +108,10 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
     let (_, availability) = rider.get("/rider/availability").await;
     assert_eq!(availability["active"], json!([first]));
     // Going offline keeps what the rider holds; completing frees the place.
-    rider
-        .request(reqwest::Method::PUT, "/rider/availability")
-        .json(&json!({"online": false}))
-        .send()
-        .await
-        .expect("go offline");
+    set_availability(&rider, json!({"online": false})).await;
     let (status, done) = post(&rider, &format!("/deliveries/{first}/complete"), json!({})).await;
     assert_eq!(status, 200, "{done}");
-    rider
-        .request(reqwest::Method::PUT, "/rider/availability")
-        .json(&json!({"online": true}))
-        .send()
-        .await
-        .expect("go online");
+    set_availability(&rider, json!({"online": true})).await;
     eventually("the place to be free", Duration::from_secs(20), || async {
         let (_, a) = rider.get("/rider/availability").await;
         (a["active"] == json!([])).then_some(())
@@ -486,14 +461,8 @@ async fn racing_riders_never_hold_more_than_their_capacity() {
     let mut riders = Vec::new();
     for i in 0..RIDERS {
         let rider = stack.signed_in(Role::Rider, &format!("rider-{i}")).await;
-        let (status, body) = rider
-            .request(reqwest::Method::PUT, "/rider/availability")
-            .json(&json!({"online": true, "capacity": CAPACITY}))
-            .send()
-            .await
-            .map(ApiClient::read)
-            .expect("put availability")
-            .await;
+        let (status, body) =
+            set_availability(&rider, json!({"online": true, "capacity": CAPACITY})).await;
         assert_eq!(status, 200, "{body}");
         riders.push(rider);
     }
