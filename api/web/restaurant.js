@@ -11,8 +11,8 @@
 // and catches up when shown.
 
 import {
-  api, busyButton, clearFieldErrors, clock, el, money, notify, onConnectionChange, poll, reconcile,
-  refreshActions, sentence, setText, setUpSignIn, showFieldError, showFieldErrors,
+  api, busyButton, clearFieldErrors, clock, el, failureLabel, listRows, money, notify, onConnectionChange, poll,
+  reconcile, refreshActions, sentence, setText, setUpSignIn, showFieldError, showFieldErrors,
 } from '/web/common.js';
 
 const POLL_MS = 1000;
@@ -21,7 +21,9 @@ const CALL_TIMEOUT_MS = 12_000;
 /** API error `field` → the input it belongs to. */
 const FIELDS = { destination: 'destination', cost: 'cost' };
 /** How far along a status is: the list may lag behind what this page already knows. */
-const RANK = { Called: 0, Picked: 1, Completed: 2, Cancelled: 2 };
+const RANK = { Called: 0, Assigned: 1, Picked: 2, Completed: 3, Failed: 3, Cancelled: 3 };
+/** A call waiting longer than this for a rider is flagged unassigned. */
+const UNASSIGNED_AFTER_MS = 10 * 60_000;
 const MAX_FEE = 1_000_000;
 const MAX_TEXT = 256;
 
@@ -39,6 +41,9 @@ const known = new Map();
 /** Deliveries whose Cancel asks "Yes, cancel / Keep", and those being cancelled. */
 const confirming = new Set();
 const cancelling = new Set();
+/** Each delivery's full view (its timeline), by id: fetched again only when the list shows
+ * another status, so the console reads one view per change, not per second. */
+const views = new Map();
 /** The Idempotency-Key of a call that got no definite answer, reused only to retry that same call. */
 let pendingCall = null;
 
@@ -76,6 +81,7 @@ function reset() {
   known.clear();
   confirming.clear();
   cancelling.clear();
+  views.clear();
   pendingCall = null;
   $('call-form').reset();
   clearFieldErrors(FIELDS);
@@ -88,15 +94,54 @@ async function refresh() {
   const res = await api('GET', '/delivery-list?limit=100');
   if (gen !== generation) return true; // signed out or in again meanwhile
   if (res.ok) {
-    rows = res.data;
+    rows = listRows(res.data);
     notify($('list-error'), '');
     render();
+    await refreshViews(gen);
     return true;
   }
   if (res.status !== 0 && res.status !== 401) {
     notify($('list-error'), 'Could not load the deliveries: ' + sentence(res.data.message), 'error', { clear: 0 });
   }
   return false;
+}
+
+/** Fetches the view of every listed delivery whose cached view is missing or behind. */
+async function refreshViews(gen) {
+  const stale = rows.filter((row) => {
+    const cached = views.get(row.deliveryId);
+    return !cached || cached.status !== row.status || cached.riderId !== row.riderId;
+  });
+  const answers = await Promise.all(stale.map((row) =>
+    api('GET', `/deliveries/${encodeURIComponent(row.deliveryId)}`)));
+  if (gen !== generation) return;
+  answers.forEach((res) => {
+    if (res.ok) views.set(res.data.deliveryId, res.data);
+  });
+  if (answers.length) render();
+}
+
+/** "called 12:01 · assigned 12:03 · picked 12:05 · delivered 12:20", and how long a call has
+ * waited for a rider. */
+function timeline(delivery) {
+  const view = views.get(delivery.deliveryId);
+  const times = view && view.timeline;
+  if (!times) return { text: '', late: false };
+  const steps = [
+    ['called', times.calledAt], ['assigned', times.assignedAt], ['picked up', times.pickedAt],
+    ['delivered', times.completedAt], ['failed', times.failedAt], ['cancelled', times.cancelledAt],
+  ].filter(([, at]) => at).map(([name, at]) => `${name} ${clock(at)}`);
+  let late = false;
+  if (delivery.status === 'Called' && times.calledAt) {
+    const waited = Date.now() - new Date(times.calledAt).getTime();
+    late = waited > UNASSIGNED_AFTER_MS;
+    steps.push(`waiting ${Math.max(0, Math.floor(waited / 60_000))} min for a rider${late ? ' · unassigned' : ''}`);
+  }
+  if (delivery.status === 'Failed') {
+    const reason = view.failure ? view.failure.reason : delivery.failureReason;
+    steps.push(`reason: ${failureLabel(reason)}`);
+  }
+  return { text: steps.join(' · '), late };
 }
 
 function render() {
@@ -123,7 +168,7 @@ function createRow() {
   const row = el('tr', {},
     el('td', { 'data-label': 'Time', class: 'time' }),
     el('td', { 'data-label': 'Destination', class: 'destination' }),
-    el('td', { 'data-label': 'Status' }, el('span', { class: 'status' })),
+    el('td', { 'data-label': 'Status' }, el('span', { class: 'status' }), el('span', { class: 'timeline muted' })),
     el('td', { 'data-label': 'Rider', class: 'rider' }),
     el('td', { 'data-label': 'Fee', class: 'num fee' }),
     el('td', { 'data-label': 'Settled', class: 'num settled' }),
@@ -155,10 +200,14 @@ function updateRow(row, delivery) {
   status.className = 'status ' + delivery.status;
   setText(status, delivery.status + (delivery.paymentPending ? ' · payment pending' : ''));
   setText(row.querySelector('.rider'), delivery.riderId || '—');
+  const { text, late } = timeline(delivery);
+  const times = row.querySelector('.timeline');
+  setText(times, text);
+  times.classList.toggle('waiting-long', late);
   setText(row.querySelector('.fee'), money(delivery.cost));
   setText(row.querySelector('.settled'), delivery.settled === null || delivery.settled === undefined ? '—' : money(delivery.settled));
 
-  const open = delivery.status === 'Called';
+  const open = delivery.status === 'Called' || delivery.status === 'Assigned';
   if (!open) confirming.delete(id);
   const busy = open && cancelling.has(id);
   const asking = open && (busy || confirming.has(id));

@@ -65,7 +65,9 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
     await Promise.all([riderFast, riderLate, riderWatching].map((page) => callCard(page, deliveryId).waitFor({ timeout: 2000 })));
     console.log(`# call shown ${Date.now() - offeredAt} ms after the API offered it, ${Date.now() - calledAt} ms after the call`);
     await hasText(callCard(riderFast, deliveryId).locator('.destination'), destination);
-    await hasText(callCard(riderFast, deliveryId).locator('.fee'), '20,000 KRW');
+    // The card says what the rider earns (the fee less r-1's 10% commission) and where to go.
+    await hasText(callCard(riderFast, deliveryId).locator('.fee'), 'You earn 18,000 KRW');
+    await hasText(callCard(riderFast, deliveryId).locator('.from'), /Gangnam Kitchen, Seoul, Gangnam-gu, Teheran-ro 101/);
     await screenshot(restaurant, '02-restaurant-called');
     await screenshot(riderFast, '03-rider-call-offered');
     await assertNoHorizontalScroll(riderFast);
@@ -117,7 +119,7 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
     await hasText(mine.locator('.status'), 'Completed');
     await hasText(mine.locator('.outcome'), 'Earned 20,000 KRW');
     await hasText(riderFast.locator('#earned'), `Earned so far: ${(before + 20000).toLocaleString('en-US')} KRW`);
-    assert.equal(await mine.locator('button').isHidden(), true, 'no Complete button once completed');
+    assert.equal(await mine.locator('button:visible').count(), 0, 'no button once completed');
     await screenshot(riderFast, '08-rider-completed-earned');
 
     await hasText(row.locator('.status'), 'Completed');
