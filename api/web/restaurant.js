@@ -22,6 +22,11 @@ const CALL_TIMEOUT_MS = 12_000;
 const FIELDS = { destination: 'destination', cost: 'cost' };
 /** How far along a status is: the list may lag behind what this page already knows. */
 const RANK = { Called: 0, Assigned: 1, Picked: 2, Completed: 3, Failed: 3, Cancelled: 3 };
+/** Statuses a delivery ends in: its timeline no longer changes. */
+const FINAL = new Set(['Completed', 'Failed', 'Cancelled']);
+/** Most views read at once, so that opening the console on a long list stays cheap (a view is
+ * the workflow's live state: a Temporal query). */
+const VIEW_READS = 6;
 /** A call waiting longer than this for a rider is flagged unassigned. */
 const UNASSIGNED_AFTER_MS = 10 * 60_000;
 const MAX_FEE = 1_000_000;
@@ -42,8 +47,11 @@ const known = new Map();
 const confirming = new Set();
 const cancelling = new Set();
 /** Each delivery's full view (its timeline), by id: fetched again only when the list shows
- * another status, so the console reads one view per change, not per second. */
+ * another status, so the console reads one view per change, not per second; never again once
+ * the delivery has ended. */
 const views = new Map();
+/** Views being read. */
+const reading = new Set();
 /** The Idempotency-Key of a call that got no definite answer, reused only to retry that same call. */
 let pendingCall = null;
 
@@ -82,6 +90,7 @@ function reset() {
   confirming.clear();
   cancelling.clear();
   views.clear();
+  reading.clear();
   pendingCall = null;
   $('call-form').reset();
   clearFieldErrors(FIELDS);
@@ -97,7 +106,7 @@ async function refresh() {
     rows = listRows(res.data);
     notify($('list-error'), '');
     render();
-    await refreshViews(gen);
+    refreshViews(gen); // not awaited: a slow view never holds up the list
     return true;
   }
   if (res.status !== 0 && res.status !== 401) {
@@ -106,19 +115,33 @@ async function refresh() {
   return false;
 }
 
-/** Fetches the view of every listed delivery whose cached view is missing or behind. */
-async function refreshViews(gen) {
+/** Reads the views of listed deliveries whose cached view is missing or behind, a few at a
+ * time, open deliveries first; an ended delivery's view is kept for good. */
+function refreshViews(gen) {
   const stale = rows.filter((row) => {
+    if (reading.has(row.deliveryId)) return false;
     const cached = views.get(row.deliveryId);
-    return !cached || cached.status !== row.status || cached.riderId !== row.riderId;
+    if (!cached) return true;
+    if (FINAL.has(cached.status)) return false;
+    return cached.status !== row.status || cached.riderId !== row.riderId;
   });
-  const answers = await Promise.all(stale.map((row) =>
-    api('GET', `/deliveries/${encodeURIComponent(row.deliveryId)}`)));
+  stale.sort((a, b) => Number(FINAL.has(a.status)) - Number(FINAL.has(b.status)));
+  for (const row of stale.slice(0, Math.max(0, VIEW_READS - reading.size))) readView(row, gen);
+}
+
+async function readView(row, gen) {
+  const id = row.deliveryId;
+  reading.add(id);
+  const res = await api('GET', `/deliveries/${encodeURIComponent(id)}`);
+  reading.delete(id);
   if (gen !== generation) return;
-  answers.forEach((res) => {
-    if (res.ok) views.set(res.data.deliveryId, res.data);
-  });
-  if (answers.length) render();
+  if (res.ok) {
+    views.set(id, res.data);
+    render();
+  } else if (res.status === 404) {
+    // Not readable (e.g. gone from Temporal after retention): not asked again until it changes.
+    views.set(id, { deliveryId: id, status: row.status, riderId: row.riderId, timeline: null });
+  }
 }
 
 /** "called 12:01 · assigned 12:03 · picked 12:05 · delivered 12:20", and how long a call has

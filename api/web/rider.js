@@ -169,7 +169,7 @@ function render() {
   setText($('calls-empty'), availability && !availability.online
     ? 'You are offline: go online to see and take calls.'
     : availability && availability.active.length >= availability.capacity
-      ? `You hold ${availability.active.length} deliveries, your limit: complete one to take more.`
+      ? `You hold ${held(availability.active.length)}, your limit: complete one to take more.`
       : 'No open calls right now. New calls appear here by themselves.');
   setText($('calls-count'), openCalls.length ? `(${openCalls.length})` : '');
 
@@ -312,8 +312,8 @@ async function pickUp(id) {
   } else if (res.status === 409 && res.data.code === 'rider_offline') {
     notify($('message'), 'You are offline: go online to take calls.', 'error');
   } else if (res.status === 409 && res.data.code === 'rider_at_capacity') {
-    const held = availability ? availability.active.length : 'as many';
-    notify($('message'), `You hold ${held} deliveries, your limit: complete one first.`, 'error');
+    const holding = availability ? held(availability.active.length) : 'as many deliveries as you may';
+    notify($('message'), `You hold ${holding}, your limit: complete one first.`, 'error');
   } else if (res.status === 409 || res.status === 404 || res.status === 403) {
     gone.add(id);
     notify($('message'), await whyNotYours(id, res, to), 'error');
@@ -434,6 +434,11 @@ $('enable-alerts').addEventListener('click', async () => {
   tone();
   render();
 });
+
+/** "1 delivery", "2 deliveries". */
+function held(count) {
+  return `${count} ${count === 1 ? 'delivery' : 'deliveries'}`;
+}
 
 /** "the delivery to …" at the start of a sentence. */
 function capital(text) {
