@@ -89,10 +89,26 @@ async function refresh() {
     calls = open.data;
     announce(calls);
   }
-  if (list.ok) mine = listRows(list.data);
+  if (list.ok) {
+    const rows = listRows(list.data);
+    tellReassigned(mine, rows);
+    mine = rows;
+  }
   if (state.ok) availability = state.data;
   render();
   return open.ok && list.ok && state.ok;
+}
+
+/** A delivery the rider held that leaves its list was given to another rider by the
+ * dispatcher (the list shows a rider what it holds or held, and ended deliveries stay). */
+function tellReassigned(before, after) {
+  const still = new Set(after.map((d) => d.deliveryId));
+  const gone = before.filter((d) => (d.status === 'Assigned' || d.status === 'Picked') && !still.has(d.deliveryId));
+  for (const d of gone) known.delete(d.deliveryId);
+  if (gone.length) {
+    notify($('message'), `The delivery to ${gone[0].destination} was reassigned to another rider by the dispatcher: `
+      + 'it is no longer yours.', 'warn');
+  }
 }
 
 /** Announces the calls not seen before (none on the first list after signing in). */

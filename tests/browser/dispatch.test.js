@@ -110,3 +110,26 @@ test("a rider who can't deliver reports why, and the restaurant sees who had it 
     await session.close();
   }
 });
+
+test('a rider whose delivery the dispatcher moves to another rider is told, and the card goes', { timeout: 90_000 }, async () => {
+  const session = new Session(browser);
+  const [first, second] = [(await newAccount('rider')).id, (await newAccount('rider')).id];
+  const destination = `Seoul, Gangnam-gu, Move-ro ${Date.now() % 1000}`;
+  try {
+    const page = await session.page(PHONE);
+    await openRiderApp(page, first);
+    const id = await call(destination, 9000);
+    await callCard(page, id).getByRole('button', { name: `Pick up the delivery to ${destination}` }).click();
+    await hasText(myDelivery(page, id).locator('.status'), 'Picked');
+    const { status, body } = await apiAs(DEMO.operator, 'POST', `/deliveries/${id}/reassign`,
+      { riderId: second, reason: 'scooter broke down' });
+    assert.equal(status, 200, JSON.stringify(body));
+    await hasText(message(page),
+      `The delivery to ${destination} was reassigned to another rider by the dispatcher: it is no longer yours.`);
+    await myDelivery(page, id).waitFor({ state: 'detached' });
+    await hasText(page.locator('#holding'), 'Holding 0 of 3');
+    await screenshot(page, '23-rider-reassigned-away');
+  } finally {
+    await session.close();
+  }
+});
