@@ -83,6 +83,17 @@ impl ApiClient {
         Self::read(response).await
     }
 
+    /// `PUT path` with a JSON body; the status and the JSON answer (`Null` when none).
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .request(reqwest::Method::PUT, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("PUT");
+        Self::read(response).await
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
             .request(reqwest::Method::GET, path)

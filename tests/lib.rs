@@ -80,6 +80,20 @@ pub async fn assert_invariants(settings: &checker::Settings) -> checker::Report 
     report
 }
 
+/// The delivery `id` as `client` sees it, once `ready` holds (within a minute).
+pub async fn view_when(
+    client: &ApiClient,
+    id: &str,
+    what: &str,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    eventually(what, Duration::from_secs(60), || async {
+        let (status, view) = client.get(&format!("/deliveries/{id}")).await;
+        (status == 200 && ready(&view)).then_some(view)
+    })
+    .await
+}
+
 /// Drives one delivery through pickup and completion as a patient rider would (`rider`, a
 /// client signed in as that rider): retrying while no worker or API answers (503, connection
 /// refused) or the rate limit says wait (429), and accepting that a request whose answer was

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
 use crate::entity::{rider_assignments, rider_availability};
@@ -63,13 +63,7 @@ impl ReadModel {
         online: bool,
     ) -> Result<RiderDispatch, ReadModelError> {
         use rider_availability::Column;
-        let row = rider_availability::ActiveModel {
-            rider_id: Set(rider_id.to_string()),
-            online: Set(online),
-            updated_at: Set(Utc::now()),
-            last_assigned_at: Set(None),
-        };
-        rider_availability::Entity::insert(row)
+        rider_availability::Entity::insert(availability_row(rider_id, online, Utc::now()))
             .on_conflict(
                 OnConflict::column(Column::RiderId)
                     .update_columns([Column::Online, Column::UpdatedAt])
@@ -143,45 +137,38 @@ impl ReadModel {
         let now = Utc::now();
         let txn = self.db.begin().await?;
         // The lock: a write to the rider's row, first, so the reservations of one rider
-        // happen one after another (and a never-seen rider gets its row, online).
-        let lock = rider_availability::ActiveModel {
-            rider_id: Set(rider_id.to_string()),
-            online: Set(true),
-            updated_at: Set(now),
-            last_assigned_at: Set(None),
-        };
-        rider_availability::Entity::insert(lock)
-            .on_conflict(
-                OnConflict::column(rider_availability::Column::RiderId)
-                    .value(
-                        rider_availability::Column::UpdatedAt,
-                        Expr::col((
-                            rider_availability::Entity,
+        // happen one after another (and a never-seen rider gets its row, online). It
+        // answers whether the rider is online.
+        let availability =
+            rider_availability::Entity::insert(availability_row(rider_id, true, now))
+                .on_conflict(
+                    OnConflict::column(rider_availability::Column::RiderId)
+                        .value(
                             rider_availability::Column::UpdatedAt,
-                        )),
-                    )
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
+                            Expr::col((
+                                rider_availability::Entity,
+                                rider_availability::Column::UpdatedAt,
+                            )),
+                        )
+                        .to_owned(),
+                )
+                .exec_with_returning(&txn)
+                .await?;
+        let held: Vec<String> = rider_assignments::Entity::find()
+            .select_only()
+            .column(Column::DeliveryId)
+            .filter(Column::RiderId.eq(rider_id.as_str()))
+            .into_tuple()
+            .all(&txn)
             .await?;
-        let mine = rider_assignments::Entity::find().filter(Column::RiderId.eq(rider_id.as_str()));
-        let held = mine
-            .clone()
-            .filter(Column::DeliveryId.eq(delivery_id.as_str()))
-            .count(&txn)
-            .await?;
-        if held > 0 {
+        if held.iter().any(|id| id == delivery_id.as_str()) {
             // Going offline keeps what the rider holds: an assigned rider still picks up.
             return Ok(Reservation::Reserved);
         }
-        let online = rider_availability::Entity::find_by_id(rider_id.as_str())
-            .one(&txn)
-            .await?
-            .is_none_or(|row| row.online);
-        if need_online && !online {
+        if need_online && !availability.online {
             return Ok(Reservation::Offline);
         }
-        if mine.count(&txn).await? >= u64::from(capacity) {
+        if held.len() >= usize::from(capacity) {
             return Ok(Reservation::AtCapacity);
         }
         let row = rider_assignments::ActiveModel {
@@ -248,10 +235,8 @@ pub(crate) async fn reconcile(
                 .exec_without_returning(db)
                 .await?;
             let assigned = rider_availability::ActiveModel {
-                rider_id: Set(rider_id.to_string()),
-                online: Set(true),
-                updated_at: Set(row.updated_at),
                 last_assigned_at: Set(Some(row.updated_at)),
+                ..availability_row(rider_id, true, row.updated_at)
             };
             rider_availability::Entity::insert(assigned)
                 .on_conflict(
@@ -271,4 +256,18 @@ pub(crate) async fn reconcile(
         _ => {}
     }
     Ok(())
+}
+
+/// A new availability row of `rider_id` (what an upsert inserts when the rider has none).
+fn availability_row(
+    rider_id: &RiderId,
+    online: bool,
+    at: DateTime<Utc>,
+) -> rider_availability::ActiveModel {
+    rider_availability::ActiveModel {
+        rider_id: Set(rider_id.to_string()),
+        online: Set(online),
+        updated_at: Set(at),
+        last_assigned_at: Set(None),
+    }
 }

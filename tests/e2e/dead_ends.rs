@@ -9,6 +9,7 @@ use std::time::Duration;
 use e2e::{
     assert_invariants, eventually,
     stack::{Stack, StackOptions},
+    view_when,
 };
 use futures::StreamExt as _;
 use identity::Role;
@@ -16,20 +17,6 @@ use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
 use temporalio_client::WorkflowExecutionStatus;
 use workflows::{DeliveryWorkflow, names};
-
-/// The delivery as an operator sees it, once `ready` holds.
-async fn until(
-    operator: &e2e::http::ApiClient,
-    id: &str,
-    what: &str,
-    ready: impl Fn(&Value) -> bool,
-) -> Value {
-    eventually(what, Duration::from_secs(60), || async {
-        let (status, view) = operator.get(&format!("/deliveries/{id}")).await;
-        (status == 200 && ready(&view)).then_some(view)
-    })
-    .await
-}
 
 fn waiting(view: &Value) -> bool {
     !view["attention"].is_null()
@@ -77,7 +64,7 @@ async fn a_row_the_database_refuses_waits_for_an_operator_and_goes_on_when_retri
         .await;
     assert_eq!(status, 201, "{called}");
     let id = called["deliveryId"].as_str().expect("id").to_owned();
-    let view = until(
+    let view = view_when(
         &operator,
         &id,
         "the delivery to wait for an operator",
@@ -129,7 +116,7 @@ async fn a_row_the_database_refuses_waits_for_an_operator_and_goes_on_when_retri
     assert_eq!(status, 409);
 
     e2e::drive_to_completion(&rider, &id, Duration::from_secs(60)).await;
-    until(&operator, &id, "settlement", |v| {
+    view_when(&operator, &id, "settlement", |v| {
         v["payment"]["status"] == "Settled"
     })
     .await;
@@ -160,7 +147,7 @@ async fn a_settlement_payment_refuses_waits_for_an_operator_who_voids_it() {
         .post(&format!("/deliveries/{id}/complete"), json!({}))
         .await;
     assert_eq!(status, 200, "{body}");
-    let view = until(&operator, &id, "the refused settlement to wait", waiting).await;
+    let view = view_when(&operator, &id, "the refused settlement to wait", waiting).await;
     let reason = view["attention"]["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("settle the fee"), "{view}");
     still_running(&stack, &id).await;
@@ -173,7 +160,7 @@ async fn a_settlement_payment_refuses_waits_for_an_operator_who_voids_it() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let view = until(&operator, &id, "the void", |v| {
+    let view = view_when(&operator, &id, "the void", |v| {
         v["payment"]["status"] == "Voided"
     })
     .await;
@@ -205,7 +192,7 @@ async fn a_step_still_failing_after_its_retry_budget_waits_for_an_operator() {
         .await;
     assert_eq!(status, 202, "{called}");
     let id = called["deliveryId"].as_str().expect("id").to_owned();
-    let view = until(&operator, &id, "the budget to run out", waiting).await;
+    let view = view_when(&operator, &id, "the budget to run out", waiting).await;
     assert!(
         view["attention"]["reason"]
             .as_str()
@@ -222,12 +209,12 @@ async fn a_step_still_failing_after_its_retry_budget_waits_for_an_operator() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    until(&operator, &id, "the registration", |v| {
+    view_when(&operator, &id, "the registration", |v| {
         v["payment"]["status"] == "Registered"
     })
     .await;
     e2e::drive_to_completion(&rider, &id, Duration::from_secs(60)).await;
-    until(&operator, &id, "settlement", |v| {
+    view_when(&operator, &id, "settlement", |v| {
         v["payment"]["status"] == "Settled"
     })
     .await;
@@ -298,7 +285,7 @@ async fn thousands_of_repeated_pickups_add_nothing_to_the_history() {
         .await;
     assert_eq!(status, 200, "{body}");
     // Once the workflow has ended, a repeat still answers with the final state.
-    until(&restaurant, &id, "settlement", |v| {
+    view_when(&restaurant, &id, "settlement", |v| {
         v["payment"]["status"] == "Settled"
     })
     .await;

@@ -6,34 +6,11 @@ use std::time::Duration;
 
 use e2e::{
     assert_invariants, eventually,
-    http::ApiClient,
     stack::{Stack, StackOptions},
+    view_when,
 };
 use identity::Role;
 use serde_json::{Value, json};
-
-/// The delivery as `who` sees it once `ready` holds.
-async fn until(who: &ApiClient, id: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    eventually(what, Duration::from_secs(60), || async {
-        let (status, view) = who.get(&format!("/deliveries/{id}")).await;
-        (status == 200 && ready(&view)).then_some(view)
-    })
-    .await
-}
-
-async fn post(who: &ApiClient, path: &str, body: Value) -> (u16, Value) {
-    who.post(path, body).await
-}
-
-async fn set_availability(rider: &ApiClient, body: Value) -> (u16, Value) {
-    let sent = rider
-        .request(reqwest::Method::PUT, "/rider/availability")
-        .json(&body)
-        .send()
-        .await
-        .expect("put availability");
-    ApiClient::read(sent).await
-}
 
 fn code(body: &Value) -> &str {
     body["code"].as_str().unwrap_or_default()
@@ -53,15 +30,24 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
         availability,
         json!({"online": true, "zones": [], "capacity": 3, "active": []})
     );
-    let (status, changed) = set_availability(&rider, json!({"online": true, "capacity": 1})).await;
+    let (status, changed) = rider
+        .put(
+            "/rider/availability",
+            json!({"online": true, "capacity": 1}),
+        )
+        .await;
     assert_eq!(
         (status, &changed["capacity"]),
         (200, &json!(1)),
         "{changed}"
     );
     // rider-2 works in Mapo only; the restaurant's calls are in Gangnam.
-    let (status, _) =
-        set_availability(&elsewhere, json!({"online": true, "zones": ["mapo"]})).await;
+    let (status, _) = elsewhere
+        .put(
+            "/rider/availability",
+            json!({"online": true, "zones": ["mapo"]}),
+        )
+        .await;
     assert_eq!(status, 200);
 
     let first = restaurant.call_rider(12000).await;
@@ -88,10 +74,14 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
     assert_eq!(theirs, json!([]), "a Mapo rider sees Gangnam calls");
 
     // Offline: no calls, no pickup.
-    let (status, offline) = set_availability(&rider, json!({"online": false})).await;
+    let (status, offline) = rider
+        .put("/rider/availability", json!({"online": false}))
+        .await;
     assert_eq!((status, &offline["online"]), (200, &json!(false)));
     assert_eq!(rider.get("/rider/calls").await.1, json!([]));
-    let (status, refused) = post(&rider, &format!("/deliveries/{first}/pickup"), json!({})).await;
+    let (status, refused) = rider
+        .post(&format!("/deliveries/{first}/pickup"), json!({}))
+        .await;
     assert_eq!(
         (status, code(&refused)),
         (409, "rider_offline"),
@@ -99,25 +89,39 @@ async fn an_offline_rider_or_one_at_capacity_sees_no_calls_and_cannot_pick_up() 
     );
 
     // Online with capacity 1: the first pickup fills it.
-    set_availability(&rider, json!({"online": true})).await;
-    let (status, picked) = post(&rider, &format!("/deliveries/{first}/pickup"), json!({})).await;
+    rider
+        .put("/rider/availability", json!({"online": true}))
+        .await;
+    let (status, picked) = rider
+        .post(&format!("/deliveries/{first}/pickup"), json!({}))
+        .await;
     assert_eq!(status, 200, "{picked}");
-    let (status, full) = post(&rider, &format!("/deliveries/{second}/pickup"), json!({})).await;
+    let (status, full) = rider
+        .post(&format!("/deliveries/{second}/pickup"), json!({}))
+        .await;
     assert_eq!((status, code(&full)), (409, "rider_at_capacity"), "{full}");
     assert_eq!(rider.get("/rider/calls").await.1, json!([]));
     let (_, availability) = rider.get("/rider/availability").await;
     assert_eq!(availability["active"], json!([first]));
     // Going offline keeps what the rider holds; completing frees the place.
-    set_availability(&rider, json!({"online": false})).await;
-    let (status, done) = post(&rider, &format!("/deliveries/{first}/complete"), json!({})).await;
+    rider
+        .put("/rider/availability", json!({"online": false}))
+        .await;
+    let (status, done) = rider
+        .post(&format!("/deliveries/{first}/complete"), json!({}))
+        .await;
     assert_eq!(status, 200, "{done}");
-    set_availability(&rider, json!({"online": true})).await;
+    rider
+        .put("/rider/availability", json!({"online": true}))
+        .await;
     eventually("the place to be free", Duration::from_secs(20), || async {
         let (_, a) = rider.get("/rider/availability").await;
         (a["active"] == json!([])).then_some(())
     })
     .await;
-    let (status, picked) = post(&rider, &format!("/deliveries/{second}/pickup"), json!({})).await;
+    let (status, picked) = rider
+        .post(&format!("/deliveries/{second}/pickup"), json!({}))
+        .await;
     assert_eq!(status, 200, "{picked}");
     let timeline = &picked["timeline"];
     for step in ["calledAt", "assignedAt", "pickedAt"] {
@@ -136,18 +140,18 @@ async fn an_operator_reassigns_a_picked_up_delivery_and_the_new_rider_completes_
 
     let id = restaurant.call_rider(20000).await;
     assert_eq!(
-        post(&old, &format!("/deliveries/{id}/pickup"), json!({}))
+        old.post(&format!("/deliveries/{id}/pickup"), json!({}))
             .await
             .0,
         200
     );
     // The rider's scooter broke down: the dispatcher moves the delivery.
-    let (status, moved) = post(
-        &operator,
-        &format!("/deliveries/{id}/reassign"),
-        json!({"riderId": "rider-2", "reason": "scooter broke down"}),
-    )
-    .await;
+    let (status, moved) = operator
+        .post(
+            &format!("/deliveries/{id}/reassign"),
+            json!({"riderId": "rider-2", "reason": "scooter broke down"}),
+        )
+        .await;
     assert_eq!(status, 200, "{moved}");
     assert_eq!(moved["status"], "Picked");
     assert_eq!(moved["riderId"], "rider-2");
@@ -181,16 +185,20 @@ async fn an_operator_reassigns_a_picked_up_delivery_and_the_new_rider_completes_
     )
     .await;
     assert_eq!(old.get(&format!("/deliveries/{id}")).await.0, 404);
-    let (status, refused) = post(&old, &format!("/deliveries/{id}/complete"), json!({})).await;
+    let (status, refused) = old
+        .post(&format!("/deliveries/{id}/complete"), json!({}))
+        .await;
     assert_eq!(
         (status, code(&refused)),
         (403, "not_your_delivery"),
         "{refused}"
     );
 
-    let (status, done) = post(&new, &format!("/deliveries/{id}/complete"), json!({})).await;
+    let (status, done) = new
+        .post(&format!("/deliveries/{id}/complete"), json!({}))
+        .await;
     assert_eq!(status, 200, "{done}");
-    let settled = until(&operator, &id, "the settlement", |v| {
+    let settled = view_when(&operator, &id, "the settlement", |v| {
         v["payment"]["status"] == "Settled"
     })
     .await;
@@ -223,12 +231,12 @@ async fn an_open_call_assigned_by_an_operator_is_only_that_riders() {
     let operator = stack.signed_in(Role::Operator, "op-1").await;
 
     let id = restaurant.call_rider(9000).await;
-    let (status, assigned) = post(
-        &operator,
-        &format!("/deliveries/{id}/reassign"),
-        json!({"riderId": "rider-1"}),
-    )
-    .await;
+    let (status, assigned) = operator
+        .post(
+            &format!("/deliveries/{id}/reassign"),
+            json!({"riderId": "rider-1"}),
+        )
+        .await;
     assert_eq!(
         (status, &assigned["status"]),
         (200, &json!("Assigned")),
@@ -244,19 +252,21 @@ async fn an_open_call_assigned_by_an_operator_is_only_that_riders() {
         },
     )
     .await;
-    let (status, refused) = post(&other, &format!("/deliveries/{id}/pickup"), json!({})).await;
+    let (status, refused) = other
+        .post(&format!("/deliveries/{id}/pickup"), json!({}))
+        .await;
     assert_eq!(
         (status, code(&refused)),
         (403, "not_your_delivery"),
         "{refused}"
     );
     // An unknown rider, or one with no free place, cannot be given it.
-    let (status, unknown) = post(
-        &operator,
-        &format!("/deliveries/{id}/reassign"),
-        json!({"riderId": "rider-nobody"}),
-    )
-    .await;
+    let (status, unknown) = operator
+        .post(
+            &format!("/deliveries/{id}/reassign"),
+            json!({"riderId": "rider-nobody"}),
+        )
+        .await;
     assert_eq!(
         (status, &unknown["field"]),
         (422, &json!("riderId")),
@@ -266,12 +276,15 @@ async fn an_open_call_assigned_by_an_operator_is_only_that_riders() {
     assert_eq!(listed["status"], "Assigned");
 
     assert_eq!(
-        post(&chosen, &format!("/deliveries/{id}/pickup"), json!({}))
+        chosen
+            .post(&format!("/deliveries/{id}/pickup"), json!({}))
             .await
             .0,
         200
     );
-    let (status, done) = post(&chosen, &format!("/deliveries/{id}/complete"), json!({})).await;
+    let (status, done) = chosen
+        .post(&format!("/deliveries/{id}/complete"), json!({}))
+        .await;
     assert_eq!(status, 200, "{done}");
     assert!(done["timeline"]["assignedAt"].is_string());
     assert_eq!(done["assignments"].as_array().map(Vec::len), Some(1));
@@ -287,7 +300,8 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
     let picked_up = async |cost| {
         let id = restaurant.call_rider(cost).await;
         assert_eq!(
-            post(&rider, &format!("/deliveries/{id}/pickup"), json!({}))
+            rider
+                .post(&format!("/deliveries/{id}/pickup"), json!({}))
                 .await
                 .0,
             200
@@ -296,12 +310,12 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
     };
     // Before pickup there is nothing to fail.
     let open = restaurant.call_rider(5000).await;
-    let (status, early) = post(
-        &rider,
-        &format!("/deliveries/{open}/fail"),
-        json!({"reason": "damaged"}),
-    )
-    .await;
+    let (status, early) = rider
+        .post(
+            &format!("/deliveries/{open}/fail"),
+            json!({"reason": "damaged"}),
+        )
+        .await;
     assert_eq!((status, code(&early)), (409, "wrong_state"), "{early}");
 
     let expected = [
@@ -312,12 +326,12 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
     ];
     for (reason, payment) in expected {
         let id = picked_up(11000).await;
-        let (status, failed) = post(
-            &rider,
-            &format!("/deliveries/{id}/fail"),
-            json!({"reason": reason, "note": "rang twice"}),
-        )
-        .await;
+        let (status, failed) = rider
+            .post(
+                &format!("/deliveries/{id}/fail"),
+                json!({"reason": reason, "note": "rang twice"}),
+            )
+            .await;
         assert_eq!(
             (status, &failed["status"]),
             (200, &json!("Failed")),
@@ -327,21 +341,19 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
             failed["failure"],
             json!({"reason": reason, "note": "rang twice"})
         );
-        let ended = until(&operator, &id, "the fee to follow the reason", |v| {
+        let ended = view_when(&operator, &id, "the fee to follow the reason", |v| {
             v["payment"]["status"] == payment
         })
         .await;
         assert_eq!(ended["status"], "Failed", "{reason}");
         // A failed delivery can no longer be completed; repeating the failure is harmless.
-        let (status, refused) =
-            post(&rider, &format!("/deliveries/{id}/complete"), json!({})).await;
+        let (status, refused) = rider
+            .post(&format!("/deliveries/{id}/complete"), json!({}))
+            .await;
         assert_eq!((status, code(&refused)), (409, "wrong_state"), "{refused}");
-        let (status, _) = post(
-            &rider,
-            &format!("/deliveries/{id}/fail"),
-            json!({"reason": reason}),
-        )
-        .await;
+        let (status, _) = rider
+            .post(&format!("/deliveries/{id}/fail"), json!({"reason": reason}))
+            .await;
         assert_eq!(status, 200, "{reason}: a repeated failure");
         let row = eventually(
             "the list to show the reason",
@@ -357,33 +369,33 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
 
     // `other`: the fee stays registered until an operator decides; retry is not a decision.
     let id = picked_up(8000).await;
-    let (status, _) = post(
-        &rider,
-        &format!("/deliveries/{id}/fail"),
-        json!({"reason": "other", "note": "bike stolen"}),
-    )
-    .await;
+    let (status, _) = rider
+        .post(
+            &format!("/deliveries/{id}/fail"),
+            json!({"reason": "other", "note": "bike stolen"}),
+        )
+        .await;
     assert_eq!(status, 200);
-    let waiting = until(&operator, &id, "the operator's attention", |v| {
+    let waiting = view_when(&operator, &id, "the operator's attention", |v| {
         !v["attention"].is_null()
     })
     .await;
     assert_eq!(waiting["payment"]["status"], "Registered");
-    let (status, retry) = post(
-        &operator,
-        &format!("/deliveries/{id}/resolve"),
-        json!({"outcome": "retry"}),
-    )
-    .await;
+    let (status, retry) = operator
+        .post(
+            &format!("/deliveries/{id}/resolve"),
+            json!({"outcome": "retry"}),
+        )
+        .await;
     assert_eq!(status, 409, "{retry}");
-    let (status, decided) = post(
-        &operator,
-        &format!("/deliveries/{id}/resolve"),
-        json!({"outcome": "settle", "note": "the rider did the trip"}),
-    )
-    .await;
+    let (status, decided) = operator
+        .post(
+            &format!("/deliveries/{id}/resolve"),
+            json!({"outcome": "settle", "note": "the rider did the trip"}),
+        )
+        .await;
     assert_eq!(status, 200, "{decided}");
-    let settled = until(&operator, &id, "the settlement", |v| {
+    let settled = view_when(&operator, &id, "the settlement", |v| {
         v["payment"]["status"] == "Settled"
     })
     .await;
@@ -402,22 +414,22 @@ async fn dispatch_endpoints_answer_only_their_roles() {
 
     for who in [&restaurant, &operator] {
         assert_eq!(who.get("/rider/availability").await.0, 403);
-        let (status, _) = post(
-            who,
-            &format!("/deliveries/{id}/fail"),
-            json!({"reason": "damaged"}),
-        )
-        .await;
+        let (status, _) = who
+            .post(
+                &format!("/deliveries/{id}/fail"),
+                json!({"reason": "damaged"}),
+            )
+            .await;
         assert_eq!(status, 403);
     }
     for who in [&restaurant, &rider] {
         assert_eq!(who.get("/ops/riders").await.0, 403);
-        let (status, _) = post(
-            who,
-            &format!("/deliveries/{id}/reassign"),
-            json!({"riderId": "rider-1"}),
-        )
-        .await;
+        let (status, _) = who
+            .post(
+                &format!("/deliveries/{id}/reassign"),
+                json!({"riderId": "rider-1"}),
+            )
+            .await;
         assert_eq!(status, 403);
     }
     assert_eq!(restaurant.get("/rider/calls").await.0, 403);
@@ -461,8 +473,12 @@ async fn racing_riders_never_hold_more_than_their_capacity() {
     let mut riders = Vec::new();
     for i in 0..RIDERS {
         let rider = stack.signed_in(Role::Rider, &format!("rider-{i}")).await;
-        let (status, body) =
-            set_availability(&rider, json!({"online": true, "capacity": CAPACITY})).await;
+        let (status, body) = rider
+            .put(
+                "/rider/availability",
+                json!({"online": true, "capacity": CAPACITY}),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         riders.push(rider);
     }
@@ -486,8 +502,9 @@ async fn racing_riders_never_hold_more_than_their_capacity() {
                     assert!(tokio::time::Instant::now() < deadline, "riders stalled");
                     if !held.is_empty() && dice.below(2) == 0 {
                         let id = held.swap_remove(dice.below(held.len() as u64) as usize);
-                        let (status, body) =
-                            post(&rider, &format!("/deliveries/{id}/complete"), json!({})).await;
+                        let (status, body) = rider
+                            .post(&format!("/deliveries/{id}/complete"), json!({}))
+                            .await;
                         assert_eq!(status, 200, "{body}");
                         done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         continue;
@@ -500,8 +517,9 @@ async fn racing_riders_never_hold_more_than_their_capacity() {
                     }
                     let pick = &calls[dice.below(calls.len() as u64) as usize];
                     let id = pick["deliveryId"].as_str().expect("id").to_owned();
-                    let (status, body) =
-                        post(&rider, &format!("/deliveries/{id}/pickup"), json!({})).await;
+                    let (status, body) = rider
+                        .post(&format!("/deliveries/{id}/pickup"), json!({}))
+                        .await;
                     match (status, code(&body)) {
                         (200, _) => held.push(id),
                         (409, "wrong_state" | "rider_at_capacity") => {}
@@ -530,7 +548,7 @@ async fn racing_riders_never_hold_more_than_their_capacity() {
     };
     let mut spans: std::collections::HashMap<String, Vec<_>> = Default::default();
     for id in &ids {
-        let view = until(&operator, id, "the settlement", |v| {
+        let view = view_when(&operator, id, "the settlement", |v| {
             v["payment"]["status"] == "Settled"
         })
         .await;

@@ -239,12 +239,10 @@ async fn running_deliveries_continue_after_temporal_restarts_on_the_same_databas
     // One rider holds four at once and asks for a fifth during the outage: its largest
     // capacity is five.
     let (status, _) = rider
-        .request(reqwest::Method::PUT, "/rider/availability")
-        .json(&json!({"online": true, "capacity": 5}))
-        .send()
-        .await
-        .map(e2e::http::ApiClient::read)
-        .expect("raise the capacity")
+        .put(
+            "/rider/availability",
+            json!({"online": true, "capacity": 5}),
+        )
         .await;
     assert_eq!(status, 200);
     for id in &ids[..4] {
