@@ -1,7 +1,7 @@
 //! Who sees which delivery: the contract's table, in one place. A delivery the caller may not
 //! see is answered exactly as an unknown one (`404`), so ids of other tenants leak nothing.
 
-use domain::{Call, DeliveryStatus, RiderId};
+use domain::{Call, DeliveryStatus, DeliveryView, DispatchMode, RiderId};
 use identity::{Principal, Role};
 
 /// Whether `caller` may see a delivery of `call`, in `status`, held (or last held) by
@@ -21,6 +21,24 @@ pub(crate) fn may_see(
                 || rider.is_some_and(|rider| rider.as_str() == caller.id.as_str())
         }
     }
+}
+
+/// [`may_see`] for a delivery's live view, which also knows how its call is offered: while a
+/// call in offer mode goes to one rider at a time, only the rider it is offered to sees it
+/// among the riders.
+pub(crate) fn may_see_view(caller: &Principal, view: &DeliveryView) -> bool {
+    let offered_elsewhere = view.status == DeliveryStatus::Called
+        && view.dispatch.mode == DispatchMode::Offer
+        && !view.dispatch.unassigned
+        && view
+            .dispatch
+            .offer
+            .as_ref()
+            .is_none_or(|offer| offer.rider_id.as_str() != caller.id.as_str());
+    if caller.role == Role::Rider && offered_elsewhere {
+        return false;
+    }
+    may_see(caller, &view.call, view.status, view.rider_id.as_ref())
 }
 
 #[cfg(test)]
@@ -51,5 +69,22 @@ mod tests {
         assert!(!picked(&caller("rider-8", Role::Rider)));
         assert!(open(&caller("rider-8", Role::Rider)));
         assert!(!open(&caller("r-2", Role::Restaurant)));
+    }
+
+    #[test]
+    fn a_call_offered_to_one_rider_is_seen_by_that_rider_only() {
+        let mut view = DeliveryView::pending(call());
+        view.dispatch.mode = DispatchMode::Offer;
+        view.dispatch.offer = Some(domain::PendingOffer {
+            rider_id: "rider-7".parse().unwrap(),
+            expires_at: chrono::DateTime::UNIX_EPOCH,
+        });
+        assert!(may_see_view(&caller("rider-7", Role::Rider), &view));
+        assert!(!may_see_view(&caller("rider-8", Role::Rider), &view));
+        assert!(may_see_view(&caller("r-1", Role::Restaurant), &view));
+        // Once the offers ran out, the call is every rider's again.
+        view.dispatch.offer = None;
+        view.dispatch.unassigned = true;
+        assert!(may_see_view(&caller("rider-8", Role::Rider), &view));
     }
 }

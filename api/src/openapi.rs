@@ -123,8 +123,8 @@ mod tests {
             }
         }
         assert_eq!(
-            bodies, 12,
-            "call, cancel, pickup, complete, fail, reassign, resolve, availability, account create and patch, codec decode and encode read a body"
+            bodies, 14,
+            "call, cancel, accept, decline, pickup, complete, fail, reassign, resolve, availability, account create and patch, codec decode and encode read a body"
         );
     }
 

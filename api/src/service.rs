@@ -5,7 +5,10 @@
 
 use std::time::Instant;
 
-use domain::{Call, CustomerId, DeliveryId, DeliveryView, PaymentSummary, RestaurantId, Text};
+use domain::{
+    Call, CustomerId, DeliveryId, DeliveryView, DispatchMode, PaymentSummary, RestaurantId, Text,
+};
+use identity::Profile;
 use serde::{Deserialize, Serialize};
 use temporalio_client::{
     WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
@@ -15,7 +18,7 @@ use temporalio_client::{
 use temporalio_common::{MemoValues, search_attributes::SearchAttributes};
 use workflows::{
     DeliveryWorkflow,
-    model::{DeliveryInput, DeliveryStatus},
+    model::{DeliveryInput, DeliveryStatus, OfferPlan},
     names,
 };
 
@@ -143,6 +146,7 @@ pub(crate) async fn call(
     // The request's span (see `observe`) names the delivery on every line it logs.
     tracing::Span::current().record("delivery_id", delivery_id.as_str());
     let settings = state.settings();
+    let offers = offer_plan(state, &request.restaurant_id).await?;
     let input = DeliveryInput {
         call: Call {
             delivery_id,
@@ -154,12 +158,37 @@ pub(crate) async fn call(
         pickup_deadline_secs: settings.pickup_deadline_secs,
         completion_deadline_secs: settings.completion_deadline_secs,
         retry_budget_secs: settings.step_retry_budget_secs,
+        offers,
     };
     let view = match &key {
         Some(key) => call_with_key(state, &input, key).await?,
         None => start(state, &input).await?,
     };
     Ok(view.unwrap_or_else(|| DeliveryView::pending(input.call)))
+}
+
+/// How the restaurant's calls are offered: `None` for the broadcast (its default), else one
+/// rider at a time in its zone, as the deployment configures offers.
+async fn offer_plan(
+    state: &AppState,
+    restaurant_id: &RestaurantId,
+) -> Result<Option<OfferPlan>, ApiError> {
+    let account = state
+        .identity()
+        .accounts
+        .get(&restaurant_id.clone().into())
+        .await?;
+    let settings = state.settings();
+    Ok(match account.profile {
+        Profile::Restaurant(profile) if profile.dispatch_mode == DispatchMode::Offer => {
+            Some(OfferPlan {
+                zone: profile.zone,
+                timeout_secs: settings.offer_timeout_secs,
+                rounds: settings.offer_rounds,
+            })
+        }
+        _ => None,
+    })
 }
 
 /// The call of `input` under `key`, through the key's record in the delivery-list database.
@@ -467,6 +496,7 @@ async fn fallback(
             .map(|reason| domain::DeliveryFailure { reason, note: None }),
         timeline: domain::Timeline::default(),
         assignments: Vec::new(),
+        dispatch: domain::DispatchSummary::default(),
     };
     Ok((Source::DeliveryList, view))
 }

@@ -84,6 +84,25 @@ pub struct Settings {
         value_name = "SECS"
     )]
     pub step_retry_budget_secs: Option<u64>,
+    /// Seconds an offer waits for its rider's answer (restaurants in offer mode)
+    #[arg(
+        long = "offer-timeout-secs",
+        env = "DELIVERY_OFFER_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub offer_timeout_secs: u64,
+    /// Offers of a call, one rider at a time, before it goes to every rider and is flagged
+    /// unassigned (restaurants in offer mode)
+    #[arg(
+        long = "offer-rounds",
+        env = "DELIVERY_OFFER_ROUNDS",
+        value_name = "N",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(0..=100)
+    )]
+    pub offer_rounds: u32,
     /// Where Prometheus `/metrics` is served; `off` for nowhere
     #[arg(
         long = "metrics-addr",

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{AccountId, Cost, DeliveryId, RestaurantId, RiderId, Text};
+use crate::{AccountId, Cost, DeliveryId, DispatchMode, RestaurantId, RiderId, Text};
 
 /// Where a delivery is in its life: `Called` → (`Assigned` →) `Picked` → `Completed` or
 /// `Failed`, or → `Cancelled` before pickup.
@@ -264,6 +264,69 @@ pub struct OpenCall {
     pub call: Call,
     /// When the restaurant called.
     pub called_at: DateTime<Utc>,
+    /// Which riders see it (left out for the broadcast, so its payloads are as before).
+    #[serde(default, skip_serializing_if = "CallReach::is_broadcast")]
+    pub reach: CallReach,
+}
+
+/// Which riders see an open call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum CallReach {
+    /// Every online rider whose zones include the restaurant's: the first pickup wins.
+    #[default]
+    Broadcast,
+    /// Only `rider_id`, until `expires_at`: the `round`th offer of the call.
+    #[serde(rename_all = "camelCase")]
+    Offer {
+        rider_id: RiderId,
+        expires_at: DateTime<Utc>,
+        round: u32,
+    },
+    /// Offers ran out after `round` of them (or found nobody): open to every rider like the
+    /// broadcast, and flagged for operators.
+    Unassigned { round: u32 },
+}
+
+impl CallReach {
+    pub fn is_broadcast(&self) -> bool {
+        matches!(self, Self::Broadcast)
+    }
+
+    /// The offer round this reach belongs to (0 for the broadcast): a write of an older round
+    /// never overwrites a newer one.
+    pub fn round(&self) -> u32 {
+        match self {
+            Self::Broadcast => 0,
+            Self::Offer { round, .. } | Self::Unassigned { round } => *round,
+        }
+    }
+}
+
+/// How a call reaches riders and how its offers went: the view's `dispatch`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DispatchSummary {
+    /// The restaurant's dispatch mode when it called.
+    pub mode: DispatchMode,
+    /// Offers made so far (0 in broadcast mode).
+    pub round: u32,
+    /// Offers declined or let lapse.
+    pub declines: u32,
+    /// The offers ran out (rounds spent, or nobody to offer it to): the call is open to every
+    /// rider and nobody has taken it yet.
+    pub unassigned: bool,
+    /// The offer riders are waiting on: to whom, until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<PendingOffer>,
+}
+
+/// An offer waiting for its rider's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingOffer {
+    pub rider_id: RiderId,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The `payment` object of a delivery.
@@ -305,6 +368,8 @@ pub struct DeliveryView {
     /// Every rider the delivery went to, oldest first.
     #[serde(default)]
     pub assignments: Vec<Assignment>,
+    #[serde(default)]
+    pub dispatch: DispatchSummary,
 }
 
 /// Why a delivery waits for an operator, and since when.
@@ -357,6 +422,7 @@ impl DeliveryView {
             failure: None,
             timeline: Timeline::default(),
             assignments: Vec::new(),
+            dispatch: DispatchSummary::default(),
         }
     }
 }

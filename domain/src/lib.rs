@@ -21,9 +21,10 @@ pub use account::{
     RiderCapacity, RiderZones, Role,
 };
 pub use delivery::{
-    Assignment, Attention, Call, DeliveryFailure, DeliveryRow, DeliveryStatus, DeliveryView,
-    FailureMoney, FailureReason, OpenCall, ParseFailureReasonError, ParseStatusError,
-    PaymentStatus, PaymentSummary, Projection, Resolution, Timeline,
+    Assignment, Attention, Call, CallReach, DeliveryFailure, DeliveryRow, DeliveryStatus,
+    DeliveryView, DispatchSummary, FailureMoney, FailureReason, OpenCall, ParseFailureReasonError,
+    ParseStatusError, PaymentStatus, PaymentSummary, PendingOffer, Projection, Resolution,
+    Timeline,
 };
 pub use id::{
     AccountId, CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId, Zone,

@@ -222,6 +222,7 @@ async fn delivery(
         pickup_deadline_secs: None,
         completion_deadline_secs: None,
         retry_budget_secs: None,
+        offers: None,
     };
     // The same start options as the API's, minus the search attributes and memo.
     let options = WorkflowStartOptions::new(queue, id.clone())

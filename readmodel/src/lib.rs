@@ -11,9 +11,9 @@
 //!
 //! * [`ReadModel::project`] keeps the row with the highest per-delivery `seq`,
 //!   in a single `INSERT … ON CONFLICT … DO UPDATE … WHERE seq < excluded.seq`;
-//! * [`ReadModel::offer_call`] inserts only if absent, and
-//!   [`ReadModel::withdraw_call`] leaves a tombstone that a late offer cannot
-//!   clear.
+//! * [`ReadModel::offer_call`] inserts a broadcast only if absent and moves an
+//!   offered call only to a later offer round, and [`ReadModel::withdraw_call`]
+//!   leaves a tombstone that a late offer cannot clear.
 //!
 //! The HTTP API reads with [`ReadModel::delivery`], [`ReadModel::list`] and
 //! [`ReadModel::open_calls`]. SQLite and PostgreSQL are supported.
@@ -29,17 +29,17 @@ mod types;
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use entity::{delivery_list, open_calls};
 use migration::Migrator;
 
-pub use domain::{DeliveryId, DeliveryRow, DeliveryStatus, OpenCall, Projection};
+pub use domain::{DeliveryId, DeliveryRow, DeliveryStatus, OpenCall, Projection, RiderId};
 pub use idempotency::IdempotencyRecord;
 pub use riders::{Reservation, RiderDispatch};
 pub use types::{Applied, ListFilter};
@@ -168,6 +168,12 @@ impl ReadModel {
         Ok(ReadModel { db })
     }
 
+    /// The pool, for the accounts that live in the same database (the dispatch worker reads
+    /// riders' zones and capacity through it).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// Shows `p` in the delivery list unless a row with an equal or higher
     /// `seq` is already there, and makes the riders' assignments agree with it.
     ///
@@ -243,16 +249,36 @@ impl ReadModel {
             .collect()
     }
 
-    /// Opens the call `c` to riders unless it was already offered or withdrawn.
+    /// Opens the call `c` to the riders its reach names, unless it was withdrawn. A broadcast
+    /// is written once; an offer (or the fallback after the offers) replaces the row of an
+    /// earlier or the same round, never a later one, so a late retry changes nothing.
     pub async fn offer_call(&self, c: &OpenCall) -> Result<(), ReadModelError> {
+        use open_calls::Column;
         let model = open_calls::ActiveModel::from(c);
-        // Doing nothing on conflict is what keeps a tombstone withdrawn.
+        let on_conflict = match c.reach.round() {
+            // Doing nothing on conflict is what keeps a tombstone withdrawn.
+            0 => OnConflict::column(Column::DeliveryId)
+                .do_nothing()
+                .to_owned(),
+            _ => OnConflict::column(Column::DeliveryId)
+                .update_columns([
+                    Column::Reach,
+                    Column::OfferRound,
+                    Column::OfferedTo,
+                    Column::OfferExpiresAt,
+                ])
+                .action_and_where(
+                    Expr::col((open_calls::Entity, Column::WithdrawnAt))
+                        .is_null()
+                        .and(
+                            Expr::col((open_calls::Entity, Column::OfferRound))
+                                .lte(Expr::col((Alias::new("excluded"), Column::OfferRound))),
+                        ),
+                )
+                .to_owned(),
+        };
         open_calls::Entity::insert(model)
-            .on_conflict(
-                OnConflict::column(open_calls::Column::DeliveryId)
-                    .do_nothing()
-                    .to_owned(),
-            )
+            .on_conflict(on_conflict)
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
@@ -281,11 +307,25 @@ impl ReadModel {
         Ok(())
     }
 
-    /// Calls still open, newest first (what a rider's app announces), at most `limit`.
-    pub async fn open_calls(&self, limit: u64) -> Result<Vec<OpenCall>, ReadModelError> {
+    /// Calls still open, newest first, at most `limit`: with `for_rider`, those that rider
+    /// may take now (open to every rider, or offered to it and not lapsed by `now`); else all.
+    pub async fn open_calls(
+        &self,
+        limit: u64,
+        for_rider: Option<(&RiderId, DateTime<Utc>)>,
+    ) -> Result<Vec<OpenCall>, ReadModelError> {
         use open_calls::Column;
-        open_calls::Entity::find()
-            .filter(Column::WithdrawnAt.is_null())
+        let mut query = open_calls::Entity::find().filter(Column::WithdrawnAt.is_null());
+        if let Some((rider_id, now)) = for_rider {
+            query = query.filter(
+                Condition::any().add(Column::OfferedTo.is_null()).add(
+                    Condition::all()
+                        .add(Column::OfferedTo.eq(rider_id.as_str()))
+                        .add(Column::OfferExpiresAt.gt(now)),
+                ),
+            );
+        }
+        query
             .order_by_desc(Column::CalledAt)
             .order_by_asc(Column::DeliveryId)
             .limit(limit)
@@ -294,6 +334,49 @@ impl ReadModel {
             .into_iter()
             .map(OpenCall::try_from)
             .collect()
+    }
+
+    /// Calls whose offers ran out and that nobody has taken yet, oldest first (what
+    /// operators look at first), at most `limit`.
+    pub async fn unassigned_calls(&self, limit: u64) -> Result<Vec<OpenCall>, ReadModelError> {
+        use open_calls::Column;
+        open_calls::Entity::find()
+            .filter(Column::WithdrawnAt.is_null())
+            .filter(Column::Reach.eq("unassigned"))
+            .order_by_asc(Column::CalledAt)
+            .order_by_asc(Column::DeliveryId)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(OpenCall::try_from)
+            .collect()
+    }
+
+    /// How many offers not lapsed by `now` each rider has, leaving out those of `except`
+    /// (the call being offered): what spreads offers over riders.
+    pub async fn offers_out(
+        &self,
+        now: DateTime<Utc>,
+        except: &DeliveryId,
+    ) -> Result<HashMap<String, u32>, ReadModelError> {
+        use open_calls::Column;
+        let rows: Vec<(String, i64)> = open_calls::Entity::find()
+            .select_only()
+            .column(Column::OfferedTo)
+            .column_as(Column::DeliveryId.count(), "count")
+            .filter(Column::WithdrawnAt.is_null())
+            .filter(Column::OfferedTo.is_not_null())
+            .filter(Column::OfferExpiresAt.gt(now))
+            .filter(Column::DeliveryId.ne(except.as_str()))
+            .group_by(Column::OfferedTo)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(rider, count)| (rider, u32::try_from(count).unwrap_or(u32::MAX)))
+            .collect())
     }
 
     /// How many deliveries the list shows in each status.

@@ -115,6 +115,7 @@ async fn a_registration_refused_on_the_merits_ends_the_delivery_without_moving_m
         pickup_deadline_secs: None,
         completion_deadline_secs: None,
         retry_budget_secs: None,
+        offers: None,
     };
     let handle = stack
         .temporal

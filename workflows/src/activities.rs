@@ -7,7 +7,8 @@ use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
 
 use crate::model::{
-    AttentionNotice, DeliveryId, OpenCall, PaymentRecord, Projection, RegisterPaymentInput,
+    AttentionNotice, DeliveryId, OfferInput, OpenCall, PaymentRecord, Projection,
+    RegisterPaymentInput, RiderId,
 };
 
 /// Payment activities (task queue `payments`): calls to the payment service.
@@ -40,9 +41,17 @@ pub struct DispatchActivities;
 
 #[activity_definitions]
 impl DispatchActivities {
-    /// Offers the call to riders.
+    /// Opens the call to riders: to every rider (the broadcast, or the fallback of offers).
     #[activity(name = "OfferCall")]
     pub fn offer_call(input: OpenCall) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Offers the call to the best candidate (online, working in the zone, with a free
+    /// place, not passed on it yet; fewest deliveries held, longest since the last one, then
+    /// id) and returns it; `None` when there is nobody.
+    #[activity(name = "OfferToRider")]
+    pub fn offer_to_rider(input: OfferInput) -> Result<Option<RiderId>, ActivityError> {
         unimplemented!()
     }
 
@@ -76,7 +85,7 @@ impl ProjectionActivities {
 /// The declarations' marker types, for `#[activity(definition = ...)]` in implementations.
 pub mod definitions {
     pub use super::{
-        dispatch_activities::{OfferCall, WithdrawCall},
+        dispatch_activities::{OfferCall, OfferToRider, WithdrawCall},
         payment_activities::{RegisterPayment, SettlePayment, VoidPayment},
         projection_activities::{ProjectDelivery, ReportAttention},
     };

@@ -31,6 +31,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt as _;
 use temporalio_common::{
     ActivityCloseTimeouts, ActivityDefinition, RetryPolicy,
     protos::temporal::api::failure::v1::{Failure, failure::FailureInfo},
@@ -46,9 +47,9 @@ use temporalio_sdk::{
 use crate::{
     activities::{DispatchActivities, PaymentActivities, ProjectionActivities},
     model::{
-        AttentionNotice, CancelRequest, DeliveryInput, DeliveryStatus, DeliveryView, Expiry,
-        FailRequest, FailureMoney, OpenCall, PaymentStatus, ReassignRequest, RegisterPaymentInput,
-        Resolution, ResolveRequest, RiderRequest, Text,
+        AttentionNotice, CallReach, CancelRequest, DeclineRequest, DeliveryInput, DeliveryStatus,
+        DeliveryView, Expiry, FailRequest, FailureMoney, OpenCall, PaymentStatus, ReassignRequest,
+        RegisterPaymentInput, Resolution, ResolveRequest, RiderRequest, Text,
     },
     names,
     state::DeliveryState,
@@ -164,6 +165,50 @@ impl DeliveryWorkflow {
         self.state.count_update();
         self.state
             .complete(&req.rider_id, at(ctx.workflow_time()))?;
+        Ok(self.state.view())
+    }
+
+    #[update_validator(accept)]
+    fn validate_accept(
+        &self,
+        _ctx: &WorkflowContextView,
+        req: &RiderRequest,
+    ) -> Result<(), HandlerError> {
+        Ok(self.state.admit(self.state.can_accept(&req.rider_id))?)
+    }
+
+    /// The rider the call is offered to takes it (its place was reserved by the caller).
+    #[update(name = "accept")]
+    pub fn accept(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        req: RiderRequest,
+    ) -> Result<DeliveryView, HandlerError> {
+        req.check_fresh(time_ms(ctx.workflow_time()))?;
+        self.state.count_update();
+        self.state.accept(&req.rider_id, at(ctx.workflow_time()))?;
+        Ok(self.state.view())
+    }
+
+    #[update_validator(decline)]
+    fn validate_decline(
+        &self,
+        _ctx: &WorkflowContextView,
+        req: &DeclineRequest,
+    ) -> Result<(), HandlerError> {
+        Ok(self.state.admit(self.state.can_decline(&req.rider_id))?)
+    }
+
+    /// The rider the call is offered to passes; the next candidate gets it.
+    #[update(name = "decline")]
+    pub fn decline(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        req: DeclineRequest,
+    ) -> Result<DeliveryView, HandlerError> {
+        req.check_fresh(time_ms(ctx.workflow_time()))?;
+        self.state.count_update();
+        self.state.decline(&req)?;
         Ok(self.state.view())
     }
 
@@ -348,19 +393,17 @@ async fn register_fee(ctx: &Ctx, saga: &mut Saga) -> Result<bool, Resolution> {
 }
 
 /// Step 2: the call goes to riders and to the delivery list at once (unless a rider or a
-/// cancel was faster than the registration).
+/// cancel was faster than the registration). In offer mode the list shows it now and the
+/// offers go out one at a time while the saga waits ([`wait_for_pickup`]).
 async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
     if status(ctx) != DeliveryStatus::Called {
         return Ok(());
     }
     let at = now(ctx);
-    let call = OpenCall {
-        call: ctx.state(|w| w.state.input().call.clone()),
-        called_at: at,
-    };
-    let row = ctx.state_mut(|w| {
+    let (call, row, broadcast) = ctx.state_mut(|w| {
         w.state.called(at);
-        w.state.next_projection(at)
+        let broadcast = w.state.input().offers.is_none();
+        (w.state.open_call(), w.state.next_projection(at), broadcast)
     });
     // Withdrawing is idempotent, so it undoes an offer that failed half-way too.
     saga.undo_with(Compensation::WithdrawCall);
@@ -382,6 +425,15 @@ async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
         )
         .await
     };
+    if !broadcast {
+        return recover(
+            ctx,
+            "show the call in the delivery list",
+            list().await,
+            list,
+        )
+        .await;
+    }
     let (offered, listed) = join!(offer(), list());
     recover(ctx, "offer the call to riders", offered, offer).await?;
     recover(ctx, "show the call in the delivery list", listed, list).await
@@ -389,7 +441,8 @@ async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
 
 /// Step 3: waits for a rider, a cancel or the pickup deadline (no timer when the wait is
 /// already over). An operator's assignment meanwhile takes the call off the broadcast and
-/// shows the rider; the wait goes on to the same deadline. `Some(reason)` when an operator
+/// shows the rider; the wait goes on to the same deadline. In offer mode an offer is out
+/// meanwhile, each with a timer of its own ([`make_offer`]). `Some(reason)` when an operator
 /// cancelled the workflow itself.
 async fn wait_for_pickup(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, Resolution> {
     let deadline = ctx
@@ -403,10 +456,29 @@ async fn wait_for_pickup(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, R
         if !open(status(ctx)) {
             return Ok(None);
         }
-        let seen = ctx.state(|w| w.state.assignment_count());
+        if ctx.state(|w| w.state.offer_due()) {
+            make_offer(ctx, saga).await?;
+            continue;
+        }
+        let (seen, declines) = ctx.state(|w| (w.state.assignment_count(), w.state.declines()));
         let moved = move |w: &DeliveryWorkflow| {
-            !open(w.state.status()) || w.state.assignment_count() != seen
+            !open(w.state.status())
+                || w.state.assignment_count() != seen
+                || w.state.declines() != declines
         };
+        let lapse = ctx
+            .state(|w| w.state.offer_expires_at())
+            .map(|expires| (expires - now(ctx)).to_std().unwrap_or_default());
+        let mut lapsed = std::pin::pin!(
+            async {
+                match lapse {
+                    Some(wait) => ctx.timer(wait.max(Duration::from_secs(1))).await,
+                    // No offer out: nothing lapses.
+                    None => std::future::pending().await,
+                }
+            }
+            .fuse()
+        );
         select! {
             changed = ctx.wait_condition(moved) => if let Err(cancel) = changed {
                 return Ok(Some(abort(ctx, &cancel.to_string())));
@@ -419,15 +491,75 @@ async fn wait_for_pickup(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, R
                 }
                 TimerResult::Cancelled => return Ok(Some(abort(ctx, "timer cancelled"))),
             },
+            fired = lapsed => match fired {
+                // Unanswered: it counts as a decline.
+                TimerResult::Fired => ctx.state_mut(|w| w.state.offer_lapsed()),
+                TimerResult::Cancelled => return Ok(Some(abort(ctx, "timer cancelled"))),
+            },
         }
-        if open(status(ctx)) {
-            // Assigned by an operator: the call is no longer everyone's.
+        if open(status(ctx)) && ctx.state(|w| w.state.assignment_count()) != seen {
+            // Assigned (an accepted offer, or an operator): the call is no longer everyone's.
             saga.run_now(ctx, Compensation::WithdrawCall).await?;
             saga.forget(Compensation::WithdrawCall);
             set_status_attributes(ctx);
             project(ctx, saga).await?;
+        } else if ctx.state(|w| w.state.declines()) != declines {
+            ctx.upsert_search_attributes([
+                names::OFFER_DECLINES.value_set(i64::from(ctx.state(|w| w.state.declines())))
+            ]);
         }
     }
+}
+
+/// Offers the call to the best candidate the dispatch store finds (see the `OfferToRider`
+/// activity); with the rounds spent or nobody to offer it to, the call goes to every rider
+/// and is flagged `Unassigned` for operators.
+async fn make_offer(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
+    let at = now(ctx);
+    let next = ctx.state(|w| w.state.next_offer(w.state.open_call(), at));
+    if let Some(offer) = next {
+        let send = async || {
+            saga.step(
+                ctx,
+                || DispatchActivities::offer_to_rider,
+                offer.clone(),
+                names::DISPATCH_QUEUE,
+            )
+            .await
+        };
+        let chosen = recover(ctx, "offer the call to a rider", send().await, send).await?;
+        if let Some(rider_id) = chosen {
+            ctx.state_mut(|w| w.state.offered(&offer, rider_id));
+            return Ok(());
+        }
+    }
+    let round = ctx.state_mut(|w| w.state.fall_back());
+    let call = OpenCall {
+        reach: CallReach::Unassigned { round },
+        ..ctx.state(|w| w.state.open_call())
+    };
+    let broadcast = async || {
+        saga.step(
+            ctx,
+            || DispatchActivities::offer_call,
+            call.clone(),
+            names::DISPATCH_QUEUE,
+        )
+        .await
+    };
+    recover(
+        ctx,
+        "offer the call to every rider",
+        broadcast().await,
+        broadcast,
+    )
+    .await?;
+    let declines = i64::from(ctx.state(|w| w.state.declines()));
+    ctx.upsert_search_attributes([
+        names::UNASSIGNED.value_set(true),
+        names::OFFER_DECLINES.value_set(declines),
+    ]);
+    Ok(())
 }
 
 /// What is left of `deadline` counted from `started` (all of it on the first wait, so the
@@ -806,14 +938,20 @@ fn abort(ctx: &Ctx, fallback: &str) -> String {
 }
 
 fn set_status_attributes(ctx: &Ctx) {
-    let (status, rider, failure) = ctx.state(|w| {
+    let (status, rider, failure, offered) = ctx.state(|w| {
         (
             w.state.status(),
             w.state.rider_id().cloned(),
             w.state.failure().map(|f| f.reason),
+            w.state.input().offers.is_some(),
         )
     });
     let mut updates = vec![names::DELIVERY_STATUS.value_set(status.as_str().to_owned())];
+    if offered {
+        // Offer mode only (the broadcast's history stays as it was): a call somebody took,
+        // or that ended, is no longer an unassigned one.
+        updates.push(names::UNASSIGNED.value_set(ctx.state(|w| w.state.unassigned())));
+    }
     if let Some(rider) = rider {
         updates.push(names::RIDER_ID.value_set(String::from(rider)));
     }

@@ -7,9 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 pub use domain::{
-    AccountId, Assignment, Attention, Call, Cost, CustomerId, DeliveryFailure, DeliveryId,
-    DeliveryRow, DeliveryStatus, DeliveryView, FailureMoney, FailureReason, OpenCall,
-    PaymentStatus, PaymentSummary, Projection, Resolution, RestaurantId, RiderId, Text, Timeline,
+    AccountId, Assignment, Attention, Call, CallReach, Cost, CustomerId, DeliveryFailure,
+    DeliveryId, DeliveryRow, DeliveryStatus, DeliveryView, DispatchMode, DispatchSummary,
+    FailureMoney, FailureReason, OpenCall, PaymentStatus, PaymentSummary, PendingOffer, Projection,
+    Resolution, RestaurantId, RiderId, Text, Timeline, Zone,
 };
 
 /// Workflow input: what a restaurant asked for, plus optional deadline overrides.
@@ -30,6 +31,44 @@ pub struct DeliveryInput {
     /// (default 15 min).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_budget_secs: Option<u64>,
+    /// Offer dispatch (the restaurant's `dispatchMode: offer`); absent for the broadcast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offers: Option<OfferPlan>,
+}
+
+/// How a call in offer mode is offered: to one rider at a time, each offer lapsing after
+/// `timeout_secs`, at most `rounds` offers before the call goes to every rider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferPlan {
+    /// The restaurant's zone: candidates are riders working in it.
+    pub zone: Zone,
+    pub timeout_secs: u64,
+    pub rounds: u32,
+}
+
+/// Input of `OfferToRider`: the call, who may not get it again, and the offer to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferInput {
+    pub call: OpenCall,
+    pub zone: Zone,
+    /// Riders who declined or let an offer of this call lapse.
+    pub excluded: Vec<RiderId>,
+    pub round: u32,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Input of the `decline` update: the offered rider passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeclineRequest {
+    pub rider_id: RiderId,
+    #[serde(default)]
+    pub reason: Option<Text>,
+    /// See [`Expiry`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
 }
 
 /// Input of the `pickup` and `complete` updates and the `picked` and `completed` signals.
@@ -143,6 +182,12 @@ impl Expiry for FailRequest {
 }
 
 impl Expiry for ReassignRequest {
+    fn expires_at_ms(&self) -> Option<i64> {
+        self.expires_at_ms
+    }
+}
+
+impl Expiry for DeclineRequest {
     fn expires_at_ms(&self) -> Option<i64> {
         self.expires_at_ms
     }

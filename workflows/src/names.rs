@@ -22,6 +22,12 @@ pub const RIDER_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("Ri
 /// Set once the rider has held the food past the completion deadline.
 pub const DELIVERY_OVERDUE: SearchAttributeKey<bool> = SearchAttributeKey::bool("DeliveryOverdue");
 
+/// Offer mode: set once the offers ran out and the call went to every rider, until somebody
+/// takes it (or it ends).
+pub const UNASSIGNED: SearchAttributeKey<bool> = SearchAttributeKey::bool("Unassigned");
+/// Offer mode: offers of the call declined or let lapse.
+pub const OFFER_DECLINES: SearchAttributeKey<i64> = SearchAttributeKey::int("OfferDeclines");
+
 /// Why the rider could not deliver, once `Failed` (e.g. `customer_unreachable`).
 pub const FAILURE_REASON: SearchAttributeKey<String> = SearchAttributeKey::keyword("FailureReason");
 

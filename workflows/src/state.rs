@@ -7,8 +7,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    AccountId, Assignment, Attention, DeliveryFailure, DeliveryInput, DeliveryRow, DeliveryStatus,
-    DeliveryView, FailRequest, FailureReason, PaymentStatus, PaymentSummary, Projection,
+    AccountId, Assignment, Attention, DeclineRequest, DeliveryFailure, DeliveryInput, DeliveryRow,
+    DeliveryStatus, DeliveryView, DispatchMode, DispatchSummary, FailRequest, FailureReason,
+    OfferInput, OfferPlan, OpenCall, PaymentStatus, PaymentSummary, PendingOffer, Projection,
     ReassignRequest, Rejection, Resolution, ResolveRequest, RiderId, Timeline,
 };
 
@@ -17,6 +18,36 @@ use crate::model::{
 /// reach the history), so only a runaway client meets the limit, long before Temporal's own
 /// limits on a history would end the workflow.
 pub const MAX_UPDATES: u32 = 100;
+
+/// Offer dispatch's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Offers {
+    plan: OfferPlan,
+    /// Offers made so far.
+    round: u32,
+    /// The offer waiting for its rider's answer.
+    pending: Option<PendingOffer>,
+    /// Riders who declined or let an offer lapse, oldest first: never offered it again.
+    passed: Vec<RiderId>,
+    /// No offer was left to make: the call went to every rider.
+    fell_back: bool,
+}
+
+impl Offers {
+    fn new(plan: OfferPlan) -> Self {
+        Self {
+            plan,
+            round: 0,
+            pending: None,
+            passed: Vec::new(),
+            fell_back: false,
+        }
+    }
+
+    fn declines(&self) -> u32 {
+        u32::try_from(self.passed.len()).unwrap_or(u32::MAX)
+    }
+}
 
 /// One delivery's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +64,8 @@ pub struct DeliveryState {
     timeline: Timeline,
     /// Every rider the delivery went to, oldest first.
     assignments: Vec<Assignment>,
+    /// How the call is being offered (offer mode only).
+    offers: Option<Offers>,
     /// Set while the delivery waits for an operator's decision.
     attention: Option<Attention>,
     /// An operator's decision the saga has not acted on yet.
@@ -46,7 +79,9 @@ pub struct DeliveryState {
 impl DeliveryState {
     /// A fresh call: `Called`, payment not yet confirmed.
     pub fn new(input: DeliveryInput) -> Self {
+        let offers = input.offers.clone().map(Offers::new);
         Self {
+            offers,
             input,
             status: DeliveryStatus::Called,
             payment: PaymentStatus::Pending,
@@ -90,6 +125,15 @@ impl DeliveryState {
         self.assignments.len()
     }
 
+    /// The call as riders see it (to every rider; offers say otherwise).
+    pub fn open_call(&self) -> OpenCall {
+        OpenCall {
+            call: self.input.call.clone(),
+            called_at: self.timeline.called_at.unwrap_or_default(),
+            reach: crate::model::CallReach::Broadcast,
+        }
+    }
+
     /// The call went out to riders at `at`.
     pub fn called(&mut self, at: DateTime<Utc>) {
         self.timeline.called_at.get_or_insert(at);
@@ -114,6 +158,20 @@ impl DeliveryState {
             failure: self.failure.clone(),
             timeline: self.timeline.clone(),
             assignments: self.assignments.clone(),
+            dispatch: self.dispatch(),
+        }
+    }
+
+    fn dispatch(&self) -> DispatchSummary {
+        let Some(offers) = &self.offers else {
+            return DispatchSummary::default();
+        };
+        DispatchSummary {
+            mode: DispatchMode::Offer,
+            round: offers.round,
+            declines: offers.declines(),
+            unassigned: self.unassigned(),
+            offer: offers.pending.clone(),
         }
     }
 
@@ -156,6 +214,11 @@ impl DeliveryState {
     pub fn can_pick_up(&self, rider_id: &RiderId) -> Result<(), Rejection> {
         let holder = self.rider_id.as_ref() == Some(rider_id);
         match (self.status, self.payment) {
+            (DeliveryStatus::Called, PaymentStatus::Registered) if self.offering() => {
+                Err(Rejection::forbidden(
+                    "this call is offered to one rider at a time: only an accepted offer may be picked up",
+                ))
+            }
             (DeliveryStatus::Called, PaymentStatus::Registered) => Ok(()),
             (DeliveryStatus::Called, _) => Err(Rejection::conflict(
                 "the call is not open yet: its payment is still being registered",
@@ -295,7 +358,155 @@ impl DeliveryState {
         Ok(())
     }
 
+    /// Whether offers are still being made: offer mode, the call open, its fee registered and
+    /// the rounds not yet spent (or a candidate found).
+    pub fn offering(&self) -> bool {
+        self.status == DeliveryStatus::Called
+            && self.payment == PaymentStatus::Registered
+            && self.offers.as_ref().is_some_and(|o| !o.fell_back)
+    }
+
+    /// The call fell back to every rider and nobody has taken it yet.
+    pub fn unassigned(&self) -> bool {
+        self.status == DeliveryStatus::Called && self.offers.as_ref().is_some_and(|o| o.fell_back)
+    }
+
+    /// The next offer to make (no offer waits for an answer): the call, the riders who passed
+    /// on it and when the offer lapses. `None` when no offer is due, or when the rounds are
+    /// spent (then the call falls back to every rider: [`Self::fall_back`]).
+    pub fn next_offer(&self, call: OpenCall, now: DateTime<Utc>) -> Option<OfferInput> {
+        let offers = self.offers.as_ref()?;
+        if !self.offering() || offers.pending.is_some() || offers.round >= offers.plan.rounds {
+            return None;
+        }
+        let timeout =
+            chrono::Duration::seconds(i64::try_from(offers.plan.timeout_secs).unwrap_or(i64::MAX));
+        Some(OfferInput {
+            call,
+            zone: offers.plan.zone.clone(),
+            excluded: offers.passed.clone(),
+            round: offers.round + 1,
+            expires_at: now.checked_add_signed(timeout).unwrap_or(now),
+        })
+    }
+
+    /// Whether an offer is due: offering, with no offer out.
+    pub fn offer_due(&self) -> bool {
+        self.offering() && self.offers.as_ref().is_some_and(|o| o.pending.is_none())
+    }
+
+    /// The offer `offer` went out to `rider_id`.
+    pub fn offered(&mut self, offer: &OfferInput, rider_id: RiderId) {
+        if let Some(offers) = &mut self.offers {
+            offers.round = offer.round;
+            offers.pending = Some(PendingOffer {
+                rider_id,
+                expires_at: offer.expires_at,
+            });
+        }
+    }
+
+    /// No offer is left to make (rounds spent, or nobody to offer it to): the call goes to
+    /// every rider and is flagged for operators. Returns the round the fallback closes.
+    pub fn fall_back(&mut self) -> u32 {
+        match &mut self.offers {
+            Some(offers) => {
+                offers.fell_back = true;
+                offers.pending = None;
+                offers.round + 1
+            }
+            None => 0,
+        }
+    }
+
+    /// When the offer out now lapses.
+    pub fn offer_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.offers
+            .as_ref()
+            .and_then(|o| o.pending.as_ref())
+            .map(|p| p.expires_at)
+    }
+
+    /// Offers declined or let lapse so far: a change tells the saga to offer the next one.
+    pub fn declines(&self) -> u32 {
+        self.offers.as_ref().map_or(0, Offers::declines)
+    }
+
+    /// The offer out now lapsed unanswered: it counts as a decline.
+    pub fn offer_lapsed(&mut self) {
+        if let Some(offers) = &mut self.offers
+            && let Some(pending) = offers.pending.take()
+        {
+            offers.passed.push(pending.rider_id);
+        }
+    }
+
+    /// Whether `rider_id` may accept: only the rider the call is offered to, while it is.
+    /// Accepting again is [`Rejection::unchanged`].
+    pub fn can_accept(&self, rider_id: &RiderId) -> Result<(), Rejection> {
+        if self.is_offered_to(rider_id) {
+            return Ok(());
+        }
+        match self.status {
+            DeliveryStatus::Assigned | DeliveryStatus::Picked
+                if self.rider_id.as_ref() == Some(rider_id)
+                    && self
+                        .assignments
+                        .last()
+                        .is_some_and(|a| a.by.as_str() == rider_id.as_str()) =>
+            {
+                Err(Rejection::unchanged("you already accepted this call"))
+            }
+            _ => Err(Rejection::forbidden("this call is not offered to you")),
+        }
+    }
+
+    /// The offered rider takes the call: it is `Assigned` to it.
+    pub fn accept(&mut self, rider_id: &RiderId, at: DateTime<Utc>) -> Result<(), Rejection> {
+        self.can_accept(rider_id)?;
+        if let Some(offers) = &mut self.offers {
+            offers.pending = None;
+        }
+        self.status = DeliveryStatus::Assigned;
+        self.assign(rider_id, at, rider_id.clone().into());
+        Ok(())
+    }
+
+    /// Whether `rider_id` may decline: only the rider the call is offered to, while it is.
+    /// Declining again is [`Rejection::unchanged`].
+    pub fn can_decline(&self, rider_id: &RiderId) -> Result<(), Rejection> {
+        if self.is_offered_to(rider_id) {
+            return Ok(());
+        }
+        match &self.offers {
+            Some(offers) if offers.passed.contains(rider_id) => {
+                Err(Rejection::unchanged("you already passed on this call"))
+            }
+            _ => Err(Rejection::forbidden("this call is not offered to you")),
+        }
+    }
+
+    /// The offered rider passes; the saga offers the call to the next candidate.
+    pub fn decline(&mut self, request: &DeclineRequest) -> Result<(), Rejection> {
+        self.can_decline(&request.rider_id)?;
+        self.offer_lapsed();
+        Ok(())
+    }
+
+    fn is_offered_to(&self, rider_id: &RiderId) -> bool {
+        self.offering()
+            && self
+                .offers
+                .as_ref()
+                .and_then(|o| o.pending.as_ref())
+                .is_some_and(|p| p.rider_id == *rider_id)
+    }
+
     fn assign(&mut self, rider_id: &RiderId, at: DateTime<Utc>, by: AccountId) {
+        if let Some(offers) = &mut self.offers {
+            // Whoever takes the call, the offer out is void.
+            offers.pending = None;
+        }
         self.rider_id = Some(rider_id.clone());
         self.timeline.assigned_at = Some(at);
         self.assignments.push(Assignment {
@@ -345,6 +556,9 @@ impl DeliveryState {
     }
 
     fn mark_cancelled(&mut self, reason: &str, at: DateTime<Utc>) {
+        if let Some(offers) = &mut self.offers {
+            offers.pending = None;
+        }
         self.status = DeliveryStatus::Cancelled;
         self.cancel_reason = Some(reason.to_owned());
         self.timeline.cancelled_at = Some(at);
@@ -507,6 +721,7 @@ mod tests {
             pickup_deadline_secs: None,
             completion_deadline_secs: None,
             retry_budget_secs: None,
+            offers: None,
         })
     }
 
@@ -514,6 +729,35 @@ mod tests {
         let mut s = called();
         s.payment_registered();
         s
+    }
+
+    /// An open call of a restaurant in offer mode: 2 rounds of 30 s.
+    fn offering() -> DeliveryState {
+        let mut input = called().input().clone();
+        input.offers = Some(OfferPlan {
+            zone: "gangnam".parse().unwrap(),
+            timeout_secs: 30,
+            rounds: 2,
+        });
+        let mut s = DeliveryState::new(input);
+        s.payment_registered();
+        s.called(T);
+        s
+    }
+
+    /// Makes the next offer to `to`.
+    fn offer_to(s: &mut DeliveryState, to: &str) -> OfferInput {
+        let offer = s.next_offer(s.open_call(), T).expect("an offer is due");
+        s.offered(&offer, rider(to));
+        offer
+    }
+
+    fn declining(by: &str) -> DeclineRequest {
+        DeclineRequest {
+            rider_id: rider(by),
+            reason: None,
+            expires_at_ms: None,
+        }
     }
 
     fn rider(id: &str) -> RiderId {
@@ -884,5 +1128,105 @@ mod tests {
         t.reassign(&reassignment("rider-2"), T).unwrap();
         t.cancel(None, T).unwrap();
         assert_eq!(t.status(), DeliveryStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_broadcast_call_makes_no_offers_and_anyone_may_pick_it_up() {
+        let s = open();
+        assert!(!s.offering());
+        assert!(!s.offer_due());
+        assert_eq!(s.next_offer(s.open_call(), T), None);
+        assert_eq!(s.view().dispatch, DispatchSummary::default());
+        assert_eq!(
+            kind(s.can_accept(&rider("rider-7"))),
+            Some(RejectionKind::Forbidden)
+        );
+    }
+
+    #[test]
+    fn an_offer_goes_to_one_rider_who_alone_may_accept_or_decline() {
+        let mut s = offering();
+        assert!(s.offer_due());
+        let offer = offer_to(&mut s, "rider-7");
+        assert_eq!(offer.round, 1);
+        assert_eq!(offer.expires_at, T + chrono::Duration::seconds(30));
+        assert!(!s.offer_due());
+        // Nobody picks up an offered call; only its rider answers it.
+        assert_eq!(
+            kind(s.can_pick_up(&rider("rider-7"))),
+            Some(RejectionKind::Forbidden)
+        );
+        assert_eq!(
+            kind(s.can_accept(&rider("rider-8"))),
+            Some(RejectionKind::Forbidden)
+        );
+        assert_eq!(
+            kind(s.can_decline(&rider("rider-8"))),
+            Some(RejectionKind::Forbidden)
+        );
+        let dispatch = s.view().dispatch;
+        assert_eq!(dispatch.mode, domain::DispatchMode::Offer);
+        assert_eq!(dispatch.round, 1);
+        assert_eq!(dispatch.offer.map(|o| o.rider_id), Some(rider("rider-7")));
+
+        s.accept(&rider("rider-7"), T).unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Assigned);
+        assert_eq!(s.rider_id(), Some(&rider("rider-7")));
+        assert_eq!(s.assignment_count(), 1);
+        assert_eq!(s.view().dispatch.offer, None);
+        assert_eq!(
+            kind(s.can_accept(&rider("rider-7"))),
+            Some(RejectionKind::Unchanged)
+        );
+        // Accepted, it is picked up like any assigned call.
+        s.pick_up(&rider("rider-7"), T).unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Picked);
+    }
+
+    #[test]
+    fn declines_and_lapses_pass_the_call_on_until_the_rounds_run_out() {
+        let mut s = offering();
+        offer_to(&mut s, "rider-7");
+        s.decline(&declining("rider-7")).unwrap();
+        assert_eq!(s.declines(), 1);
+        assert_eq!(
+            kind(s.can_decline(&rider("rider-7"))),
+            Some(RejectionKind::Unchanged)
+        );
+        let second = offer_to(&mut s, "rider-8");
+        assert_eq!(second.round, 2);
+        assert_eq!(second.excluded, [rider("rider-7")]);
+        s.offer_lapsed();
+        assert_eq!(s.declines(), 2);
+        // Two rounds spent: no more offers; the call goes to every rider.
+        assert!(s.offer_due());
+        assert_eq!(s.next_offer(s.open_call(), T), None);
+        assert_eq!(s.fall_back(), 3);
+        assert!(!s.offering());
+        assert!(s.unassigned());
+        assert_eq!(s.view().dispatch.unassigned, true);
+        // Now anyone may pick it up, also a rider who passed on it.
+        s.pick_up(&rider("rider-7"), T).unwrap();
+        assert!(!s.unassigned());
+        assert_eq!(s.view().dispatch.declines, 2);
+    }
+
+    #[test]
+    fn an_operator_assignment_or_a_cancel_voids_the_offer_out() {
+        let mut s = offering();
+        offer_to(&mut s, "rider-7");
+        s.reassign(&reassignment("rider-9"), T).unwrap();
+        assert_eq!(s.status(), DeliveryStatus::Assigned);
+        assert_eq!(s.offer_expires_at(), None);
+        assert_eq!(
+            kind(s.can_accept(&rider("rider-7"))),
+            Some(RejectionKind::Forbidden)
+        );
+
+        let mut s = offering();
+        offer_to(&mut s, "rider-7");
+        s.cancel(None, T).unwrap();
+        assert_eq!(s.view().dispatch.offer, None);
+        assert!(!s.offer_due());
     }
 }

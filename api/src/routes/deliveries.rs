@@ -17,7 +17,9 @@ use temporalio_common::UpdateDefinition;
 use utoipa::ToSchema;
 use workflows::{
     DeliveryWorkflow,
-    model::{CancelRequest, FailRequest, ReassignRequest, ResolveRequest, RiderRequest},
+    model::{
+        CancelRequest, DeclineRequest, FailRequest, ReassignRequest, ResolveRequest, RiderRequest,
+    },
 };
 
 use crate::{
@@ -45,6 +47,14 @@ pub(crate) struct CallBody {
 /// caller.
 #[derive(Default, Deserialize, ToSchema)]
 pub(crate) struct RiderBody {}
+
+/// `decline` body: why the rider passes on the offer (optional).
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeclineBody {
+    #[serde(default)]
+    reason: Option<Text>,
+}
 
 /// `resolve` body: an operator's decision on a delivery that waits for one.
 #[derive(Deserialize, ToSchema)]
@@ -257,6 +267,96 @@ pub(crate) async fn pickup_delivery(
         riders::release(&state, &delivery_id, &rider_id).await;
     }
     Ok(Json(answer?))
+}
+
+/// The rider a call is offered to takes it: it becomes `Assigned` to the rider, who then
+/// picks it up. Its place is reserved first; a rider who is offline or holds its capacity
+/// cannot take it, and that counts as declining it (the next candidate gets the offer).
+#[utoipa::path(post, path = "/deliveries/{delivery_id}/accept", tag = "riders",
+    request_body(content = Option<RiderBody>, description = "none needed"),
+    params(("delivery_id" = DeliveryId, Path)),
+    responses(
+        (status = 200, description = "assigned to the caller", body = DeliveryView),
+        BadInput,
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "not a rider (`forbidden`), or the call is not offered to the caller (`not_your_delivery`)", body = ErrorBody),
+        (status = 404, description = "unknown delivery", body = ErrorBody),
+        (status = 409, description = "the rider is offline (`rider_offline`) or holds its capacity (`rider_at_capacity`): declined", body = ErrorBody),
+        (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
+        (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
+    ))]
+pub(crate) async fn accept_delivery(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    DeliveryPath(delivery_id): DeliveryPath,
+    OptionalJsonBody(RiderBody {}): OptionalJsonBody<RiderBody>,
+) -> Result<Json<DeliveryView>, ApiError> {
+    let rider_id = caller.rider_id()?;
+    if let Err(refused) = riders::reserve(&state, &delivery_id, &rider_id, Taker::Rider).await {
+        if matches!(refused, ApiError::Refused { .. }) {
+            // It cannot take the call: the next candidate gets the offer. (`403` when the
+            // call was not the caller's to decline.)
+            decline(&state, &rider_id, &delivery_id, None).await?;
+        }
+        return Err(refused);
+    }
+    let request = RiderRequest {
+        rider_id: rider_id.clone(),
+        expires_at_ms: Some(temporal::update_expiry(&state)),
+    };
+    let answer = rider_update(
+        &state,
+        &rider_id,
+        &delivery_id,
+        DeliveryWorkflow::accept,
+        request,
+        DeliveryStatus::is_held,
+    )
+    .await;
+    if !answer.as_ref().is_ok_and(|view| view.status.is_held()) {
+        riders::release(&state, &delivery_id, &rider_id).await;
+    }
+    Ok(Json(answer?))
+}
+
+/// The rider a call is offered to passes on it; the next candidate gets the offer (an offer
+/// left unanswered lapses the same way).
+#[utoipa::path(post, path = "/deliveries/{delivery_id}/decline", tag = "riders",
+    request_body(content = Option<DeclineBody>, description = "optional"),
+    params(("delivery_id" = DeliveryId, Path)),
+    responses(
+        (status = 200, description = "declined (also when declined before)", body = DeliveryView),
+        BadInput,
+        (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "not a rider (`forbidden`), or the call is not offered to the caller (`not_your_delivery`)", body = ErrorBody),
+        (status = 404, description = "unknown delivery", body = ErrorBody),
+        (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
+        (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
+    ))]
+pub(crate) async fn decline_delivery(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    DeliveryPath(delivery_id): DeliveryPath,
+    OptionalJsonBody(body): OptionalJsonBody<DeclineBody>,
+) -> Result<Json<DeliveryView>, ApiError> {
+    let rider_id = caller.rider_id()?;
+    Ok(Json(
+        decline(&state, &rider_id, &delivery_id, body.reason).await?,
+    ))
+}
+
+async fn decline(
+    state: &AppState,
+    rider_id: &RiderId,
+    delivery_id: &DeliveryId,
+    reason: Option<Text>,
+) -> Result<DeliveryView, ApiError> {
+    let request = DeclineRequest {
+        rider_id: rider_id.clone(),
+        reason,
+        expires_at_ms: Some(temporal::update_expiry(state)),
+    };
+    temporal::update(state, delivery_id, DeliveryWorkflow::decline, request).await
 }
 
 /// The rider who picked the food up completes the delivery; payment is settled.
@@ -472,7 +572,7 @@ pub(crate) async fn visible_view(
     delivery_id: &DeliveryId,
 ) -> Result<(service::Source, DeliveryView), ApiError> {
     let (source, view) = service::view(state, delivery_id).await?;
-    if access::may_see(caller, &view.call, view.status, view.rider_id.as_ref()) {
+    if access::may_see_view(caller, &view) {
         Ok((source, view))
     } else {
         Err(ApiError::delivery_not_found(delivery_id.as_str()))

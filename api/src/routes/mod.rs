@@ -21,6 +21,8 @@ pub(crate) fn router(codec_origins: &[axum::http::HeaderValue]) -> OpenApiRouter
         .routes(routes!(deliveries::create_delivery))
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::cancel_delivery))
+        .routes(routes!(deliveries::accept_delivery))
+        .routes(routes!(deliveries::decline_delivery))
         .routes(routes!(deliveries::pickup_delivery))
         .routes(routes!(deliveries::complete_delivery))
         .routes(routes!(deliveries::resolve_delivery))

@@ -72,7 +72,25 @@ pub(crate) struct OpsSummary {
     /// Deliveries waiting for an operator's decision (`POST /deliveries/{id}/resolve`), at
     /// most [`ATTENTION_LIMIT`], newest call first.
     attention: Vec<NeedsAttention>,
+    /// Calls in offer mode whose offers ran out (rounds spent, or nobody to offer them to)
+    /// and that no rider has taken yet, oldest first, at most [`UNASSIGNED_LIMIT`]: open to
+    /// every rider, waiting for one or for a dispatcher's assignment.
+    unassigned: Vec<UnassignedCall>,
 }
+
+/// A call nobody has taken after its offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UnassignedCall {
+    delivery_id: String,
+    restaurant_id: String,
+    called_at: chrono::DateTime<chrono::Utc>,
+    /// Offers made before it went to every rider.
+    rounds: u32,
+}
+
+/// How many unassigned calls the summary lists.
+const UNASSIGNED_LIMIT: u64 = 1_000;
 
 /// A delivery that cannot move on by itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -163,7 +181,26 @@ pub(crate) async fn summary(
         complete,
         grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
         attention: needing_attention(&state).await?,
+        unassigned: unassigned_calls(&state).await?,
     }))
+}
+
+/// The dispatch store's calls whose offers ran out.
+async fn unassigned_calls(state: &AppState) -> Result<Vec<UnassignedCall>, ApiError> {
+    let calls = state
+        .inner
+        .readmodel
+        .unassigned_calls(UNASSIGNED_LIMIT)
+        .await?;
+    Ok(calls
+        .into_iter()
+        .map(|open| UnassignedCall {
+            rounds: open.reach.round().saturating_sub(1),
+            delivery_id: open.call.delivery_id.to_string(),
+            restaurant_id: open.call.restaurant_id.to_string(),
+            called_at: open.called_at,
+        })
+        .collect())
 }
 
 /// The running deliveries whose `Attention` is set.

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use domain::{
-    AccountId, Cost, DeliveryId, OpenCall, RestaurantId, RiderCapacity, RiderId, RiderZones, Text,
-    Zone,
+    AccountId, CallReach, Cost, DeliveryId, OpenCall, RestaurantId, RiderCapacity, RiderId,
+    RiderZones, Text, Zone,
 };
 use identity::{Account, AccountPatch, Profile, RestaurantProfile, RiderProfile, Role};
 use readmodel::{Reservation, RiderDispatch};
@@ -118,13 +118,14 @@ fn availability(profile: RiderProfile, dispatch: RiderDispatch) -> Availability 
     }
 }
 
-/// How a call reaches the rider. Only `broadcast` so far: offers to one rider at a time are
-/// not built yet.
+/// How a call reaches the rider.
 #[derive(Clone, Copy, Debug, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum CallKind {
     /// Open to every eligible rider: the first pickup wins.
     Broadcast,
+    /// Offered to this rider alone until `expiresAt`: accept or decline it.
+    Offer,
 }
 
 /// The restaurant on a call's card.
@@ -145,7 +146,7 @@ pub(crate) struct RiderCall {
     #[schema(value_type = String)]
     delivery_id: DeliveryId,
     kind: CallKind,
-    /// When an offer lapses; `null` for a broadcast call (always, until offers exist).
+    /// When an offer lapses; `null` for a broadcast call.
     expires_at: Option<DateTime<Utc>>,
     restaurant: CallRestaurant,
     destination: Text,
@@ -155,9 +156,9 @@ pub(crate) struct RiderCall {
     called_at: DateTime<Utc>,
 }
 
-/// The calls the signed-in rider may take now, newest first: those of restaurants in its
-/// zones. An offline rider, or one at capacity, gets an empty list. Operators see every open
-/// call.
+/// The calls the signed-in rider may take now, newest first: the offers made to it, and the
+/// calls open to every rider of restaurants in its zones. An offline rider, or one at
+/// capacity, gets an empty list. Operators see every open call.
 #[utoipa::path(get, path = "/rider/calls", tag = "riders",
     responses(
         (status = 200, description = "the calls the caller may take, newest first", body = [RiderCall]),
@@ -170,9 +171,9 @@ pub(crate) async fn open_calls(
 ) -> Result<Json<Vec<RiderCall>>, ApiError> {
     caller.require(&[Role::Rider, Role::Operator])?;
     let readmodel = &state.inner.readmodel;
+    let rider_id: RiderId = caller.id.clone().into();
     let zones = match caller.role {
         Role::Rider => {
-            let rider_id: RiderId = caller.id.clone().into();
             let profile = rider_profile(&state, &rider_id).await?;
             let dispatch = readmodel.rider_dispatch(&rider_id).await?;
             let full = dispatch.active.len() >= usize::from(profile.capacity.get());
@@ -183,13 +184,16 @@ pub(crate) async fn open_calls(
         }
         _ => None,
     };
-    let calls = readmodel.open_calls(OPEN_CALLS_LIMIT).await?;
+    let for_rider = zones.as_ref().map(|_| (&rider_id, Utc::now()));
+    let calls = readmodel.open_calls(OPEN_CALLS_LIMIT, for_rider).await?;
     let restaurants = restaurants_of(&state, &calls).await?;
     let cards = calls
         .into_iter()
         .filter_map(|open| {
             let (name, profile) = restaurants.get(open.call.restaurant_id.as_str())?;
-            if zones.as_ref().is_some_and(|z| !z.covers(&profile.zone)) {
+            // An offer went to this rider by its zones already.
+            let offered = matches!(open.reach, CallReach::Offer { .. });
+            if !offered && zones.as_ref().is_some_and(|z| !z.covers(&profile.zone)) {
                 return None;
             }
             Some(card(open, name.clone(), profile))
@@ -200,11 +204,15 @@ pub(crate) async fn open_calls(
 
 fn card(open: OpenCall, name: Text, profile: &RestaurantProfile) -> RiderCall {
     let cost = open.call.cost;
+    let (kind, expires_at) = match open.reach {
+        CallReach::Offer { expires_at, .. } => (CallKind::Offer, Some(expires_at)),
+        CallReach::Broadcast | CallReach::Unassigned { .. } => (CallKind::Broadcast, None),
+    };
     RiderCall {
         earning: cost.won() - commission(cost, profile),
         delivery_id: open.call.delivery_id,
-        kind: CallKind::Broadcast,
-        expires_at: None,
+        kind,
+        expires_at,
         restaurant: CallRestaurant {
             id: open.call.restaurant_id,
             name,
@@ -283,19 +291,7 @@ pub(crate) async fn fleet(
     Query(query): Query<FleetQuery>,
 ) -> Result<Json<Vec<FleetRider>>, ApiError> {
     caller.require(&[Role::Operator])?;
-    let accounts = &state.identity().accounts;
-    let mut riders = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = accounts
-            .list(Role::Rider, cursor.as_ref(), identity::PageLimit::LARGEST)
-            .await?;
-        riders.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let riders = state.identity().accounts.all(Role::Rider).await?;
     let mut dispatch = state.inner.readmodel.riders_dispatch(None).await?;
     let fleet = riders
         .into_iter()

@@ -279,6 +279,21 @@ impl Accounts {
         Ok(Page { items, next_cursor })
     }
 
+    /// Every live account of `role`, in id order (the fleet: riders are hundreds, not
+    /// millions), read a page at a time.
+    pub async fn all(&self, role: Role) -> Result<Vec<Account>, AccountError> {
+        let mut accounts = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list(role, cursor.as_ref(), PageLimit::LARGEST).await?;
+            accounts.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(accounts),
+            }
+        }
+    }
+
     /// Whether any live account has `role` (the first-operator command refuses a second
     /// "first" operator).
     pub async fn any_with_role(&self, role: Role) -> Result<bool, AccountError> {
