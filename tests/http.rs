@@ -94,6 +94,17 @@ impl ApiClient {
         Self::read(response).await
     }
 
+    /// `PATCH path` with a JSON body; the status and the JSON answer (`Null` when none).
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .request(reqwest::Method::PATCH, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("PATCH");
+        Self::read(response).await
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
             .request(reqwest::Method::GET, path)

@@ -80,6 +80,19 @@ pub async fn assert_invariants(settings: &checker::Settings) -> checker::Report 
     report
 }
 
+/// A small deterministic generator: each simulated rider acts differently, every run alike.
+pub struct Dice(pub u64);
+
+impl Dice {
+    /// A number below `n` (xorshift).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
 /// The delivery `id` as `client` sees it, once `ready` holds (within a minute).
 pub async fn view_when(
     client: &ApiClient,

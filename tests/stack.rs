@@ -33,6 +33,10 @@ pub struct StackOptions {
     /// list, the accounts and the ledger on, in fresh databases dropped with the stack;
     /// SQLite files when `None`.
     pub postgres: Option<String>,
+    /// How long an offer waits for its rider (offer mode); the API's default when `None`.
+    pub offer_timeout_secs: Option<u64>,
+    /// Offers of a call before it goes to every rider; the API's default when `None`.
+    pub offer_rounds: Option<u32>,
 }
 
 impl Default for StackOptions {
@@ -48,6 +52,8 @@ impl Default for StackOptions {
             limits: None,
             oidc: None,
             postgres: None,
+            offer_timeout_secs: None,
+            offer_rounds: None,
         }
     }
 }
@@ -163,6 +169,12 @@ impl Stack {
         settings.pickup_deadline_secs = options.pickup_deadline_secs;
         settings.completion_deadline_secs = options.completion_deadline_secs;
         settings.step_retry_budget_secs = options.step_retry_budget_secs;
+        if let Some(timeout) = options.offer_timeout_secs {
+            settings.offer_timeout_secs = timeout;
+        }
+        if let Some(rounds) = options.offer_rounds {
+            settings.offer_rounds = rounds;
+        }
         let state = api::AppState::connect(settings)
             .await
             .expect("api connects");
@@ -284,6 +296,21 @@ impl Stack {
     pub async fn signed_in(&self, role: identity::Role, id: &str) -> ApiClient {
         create_account(&self.readmodel_database_url, role, id).await;
         self.api_client.signed_in(id, &format!("test-{id}")).await
+    }
+
+    /// A client signed in as restaurant `id`, whose calls an operator has switched to offer
+    /// mode (`PATCH /accounts/{id}` `{"dispatchMode":"offer"}`).
+    pub async fn restaurant_in_offer_mode(&self, id: &str) -> ApiClient {
+        let restaurant = self.signed_in(identity::Role::Restaurant, id).await;
+        let operator = self.signed_in(identity::Role::Operator, "op-offers").await;
+        let (status, account) = operator
+            .patch(
+                &format!("/accounts/{id}"),
+                serde_json::json!({"dispatchMode": "offer"}),
+            )
+            .await;
+        assert_eq!(status, 200, "offer mode: {account}");
+        restaurant
     }
 
     /// Waits until delivery `id`'s workflow has completed (not failed, not cancelled).

@@ -105,7 +105,9 @@ pub(crate) fn update_expiry(state: &AppState) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Sends an update (carrying its [`update_expiry`]) and waits for its result.
+/// Sends an update (carrying its [`update_expiry`]) and waits for its result. `update` names
+/// it (the SDK's update markers are not `Clone`): an update the server rolled back is sent
+/// again ([`rolled_back`]).
 ///
 /// A refusal by the validator becomes 409/403/422; no worker answering in time becomes 503:
 /// the update either was never accepted or will be refused as expired, so nothing changed.
@@ -114,36 +116,72 @@ pub(crate) fn update_expiry(state: &AppState) -> i64 {
 pub(crate) async fn update<U>(
     state: &AppState,
     delivery_id: &DeliveryId,
-    update: U,
+    update: impl Fn() -> U,
     input: U::Input,
 ) -> Result<DeliveryView, ApiError>
 where
     U: UpdateDefinition<Workflow = Run, Output = DeliveryView>,
-    U::Input: Send,
+    U::Input: Clone + Send,
 {
     let wait = state.settings().update_wait + EXPIRY_GRACE;
     let deadline = Instant::now() + wait;
     let handle = handle(state, delivery_id);
-    let started = tokio::time::timeout(
-        wait,
-        handle.start_update(update, input, WorkflowStartUpdateOptions::default()),
-    )
-    .await;
-    let update_handle = match started {
-        Err(_) => return Err(ApiError::WorkerUnavailable),
-        Ok(Err(e)) => return refused(state, &handle, delivery_id, e).await,
-        Ok(Ok(h)) => h,
-    };
-    let remaining = deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(100));
-    match tokio::time::timeout(remaining, update_handle.get_result(Default::default())).await {
-        Ok(Ok(view)) => Ok(view),
-        Ok(Err(e)) => refused(state, &handle, delivery_id, e).await,
-        Err(_) => query(&handle, state.settings().query_timeout)
-            .await
-            .map_err(|_| ApiError::WorkerUnavailable),
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let started = tokio::time::timeout(
+            left,
+            handle.start_update(
+                update(),
+                input.clone(),
+                WorkflowStartUpdateOptions::default(),
+            ),
+        )
+        .await;
+        let answer = match started {
+            Err(_) => return Err(ApiError::WorkerUnavailable),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(update_handle)) => {
+                let remaining = deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(100));
+                match tokio::time::timeout(remaining, update_handle.get_result(Default::default()))
+                    .await
+                {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        return query(&handle, state.settings().query_timeout)
+                            .await
+                            .map_err(|_| ApiError::WorkerUnavailable);
+                    }
+                }
+            }
+        };
+        match answer {
+            Ok(view) => return Ok(view),
+            Err(e) if rolled_back(&e) && attempt < UPDATE_ATTEMPTS => {
+                tracing::debug!(
+                    attempt,
+                    "update rolled back with its workflow task; sending it again"
+                );
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => return refused(state, &handle, delivery_id, e).await,
+        }
     }
+}
+
+/// Times an update is sent when the server rolls it back (see [`rolled_back`]).
+const UPDATE_ATTEMPTS: u64 = 3;
+
+/// Whether the server dropped the update with the workflow task that carried it: the task
+/// failed for a reason of the server's own (typically `UnhandledCommand`: a timer fired while
+/// the worker completed the task), so the update never applied and sending it again is safe.
+fn rolled_back(err: &WorkflowUpdateError) -> bool {
+    matches!(err, WorkflowUpdateError::Rpc(status)
+        if status.code() == tonic::Code::FailedPrecondition
+            && status.message().contains("workflow task failure"))
 }
 
 /// The answer to an update that did not apply (its refusal may come with the start or with

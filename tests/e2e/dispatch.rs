@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use e2e::{
-    assert_invariants, eventually,
+    Dice, assert_invariants, eventually,
     stack::{Stack, StackOptions},
     view_when,
 };
@@ -448,18 +448,6 @@ async fn dispatch_endpoints_answer_only_their_roles() {
     let (_, view) = operator.get(&format!("/deliveries/{id}")).await;
     assert_eq!(view["status"], "Called");
     assert_eq!(view["assignments"], json!([]));
-}
-
-/// A small deterministic generator: each rider acts differently, every run alike.
-struct Dice(u64);
-
-impl Dice {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

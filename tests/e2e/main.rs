@@ -16,6 +16,7 @@ mod idempotency;
 mod identity;
 mod load;
 mod observability;
+mod offers;
 mod operations;
 mod payment_faults;
 mod replay;

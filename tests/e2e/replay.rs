@@ -15,7 +15,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use codec::EncryptionCodec;
-use e2e::{Stack, StackOptions, drive_to_completion, eventually};
+use e2e::{Stack, StackOptions, drive_to_completion, eventually, view_when};
 use identity::Role;
 use serde_json::json;
 use temporalio_client::{Client, WorkflowCancelOptions, WorkflowExecutionStatus, WorkflowHistory};
@@ -37,11 +37,13 @@ const PATHS: [&str; 5] = [
 
 /// The paths of dispatch v2, committed as recorded (encrypted) only: no earlier release had
 /// them.
-const DISPATCH_PATHS: [&str; 4] = [
+const DISPATCH_PATHS: [&str; 6] = [
     "reassign-called",
     "reassign-picked",
     "failed-settle",
     "failed-other",
+    "offer-accepted",
+    "offer-unassigned",
 ];
 
 fn histories_dir() -> PathBuf {
@@ -314,6 +316,64 @@ async fn fresh_histories_of_every_path_replay() {
         .post(&path(&failed_other, "resolve"), json!({"outcome": "void"}))
         .await);
 
+    // Offer mode: declined, lapsed, then accepted; and offers that found nobody.
+    let offers = Stack::start(StackOptions {
+        offer_timeout_secs: Some(1),
+        offer_rounds: Some(3),
+        ..StackOptions::default()
+    })
+    .await;
+    let offering = offers.restaurant_in_offer_mode("r-1").await;
+    let mut offered_riders = Vec::new();
+    for id in ["rider-1", "rider-2", "rider-3"] {
+        offered_riders.push(offers.signed_in(Role::Rider, id).await);
+    }
+    let offer_accepted = offering.call_rider(7500).await;
+    let offered_to = |rider: &e2e::ApiClient, id: String| {
+        let rider = rider.clone();
+        async move {
+            eventually("the offer", Duration::from_secs(20), || async {
+                let (_, calls) = rider.get("/rider/calls").await;
+                calls
+                    .as_array()?
+                    .iter()
+                    .any(|card| card["deliveryId"] == id.as_str() && card["kind"] == "offer")
+                    .then_some(())
+            })
+            .await;
+        }
+    };
+    offered_to(&offered_riders[0], offer_accepted.clone()).await;
+    ok(offered_riders[0]
+        .post(&path(&offer_accepted, "decline"), json!({}))
+        .await);
+    offered_to(&offered_riders[1], offer_accepted.clone()).await;
+    // rider-2 lets it lapse.
+    offered_to(&offered_riders[2], offer_accepted.clone()).await;
+    for step in ["accept", "pickup", "complete"] {
+        ok(offered_riders[2]
+            .post(&path(&offer_accepted, step), json!({}))
+            .await);
+    }
+    for rider in &offered_riders {
+        ok(rider
+            .put("/rider/availability", json!({"online": false}))
+            .await);
+    }
+    let offer_unassigned = offering.call_rider(8500).await;
+    view_when(&offered_riders[0], &offer_unassigned, "the fallback", |v| {
+        v["dispatch"]["unassigned"] == true
+    })
+    .await;
+    ok(offered_riders[0]
+        .put("/rider/availability", json!({"online": true}))
+        .await);
+    for step in ["pickup", "complete"] {
+        ok(offered_riders[0]
+            .post(&path(&offer_unassigned, step), json!({}))
+            .await);
+    }
+
     let runs = [
         ("happy", &happy),
         ("cancel", &cancel),
@@ -324,6 +384,8 @@ async fn fresh_histories_of_every_path_replay() {
         ("reassign-picked", &reassign_picked),
         ("failed-settle", &failed_settle),
         ("failed-other", &failed_other),
+        ("offer-accepted", &offer_accepted),
+        ("offer-unassigned", &offer_unassigned),
     ];
     for (name, id) in runs {
         closed(&patient.temporal, id).await;

@@ -31,16 +31,16 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
-use futures::FutureExt as _;
+use futures::{FutureExt as _, future::FusedFuture as _};
 use temporalio_common::{
     ActivityCloseTimeouts, ActivityDefinition, RetryPolicy,
     protos::temporal::api::failure::v1::{Failure, failure::FailureInfo},
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, LocalActivityOptions, SyncWorkflowContext,
-    TimerResult, WaitConditionOptions, WorkflowCancellationToken, WorkflowContext,
-    WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ActivityOptions, CancellableFuture as _, LocalActivityOptions,
+    SyncWorkflowContext, TimerResult, WaitConditionOptions, WorkflowCancellationToken,
+    WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
     workflows::{join, select},
 };
 
@@ -466,36 +466,54 @@ async fn wait_for_pickup(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, R
                 || w.state.assignment_count() != seen
                 || w.state.declines() != declines
         };
-        let lapse = ctx
-            .state(|w| w.state.offer_expires_at())
-            .map(|expires| (expires - now(ctx)).to_std().unwrap_or_default());
-        let mut lapsed = std::pin::pin!(
-            async {
-                match lapse {
-                    Some(wait) => ctx.timer(wait.max(Duration::from_secs(1))).await,
-                    // No offer out: nothing lapses.
-                    None => std::future::pending().await,
+        // The offer out, if any, lapses on a timer of its own; it is cancelled once anything
+        // else moves the call on (a timer left running would wake the workflow for nothing,
+        // racing the riders' next updates).
+        let mut lapse = ctx.state(|w| w.state.offer_expires_at()).map(|expires| {
+            let wait = (expires - now(ctx)).to_std().unwrap_or_default();
+            Box::pin(ctx.timer(wait.max(Duration::from_secs(1))))
+        });
+        let woke = {
+            let mut lapsed = std::pin::pin!(
+                async {
+                    match lapse.as_mut() {
+                        Some(timer) => timer.as_mut().await,
+                        // No offer out: nothing lapses.
+                        None => std::future::pending().await,
+                    }
                 }
+                .fuse()
+            );
+            select! {
+                changed = ctx.wait_condition(moved) => match changed {
+                    Ok(()) => Woke::Moved,
+                    Err(cancel) => Woke::Aborted(cancel.to_string()),
+                },
+                fired = ctx.timer(remaining(ctx, deadline, started)) => match fired {
+                    TimerResult::Fired => Woke::Deadline,
+                    TimerResult::Cancelled => Woke::Aborted("timer cancelled".into()),
+                },
+                fired = lapsed => match fired {
+                    TimerResult::Fired => Woke::Lapsed,
+                    TimerResult::Cancelled => Woke::Aborted("timer cancelled".into()),
+                },
             }
-            .fuse()
-        );
-        select! {
-            changed = ctx.wait_condition(moved) => if let Err(cancel) = changed {
-                return Ok(Some(abort(ctx, &cancel.to_string())));
-            },
-            fired = ctx.timer(remaining(ctx, deadline, started)) => match fired {
-                TimerResult::Fired => {
-                    let at = now(ctx);
-                    ctx.state_mut(|w| w.state.expire(at));
-                    return Ok(None);
-                }
-                TimerResult::Cancelled => return Ok(Some(abort(ctx, "timer cancelled"))),
-            },
-            fired = lapsed => match fired {
-                // Unanswered: it counts as a decline.
-                TimerResult::Fired => ctx.state_mut(|w| w.state.offer_lapsed()),
-                TimerResult::Cancelled => return Ok(Some(abort(ctx, "timer cancelled"))),
-            },
+        };
+        if let Some(timer) = &lapse
+            && !timer.is_terminated()
+        {
+            timer.cancel();
+        }
+        match woke {
+            Woke::Moved => {}
+            Woke::Aborted(reason) => return Ok(Some(abort(ctx, &reason))),
+            Woke::Deadline => {
+                let at = now(ctx);
+                ctx.state_mut(|w| w.state.expire(at));
+                return Ok(None);
+            }
+            // Unanswered: it counts as a decline.
+            Woke::Lapsed => ctx.state_mut(|w| w.state.offer_lapsed()),
         }
         if open(status(ctx)) && ctx.state(|w| w.state.assignment_count()) != seen {
             // Assigned (an accepted offer, or an operator): the call is no longer everyone's.
@@ -509,6 +527,18 @@ async fn wait_for_pickup(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, R
             ]);
         }
     }
+}
+
+/// What ended one wait for a pickup.
+enum Woke {
+    /// The state moved: a pickup, a cancel, an assignment or a decline.
+    Moved,
+    /// The workflow itself was cancelled (an operator, in the Temporal UI).
+    Aborted(String),
+    /// The pickup deadline passed.
+    Deadline,
+    /// The offer out lapsed unanswered.
+    Lapsed,
 }
 
 /// Offers the call to the best candidate the dispatch store finds (see the `OfferToRider`

@@ -220,7 +220,7 @@ pub(crate) async fn cancel_delivery(
         reason: body.reason,
         expires_at_ms: Some(temporal::update_expiry(&state)),
     };
-    let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::cancel, request).await?;
+    let view = temporal::update(&state, &delivery_id, || DeliveryWorkflow::cancel, request).await?;
     Ok(Json(view))
 }
 
@@ -257,7 +257,7 @@ pub(crate) async fn pickup_delivery(
         &state,
         &rider_id,
         &delivery_id,
-        DeliveryWorkflow::pickup,
+        || DeliveryWorkflow::pickup,
         request,
         picked,
     )
@@ -308,7 +308,7 @@ pub(crate) async fn accept_delivery(
         &state,
         &rider_id,
         &delivery_id,
-        DeliveryWorkflow::accept,
+        || DeliveryWorkflow::accept,
         request,
         DeliveryStatus::is_held,
     )
@@ -356,7 +356,7 @@ async fn decline(
         reason,
         expires_at_ms: Some(temporal::update_expiry(state)),
     };
-    temporal::update(state, delivery_id, DeliveryWorkflow::decline, request).await
+    temporal::update(state, delivery_id, || DeliveryWorkflow::decline, request).await
 }
 
 /// The rider who picked the food up completes the delivery; payment is settled.
@@ -389,7 +389,7 @@ pub(crate) async fn complete_delivery(
         &state,
         &rider_id,
         &delivery_id,
-        DeliveryWorkflow::complete,
+        || DeliveryWorkflow::complete,
         request,
         completed,
     )
@@ -430,7 +430,7 @@ pub(crate) async fn fail_delivery(
         &state,
         &rider_id,
         &delivery_id,
-        DeliveryWorkflow::fail,
+        || DeliveryWorkflow::fail,
         request,
         failed,
     )
@@ -476,7 +476,7 @@ pub(crate) async fn reassign_delivery(
     let answer = update_or_current(
         &state,
         &delivery_id,
-        DeliveryWorkflow::reassign,
+        || DeliveryWorkflow::reassign,
         request,
         holds,
     )
@@ -515,7 +515,8 @@ pub(crate) async fn resolve_delivery(
         operator_id: caller.id.clone(),
         expires_at_ms: Some(temporal::update_expiry(&state)),
     };
-    let view = temporal::update(&state, &delivery_id, DeliveryWorkflow::resolve, request).await?;
+    let view =
+        temporal::update(&state, &delivery_id, || DeliveryWorkflow::resolve, request).await?;
     Ok(Json(view))
 }
 
@@ -527,13 +528,13 @@ pub(crate) async fn resolve_delivery(
 async fn update_or_current<U>(
     state: &AppState,
     delivery_id: &DeliveryId,
-    update: U,
+    update: impl Fn() -> U,
     request: U::Input,
     made: impl Fn(&DeliveryView) -> bool,
 ) -> Result<DeliveryView, ApiError>
 where
     U: UpdateDefinition<Workflow = temporal::Run, Output = DeliveryView>,
-    U::Input: Send,
+    U::Input: Clone + Send,
 {
     match temporal::update(state, delivery_id, update, request).await {
         Err(ApiError::Conflict(message)) => {
@@ -553,13 +554,13 @@ async fn rider_update<U>(
     state: &AppState,
     rider_id: &RiderId,
     delivery_id: &DeliveryId,
-    update: U,
+    update: impl Fn() -> U,
     request: U::Input,
     done: impl Fn(DeliveryStatus) -> bool,
 ) -> Result<DeliveryView, ApiError>
 where
     U: UpdateDefinition<Workflow = temporal::Run, Output = DeliveryView>,
-    U::Input: Send,
+    U::Input: Clone + Send,
 {
     let made = |view: &DeliveryView| view.rider_id.as_ref() == Some(rider_id) && done(view.status);
     update_or_current(state, delivery_id, update, request, made).await
