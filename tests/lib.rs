@@ -1,6 +1,7 @@
 //! Test support for the end-to-end suite: a Temporal dev server and whole stacks on free
 //! loopback ports, each with its own task queues and databases.
 
+pub mod fleet;
 pub mod http;
 pub mod otlp;
 pub mod procs;

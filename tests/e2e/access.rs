@@ -421,6 +421,37 @@ async fn every_role_gets_the_contracts_answer_on_every_delivery_endpoint() {
                 (Nobody, Unauthorized),
             ],
         ),
+        // Offered to nobody (its restaurant broadcasts): no rider may answer it as an offer.
+        row(
+            "POST /deliveries/{id}/accept (open)",
+            Method::POST,
+            on(&open, "/accept"),
+            on(&unknown, "/accept"),
+            Some(json!({})),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Refused(403, "not_your_delivery")),
+                (OtherRider, Refused(403, "not_your_delivery")),
+                (Operator, Forbidden),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        row(
+            "POST /deliveries/{id}/decline (open)",
+            Method::POST,
+            on(&open, "/decline"),
+            on(&unknown, "/decline"),
+            Some(json!({"reason": "too far"})),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Refused(403, "not_your_delivery")),
+                (OtherRider, Refused(403, "not_your_delivery")),
+                (Operator, Forbidden),
+                (Nobody, Unauthorized),
+            ],
+        ),
         // Given to the rider who holds it already: nothing changes.
         row(
             "POST /deliveries/{id}/reassign (picked)",

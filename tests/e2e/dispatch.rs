@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use e2e::{
-    Dice, assert_invariants, eventually,
+    Dice, assert_invariants, eventually, fleet,
     stack::{Stack, StackOptions},
     view_when,
 };
@@ -458,18 +458,7 @@ async fn racing_riders_never_hold_more_than_their_capacity() {
     let stack = Stack::start(StackOptions::default()).await;
     let restaurant = stack.signed_in(Role::Restaurant, "r-1").await;
     let operator = stack.signed_in(Role::Operator, "op-1").await;
-    let mut riders = Vec::new();
-    for i in 0..RIDERS {
-        let rider = stack.signed_in(Role::Rider, &format!("rider-{i}")).await;
-        let (status, body) = rider
-            .put(
-                "/rider/availability",
-                json!({"online": true, "capacity": CAPACITY}),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        riders.push(rider);
-    }
+    let riders = fleet::riders_online(&stack, RIDERS, CAPACITY).await;
     let mut ids = Vec::new();
     for i in 0..CALLS {
         ids.push(restaurant.call_rider(1000 + i as i64).await);
@@ -519,42 +508,9 @@ async fn racing_riders_never_hold_more_than_their_capacity() {
         })
         .collect();
     // Meanwhile the fleet never shows a rider over its capacity.
-    while !tasks.iter().all(tokio::task::JoinHandle::is_finished) {
-        let (_, fleet) = operator.get("/ops/riders").await;
-        for rider in fleet.as_array().expect("fleet") {
-            let active = rider["active"].as_array().map_or(0, Vec::len);
-            assert!(active <= CAPACITY, "over capacity: {rider}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for task in tasks {
-        task.await.expect("rider");
-    }
+    fleet::watch_capacity(&operator, tasks, CAPACITY).await;
     // From the deliveries' own records: no rider ever held more than its capacity at once.
-    let time = |v: &Value| -> chrono::DateTime<chrono::Utc> {
-        v.as_str().and_then(|t| t.parse().ok()).expect("a time")
-    };
-    let mut spans: std::collections::HashMap<String, Vec<_>> = Default::default();
-    for id in &ids {
-        let view = view_when(&operator, id, "the settlement", |v| {
-            v["payment"]["status"] == "Settled"
-        })
-        .await;
-        let timeline = &view["timeline"];
-        spans
-            .entry(view["riderId"].as_str().expect("rider").to_owned())
-            .or_default()
-            .push((time(&timeline["pickedAt"]), time(&timeline["completedAt"])));
-    }
-    for (rider, spans) in spans {
-        for (start, _) in &spans {
-            let holding = spans
-                .iter()
-                .filter(|(s, e)| s <= start && start < e)
-                .count();
-            assert!(holding <= CAPACITY, "{rider} held {holding} at {start}");
-        }
-    }
+    fleet::assert_timelines_within_capacity(&operator, &ids, "pickedAt", CAPACITY).await;
     for id in &ids {
         stack.workflow_completed(id).await;
     }

@@ -449,7 +449,8 @@ impl DeliveryState {
         }
         match self.status {
             DeliveryStatus::Assigned | DeliveryStatus::Picked
-                if self.rider_id.as_ref() == Some(rider_id)
+                if self.offers.is_some()
+                    && self.rider_id.as_ref() == Some(rider_id)
                     && self
                         .assignments
                         .last()
@@ -1204,7 +1205,7 @@ mod tests {
         assert_eq!(s.fall_back(), 3);
         assert!(!s.offering());
         assert!(s.unassigned());
-        assert_eq!(s.view().dispatch.unassigned, true);
+        assert!(s.view().dispatch.unassigned);
         // Now anyone may pick it up, also a rider who passed on it.
         s.pick_up(&rider("rider-7"), T).unwrap();
         assert!(!s.unassigned());

@@ -249,24 +249,39 @@ pub(crate) async fn pickup_delivery(
     riders::reserve(&state, &delivery_id, &rider_id, Taker::Rider).await?;
     let picked =
         |s: DeliveryStatus| matches!(s, DeliveryStatus::Picked | DeliveryStatus::Completed);
-    let request = RiderRequest {
-        rider_id: rider_id.clone(),
-        expires_at_ms: Some(temporal::update_expiry(&state)),
-    };
-    let answer = rider_update(
+    let answer = take(
         &state,
         &rider_id,
         &delivery_id,
         || DeliveryWorkflow::pickup,
-        request,
         picked,
     )
     .await;
+    Ok(Json(answer?))
+}
+
+/// Sends the update by which the rider takes the delivery (its place reserved already), and
+/// gives the place back unless the rider then holds it.
+async fn take<U>(
+    state: &AppState,
+    rider_id: &RiderId,
+    delivery_id: &DeliveryId,
+    update: impl Fn() -> U,
+    done: impl Fn(DeliveryStatus) -> bool,
+) -> Result<DeliveryView, ApiError>
+where
+    U: UpdateDefinition<Workflow = temporal::Run, Input = RiderRequest, Output = DeliveryView>,
+{
+    let request = RiderRequest {
+        rider_id: rider_id.clone(),
+        expires_at_ms: Some(temporal::update_expiry(state)),
+    };
+    let answer = rider_update(state, rider_id, delivery_id, update, request, done).await;
     // The place stays taken only while the rider holds the delivery.
     if !answer.as_ref().is_ok_and(|view| view.status.is_held()) {
-        riders::release(&state, &delivery_id, &rider_id).await;
+        riders::release(state, delivery_id, rider_id).await;
     }
-    Ok(Json(answer?))
+    answer
 }
 
 /// The rider a call is offered to takes it: it becomes `Assigned` to the rider, who then
@@ -300,22 +315,14 @@ pub(crate) async fn accept_delivery(
         }
         return Err(refused);
     }
-    let request = RiderRequest {
-        rider_id: rider_id.clone(),
-        expires_at_ms: Some(temporal::update_expiry(&state)),
-    };
-    let answer = rider_update(
+    let answer = take(
         &state,
         &rider_id,
         &delivery_id,
         || DeliveryWorkflow::accept,
-        request,
         DeliveryStatus::is_held,
     )
     .await;
-    if !answer.as_ref().is_ok_and(|view| view.status.is_held()) {
-        riders::release(&state, &delivery_id, &rider_id).await;
-    }
     Ok(Json(answer?))
 }
 
