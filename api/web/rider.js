@@ -1,6 +1,10 @@
 // Rider app: sign in, go online or offline, the calls the rider may take, pick up, complete
 // or report that it cannot deliver, and what the rider earned.
 //
+// A restaurant in offer mode has each call offered to one rider at a time: the rider sees it
+// as "Offered to you" with the seconds left to answer, and accepts it (it becomes the rider's,
+// Assigned, to pick up) or declines it; unanswered, it lapses and goes to the next rider.
+//
 // Live updates poll GET /rider/calls, GET /delivery-list and GET /rider/availability every
 // second (every 4 s while the tab is hidden, so a rider with the phone in a pocket still hears
 // of a new call); restaurant.js says why polling rather than server-sent events. A new call is
@@ -14,6 +18,8 @@ import {
 
 const POLL_MS = 1000;
 const HIDDEN_POLL_MS = 4000;
+/** How often the offers' countdowns are redrawn (their text changes once a second). */
+const TICK_MS = 250;
 const RANK = { Called: 0, Assigned: 1, Picked: 2, Completed: 3, Failed: 3, Cancelled: 3 };
 const TITLE = document.title;
 
@@ -33,6 +39,20 @@ const gone = new Set();
 const known = new Map();
 /** Deliveries with a pickup or complete under way. */
 const busy = new Set();
+/** What is under way for an offer, by delivery id: 'accept' or 'decline'. */
+const answering = new Map();
+/** Offers that are no longer this rider's (declined, lapsed, or refused when accepted): their
+ * offer card stays hidden while the list may still show it. The same call open to every rider
+ * later on (its offers ran out) shows again, as a call. */
+const passed = new Set();
+/** Offers this rider accepted (until the list shows them as its own). */
+const accepted = new Set();
+/** At least how many ms this phone's clock is ahead of the server's, as the offers tell: the
+ * server lists an offer only before it lapses, so one listed past its `expiresAt` by the phone's
+ * clock means the phone runs ahead. The countdowns run on the server's time. */
+let ahead = 0;
+/** The timer that redraws the countdowns while an offer shows. */
+let ticker = null;
 /** The rider's availability {online, zones, capacity, active}, once known. */
 let availability = null;
 /** Calls already seen: only calls not in here are announced. Null until the first list. */
@@ -54,6 +74,7 @@ function stop(reason) {
   generation += 1;
   if (poller) poller.stop();
   poller = null;
+  tickWhile(false);
   $('app').hidden = true;
   notify($('message'), '');
   if (reason !== 'expired') {
@@ -69,6 +90,10 @@ function reset() {
   gone.clear();
   known.clear();
   busy.clear();
+  answering.clear();
+  passed.clear();
+  accepted.clear();
+  ahead = 0;
   availability = null;
   seen = null;
   unseen = 0;
@@ -79,6 +104,7 @@ function reset() {
 
 async function refresh() {
   const gen = generation;
+  const sentAt = Date.now();
   const [open, list, state] = await Promise.all([
     api('GET', '/rider/calls'),
     api('GET', '/delivery-list?limit=100'),
@@ -87,6 +113,7 @@ async function refresh() {
   if (gen !== generation) return true; // signed out or in again meanwhile
   if (open.ok) {
     calls = open.data;
+    heedOffers(calls, sentAt);
     announce(calls);
   }
   if (list.ok) {
@@ -111,22 +138,47 @@ function tellReassigned(before, after) {
   }
 }
 
-/** Announces the calls not seen before (none on the first list after signing in). */
+/** What the list from the server says about the offers: which of those the page hides are
+ * gone from it, and how far ahead the phone's clock is at least. */
+function heedOffers(list, sentAt) {
+  const offered = new Set();
+  for (const call of list) {
+    if (call.kind !== 'offer') continue;
+    offered.add(call.deliveryId);
+    const expires = Date.parse(call.expiresAt);
+    // Listed, so not lapsed when the server read it, which was after `sentAt`.
+    if (!Number.isNaN(expires)) ahead = Math.max(ahead, sentAt - expires);
+  }
+  for (const id of passed) if (!offered.has(id)) passed.delete(id);
+}
+
+/** Announces the calls not seen before, offers included (none on the first list after
+ * signing in). */
 function announce(list) {
-  const ids = list.map((call) => call.deliveryId);
-  const fresh = seen ? list.filter((call) => !seen.has(call.deliveryId)) : [];
-  seen = new Set(ids);
+  const shown = list.filter((call) => !(call.kind === 'offer' && passed.has(call.deliveryId)));
+  const fresh = seen ? shown.filter((call) => !seen.has(call.deliveryId)) : [];
+  seen = new Set(shown.map((call) => call.deliveryId));
   if (document.hidden) unseen += fresh.length;
   document.title = unseen > 0 ? `(${unseen}) ${TITLE}` : TITLE;
   if (!fresh.length) return;
-  const call = fresh[0];
+  const offer = fresh.find((call) => call.kind === 'offer');
+  const call = offer || fresh[0];
   const what = `${call.restaurant ? call.restaurant.name : 'A restaurant'}: ${call.destination}, `
-    + `you earn ${money(call.earning ?? call.cost)}`;
+    + `you earn ${money(call.earning ?? call.cost)}`
+    + (offer ? ` · answer within ${secondsLeft(offer)} s` : '');
   tone();
   if (navigator.vibrate) navigator.vibrate([150, 80, 150]);
   if (document.hidden && 'Notification' in window && Notification.permission === 'granted') {
-    new Notification(fresh.length > 1 ? `${fresh.length} new calls` : 'New call', { body: what, tag: 'calls' });
+    const title = fresh.length > 1 ? `${fresh.length} new calls` : offer ? 'New call offered to you' : 'New call';
+    new Notification(title, { body: what, tag: 'calls' });
   }
+}
+
+/** Whole seconds until the offer lapses, by the server's clock; 0 once it has. */
+function secondsLeft(call) {
+  const expires = Date.parse(call.expiresAt);
+  if (Number.isNaN(expires)) return 0;
+  return Math.max(0, Math.ceil((expires + ahead - Date.now()) / 1000));
 }
 
 /** A short two-note tone, made on the spot (no sound files to load). */
@@ -179,8 +231,15 @@ function renderAvailability() {
 
 function render() {
   renderAvailability();
-  const openCalls = calls.filter((call) => !gone.has(call.deliveryId));
+  const shown = calls.filter((call) => !gone.has(call.deliveryId)
+    && !(call.kind === 'offer' && passed.has(call.deliveryId)));
+  // Offers first, the one lapsing soonest on top: they wait for an answer. Then the calls
+  // open to every rider, newest first (as the server lists them).
+  const offers = shown.filter((call) => call.kind === 'offer')
+    .sort((a, b) => (Date.parse(a.expiresAt) || 0) - (Date.parse(b.expiresAt) || 0));
+  const openCalls = [...offers, ...shown.filter((call) => call.kind !== 'offer')];
   reconcile($('calls'), openCalls, (call) => call.deliveryId, createCall, updateCall);
+  tickWhile(offers.length > 0);
   $('calls-empty').hidden = openCalls.length > 0;
   setText($('calls-empty'), availability && !availability.online
     ? 'You are offline: go online to see and take calls.'
@@ -209,25 +268,82 @@ function render() {
 }
 
 function createCall() {
-  const pickup = el('button', { type: 'button', class: 'block', 'data-action': true }, 'Pick up');
+  const pickup = el('button', { type: 'button', class: 'block pickup', 'data-action': true }, 'Pick up');
+  const accept = el('button', { type: 'button', class: 'accept', 'data-action': true }, 'Accept');
+  const decline = el('button', { type: 'button', class: 'neutral decline', 'data-action': true }, 'Decline');
   const card = el('li', { class: 'call' },
+    el('p', { class: 'offer-head', hidden: true },
+      el('span', { class: 'offer-label' }, 'Offered to you'),
+      // role=timer: read when asked, not every second.
+      el('span', { class: 'countdown', role: 'timer' })),
     el('p', { class: 'destination' }),
     el('p', { class: 'meta' }, el('span', { class: 'fee' }), el('span', { class: 'from' })),
-    pickup);
+    pickup,
+    el('div', { class: 'offer-actions', hidden: true }, accept, decline));
   pickup.addEventListener('click', () => pickUp(card.dataset.key, pickup));
+  accept.addEventListener('click', () => acceptOffer(card.dataset.key));
+  decline.addEventListener('click', () => declineOffer(card.dataset.key));
   return card;
 }
 
 function updateCall(card, call) {
+  const offer = call.kind === 'offer';
+  card.classList.toggle('offer', offer);
+  card.dataset.kind = offer ? 'offer' : 'call';
   setText(card.querySelector('.destination'), call.destination);
   setText(card.querySelector('.fee'), `You earn ${money(call.earning ?? call.cost)}`);
   const restaurant = call.restaurant
     ? `${call.restaurant.name}, ${call.restaurant.pickupAddress}`
     : call.restaurantId || 'a restaurant';
   setText(card.querySelector('.from'), ` · pick up at ${restaurant} · called ${clock(call.calledAt)}`);
-  const button = card.querySelector('button');
-  busyButton(button, busy.has(call.deliveryId), 'Picking up…');
-  button.setAttribute('aria-label', `Pick up the delivery to ${call.destination}`);
+  const pickup = card.querySelector('.pickup');
+  pickup.hidden = offer;
+  busyButton(pickup, busy.has(call.deliveryId), 'Picking up…');
+  pickup.setAttribute('aria-label', `Pick up the delivery to ${call.destination}`);
+  card.querySelector('.offer-head').hidden = !offer;
+  const accept = card.querySelector('.accept');
+  const decline = card.querySelector('.decline');
+  const doing = answering.get(call.deliveryId);
+  busyButton(accept, Boolean(doing), doing === 'accept' ? 'Accepting…' : 'Accept');
+  busyButton(decline, Boolean(doing), doing === 'decline' ? 'Declining…' : 'Decline');
+  accept.setAttribute('aria-label', `Accept the delivery to ${call.destination}`);
+  decline.setAttribute('aria-label', `Decline the delivery to ${call.destination}`);
+  if (offer) {
+    updateCountdown(card, call);
+  } else {
+    // Its offers ran out and it is open to every rider now: an ordinary call.
+    card.classList.remove('lapsed', 'hurry');
+    card.querySelector('.offer-actions').hidden = true;
+  }
+}
+
+/** The seconds left to answer an offer; once none are left, it says it lapsed, and the next
+ * refresh takes the card away (the server no longer lists it). */
+function updateCountdown(card, call) {
+  const left = secondsLeft(call);
+  const lapsed = left === 0 && !answering.has(call.deliveryId);
+  card.classList.toggle('lapsed', lapsed);
+  card.classList.toggle('hurry', left > 0 && left <= 10);
+  setText(card.querySelector('.countdown'), lapsed
+    ? 'Lapsed: you did not answer in time'
+    : `${left} s left to answer`);
+  card.querySelector('.offer-actions').hidden = lapsed;
+}
+
+/** Redraws the countdowns while an offer shows. */
+function tickWhile(needed) {
+  if (needed && !ticker) {
+    ticker = setInterval(() => {
+      for (const card of $('calls').children) {
+        if (card.dataset.kind !== 'offer') continue;
+        const call = calls.find((c) => c.deliveryId === card.dataset.key);
+        if (call) updateCountdown(card, call);
+      }
+    }, TICK_MS);
+  } else if (!needed && ticker) {
+    clearInterval(ticker);
+    ticker = null;
+  }
 }
 
 function createMine() {
@@ -299,7 +415,9 @@ function outcome(delivery) {
     case 'Completed': return typeof delivery.settled === 'number'
       ? 'Earned ' + money(delivery.settled)
       : 'Delivered · payment being settled';
-    case 'Assigned': return 'Assigned to you by the dispatcher: pick it up at the restaurant.';
+    case 'Assigned': return accepted.has(delivery.deliveryId)
+      ? 'You accepted it: pick it up at the restaurant, then press Pick up.'
+      : 'Assigned to you: pick it up at the restaurant.';
     case 'Failed': {
       const reason = delivery.failure ? delivery.failure.reason : delivery.failureReason;
       return `Could not deliver: ${failureLabel(reason)}`
@@ -342,6 +460,79 @@ async function pickUp(id) {
   render();
   if (res.ok) focusComplete(id);
   else if (call) $('calls-title').focus();
+  if (poller) poller.refresh();
+}
+
+/** Takes an offer: the delivery becomes the rider's (Assigned), to pick up at the restaurant. */
+async function acceptOffer(id) {
+  const call = calls.find((c) => c.deliveryId === id);
+  const to = call ? `the delivery to ${call.destination}` : 'this delivery';
+  const gen = generation;
+  answering.set(id, 'accept');
+  notify($('message'), '');
+  render();
+  const res = await api('POST', `/deliveries/${encodeURIComponent(id)}/accept`, {});
+  answering.delete(id);
+  if (gen !== generation || res.status === 401) return;
+  if (res.ok) {
+    gone.add(id);
+    accepted.add(id);
+    known.set(id, { ...res.data, updatedAt: new Date().toISOString() });
+    const where = call && call.restaurant ? ` at ${call.restaurant.name}` : '';
+    notify($('message'), `Accepted: pick up ${to}${where}, then press Pick up.`);
+  } else if (res.status === 409 && res.data.code === 'rider_at_capacity') {
+    passed.add(id);
+    notify($('message'), "You're at capacity: the offer passed to another rider. Complete a delivery to take more.",
+      'error');
+  } else if (res.status === 409 && res.data.code === 'rider_offline') {
+    passed.add(id);
+    notify($('message'), "You're offline: the offer passed to another rider. Go online to take calls.", 'error');
+  } else if (res.status === 403) {
+    passed.add(id);
+    notify($('message'), 'This offer went to another rider: it is no longer yours to accept.', 'error');
+  } else if (res.status === 404 || res.status === 409) {
+    passed.add(id);
+    notify($('message'), `${capital(to)} is no longer available: it was cancelled, or another rider took it.`, 'error');
+  } else if (res.status === 0) {
+    notify($('message'), `No answer about accepting ${to}: ${sentence(res.data.message)} `
+      + 'If it became yours, it shows under My deliveries once the server is back.', 'error', { offline: true });
+  } else {
+    notify($('message'), `Could not accept ${to}: ${sentence(res.data.message)}`, 'error');
+  }
+  render();
+  if (res.ok) focusComplete(id);
+  else if (call) $('calls-title').focus();
+  if (poller) poller.refresh();
+}
+
+/** Passes on an offer: it goes to the next rider. */
+async function declineOffer(id) {
+  const call = calls.find((c) => c.deliveryId === id);
+  const to = call ? `the delivery to ${call.destination}` : 'this delivery';
+  const gen = generation;
+  answering.set(id, 'decline');
+  notify($('message'), '');
+  render();
+  const res = await api('POST', `/deliveries/${encodeURIComponent(id)}/decline`, {});
+  answering.delete(id);
+  if (gen !== generation || res.status === 401) return;
+  if (res.ok) {
+    passed.add(id);
+    notify($('message'), `Declined ${to}: it goes to another rider.`);
+  } else if (res.status === 403 || res.status === 404) {
+    // No longer this rider's to decline anyway: the card goes all the same.
+    passed.add(id);
+    notify($('message'), res.status === 403
+      ? 'This offer had already gone to another rider.'
+      : `${capital(to)} is no longer available: it was cancelled.`);
+  } else if (res.status === 0) {
+    notify($('message'), `No answer about declining ${to}: ${sentence(res.data.message)} `
+      + 'Left unanswered, the offer lapses by itself.', 'error', { offline: true });
+  } else {
+    notify($('message'), `Could not decline ${to}: ${sentence(res.data.message)}`, 'error');
+  }
+  render();
+  $('calls-title').focus();
   if (poller) poller.refresh();
 }
 
