@@ -296,7 +296,7 @@ where
         (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "not a rider (`forbidden`), or the call is not offered to the caller (`not_your_delivery`)", body = ErrorBody),
         (status = 404, description = "unknown delivery", body = ErrorBody),
-        (status = 409, description = "the rider is offline (`rider_offline`) or holds its capacity (`rider_at_capacity`): declined", body = ErrorBody),
+        (status = 409, description = "the rider is offline (`rider_offline`) or holds its capacity (`rider_at_capacity`): declined; or the delivery has ended (`wrong_state`)", body = ErrorBody),
         (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
         (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
     ))]
@@ -337,6 +337,7 @@ pub(crate) async fn accept_delivery(
         (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "not a rider (`forbidden`), or the call is not offered to the caller (`not_your_delivery`)", body = ErrorBody),
         (status = 404, description = "unknown delivery", body = ErrorBody),
+        (status = 409, description = "the delivery has ended (`wrong_state`)", body = ErrorBody),
         (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
         (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
     ))]
