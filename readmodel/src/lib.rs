@@ -325,26 +325,29 @@ impl ReadModel {
                 ),
             );
         }
-        query
-            .order_by_desc(Column::CalledAt)
-            .order_by_asc(Column::DeliveryId)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(OpenCall::try_from)
-            .collect()
+        self.calls(query.order_by_desc(Column::CalledAt), limit)
+            .await
     }
 
     /// Calls whose offers ran out and that nobody has taken yet, oldest first (what
     /// operators look at first), at most `limit`.
     pub async fn unassigned_calls(&self, limit: u64) -> Result<Vec<OpenCall>, ReadModelError> {
         use open_calls::Column;
-        open_calls::Entity::find()
+        let query = open_calls::Entity::find()
             .filter(Column::WithdrawnAt.is_null())
             .filter(Column::Reach.eq("unassigned"))
-            .order_by_asc(Column::CalledAt)
-            .order_by_asc(Column::DeliveryId)
+            .order_by_asc(Column::CalledAt);
+        self.calls(query, limit).await
+    }
+
+    /// The calls `query` finds (ties in its order broken by id), at most `limit`.
+    async fn calls(
+        &self,
+        query: sea_orm::Select<open_calls::Entity>,
+        limit: u64,
+    ) -> Result<Vec<OpenCall>, ReadModelError> {
+        query
+            .order_by_asc(open_calls::Column::DeliveryId)
             .limit(limit)
             .all(&self.db)
             .await?

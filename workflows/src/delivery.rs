@@ -521,10 +521,13 @@ async fn wait_for_pickup(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, R
             saga.forget(Compensation::WithdrawCall);
             set_status_attributes(ctx);
             project(ctx, saga).await?;
-        } else if ctx.state(|w| w.state.declines()) != declines {
-            ctx.upsert_search_attributes([
-                names::OFFER_DECLINES.value_set(i64::from(ctx.state(|w| w.state.declines())))
-            ]);
+        } else {
+            let now_declined = ctx.state(|w| w.state.declines());
+            if now_declined != declines {
+                ctx.upsert_search_attributes([
+                    names::OFFER_DECLINES.value_set(i64::from(now_declined))
+                ]);
+            }
         }
     }
 }

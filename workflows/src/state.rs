@@ -376,7 +376,7 @@ impl DeliveryState {
     /// spent (then the call falls back to every rider: [`Self::fall_back`]).
     pub fn next_offer(&self, call: OpenCall, now: DateTime<Utc>) -> Option<OfferInput> {
         let offers = self.offers.as_ref()?;
-        if !self.offering() || offers.pending.is_some() || offers.round >= offers.plan.rounds {
+        if !self.offer_due() || offers.round >= offers.plan.rounds {
             return None;
         }
         let timeout =
