@@ -440,7 +440,7 @@ impl ProcStack {
 }
 
 /// Whether the payment service at `addr` (`host:port`) answers the standard gRPC health check
-/// with `SERVING`, for the server as a whole and for `payment.v1.PaymentService`: over mutual
+/// with `SERVING`, for the server as a whole and for `payment.v2.PaymentService`: over mutual
 /// TLS with the worker's certificate from `tls_dir`, or in plaintext (the health port) without.
 pub async fn payment_serving(addr: &str, tls_dir: Option<&Path>) -> bool {
     use tonic_health::pb::{

@@ -12,6 +12,7 @@ mod delivery;
 mod id;
 mod money;
 mod number;
+mod period;
 mod schema;
 mod text;
 
@@ -29,7 +30,8 @@ pub use delivery::{
 pub use id::{
     AccountId, CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId, Zone,
 };
-pub use money::{Cost, InvalidCost};
+pub use money::{Cost, InvalidCost, Split};
+pub use period::{InvalidPeriodLength, Period, PeriodLength};
 pub use number::WholeNumber;
 pub use text::{InvalidText, Text};
 

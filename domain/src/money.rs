@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::MAX_COST;
+use crate::{CommissionBps, MAX_COST};
 
 /// A fee that is not a whole number of won from 1 to [`MAX_COST`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -95,9 +95,57 @@ impl utoipa::PartialSchema for Cost {
 
 impl utoipa::ToSchema for Cost {}
 
+/// How a settled fee divides between the agency and the rider: the one rounding rule of the
+/// money, stated here only. The commission is `floor(cost × bps / 10000)` (rounded down, in the
+/// rider's favour); the rider gets the remainder, so the two parts add up to the fee exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// The agency's part.
+    pub commission: i64,
+    /// The rider's part: the fee less the commission.
+    pub earning: i64,
+}
+
+impl Split {
+    /// Divides `cost` (won, 0 or more) at `rate`.
+    pub fn of(cost: i64, rate: CommissionBps) -> Split {
+        // i128: a fee times 10,000 fits easily, but nothing here should be able to overflow.
+        let commission = (i128::from(cost) * i128::from(rate.bps()) / 10_000) as i64;
+        Split {
+            commission,
+            earning: cost - commission,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_commission_rounds_down_and_the_rider_gets_the_remainder() {
+        let rate = |bps| CommissionBps::new(bps).unwrap();
+        assert_eq!(
+            Split::of(20_000, rate(1_000)),
+            Split { commission: 2_000, earning: 18_000 }
+        );
+        // 999 × 15% = 149.85: the agency takes 149, the rider 850.
+        assert_eq!(
+            Split::of(999, rate(1_500)),
+            Split { commission: 149, earning: 850 }
+        );
+        assert_eq!(Split::of(1, rate(9_999)), Split { commission: 0, earning: 1 });
+        assert_eq!(Split::of(7, rate(10_000)), Split { commission: 7, earning: 0 });
+        assert_eq!(Split::of(7, rate(0)), Split { commission: 0, earning: 7 });
+        for cost in [1, 3, 999, 12_345, MAX_COST] {
+            for bps in [0, 1, 333, 1_000, 3_333, 9_999, 10_000] {
+                let split = Split::of(cost, rate(bps));
+                assert_eq!(split.commission + split.earning, cost);
+                assert!(split.commission >= 0 && split.earning >= 0);
+                assert!(split.commission * 10_000 <= cost * i64::from(bps));
+            }
+        }
+    }
 
     #[test]
     fn a_cost_is_a_whole_number_of_won_in_range() {

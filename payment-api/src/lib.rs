@@ -1,4 +1,4 @@
-//! The payment service's gRPC interface (`payment.v1.PaymentService`), for its callers: the
+//! The payment service's gRPC interface (`payment.v2.PaymentService`), for its callers: the
 //! proto and its generated code, the client (traced and measured), how callers are configured
 //! to reach the service (mutual TLS, [`tls`]), and the conversions from its messages to our types.
 //!
@@ -13,13 +13,13 @@ use tonic::transport::{Channel, Endpoint};
 
 pub mod tls;
 
-/// Code generated from `proto/payment/v1/payment.proto`: messages, client and server.
+/// Code generated from `proto/payment/v2/payment.proto`: messages, client and server.
 pub mod proto {
-    tonic::include_proto!("payment.v1");
+    tonic::include_proto!("payment.v2");
 }
 
 /// The gRPC service name, as the health protocol and the paths of its calls know it.
-pub const SERVICE_NAME: &str = "payment.v1.PaymentService";
+pub const SERVICE_NAME: &str = "payment.v2.PaymentService";
 
 /// How long a caller waits for a connection to the payment service before the call fails (and
 /// is retried by whoever made it). Short: local activities get 3 s for all their attempts.

@@ -4,8 +4,8 @@
 //! the other trusts (`ca.pem`, which may hold several CAs during a rotation). A caller's
 //! certificate names it with one URI SAN in SPIFFE form, `spiffe://delivery.internal/<name>`;
 //! the service maps that name to a [`Caller`] and lets it call the methods [`GRANTS`] lists,
-//! nothing else. Only the workers move money: the API may read payments, not register, settle
-//! or void them.
+//! nothing else. Only the workers move deliveries' money (register, settle, void) and pay
+//! riders or issue invoices; the API reads, and books operators' adjustments.
 //!
 //! A PKI directory holds `ca.pem` and, per party, `<name>.pem` (its certificate) and
 //! `<name>.key` (its PKCS#8 private key): `payment-service`, `delivery-worker`, `delivery-api`.
@@ -96,21 +96,39 @@ impl Caller {
     }
 }
 
-/// A method of `payment.v1.PaymentService`.
+/// A method of `payment.v2.PaymentService`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     RegisterPayment,
     SettlePayment,
     VoidPayment,
     GetPayment,
+    Adjust,
+    ListRidersWithBalance,
+    PayRider,
+    ListPayouts,
+    GetStatement,
+    ListRestaurantsToInvoice,
+    IssueInvoice,
+    ListInvoices,
+    GetInvoice,
 }
 
 impl Method {
-    pub const ALL: [Method; 4] = [
+    pub const ALL: [Method; 13] = [
         Method::RegisterPayment,
         Method::SettlePayment,
         Method::VoidPayment,
         Method::GetPayment,
+        Method::Adjust,
+        Method::ListRidersWithBalance,
+        Method::PayRider,
+        Method::ListPayouts,
+        Method::GetStatement,
+        Method::ListRestaurantsToInvoice,
+        Method::IssueInvoice,
+        Method::ListInvoices,
+        Method::GetInvoice,
     ];
 
     /// Its name in the proto.
@@ -120,10 +138,19 @@ impl Method {
             Method::SettlePayment => "SettlePayment",
             Method::VoidPayment => "VoidPayment",
             Method::GetPayment => "GetPayment",
+            Method::Adjust => "Adjust",
+            Method::ListRidersWithBalance => "ListRidersWithBalance",
+            Method::PayRider => "PayRider",
+            Method::ListPayouts => "ListPayouts",
+            Method::GetStatement => "GetStatement",
+            Method::ListRestaurantsToInvoice => "ListRestaurantsToInvoice",
+            Method::IssueInvoice => "IssueInvoice",
+            Method::ListInvoices => "ListInvoices",
+            Method::GetInvoice => "GetInvoice",
         }
     }
 
-    /// Its HTTP/2 path: `/payment.v1.PaymentService/<name>`.
+    /// Its HTTP/2 path: `/payment.v2.PaymentService/<name>`.
     pub fn path(self) -> String {
         format!("/{SERVICE_NAME}/{}", self.name())
     }
@@ -142,17 +169,21 @@ impl Method {
 /// Who may call what: the payment service's whole authorization policy. A caller calls only the
 /// methods listed beside it; a certificate naming no caller here calls nothing.
 pub const GRANTS: [(Caller, &[Method]); 2] = [
+    (Caller::Worker, &Method::ALL),
+    // The API reads, and books operators' adjustments (an operator's decision, checked by the
+    // API, with nothing to orchestrate); every other movement of money happens in the
+    // workflows' activities, which the worker runs.
     (
-        Caller::Worker,
+        Caller::Api,
         &[
-            Method::RegisterPayment,
-            Method::SettlePayment,
-            Method::VoidPayment,
             Method::GetPayment,
+            Method::Adjust,
+            Method::ListPayouts,
+            Method::GetStatement,
+            Method::ListInvoices,
+            Method::GetInvoice,
         ],
     ),
-    // The API only reads: money moves in the workflows' activities, which the worker runs.
-    (Caller::Api, &[Method::GetPayment]),
 ];
 
 /// The SPIFFE id of the workload `name`.
@@ -373,12 +404,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_worker_may_call_every_method_and_the_api_only_reads() {
+    fn the_worker_may_call_every_method_and_the_api_reads_and_adjusts() {
+        let api = [
+            Method::GetPayment,
+            Method::Adjust,
+            Method::ListPayouts,
+            Method::GetStatement,
+            Method::ListInvoices,
+            Method::GetInvoice,
+        ];
         for method in Method::ALL {
             assert!(Caller::Worker.may_call(method), "worker {method:?}");
             assert_eq!(
                 Caller::Api.may_call(method),
-                method == Method::GetPayment,
+                api.contains(&method),
                 "api {method:?}"
             );
         }
@@ -390,7 +429,7 @@ mod tests {
 
     #[test]
     fn every_rpc_of_the_proto_is_a_method_and_paths_round_trip() {
-        let proto = include_str!("../proto/payment/v1/payment.proto");
+        let proto = include_str!("../proto/payment/v2/payment.proto");
         let rpcs: Vec<&str> = proto
             .lines()
             .filter_map(|line| line.trim().strip_prefix("rpc "))
@@ -399,7 +438,7 @@ mod tests {
             .collect();
         assert_eq!(rpcs.len(), Method::ALL.len(), "{rpcs:?}");
         for rpc in rpcs {
-            let method = Method::from_path(&format!("/payment.v1.PaymentService/{rpc}"));
+            let method = Method::from_path(&format!("/payment.v2.PaymentService/{rpc}"));
             assert_eq!(method.map(Method::name), Some(rpc));
         }
         for method in Method::ALL {
@@ -407,11 +446,11 @@ mod tests {
         }
         assert_eq!(Method::from_path("/grpc.health.v1.Health/Check"), None);
         assert_eq!(
-            Method::from_path("/payment.v1.PaymentService/RefundPayment"),
+            Method::from_path("/payment.v2.PaymentService/RefundPayment"),
             None
         );
         assert_eq!(
-            Method::from_path("/payment.v1.PaymentServiceX/GetPayment"),
+            Method::from_path("/payment.v2.PaymentServiceX/GetPayment"),
             None
         );
     }

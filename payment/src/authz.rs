@@ -1,4 +1,4 @@
-//! Who may call what: every request to `payment.v1.PaymentService` passes [`AuthorizeLayer`],
+//! Who may call what: every request to `payment.v2.PaymentService` passes [`AuthorizeLayer`],
 //! which reads the caller from its client certificate (verified by the TLS handshake against
 //! the CA) and lets it through only to the methods `payment_api::tls::GRANTS` gives it.
 //!

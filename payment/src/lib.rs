@@ -1,5 +1,5 @@
 //! The payment service of the delivery-dispatch system: a tonic gRPC server
-//! (`payment.v1.PaymentService`, declared in the `payment-api` crate) over its own ledger
+//! (`payment.v2.PaymentService`, declared in the `payment-api` crate) over its own ledger
 //! database, answering the standard gRPC health protocol (`grpc.health.v1.Health`) beside it.
 //!
 //! Every call is idempotent by delivery id: repeating it returns the same
@@ -13,7 +13,7 @@
 //!
 //! Only its callers reach it, over mutual TLS: a client without a certificate from the CA fails
 //! the handshake, and each call passes [`authz::AuthorizeLayer`], which lets the worker make
-//! every call and the API only read (`payment_api::tls` holds the table). Probes that cannot
+//! every call and the API only read and book adjustments (`payment_api::tls` holds the table). Probes that cannot
 //! present a certificate ask the health protocol on a plaintext port of its own.
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
@@ -27,14 +27,14 @@ pub mod authz;
 pub mod ledger;
 pub mod service;
 
-pub use ledger::{Ledger, LedgerError, Movement, Payment, PaymentStatus};
+pub use ledger::{Ledger, LedgerError, Payment, PaymentStatus, Registration};
 
 /// `payment-service [migrate | pki init]`: its settings, each with its flag, variable and default.
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
     name = "payment-service",
     version,
-    about = "The payment service: payment.v1.PaymentService and grpc.health.v1.Health over gRPC, with its own ledger database"
+    about = "The payment service: payment.v2.PaymentService and grpc.health.v1.Health over gRPC, with its own ledger database"
 )]
 pub struct Settings {
     #[command(subcommand)]
@@ -226,7 +226,7 @@ impl LedgerSettings {
 /// the caller's trace and, given `metrics`, each call's latency. Each call is authorized by
 /// [`authz::AuthorizeLayer`] and bounded by `limits` (its duration, the calls at once per
 /// connection); connections are kept alive with HTTP/2 pings, so dead ones are dropped. The health service reports `SERVING` for the server as a whole
-/// (`""`) and for `payment.v1.PaymentService` until shutdown begins, then `NOT_SERVING`, on
+/// (`""`) and for `payment.v2.PaymentService` until shutdown begins, then `NOT_SERVING`, on
 /// `listener` and, in plaintext, on `health_listener`.
 ///
 /// Shutdown is graceful: the server stops accepting connections and returns

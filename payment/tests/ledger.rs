@@ -6,60 +6,8 @@
 use payment::{Ledger, LedgerError, Payment, PaymentStatus};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
-/// Writes two `#[tokio::test]` wrappers per behaviour: `sqlite::<name>` and `postgres::<name>`.
-macro_rules! on_both_backends {
-    ($($behaviour:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $behaviour() {
-                    let (ledger, _dir) = super::sqlite_ledger().await;
-                    super::$behaviour(ledger).await;
-                }
-            )*
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[ignore = "set TEST_DATABASE_URL to run against PostgreSQL"]
-                async fn $behaviour() {
-                    let (ledger, database) = super::postgres_ledger().await;
-                    super::$behaviour(ledger).await;
-                    database.drop().await;
-                }
-            )*
-        }
-    };
-}
-
-/// Like `on_both_backends!`, for behaviours of the schema itself: each gets the URL of a
-/// fresh, unmigrated database (`sqlite_schema::<name>`, `postgres_schema::<name>`).
-macro_rules! on_both_databases {
-    ($($behaviour:ident),* $(,)?) => {
-        mod sqlite_schema {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $behaviour() {
-                    let (url, _dir) = super::sqlite_database();
-                    super::$behaviour(url).await;
-                }
-            )*
-        }
-
-        mod postgres_schema {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[ignore = "set TEST_DATABASE_URL to run against PostgreSQL"]
-                async fn $behaviour() {
-                    let (url, database) = super::postgres_database().await;
-                    super::$behaviour(url).await;
-                    database.drop().await;
-                }
-            )*
-        }
-    };
-}
+mod common;
+use common::{PostgresDatabase, RIDER, reg, with_database};
 
 on_both_backends!(
     registering_a_payment_records_it_as_registered,
@@ -83,103 +31,8 @@ on_both_backends!(
 on_both_databases!(
     a_second_movement_of_one_kind_for_one_delivery_is_refused_by_the_schema,
     a_payment_status_the_ledger_does_not_know_is_refused_by_the_schema,
-    the_constraints_migration_keeps_every_payment_and_movement,
+    the_double_entry_migration_carries_every_v1_payment_and_movement,
 );
-
-async fn sqlite_ledger() -> (Ledger, tempfile::TempDir) {
-    let (url, dir) = sqlite_database();
-    Ledger::migrate(&url).await.expect("migrate sqlite");
-    let ledger = Ledger::connect(&url).await.expect("connect to sqlite");
-    (ledger, dir)
-}
-
-/// The URL of a SQLite file in a fresh temp dir (the file is created on first connect).
-fn sqlite_database() -> (String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("create temp dir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("payment.db").display()
-    );
-    (url, dir)
-}
-
-/// A PostgreSQL database created for one test, so tests can run in parallel.
-struct PostgresDatabase {
-    admin: DatabaseConnection,
-    name: String,
-}
-
-impl PostgresDatabase {
-    /// Removes the database; `FORCE` ends the ledger's pooled connections.
-    async fn drop(self) {
-        self.admin
-            .execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await
-            .expect("drop test database");
-    }
-}
-
-async fn postgres_ledger() -> (Ledger, PostgresDatabase) {
-    let (url, database) = postgres_database().await;
-    Ledger::migrate(&url).await.expect("migrate test database");
-    let ledger = Ledger::connect(&url)
-        .await
-        .expect("connect to test database");
-    (ledger, database)
-}
-
-/// A fresh, empty database on the server at `TEST_DATABASE_URL`, and its URL.
-async fn postgres_database() -> (String, PostgresDatabase) {
-    let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!(
-            "TEST_DATABASE_URL is not set; point it at a PostgreSQL server, \
-             e.g. postgres://postgres@127.0.0.1:5432/postgres"
-        )
-    });
-    let admin = Database::connect(&url)
-        .await
-        .expect("connect to TEST_DATABASE_URL");
-    let name = format!("payment_test_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
-    (with_database(&url, &name), PostgresDatabase { admin, name })
-}
-
-/// Replaces the database name in a `postgres://user@host:port/db?params` URL.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
-    format!("{}/{database}{query}", &base[..path])
-}
-
-#[test]
-fn the_database_name_in_a_postgres_url_is_replaced() {
-    assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
-        "postgres://postgres@127.0.0.1:5432/t1"
-    );
-    assert_eq!(
-        with_database("postgres://u:p@db:5432/x?sslmode=disable", "t1"),
-        "postgres://u:p@db:5432/t1?sslmode=disable"
-    );
-    assert_eq!(
-        with_database("postgres://db:5432", "t1"),
-        "postgres://db:5432/t1"
-    );
-}
 
 #[tokio::test]
 async fn migrating_creates_the_missing_parent_directory_of_a_sqlite_file() {
@@ -190,7 +43,7 @@ async fn migrating_creates_the_missing_parent_directory_of_a_sqlite_file() {
         .await
         .expect("migrate creates the directory");
     let ledger = Ledger::connect(&url).await.expect("connect");
-    ledger.register("d-1", 10).await.expect("register");
+    ledger.register(&reg("d-1", 10)).await.expect("register");
     assert!(file.exists(), "{} should exist", file.display());
 }
 
@@ -203,7 +56,7 @@ async fn reconnecting_to_an_existing_sqlite_ledger_keeps_its_payments() {
     );
     Ledger::migrate(&url).await.expect("migrate");
     let first = Ledger::connect(&url).await.expect("first connect");
-    let registered = first.register("d-1", 10).await.expect("register");
+    let registered = first.register(&reg("d-1", 10)).await.expect("register");
     drop(first);
     Ledger::migrate(&url)
         .await
@@ -231,12 +84,12 @@ async fn an_in_memory_sqlite_ledger_works() {
     let ledger = Ledger::open_migrated("sqlite::memory:")
         .await
         .expect("connect");
-    ledger.register("d-1", 10).await.expect("register");
+    ledger.register(&reg("d-1", 10)).await.expect("register");
     assert_eq!(ledger.list_all().await.expect("list").len(), 1);
 }
 
 async fn registering_a_payment_records_it_as_registered(ledger: Ledger) {
-    let payment = ledger.register("d-1", 500).await.expect("register");
+    let payment = ledger.register(&reg("d-1", 500)).await.expect("register");
     assert_eq!(payment.delivery_id, "d-1");
     assert_eq!(payment.amount, 500);
     assert_eq!(payment.status, PaymentStatus::Registered);
@@ -246,8 +99,8 @@ async fn registering_a_payment_records_it_as_registered(ledger: Ledger) {
 }
 
 async fn registering_again_with_the_same_amount_returns_the_existing_payment(ledger: Ledger) {
-    let first = ledger.register("d-1", 500).await.expect("first register");
-    let second = ledger.register("d-1", 500).await.expect("second register");
+    let first = ledger.register(&reg("d-1", 500)).await.expect("first register");
+    let second = ledger.register(&reg("d-1", 500)).await.expect("second register");
     assert_eq!(second, first);
     assert_eq!(ledger.list_all().await.expect("list"), vec![first]);
 }
@@ -256,11 +109,11 @@ async fn registering_again_with_the_same_amount_returns_the_existing_payment(led
 /// an old id) must not get a stale "registered" answer: its new run would wait for a settlement
 /// that never moves money.
 async fn registering_again_after_settlement_is_refused_and_moves_no_money(ledger: Ledger) {
-    ledger.register("d-1", 500).await.expect("register");
-    let settled = ledger.settle("d-1").await.expect("settle");
-    let journal = ledger.movements().await.expect("movements");
+    ledger.register(&reg("d-1", 500)).await.expect("register");
+    let settled = ledger.settle("d-1", RIDER, None).await.expect("settle");
+    let journal = ledger.journal().await.expect("journal");
     let error = ledger
-        .register("d-1", 500)
+        .register(&reg("d-1", 500))
         .await
         .expect_err("a settled delivery cannot be registered again");
     match error {
@@ -274,18 +127,18 @@ async fn registering_again_after_settlement_is_refused_and_moves_no_money(ledger
         other => panic!("expected AlreadyClosed, got {other:?}"),
     }
     assert_eq!(ledger.get("d-1").await.expect("get"), settled);
-    assert_eq!(ledger.movements().await.expect("movements"), journal);
+    assert_eq!(ledger.journal().await.expect("journal"), journal);
     assert_eq!(journal.len(), 2, "{journal:?}");
 }
 
 async fn registering_again_after_a_void_is_refused_and_moves_no_money(ledger: Ledger) {
-    ledger.register("d-1", 500).await.expect("register");
-    let voided = ledger.void("d-1").await.expect("void");
-    let journal = ledger.movements().await.expect("movements");
+    ledger.register(&reg("d-1", 500)).await.expect("register");
+    let voided = ledger.void("d-1", None).await.expect("void");
+    let journal = ledger.journal().await.expect("journal");
     // A different amount is refused for the same reason: the delivery is over.
     for amount in [500, 600] {
         let error = ledger
-            .register("d-1", amount)
+            .register(&reg("d-1", amount))
             .await
             .expect_err("a voided delivery cannot be registered again");
         assert!(
@@ -301,13 +154,13 @@ async fn registering_again_after_a_void_is_refused_and_moves_no_money(ledger: Le
         assert!(error.to_string().contains("already voided"), "{error}");
     }
     assert_eq!(ledger.get("d-1").await.expect("get"), voided);
-    assert_eq!(ledger.movements().await.expect("movements"), journal);
+    assert_eq!(ledger.journal().await.expect("journal"), journal);
 }
 
 async fn registering_again_with_a_different_amount_is_a_failed_precondition(ledger: Ledger) {
-    let original = ledger.register("d-1", 500).await.expect("register");
+    let original = ledger.register(&reg("d-1", 500)).await.expect("register");
     let error = ledger
-        .register("d-1", 600)
+        .register(&reg("d-1", 600))
         .await
         .expect_err("different amount must be refused");
     match error {
@@ -331,15 +184,15 @@ async fn malformed_delivery_ids_and_amounts_are_rejected_without_writing(ledger:
         ("d-1", i64::MAX),
     ];
     for (delivery_id, amount) in rejected {
-        let result = ledger.register(delivery_id, amount).await;
+        let result = ledger.register(&reg(delivery_id, amount)).await;
         assert!(
             matches!(result, Err(LedgerError::InvalidArgument(_))),
             "register({delivery_id:?}, {amount}) gave {result:?}"
         );
     }
     for result in [
-        ledger.settle("").await,
-        ledger.void(&too_long).await,
+        ledger.settle("", RIDER, None).await,
+        ledger.void(&too_long, None).await,
         ledger.get("").await,
     ] {
         assert!(
@@ -354,43 +207,43 @@ async fn malformed_delivery_ids_and_amounts_are_rejected_without_writing(ledger:
 
     let longest = "y".repeat(256);
     ledger
-        .register(&longest, 1)
+        .register(&reg(&longest, 1))
         .await
         .expect("smallest amount, longest id");
     ledger
-        .register("d-2", 1_000_000)
+        .register(&reg("d-2", 1_000_000))
         .await
         .expect("largest amount");
     assert_eq!(ledger.list_all().await.expect("list").len(), 2);
 }
 
 async fn settling_a_registered_payment_settles_it_once(ledger: Ledger) {
-    let registered = ledger.register("d-1", 500).await.expect("register");
-    let settled = ledger.settle("d-1").await.expect("settle");
+    let registered = ledger.register(&reg("d-1", 500)).await.expect("register");
+    let settled = ledger.settle("d-1", RIDER, None).await.expect("settle");
     assert_eq!(settled.status, PaymentStatus::Settled);
     assert_eq!(settled.amount, 500);
     assert_eq!(settled.registered_at, registered.registered_at);
     assert!(settled.settled_at.is_some());
     assert_eq!(settled.voided_at, None);
     // A repeat must not move money again, so not even the timestamp changes.
-    assert_eq!(ledger.settle("d-1").await.expect("settle again"), settled);
+    assert_eq!(ledger.settle("d-1", RIDER, None).await.expect("settle again"), settled);
     assert_eq!(ledger.get("d-1").await.expect("get"), settled);
 }
 
 async fn voiding_a_registered_payment_voids_it_once(ledger: Ledger) {
-    ledger.register("d-1", 500).await.expect("register");
-    let voided = ledger.void("d-1").await.expect("void");
+    ledger.register(&reg("d-1", 500)).await.expect("register");
+    let voided = ledger.void("d-1", None).await.expect("void");
     assert_eq!(voided.status, PaymentStatus::Voided);
     assert!(voided.voided_at.is_some());
     assert_eq!(voided.settled_at, None);
-    assert_eq!(ledger.void("d-1").await.expect("void again"), voided);
+    assert_eq!(ledger.void("d-1", None).await.expect("void again"), voided);
     assert_eq!(ledger.get("d-1").await.expect("get"), voided);
 }
 
 async fn settling_a_voided_payment_is_a_failed_precondition(ledger: Ledger) {
-    ledger.register("d-1", 500).await.expect("register");
-    let voided = ledger.void("d-1").await.expect("void");
-    let result = ledger.settle("d-1").await;
+    ledger.register(&reg("d-1", 500)).await.expect("register");
+    let voided = ledger.void("d-1", None).await.expect("void");
+    let result = ledger.settle("d-1", RIDER, None).await;
     assert!(
         matches!(result, Err(LedgerError::FailedPrecondition(_))),
         "gave {result:?}"
@@ -399,9 +252,9 @@ async fn settling_a_voided_payment_is_a_failed_precondition(ledger: Ledger) {
 }
 
 async fn voiding_a_settled_payment_is_a_failed_precondition(ledger: Ledger) {
-    ledger.register("d-1", 500).await.expect("register");
-    let settled = ledger.settle("d-1").await.expect("settle");
-    let result = ledger.void("d-1").await;
+    ledger.register(&reg("d-1", 500)).await.expect("register");
+    let settled = ledger.settle("d-1", RIDER, None).await.expect("settle");
+    let result = ledger.void("d-1", None).await;
     assert!(
         matches!(result, Err(LedgerError::FailedPrecondition(_))),
         "gave {result:?}"
@@ -411,8 +264,8 @@ async fn voiding_a_settled_payment_is_a_failed_precondition(ledger: Ledger) {
 
 async fn unknown_deliveries_are_not_found(ledger: Ledger) {
     for result in [
-        ledger.settle("nope").await,
-        ledger.void("nope").await,
+        ledger.settle("nope", RIDER, None).await,
+        ledger.void("nope", None).await,
         ledger.get("nope").await,
     ] {
         assert!(
@@ -430,7 +283,7 @@ async fn ten_concurrent_registrations_produce_exactly_one_payment(ledger: Ledger
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let ledger = ledger.clone();
-            tokio::spawn(async move { ledger.register("d-1", 500).await })
+            tokio::spawn(async move { ledger.register(&reg("d-1", 500)).await })
         })
         .collect();
     let mut payments = Vec::new();
@@ -448,14 +301,14 @@ async fn concurrent_settle_and_void_have_exactly_one_winner(ledger: Ledger) {
     // Several deliveries give the race several chances to go either way.
     for i in 0..10 {
         let delivery_id = format!("d-{i}");
-        ledger.register(&delivery_id, 500).await.expect("register");
+        ledger.register(&reg(&delivery_id, 500)).await.expect("register");
         let settle = tokio::spawn({
             let (ledger, delivery_id) = (ledger.clone(), delivery_id.clone());
-            async move { ledger.settle(&delivery_id).await }
+            async move { ledger.settle(&delivery_id, RIDER, None).await }
         });
         let void = tokio::spawn({
             let (ledger, delivery_id) = (ledger.clone(), delivery_id.clone());
-            async move { ledger.void(&delivery_id).await }
+            async move { ledger.void(&delivery_id, None).await }
         });
         let settle = settle.await.expect("settle task");
         let void = void.await.expect("void task");
@@ -477,11 +330,11 @@ async fn concurrent_settle_and_void_have_exactly_one_winner(ledger: Ledger) {
 }
 
 async fn list_all_returns_every_payment_in_delivery_id_order(ledger: Ledger) {
-    ledger.register("d-b", 2).await.expect("register b");
-    ledger.register("d-c", 3).await.expect("register c");
-    ledger.register("d-a", 1).await.expect("register a");
-    ledger.settle("d-b").await.expect("settle b");
-    ledger.void("d-c").await.expect("void c");
+    ledger.register(&reg("d-b", 2)).await.expect("register b");
+    ledger.register(&reg("d-c", 3)).await.expect("register c");
+    ledger.register(&reg("d-a", 1)).await.expect("register a");
+    ledger.settle("d-b", RIDER, None).await.expect("settle b");
+    ledger.void("d-c", None).await.expect("void c");
     let all = ledger.list_all().await.expect("list");
     let summary: Vec<_> = all
         .iter()
@@ -506,9 +359,9 @@ async fn repeated_and_racing_calls_journal_each_money_movement_once(ledger: Ledg
         let ledger = ledger.clone();
         tokio::spawn(async move {
             match op {
-                "register" => ledger.register("d-1", 700).await.map(|_| ()),
-                "settle" => ledger.settle("d-1").await.map(|_| ()),
-                _ => ledger.void("d-1").await.map(|_| ()),
+                "register" => ledger.register(&reg("d-1", 700)).await.map(|_| ()),
+                "settle" => ledger.settle("d-1", RIDER, None).await.map(|_| ()),
+                _ => ledger.void("d-1", None).await.map(|_| ()),
             }
         })
     };
@@ -522,20 +375,22 @@ async fn repeated_and_racing_calls_journal_each_money_movement_once(ledger: Ledg
         // Half of these lose the race with a FailedPrecondition; none may move money again.
         let _ = task.await.expect("task");
     }
-    let movements = ledger.movements().await.expect("movements");
-    let kinds: Vec<_> = movements.iter().map(|m| m.kind).collect();
+    let journal = ledger.journal().await.expect("journal");
+    let kinds: Vec<&str> = journal.iter().map(|m| m.kind.as_str()).collect();
+    let outcome = match ledger.get("d-1").await.expect("get").status {
+        PaymentStatus::Settled => "settle",
+        _ => "void",
+    };
     assert_eq!(
-        kinds.len(),
-        2,
-        "one registration and one final move: {movements:?}"
+        kinds,
+        ["register", outcome],
+        "one registration and one final move: {journal:?}"
     );
-    assert_eq!(kinds[0], PaymentStatus::Registered);
-    assert_eq!(kinds[1], ledger.get("d-1").await.expect("get").status);
-    assert!(
-        movements
-            .iter()
-            .all(|m| m.amount == 700 && m.delivery_id == "d-1")
-    );
+    // Each moves the 700 once, settled or voided.
+    for movement in &journal {
+        let moved: i64 = movement.entries.iter().map(|e| e.2).sum();
+        assert_eq!(moved, 700, "{movement:?}");
+    }
 }
 
 /// Replicas starting together on a freshly migrated database all come up. Migrating is the
@@ -581,62 +436,97 @@ async fn postgres_replicas_starting_together_on_a_fresh_database_all_connect() {
 /// Opens `url` and applies the ledger's migrations up to the `steps`-th (all when `None`).
 async fn migrated_to(url: &str, steps: Option<u32>) -> DatabaseConnection {
     use sea_orm_migration::MigratorTrait;
-    Ledger::migrate(url).await.ok();
     let db = Database::connect(url).await.expect("connect");
-    if let Some(steps) = steps {
-        // Back to the schema before the constraints: `down` of the newest migrations.
-        let applied = payment::ledger::migration::Migrator::get_applied_migrations(&db)
-            .await
-            .expect("applied")
-            .len();
-        let newer = u32::try_from(applied).expect("few migrations") - steps;
-        payment::ledger::migration::Migrator::down(&db, Some(newer))
-            .await
-            .expect("migrate down");
-    }
+    payment::ledger::migration::Migrator::up(&db, steps)
+        .await
+        .expect("migrate up");
     db
 }
 
-/// One settled payment and its two movements, written as SQL (what the code writes).
-const SETTLED_D1: &str = "INSERT INTO payments (delivery_id, amount, status, registered_at, settled_at) \
-     VALUES ('d-1', 500, 'Settled', '2026-11-30T10:00:00Z', '2026-11-30T10:05:00Z'); \
-     INSERT INTO payment_movements (delivery_id, kind, amount, at) VALUES \
-     ('d-1', 'Registered', 500, '2026-11-30T10:00:00Z'), ('d-1', 'Settled', 500, '2026-11-30T10:05:00Z')";
+/// One settled payment and its movements, written as SQL (what the code writes).
+const SETTLED_D1: &str = "INSERT INTO payments (delivery_id, amount, status, registered_at, settled_at, \
+        restaurant_id, commission_bps, commission, rider_id) \
+     VALUES ('d-1', 500, 'Settled', '2026-11-30T10:00:00Z', '2026-11-30T10:05:00Z', 'r-1', 1000, 50, 'k-1'); \
+     INSERT INTO ledger_accounts (id, debits, credits, debits_must_not_exceed_credits) VALUES \
+     ('restaurant:r-1', 500, 0, FALSE), ('agency:held', 500, 500, TRUE), \
+     ('rider:k-1', 0, 450, FALSE), ('agency:commission', 0, 50, FALSE); \
+     INSERT INTO ledger_movements (id, kind, delivery_id, at) VALUES \
+     ('register:d-1', 'register', 'd-1', '2026-11-30T10:00:00Z'), \
+     ('settle:d-1', 'settle', 'd-1', '2026-11-30T10:05:00Z'); \
+     INSERT INTO ledger_entries (movement_id, debit_account, credit_account, amount) VALUES \
+     ('register:d-1', 'restaurant:r-1', 'agency:held', 500), \
+     ('settle:d-1', 'agency:held', 'rider:k-1', 450), \
+     ('settle:d-1', 'agency:held', 'agency:commission', 50)";
+
+async fn execute_all(db: &DatabaseConnection, script: &str) {
+    for statement in script.split("; ") {
+        db.execute_unprepared(statement).await.expect(statement);
+    }
+}
 
 async fn a_second_movement_of_one_kind_for_one_delivery_is_refused_by_the_schema(url: String) {
     let db = migrated_to(&url, None).await;
-    db.execute_unprepared(SETTLED_D1)
-        .await
-        .expect("one of each");
-    for kind in ["Registered", "Settled"] {
+    execute_all(&db, SETTLED_D1).await;
+    let ledger = Ledger::connect(&url).await.expect("connect");
+    assert_eq!(ledger.audit(None).await.expect("audit"), vec![], "the SQL is what the code writes");
+    for (id, kind) in [
+        ("register:d-1", "register"),
+        ("settle:d-1", "settle"),
+        ("again:d-1", "register"),
+        ("again:d-1", "void"),
+        ("again:d-1", "settle"),
+    ] {
         let refused = db
             .execute_unprepared(&format!(
-                "INSERT INTO payment_movements (delivery_id, kind, amount, at) \
-                 VALUES ('d-1', '{kind}', 500, '2026-11-30T11:00:00Z')"
+                "INSERT INTO ledger_movements (id, kind, delivery_id, at) \
+                 VALUES ('{id}', '{kind}', 'd-1', '2026-11-30T11:00:00Z')"
             ))
             .await
-            .expect_err("a second movement of one kind moves money twice");
+            .expect_err("a second registration or outcome moves money twice");
         assert!(
             refused.to_string().to_lowercase().contains("unique"),
-            "{refused}"
+            "{id} {kind}: {refused}"
         );
     }
-    // Another kind for the same delivery, or the same kind for another, is fine.
+    // An entry must move something between two accounts.
+    for (debit, credit, amount) in [
+        ("agency:held", "agency:held", 5),
+        ("agency:held", "rider:k-1", 0),
+        ("agency:held", "rider:k-1", -5),
+    ] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO ledger_entries (movement_id, debit_account, credit_account, amount) \
+             VALUES ('settle:d-1', '{debit}', '{credit}', {amount})"
+        ))
+        .await
+        .expect_err("an entry that moves nothing, or within one account");
+    }
+    // The held account cannot give out more than it received.
+    db.execute_unprepared("UPDATE ledger_accounts SET debits = 501 WHERE id = 'agency:held'")
+        .await
+        .expect_err("held overdrawn");
+    // Nothing booked is changed or removed: corrections are new movements.
+    for change in [
+        "UPDATE ledger_entries SET amount = 1 WHERE movement_id = 'settle:d-1'",
+        "DELETE FROM ledger_entries WHERE movement_id = 'settle:d-1'",
+        "UPDATE ledger_movements SET at = '2026-11-30T12:00:00Z' WHERE id = 'settle:d-1'",
+        "DELETE FROM ledger_movements WHERE id = 'settle:d-1'",
+    ] {
+        let refused = db.execute_unprepared(change).await.expect_err(change);
+        assert!(refused.to_string().contains("append-only"), "{change}: {refused}");
+    }
+    // Another delivery's movements are fine.
     db.execute_unprepared(
-        "INSERT INTO payment_movements (delivery_id, kind, amount, at) VALUES \
-         ('d-1', 'Voided', 500, '2026-11-30T11:00:00Z'), ('d-2', 'Registered', 500, '2026-11-30T11:00:00Z')",
+        "INSERT INTO ledger_movements (id, kind, delivery_id, at) VALUES \
+         ('register:d-2', 'register', 'd-2', '2026-11-30T11:00:00Z')",
     )
     .await
-    .expect("distinct (delivery, kind)");
-    let ledger = Ledger::connect(&url).await.expect("connect");
-    assert_eq!(ledger.movements().await.expect("movements").len(), 4);
+    .expect("another delivery");
 }
 
 async fn a_payment_status_the_ledger_does_not_know_is_refused_by_the_schema(url: String) {
     let db = migrated_to(&url, None).await;
-    db.execute_unprepared(SETTLED_D1)
-        .await
-        .expect("a settled payment");
+    execute_all(&db, SETTLED_D1).await;
     for bad in ["Refunded", "settled", ""] {
         let refused = db
             .execute_unprepared(&format!(
@@ -664,18 +554,27 @@ async fn a_payment_status_the_ledger_does_not_know_is_refused_by_the_schema(url:
     assert_eq!(ledger.list_all().await.expect("list").len(), 1);
 }
 
-/// A ledger written before the constraints keeps every row through the migration (SQLite
-/// rebuilds `payments` to add its CHECK), and the ledger reads them back unchanged.
-async fn the_constraints_migration_keeps_every_payment_and_movement(url: String) {
-    let db = migrated_to(&url, Some(2)).await;
-    db.execute_unprepared(SETTLED_D1).await.expect("old rows");
+/// A v1 ledger (payments and their single-entry journal) keeps every payment through the
+/// double-entry migration; its movements are booked to the legacy accounts, the book audits
+/// clean, and the ledger's rules hold for the old payments.
+async fn the_double_entry_migration_carries_every_v1_payment_and_movement(url: String) {
+    let db = migrated_to(&url, Some(3)).await;
     db.execute_unprepared(
-        "INSERT INTO payments (delivery_id, amount, status, registered_at, voided_at) \
-         VALUES ('d-2', 700, 'Voided', '2026-11-30T10:00:00Z', '2026-11-30T10:01:00Z'), \
-                ('d-3', 900, 'Registered', '2026-11-30T10:02:00Z', NULL)",
+        "INSERT INTO payments (delivery_id, amount, status, registered_at, settled_at, voided_at) VALUES \
+         ('d-1', 500, 'Settled', '2026-11-30T10:00:00Z', '2026-11-30T10:05:00Z', NULL), \
+         ('d-2', 700, 'Voided', '2026-11-30T10:00:00Z', NULL, '2026-11-30T10:01:00Z'), \
+         ('d-3', 900, 'Registered', '2026-11-30T10:02:00Z', NULL, NULL)",
     )
     .await
-    .expect("old rows");
+    .expect("old payments");
+    db.execute_unprepared(
+        "INSERT INTO payment_movements (delivery_id, kind, amount, at) VALUES \
+         ('d-1', 'Registered', 500, '2026-11-30T10:00:00Z'), ('d-1', 'Settled', 500, '2026-11-30T10:05:00Z'), \
+         ('d-2', 'Registered', 700, '2026-11-30T10:00:00Z'), ('d-2', 'Voided', 700, '2026-11-30T10:01:00Z'), \
+         ('d-3', 'Registered', 900, '2026-11-30T10:02:00Z')",
+    )
+    .await
+    .expect("old journal");
     db.close().await.expect("close");
     Ledger::migrate(&url).await.expect("migrate with rows");
     let ledger = Ledger::connect(&url).await.expect("connect");
@@ -684,29 +583,23 @@ async fn the_constraints_migration_keeps_every_payment_and_movement(url: String)
         .await
         .expect("list")
         .into_iter()
-        .map(|p| {
-            (
-                p.delivery_id,
-                p.amount,
-                p.status,
-                p.settled_at.is_some(),
-                p.voided_at.is_some(),
-            )
-        })
+        .map(|p| (p.delivery_id, p.amount, p.status, p.restaurant_id, p.rider_id))
         .collect();
     assert_eq!(
         payments,
         vec![
-            ("d-1".into(), 500, PaymentStatus::Settled, true, false),
-            ("d-2".into(), 700, PaymentStatus::Voided, false, true),
-            ("d-3".into(), 900, PaymentStatus::Registered, false, false),
+            ("d-1".into(), 500, PaymentStatus::Settled, "legacy".into(), Some("legacy".into())),
+            ("d-2".into(), 700, PaymentStatus::Voided, "legacy".into(), None),
+            ("d-3".into(), 900, PaymentStatus::Registered, "legacy".into(), None),
         ]
     );
-    assert_eq!(ledger.movements().await.expect("movements").len(), 2);
-    // The rebuilt table still works for the ledger, and its rules hold.
-    ledger.settle("d-3").await.expect("settle d-3");
+    assert_eq!(ledger.journal().await.expect("journal").len(), 5);
+    assert_eq!(ledger.audit(None).await.expect("audit"), vec![]);
+    // The old payments follow the rules: d-3 settles (whole: no commission was fixed), once.
+    ledger.settle("d-3", RIDER, None).await.expect("settle d-3");
     assert!(matches!(
-        ledger.register("d-3", 900).await,
+        ledger.register(&reg("d-3", 900)).await,
         Err(LedgerError::AlreadyClosed { .. })
     ));
+    assert_eq!(ledger.audit(None).await.expect("audit"), vec![]);
 }

@@ -170,7 +170,7 @@ where
     }
 }
 
-/// `RegisterPayment` of `/payment.v1.PaymentService/RegisterPayment`.
+/// `RegisterPayment` of `/payment.v2.PaymentService/RegisterPayment`.
 fn method_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn the_method_is_the_last_segment_of_the_path() {
         assert_eq!(
-            method_name("/payment.v1.PaymentService/RegisterPayment"),
+            method_name("/payment.v2.PaymentService/RegisterPayment"),
             "RegisterPayment"
         );
     }

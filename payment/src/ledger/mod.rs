@@ -1,25 +1,33 @@
-//! The payment ledger: the service's own database of payments, one per delivery.
+//! The payment ledger: the service's own database, a double-entry book ([`book`]) and the
+//! documents built on it: payments (one per delivery, [`Ledger::register`], settle, void),
+//! payouts ([`payouts`]), adjustments ([`adjustments`]), invoices ([`invoices`]), rider
+//! statements ([`statements`]) and its own audit ([`audit`]).
 //!
-//! Every operation is idempotent by delivery id and safe under concurrency
-//! without explicit transactions: registration is `INSERT ... ON CONFLICT DO
-//! NOTHING` followed by a read, and transitions are a conditional
-//! `UPDATE ... WHERE status = 'Registered'` followed by a read. Both behave the
-//! same on SQLite and PostgreSQL. Each change that happens is journaled in
-//! `payment_movements` within the same transaction, so every money movement
-//! can be counted afterwards.
+//! Every operation is idempotent by its movement's id (`register:{deliveryId}`,
+//! `settle:{deliveryId}`, `void:{deliveryId}`, `payout:{riderId}:{period}`,
+//! `adjustment:{id}`) and safe under concurrency: a payment's transitions are conditional
+//! updates (`WHERE status = 'Registered'`) written in the same transaction as their movement,
+//! and decisions that read balances (a payout, an invoice) first lock the account they concern.
+//! Both behave the same on SQLite and PostgreSQL.
 
 use chrono::{DateTime, Utc};
+use domain::{CommissionBps, Split};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, DeriveActiveEnum, EntityTrait,
-    EnumIter, QueryFilter, QueryOrder, TransactionTrait,
-    sea_query::StringLen,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, DeriveActiveEnum, EntityTrait,
+    EnumIter, QueryFilter, QueryOrder, TransactionTrait, sea_query::StringLen,
 };
 
+pub mod adjustments;
+pub mod audit;
+pub mod book;
 mod entity;
+pub mod invoices;
 pub mod migration;
-mod movement;
+pub mod payouts;
+pub mod statements;
+
+use book::{Account, Kind, Leg};
 
 /// Longest delivery id accepted, in characters.
 pub const MAX_DELIVERY_ID_CHARS: usize = 256;
@@ -43,6 +51,16 @@ pub enum PaymentStatus {
     Voided,
 }
 
+/// What registering a delivery's fee needs: the delivery, who pays, how much, and the
+/// commission rate fixed now for the life of the delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub delivery_id: String,
+    pub restaurant_id: String,
+    pub amount: i64,
+    pub commission: CommissionBps,
+}
+
 /// A payment as stored in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
@@ -52,6 +70,15 @@ pub struct Payment {
     pub amount: i64,
     /// Current status.
     pub status: PaymentStatus,
+    /// Who pays (`legacy` for payments registered before the double-entry ledger).
+    pub restaurant_id: String,
+    /// The commission rate fixed at registration, and the commission it makes of `amount`.
+    pub commission_bps: u16,
+    pub commission: i64,
+    /// The rider paid, once settled.
+    pub rider_id: Option<String>,
+    /// The rider's reason when a failed delivery settled or voided.
+    pub failure_reason: Option<String>,
     /// When the payment was first registered.
     pub registered_at: DateTime<Utc>,
     /// When the payment was settled, if it was.
@@ -60,21 +87,24 @@ pub struct Payment {
     pub voided_at: Option<DateTime<Utc>>,
 }
 
-/// One money movement from the journal: `kind` is the status the payment moved to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Movement {
-    pub delivery_id: String,
-    pub kind: PaymentStatus,
-    pub amount: i64,
-    pub at: DateTime<Utc>,
+impl Payment {
+    /// What the rider earns once it settles: the amount less the commission.
+    pub fn earning(&self) -> i64 {
+        self.amount - self.commission
+    }
 }
 
-impl From<entity::Model> for Payment {
-    fn from(row: entity::Model) -> Self {
+impl From<entity::payment::Model> for Payment {
+    fn from(row: entity::payment::Model) -> Self {
         Payment {
             delivery_id: row.delivery_id,
             amount: row.amount,
             status: row.status,
+            restaurant_id: row.restaurant_id.unwrap_or_else(|| "legacy".to_owned()),
+            commission_bps: u16::try_from(row.commission_bps).unwrap_or_default(),
+            commission: row.commission,
+            rider_id: row.rider_id,
+            failure_reason: row.failure_reason,
             registered_at: row.registered_at,
             settled_at: row.settled_at,
             voided_at: row.voided_at,
@@ -117,30 +147,36 @@ pub const MIGRATE_COMMAND: &str = "payment-service migrate";
 
 /// The two one-way moves out of `Registered`.
 #[derive(Debug, Clone, Copy)]
-enum Transition {
-    Settle,
-    Void,
+enum Transition<'a> {
+    Settle {
+        rider_id: &'a str,
+        failure_reason: Option<&'a str>,
+    },
+    Void {
+        failure_reason: Option<&'a str>,
+    },
 }
 
-impl Transition {
+impl Transition<'_> {
     fn target(self) -> PaymentStatus {
         match self {
-            Transition::Settle => PaymentStatus::Settled,
-            Transition::Void => PaymentStatus::Voided,
+            Transition::Settle { .. } => PaymentStatus::Settled,
+            Transition::Void { .. } => PaymentStatus::Voided,
         }
     }
 
-    fn timestamp_column(self) -> entity::Column {
+    fn failure_reason(&self) -> Option<&str> {
         match self {
-            Transition::Settle => entity::Column::SettledAt,
-            Transition::Void => entity::Column::VoidedAt,
+            Transition::Settle { failure_reason, .. } | Transition::Void { failure_reason } => {
+                *failure_reason
+            }
         }
     }
 
     fn verb(self) -> &'static str {
         match self {
-            Transition::Settle => "settled",
-            Transition::Void => "voided",
+            Transition::Settle { .. } => "settled",
+            Transition::Void { .. } => "voided",
         }
     }
 }
@@ -187,45 +223,68 @@ impl Ledger {
         Ok(Ledger { db })
     }
 
-    /// Registers a payment of `amount` for `delivery_id`.
+    /// Registers `registration`'s fee: the restaurant owes it, the agency holds it
+    /// (`restaurant` → `agency:held`), and the commission is fixed at its rate now.
     ///
-    /// Repeating it with the same amount while the payment is still registered
-    /// returns it unchanged; a different amount is `FailedPrecondition`; once the
-    /// payment is settled or voided it is `AlreadyClosed`: a delivery id that
-    /// came back (a workflow started again under an old id) is never charged
-    /// again, and its rider is never left unpaid by a stale "success".
-    pub async fn register(&self, delivery_id: &str, amount: i64) -> Result<Payment, LedgerError> {
+    /// Repeating it unchanged while the payment is still registered returns it; a different
+    /// amount, restaurant or rate is `FailedPrecondition`; once the payment is settled or
+    /// voided it is `AlreadyClosed`: a delivery id that came back (a workflow started again
+    /// under an old id) is never charged again.
+    pub async fn register(&self, registration: &Registration) -> Result<Payment, LedgerError> {
+        let Registration {
+            delivery_id,
+            restaurant_id,
+            amount,
+            commission: rate,
+        } = registration;
         validate_delivery_id(delivery_id)?;
-        validate_amount(amount)?;
-        let row = entity::ActiveModel {
-            delivery_id: Set(delivery_id.to_owned()),
-            amount: Set(amount),
+        validate_account_id("restaurant_id", restaurant_id)?;
+        validate_amount(*amount)?;
+        let split = Split::of(*amount, *rate);
+        let now = Utc::now();
+        let row = entity::payment::ActiveModel {
+            delivery_id: Set(delivery_id.clone()),
+            amount: Set(*amount),
             status: Set(PaymentStatus::Registered),
-            registered_at: Set(Utc::now()),
+            registered_at: Set(now),
             settled_at: Set(None),
             voided_at: Set(None),
+            restaurant_id: Set(Some(restaurant_id.clone())),
+            commission_bps: Set(i32::from(rate.bps())),
+            commission: Set(split.commission),
+            rider_id: Set(None),
+            failure_reason: Set(None),
         };
-        // Losing a race to a concurrent register is not an error: the row that
-        // won is read back below and judged like any repeat. The journal's unique
-        // (delivery, kind) index would refuse a second registration movement anyway.
+        // Losing a race to a concurrent register is not an error: the row that won is read
+        // back below and judged like any repeat.
         let txn = self.db.begin().await?;
-        let inserted = entity::Entity::insert(row)
+        let inserted = entity::payment::Entity::insert(row)
             .on_conflict(
-                OnConflict::column(entity::Column::DeliveryId)
+                OnConflict::column(entity::payment::Column::DeliveryId)
                     .do_nothing()
                     .to_owned(),
             )
             .exec_without_returning(&txn)
             .await?;
         if inserted == 1 {
-            journal(&txn, delivery_id, PaymentStatus::Registered, amount).await?;
+            book::post(
+                &txn,
+                book::Movement {
+                    id: format!("register:{delivery_id}"),
+                    kind: Kind::Register,
+                    delivery_id: Some(delivery_id),
+                    at: now,
+                    legs: vec![Leg::new(
+                        Account::Restaurant(restaurant_id.clone()),
+                        Account::Held,
+                        *amount,
+                    )],
+                },
+            )
+            .await?;
         }
         txn.commit().await?;
-        let payment = self.find(delivery_id).await?.ok_or_else(|| {
-            // Rows are never deleted, so a missing row after the insert means
-            // the database is not behaving.
-            DbErr::RecordNotFound(format!("payment {delivery_id:?} vanished after insert"))
-        })?;
+        let payment = self.get(delivery_id).await?;
         if payment.status != PaymentStatus::Registered {
             tracing::warn!(
                 delivery_id,
@@ -233,14 +292,16 @@ impl Ledger {
                 "registration of a closed payment refused"
             );
             return Err(LedgerError::AlreadyClosed {
-                delivery_id: delivery_id.to_owned(),
+                delivery_id: delivery_id.clone(),
                 status: payment.status,
             });
         }
-        if payment.amount != amount {
+        if (payment.amount, &payment.restaurant_id, payment.commission_bps)
+            != (*amount, restaurant_id, rate.bps())
+        {
             return Err(LedgerError::FailedPrecondition(format!(
-                "delivery {delivery_id:?} already registered with amount {}",
-                payment.amount
+                "delivery {delivery_id:?} is already registered with amount {} for {} at {} bps",
+                payment.amount, payment.restaurant_id, payment.commission_bps
             )));
         }
         if inserted == 1 {
@@ -249,50 +310,86 @@ impl Ledger {
         Ok(payment)
     }
 
-    /// Settles a registered payment; settling a settled payment returns it
-    /// unchanged, settling a voided one is `FailedPrecondition`.
-    pub async fn settle(&self, delivery_id: &str) -> Result<Payment, LedgerError> {
-        self.transition(delivery_id, Transition::Settle).await
+    /// Settles a registered payment to `rider_id`: the held fee goes to the rider less the
+    /// commission fixed at registration (`agency:held` → `rider`, → `agency:commission`).
+    /// `failure_reason` is the rider's when a failed delivery settles. Settling again to the
+    /// same rider returns the payment unchanged; settling a voided payment, or one settled to
+    /// another rider, is `FailedPrecondition`.
+    pub async fn settle(
+        &self,
+        delivery_id: &str,
+        rider_id: &str,
+        failure_reason: Option<&str>,
+    ) -> Result<Payment, LedgerError> {
+        validate_account_id("rider_id", rider_id)?;
+        validate_failure_reason(failure_reason)?;
+        let payment = self
+            .transition(
+                delivery_id,
+                Transition::Settle {
+                    rider_id,
+                    failure_reason,
+                },
+            )
+            .await?;
+        if payment.rider_id.as_deref() != Some(rider_id) {
+            return Err(LedgerError::FailedPrecondition(format!(
+                "payment for delivery {delivery_id:?} is already settled to another rider"
+            )));
+        }
+        Ok(payment)
     }
 
-    /// Voids a registered payment; voiding a voided payment returns it
-    /// unchanged, voiding a settled one is `FailedPrecondition`.
-    pub async fn void(&self, delivery_id: &str) -> Result<Payment, LedgerError> {
-        self.transition(delivery_id, Transition::Void).await
+    /// Voids a registered payment: the held fee goes back to the restaurant. Voiding a voided
+    /// payment returns it unchanged, voiding a settled one is `FailedPrecondition`.
+    pub async fn void(
+        &self,
+        delivery_id: &str,
+        failure_reason: Option<&str>,
+    ) -> Result<Payment, LedgerError> {
+        validate_failure_reason(failure_reason)?;
+        self.transition(delivery_id, Transition::Void { failure_reason })
+            .await
     }
 
     /// Returns the payment for `delivery_id`, or `NotFound`.
     pub async fn get(&self, delivery_id: &str) -> Result<Payment, LedgerError> {
         validate_delivery_id(delivery_id)?;
-        self.find(delivery_id)
+        entity::payment::Entity::find_by_id(delivery_id.to_owned())
+            .one(&self.db)
             .await?
+            .map(Payment::from)
             .ok_or_else(|| LedgerError::NotFound(delivery_id.to_owned()))
     }
 
     /// Returns every payment, ordered by delivery id.
     pub async fn list_all(&self) -> Result<Vec<Payment>, LedgerError> {
-        let rows = entity::Entity::find()
-            .order_by_asc(entity::Column::DeliveryId)
+        let rows = entity::payment::Entity::find()
+            .order_by_asc(entity::payment::Column::DeliveryId)
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(Payment::from).collect())
     }
 
-    /// Returns the journal of money movements, oldest first.
-    pub async fn movements(&self) -> Result<Vec<Movement>, LedgerError> {
-        let rows = movement::Entity::find()
-            .order_by_asc(movement::Column::Id)
+    /// Every account's totals, by id: what the book says each holds.
+    pub async fn balances(&self) -> Result<Vec<Balance>, LedgerError> {
+        let rows = entity::account::Entity::find()
+            .order_by_asc(entity::account::Column::Id)
             .all(&self.db)
             .await?;
         Ok(rows
             .into_iter()
-            .map(|m| Movement {
-                delivery_id: m.delivery_id,
-                kind: m.kind,
-                amount: m.amount,
-                at: m.at,
+            .map(|row| Balance {
+                account: row.id,
+                debits: row.debits,
+                credits: row.credits,
             })
             .collect())
+    }
+
+    /// Every movement with its entries, oldest first.
+    pub async fn journal(&self) -> Result<Vec<book::Booked>, LedgerError> {
+        Ok(book::journal(&self.db).await?)
     }
 
     /// Checks that the database answers, for readiness probes.
@@ -300,36 +397,84 @@ impl Ledger {
         Ok(self.db.ping().await?)
     }
 
+    /// The connection, for the document modules.
+    fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     async fn transition(
         &self,
         delivery_id: &str,
-        transition: Transition,
+        transition: Transition<'_>,
     ) -> Result<Payment, LedgerError> {
         let current = self.get(delivery_id).await?;
         let target = transition.target();
         if current.status == PaymentStatus::Registered {
-            // The WHERE on status makes the move atomic: of two racing
-            // transitions only one can match the Registered row.
+            let now = Utc::now();
+            let mut update = entity::payment::Entity::update_many()
+                .col_expr(entity::payment::Column::Status, Expr::value(target))
+                .col_expr(
+                    entity::payment::Column::FailureReason,
+                    Expr::value(transition.failure_reason().map(str::to_owned)),
+                );
+            let (kind, legs) = match transition {
+                Transition::Settle { rider_id, .. } => {
+                    update = update
+                        .col_expr(entity::payment::Column::SettledAt, Expr::value(now))
+                        .col_expr(
+                            entity::payment::Column::RiderId,
+                            Expr::value(rider_id.to_owned()),
+                        );
+                    let legs = vec![
+                        Leg::new(
+                            Account::Held,
+                            Account::Rider(rider_id.to_owned()),
+                            current.earning(),
+                        ),
+                        Leg::new(Account::Held, Account::Commission, current.commission),
+                    ];
+                    (Kind::Settle, legs)
+                }
+                Transition::Void { .. } => {
+                    update =
+                        update.col_expr(entity::payment::Column::VoidedAt, Expr::value(now));
+                    let legs = vec![Leg::new(
+                        Account::Held,
+                        Account::Restaurant(current.restaurant_id.clone()),
+                        current.amount,
+                    )];
+                    (Kind::Void, legs)
+                }
+            };
+            // The WHERE on status makes the move atomic: of two racing transitions only one
+            // can match the Registered row, and only that one posts its movement.
             let txn = self.db.begin().await?;
-            let updated = entity::Entity::update_many()
-                .col_expr(entity::Column::Status, Expr::value(target))
-                .col_expr(transition.timestamp_column(), Expr::value(Utc::now()))
-                .filter(entity::Column::DeliveryId.eq(delivery_id))
-                .filter(entity::Column::Status.eq(PaymentStatus::Registered))
+            let updated = update
+                .filter(entity::payment::Column::DeliveryId.eq(delivery_id))
+                .filter(entity::payment::Column::Status.eq(PaymentStatus::Registered))
                 .exec(&txn)
                 .await?
                 .rows_affected;
             if updated == 1 {
-                journal(&txn, delivery_id, target, current.amount).await?;
+                book::post(
+                    &txn,
+                    book::Movement {
+                        id: format!("{}:{delivery_id}", kind.as_str()),
+                        kind,
+                        delivery_id: Some(delivery_id),
+                        at: now,
+                        legs,
+                    },
+                )
+                .await?;
             }
             txn.commit().await?;
             if updated == 1 {
                 tracing::info!(delivery_id, "payment {}", transition.verb());
             }
         }
-        // Statuses only ever leave Registered, so this read is final: either
-        // we (or an earlier repeat) reached the target, or the other final
-        // state won.
+        // Statuses only ever leave Registered, so this read is final: either we (or an earlier
+        // repeat) reached the target, or the other final state won.
         let payment = self.get(delivery_id).await?;
         if payment.status == target {
             Ok(payment)
@@ -341,32 +486,14 @@ impl Ledger {
             )))
         }
     }
-
-    async fn find(&self, delivery_id: &str) -> Result<Option<Payment>, DbErr> {
-        Ok(entity::Entity::find_by_id(delivery_id.to_owned())
-            .one(&self.db)
-            .await?
-            .map(Payment::from))
-    }
 }
 
-/// Records one money movement inside the transaction that made it.
-async fn journal(
-    txn: &impl ConnectionTrait,
-    delivery_id: &str,
-    kind: PaymentStatus,
-    amount: i64,
-) -> Result<(), DbErr> {
-    movement::Entity::insert(movement::ActiveModel {
-        id: NotSet,
-        delivery_id: Set(delivery_id.to_owned()),
-        kind: Set(kind),
-        amount: Set(amount),
-        at: Set(Utc::now()),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    Ok(())
+/// An account's totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub account: String,
+    pub debits: i64,
+    pub credits: i64,
 }
 
 impl PaymentStatus {
@@ -393,6 +520,21 @@ fn validate_delivery_id(delivery_id: &str) -> Result<(), LedgerError> {
         )));
     }
     Ok(())
+}
+
+/// A restaurant's or rider's id: the agency's id grammar, which has no `:` (the book's account
+/// names stay unambiguous).
+fn validate_account_id(field: &str, id: &str) -> Result<(), LedgerError> {
+    domain::AccountId::parse(id)
+        .map(drop)
+        .map_err(|e| LedgerError::InvalidArgument(format!("{field} {e}, got {id:?}")))
+}
+
+fn validate_failure_reason(reason: Option<&str>) -> Result<(), LedgerError> {
+    match reason.map(str::parse::<domain::FailureReason>) {
+        Some(Err(e)) => Err(LedgerError::InvalidArgument(format!("failure_reason {e}"))),
+        _ => Ok(()),
+    }
 }
 
 fn validate_amount(amount: i64) -> Result<(), LedgerError> {

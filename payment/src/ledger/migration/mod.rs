@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_payments;
 mod m20261124_000001_create_payment_movements;
 mod m20261130_000001_constrain_payments;
+mod m20261201_000001_double_entry;
 
 /// Applies the ledger schema, in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_payments::Migration),
             Box::new(m20261124_000001_create_payment_movements::Migration),
             Box::new(m20261130_000001_constrain_payments::Migration),
+            Box::new(m20261201_000001_double_entry::Migration),
         ]
     }
 }
