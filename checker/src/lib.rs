@@ -24,9 +24,9 @@ pub mod window;
 use std::{collections::BTreeMap, fmt, path::PathBuf, time::Duration};
 
 use chrono::{DateTime, Utc};
-use payment::{Movement, Payment, PaymentStatus};
+use payment::{Payment, PaymentStatus};
 pub use records::BATCH;
-use records::{Batch, Records};
+use records::{Batch, Movement, Records};
 use temporal::{Temporal, WorkflowRecord};
 use temporalio_client::WorkflowExecutionStatus;
 pub use window::Window;
@@ -302,12 +302,12 @@ pub async fn check_window(settings: &Settings, window: Window) -> Result<Report,
     }
 
     // Money that moved in the window, for deliveries the listing did not include.
-    let mut after = 0;
+    let mut after = None;
     loop {
         let page = run.records.moved(window.start(), after).await?;
         run.check_unlisted(&page.ids, false).await?;
         match page.next {
-            Some(next) => after = next,
+            Some(next) => after = Some(next),
             None => break,
         }
     }
@@ -324,6 +324,15 @@ pub async fn check_window(settings: &Settings, window: Window) -> Result<Report,
     }
 
     let mut report = run.report;
+    // The book itself: every account sums right, and each movement booked in the window (the
+    // payouts, invoices and adjustments too) is what its document says.
+    let ledger = payment::Ledger::connect(&settings.ledger.database_url).await?;
+    for finding in ledger.audit(window.start()).await? {
+        report.mismatches.push(Mismatch {
+            delivery_id: finding.subject,
+            problem: finding.problem,
+        });
+    }
     if report.registered_total != report.settled_total + report.voided_total + report.open_total {
         report.mismatches.push(Mismatch {
             delivery_id: "(totals)".into(),

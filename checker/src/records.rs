@@ -1,20 +1,43 @@
-//! The two databases, read in bounded batches: the payment ledger (payments and their journal
-//! of movements) and the delivery list, for a set of delivery ids at a time (`IN (…)`), and
+//! The two databases, read in bounded batches: the payment ledger (payments and the movements
+//! booked for them) and the delivery list, for a set of delivery ids at a time (`IN (…)`), and
 //! the ids whose records changed since a point in time, a page at a time.
 //!
 //! Read-only SQL over the tables the payment service and the projection own (`payments`,
-//! `payment_movements`, `delivery_list`), built with sea-query so it runs on SQLite and
+//! `ledger_movements`, `ledger_entries`, `delivery_list`), built with sea-query so it runs on SQLite and
 //! PostgreSQL alike. The schemas are checked first through [`payment::Ledger::connect`] and
 //! [`readmodel::ReadModel::connect`], which name the migration command when one is missing.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use payment::{Movement, Payment, PaymentStatus};
+use payment::{Payment, PaymentStatus};
 use sea_orm::{
-    ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, QueryResult,
-    sea_query::{Alias, Cond, Expr, Order, Query, SelectStatement},
+    ConnectionTrait, DatabaseConnection, DbErr, QueryResult,
+    sea_query::{Alias, Cond, Expr, JoinType, Order, Query, SelectStatement},
 };
+
+/// A movement of a delivery's fee, as the checks count it: `kind` is the status it moved the
+/// payment to, `amount` what its entries moved in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Movement {
+    pub delivery_id: String,
+    pub kind: PaymentStatus,
+    pub amount: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// The payment status a movement kind moves to; `None` for movements of no delivery's fee.
+fn moved_to(kind: &str) -> Option<PaymentStatus> {
+    match kind {
+        "register" => Some(PaymentStatus::Registered),
+        "settle" => Some(PaymentStatus::Settled),
+        "void" => Some(PaymentStatus::Voided),
+        _ => None,
+    }
+}
+
+/// The kinds of movement of a delivery's fee.
+const FEE_KINDS: [&str; 3] = ["register", "settle", "void"];
 
 use crate::CheckError;
 
@@ -101,6 +124,11 @@ impl Records {
                 "registered_at",
                 "settled_at",
                 "voided_at",
+                "restaurant_id",
+                "commission_bps",
+                "commission",
+                "rider_id",
+                "failure_reason",
             ])
             .from(col("payments"))
             .and_where(in_ids())
@@ -113,22 +141,56 @@ impl Records {
                 registered_at: row.try_get("", "registered_at").map_err(ledger)?,
                 settled_at: row.try_get("", "settled_at").map_err(ledger)?,
                 voided_at: row.try_get("", "voided_at").map_err(ledger)?,
+                restaurant_id: row
+                    .try_get::<Option<String>>("", "restaurant_id")
+                    .map_err(ledger)?
+                    .unwrap_or_default(),
+                commission_bps: row
+                    .try_get::<i32>("", "commission_bps")
+                    .map_err(ledger)?
+                    .try_into()
+                    .unwrap_or_default(),
+                commission: row.try_get("", "commission").map_err(ledger)?,
+                rider_id: row.try_get("", "rider_id").map_err(ledger)?,
+                failure_reason: row.try_get("", "failure_reason").map_err(ledger)?,
             };
             batch.payments.insert(payment.delivery_id.clone(), payment);
         }
 
+        let m = || col("m");
         let query = Query::select()
-            .columns(["delivery_id", "kind", "amount", "at"])
-            .from(col("payment_movements"))
-            .and_where(in_ids())
-            .order_by(col("id"), Order::Asc)
+            .column((m(), col("delivery_id")))
+            .column((m(), col("kind")))
+            .column((m(), col("at")))
+            .expr_as(Expr::cust("CAST(SUM(e.amount) AS BIGINT)"), col("amount"))
+            .from_as(col("ledger_movements"), m())
+            .join_as(
+                JoinType::LeftJoin,
+                col("ledger_entries"),
+                col("e"),
+                Expr::col((col("e"), col("movement_id"))).equals((m(), col("id"))),
+            )
+            .and_where(Expr::col((m(), col("delivery_id"))).is_in(ids.iter().cloned()))
+            .and_where(Expr::col((m(), col("kind"))).is_in(FEE_KINDS))
+            .group_by_columns([
+                (m(), col("id")),
+                (m(), col("delivery_id")),
+                (m(), col("kind")),
+                (m(), col("at")),
+            ])
+            .order_by((m(), col("at")), Order::Asc)
+            .order_by((m(), col("id")), Order::Asc)
             .to_owned();
         for row in all(&self.ledger, &query).await.map_err(ledger)? {
             let kind: String = row.try_get("", "kind").map_err(ledger)?;
+            let Some(kind) = moved_to(&kind) else { continue };
             let movement = Movement {
                 delivery_id: row.try_get("", "delivery_id").map_err(ledger)?,
-                kind: PaymentStatus::try_from_value(&kind).map_err(ledger)?,
-                amount: row.try_get("", "amount").map_err(ledger)?,
+                kind,
+                amount: row
+                    .try_get::<Option<i64>>("", "amount")
+                    .map_err(ledger)?
+                    .unwrap_or(0),
                 at: row.try_get("", "at").map_err(ledger)?,
             };
             batch
@@ -158,50 +220,67 @@ impl Records {
         Ok(batch)
     }
 
-    /// The deliveries of the journal's movements after movement `after`, made at or after
-    /// `since` (every movement when `None`), a page of movements at a time in journal order.
-    /// An id is listed on the page of its last movement only, so each comes once a run.
+    /// The deliveries whose fee moved at or after `since` (every movement when `None`), after
+    /// the movement `after` in (time, id) order, a page of movements at a time. An id is listed
+    /// on the page of its last movement only, so each comes once a run.
     pub(crate) async fn moved(
         &self,
         since: Option<DateTime<Utc>>,
-        after: i64,
-    ) -> Result<Page<i64>, CheckError> {
+        after: Option<(DateTime<Utc>, String)>,
+    ) -> Result<Page<(DateTime<Utc>, String)>, CheckError> {
         let ledger = |e: DbErr| CheckError::Records("payment ledger", e.to_string());
         let mut query = Query::select()
-            .columns(["id", "delivery_id"])
-            .from(col("payment_movements"))
-            .and_where(Expr::col(col("id")).gt(after))
+            .columns(["at", "id", "delivery_id"])
+            .from(col("ledger_movements"))
+            .and_where(Expr::col(col("kind")).is_in(FEE_KINDS))
+            .order_by(col("at"), Order::Asc)
             .order_by(col("id"), Order::Asc)
             .limit(BATCH as u64)
             .to_owned();
         if let Some(since) = since {
             query.and_where(Expr::col(col("at")).gte(since));
         }
+        if let Some((at, id)) = &after {
+            query.cond_where(
+                Cond::any().add(Expr::col(col("at")).gt(*at)).add(
+                    Cond::all()
+                        .add(Expr::col(col("at")).eq(*at))
+                        .add(Expr::col(col("id")).gt(id.clone())),
+                ),
+            );
+        }
         let rows = all(&self.ledger, &query).await.map_err(ledger)?;
         let full = rows.len() == BATCH;
-        let mut page: Vec<(i64, String)> = Vec::with_capacity(rows.len());
+        let mut page: Vec<(DateTime<Utc>, String, String)> = Vec::with_capacity(rows.len());
         for row in rows {
             page.push((
+                row.try_get("", "at").map_err(ledger)?,
                 row.try_get("", "id").map_err(ledger)?,
                 row.try_get("", "delivery_id").map_err(ledger)?,
             ));
         }
-        let next = page.last().map(|(id, _)| *id).filter(|_| full);
-        let Some(&(last, _)) = page.last() else {
+        let Some((last_at, last_id, _)) = page.last().cloned() else {
             return Ok(Page {
                 ids: Vec::new(),
                 next: None,
             });
         };
+        let next = full.then(|| (last_at, last_id.clone()));
         // Ids moved again later are left to the page of their later movement.
-        let mut ids: Vec<String> = page.into_iter().map(|(_, id)| id).collect();
+        let mut ids: Vec<String> = page.into_iter().map(|(_, _, id)| id).collect();
         ids.sort();
         ids.dedup();
         let query = Query::select()
             .column("delivery_id")
-            .from(col("payment_movements"))
+            .from(col("ledger_movements"))
             .and_where(Expr::col(col("delivery_id")).is_in(ids.iter().cloned()))
-            .and_where(Expr::col(col("id")).gt(last))
+            .cond_where(
+                Cond::any().add(Expr::col(col("at")).gt(last_at)).add(
+                    Cond::all()
+                        .add(Expr::col(col("at")).eq(last_at))
+                        .add(Expr::col(col("id")).gt(last_id)),
+                ),
+            )
             .to_owned();
         let mut later = std::collections::HashSet::new();
         for row in all(&self.ledger, &query).await.map_err(ledger)? {
@@ -257,7 +336,7 @@ impl Records {
 
 fn status(row: &QueryResult) -> Result<PaymentStatus, DbErr> {
     let status: String = row.try_get("", "status")?;
-    PaymentStatus::try_from_value(&status)
+    sea_orm::ActiveEnum::try_from_value(&status)
 }
 
 #[cfg(test)]
@@ -326,9 +405,15 @@ mod tests {
     #[tokio::test]
     async fn batches_and_pages_read_only_the_ids_and_the_window_asked_for() {
         let (records, ledger, list, dir) = stores().await;
-        ledger.register("d-1", 1000).await.unwrap();
-        ledger.settle("d-1").await.unwrap();
-        ledger.register("d-2", 2000).await.unwrap();
+        let registration = |id: &str, amount| payment::Registration {
+            delivery_id: id.to_owned(),
+            restaurant_id: "r-1".to_owned(),
+            amount,
+            commission: domain::CommissionBps::DEFAULT,
+        };
+        ledger.register(&registration("d-1", 1000)).await.unwrap();
+        ledger.settle("d-1", "k-1", None).await.unwrap();
+        ledger.register(&registration("d-2", 2000)).await.unwrap();
         let now = Utc::now();
         list_row(&list, "d-1", "Completed", now - TimeDelta::hours(3)).await;
         list_row(&list, "d-2", "Called", now).await;
@@ -344,17 +429,17 @@ mod tests {
         assert!(!batch.rows.contains_key("d-2"));
 
         // Every movement: each id once, on the page of its last movement.
-        let page = records.moved(None, 0).await.unwrap();
+        let page = records.moved(None, None).await.unwrap();
         assert_eq!(page.ids, vec!["d-1".to_owned(), "d-2".to_owned()]);
         assert!(page.next.is_none());
         // Nothing moved in the future; all of it in the last hour.
         let later = records
-            .moved(Some(now + TimeDelta::minutes(1)), 0)
+            .moved(Some(now + TimeDelta::minutes(1)), None)
             .await
             .unwrap();
         assert!(later.ids.is_empty());
         let recent = records
-            .moved(Some(now - TimeDelta::hours(1)), 0)
+            .moved(Some(now - TimeDelta::hours(1)), None)
             .await
             .unwrap();
         assert_eq!(recent.ids.len(), 2);

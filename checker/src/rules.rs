@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use payment::{Movement, Payment, PaymentStatus};
+use payment::{Payment, PaymentStatus};
 use temporalio_client::WorkflowExecutionStatus;
 
-use crate::{records::ListRow, temporal::WorkflowRecord, window::delta};
+use crate::{records::{ListRow, Movement}, temporal::WorkflowRecord, window::delta};
 
 /// The problems with one delivery whose workflow Temporal has; empty when its records agree.
 pub(crate) fn check_delivery(
@@ -229,6 +229,11 @@ mod tests {
             registered_at: when,
             settled_at: (status == PaymentStatus::Settled).then_some(when),
             voided_at: (status == PaymentStatus::Voided).then_some(when),
+            restaurant_id: "r-1".into(),
+            commission_bps: 1_000,
+            commission: 200,
+            rider_id: (status == PaymentStatus::Settled).then(|| "k-1".into()),
+            failure_reason: None,
         };
         (payment, moves)
     }

@@ -8,7 +8,7 @@ use std::{
 };
 
 use payment::Ledger;
-use payment_api::proto::{
+use payment_api::proto::{self as pb, 
     GetPaymentRequest, Payment, PaymentStatus, RegisterPaymentRequest, SettlePaymentRequest,
     VoidPaymentRequest,
 };
@@ -131,6 +131,8 @@ async fn register(
         .register_payment(RegisterPaymentRequest {
             delivery_id: delivery_id.to_owned(),
             amount,
+            restaurant_id: "r-1".to_owned(),
+            commission_bps: 1_000,
         })
         .await
         .map(tonic::Response::into_inner)
@@ -140,6 +142,8 @@ async fn settle(client: &mut PaymentClient, delivery_id: &str) -> Result<Payment
     client
         .settle_payment(SettlePaymentRequest {
             delivery_id: delivery_id.to_owned(),
+            rider_id: "k-1".to_owned(),
+            failure_reason: None,
         })
         .await
         .map(tonic::Response::into_inner)
@@ -149,6 +153,7 @@ async fn void(client: &mut PaymentClient, delivery_id: &str) -> Result<Payment, 
     client
         .void_payment(VoidPaymentRequest {
             delivery_id: delivery_id.to_owned(),
+            failure_reason: None,
         })
         .await
         .map(tonic::Response::into_inner)
@@ -163,7 +168,7 @@ async fn get(client: &mut PaymentClient, delivery_id: &str) -> Result<Payment, t
         .map(tonic::Response::into_inner)
 }
 
-fn assert_code(result: Result<Payment, tonic::Status>, code: Code) -> tonic::Status {
+fn assert_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: Code) -> tonic::Status {
     match result {
         Err(status) if status.code() == code => status,
         other => panic!("expected {code:?}, got {other:?}"),
@@ -264,7 +269,7 @@ async fn registering_a_settled_or_voided_delivery_again_is_failed_precondition()
     }
     assert_eq!(get(&mut server.client, "d-1").await.expect("get"), settled);
     assert_eq!(get(&mut server.client, "d-2").await.expect("get"), voided);
-    assert_eq!(server.ledger.movements().await.expect("journal").len(), 4);
+    assert_eq!(server.ledger.journal().await.expect("journal").len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -435,17 +440,81 @@ async fn shutdown_completes_gracefully_with_a_connected_client() {
     );
 }
 
-/// Calls `method` for `delivery_id` (a registration of 500).
+/// Calls `method` for `delivery_id` (a registration of 500), or with a valid request of its
+/// own: what matters is whether the service lets the caller in, not the answer.
 async fn call(
     client: &mut PaymentClient,
     method: Method,
     delivery_id: &str,
-) -> Result<Payment, tonic::Status> {
+) -> Result<(), tonic::Status> {
+    let period = || {
+        Some(pb::Period {
+            label: "2026-11-30".to_owned(),
+            start: chrono::DateTime::from_timestamp(1_796_000_000, 0).map(payment_api::timestamp),
+            end: chrono::DateTime::from_timestamp(1_796_086_400, 0).map(payment_api::timestamp),
+        })
+    };
+    let rider_id = "k-1".to_owned();
+    let restaurant_id = "r-1".to_owned();
     match method {
-        Method::RegisterPayment => register(client, delivery_id, 500).await,
-        Method::SettlePayment => settle(client, delivery_id).await,
-        Method::VoidPayment => void(client, delivery_id).await,
-        Method::GetPayment => get(client, delivery_id).await,
+        Method::RegisterPayment => register(client, delivery_id, 500).await.map(drop),
+        Method::SettlePayment => settle(client, delivery_id).await.map(drop),
+        Method::VoidPayment => void(client, delivery_id).await.map(drop),
+        Method::GetPayment => get(client, delivery_id).await.map(drop),
+        Method::Adjust => client
+            .adjust(pb::AdjustRequest {
+                id: format!("a-{delivery_id}"),
+                holder: pb::Holder::Rider.into(),
+                account_id: rider_id,
+                amount: 100,
+                reason: "test".to_owned(),
+                delivery_id: None,
+                created_by: "ops".to_owned(),
+            })
+            .await
+            .map(drop),
+        Method::ListRidersWithBalance => client
+            .list_riders_with_balance(pb::ListRidersWithBalanceRequest {})
+            .await
+            .map(drop),
+        Method::PayRider => client
+            .pay_rider(pb::PayRiderRequest { rider_id, period: period() })
+            .await
+            .map(drop),
+        Method::ListPayouts => client
+            .list_payouts(pb::ListPayoutsRequest { rider_id, cursor: None, limit: 10 })
+            .await
+            .map(drop),
+        Method::GetStatement => client
+            .get_statement(pb::GetStatementRequest {
+                rider_id,
+                from: "2026-11-01".to_owned(),
+                to: "2026-11-30".to_owned(),
+            })
+            .await
+            .map(drop),
+        Method::ListRestaurantsToInvoice => client
+            .list_restaurants_to_invoice(pb::ListRestaurantsToInvoiceRequest {
+                before: period().and_then(|p| p.end),
+            })
+            .await
+            .map(drop),
+        Method::IssueInvoice => client
+            .issue_invoice(pb::IssueInvoiceRequest { restaurant_id, period: period() })
+            .await
+            .map(drop),
+        Method::ListInvoices => client
+            .list_invoices(pb::ListInvoicesRequest { restaurant_id, cursor: None, limit: 10 })
+            .await
+            .map(drop),
+        // No invoice has this number: NOT_FOUND is an answer, a refusal is not.
+        Method::GetInvoice => match client
+            .get_invoice(pb::GetInvoiceRequest { number: "r-1-99".to_owned() })
+            .await
+        {
+            Err(status) if status.code() == Code::NotFound => Ok(()),
+            other => other.map(drop),
+        },
     }
 }
 
@@ -462,7 +531,8 @@ async fn each_caller_may_call_exactly_the_methods_the_table_grants_it() {
         Method::RegisterPayment => format!("d-new-{}", caller.name()),
         Method::SettlePayment => "d-settle".to_owned(),
         Method::VoidPayment => "d-void".to_owned(),
-        Method::GetPayment => "d-get".to_owned(),
+        Method::Adjust => caller.name().to_owned(),
+        _ => "d-get".to_owned(),
     };
     // The read-only caller first, so the worker's calls find the payments untouched.
     for caller in [Caller::Api, Caller::Worker] {
@@ -676,40 +746,42 @@ async fn a_certificate_of_the_right_ca_for_no_known_caller_is_refused_for_every_
 /// healthy connection, which only a deadline ends.
 struct Stalled;
 
-#[tonic::async_trait]
-impl payment_api::proto::payment_service_server::PaymentService for Stalled {
-    async fn register_payment(
-        &self,
-        _: tonic::Request<RegisterPaymentRequest>,
-    ) -> Result<tonic::Response<Payment>, tonic::Status> {
-        std::future::pending().await
-    }
+/// Implements the service for [`Stalled`]: every method waits forever.
+macro_rules! stalled {
+    ($($name:ident($request:ident) -> $response:ident;)*) => {
+        #[tonic::async_trait]
+        impl payment_api::proto::payment_service_server::PaymentService for Stalled {
+            $(
+                async fn $name(
+                    &self,
+                    _: tonic::Request<pb::$request>,
+                ) -> Result<tonic::Response<pb::$response>, tonic::Status> {
+                    std::future::pending().await
+                }
+            )*
+        }
+    };
+}
 
-    async fn settle_payment(
-        &self,
-        _: tonic::Request<SettlePaymentRequest>,
-    ) -> Result<tonic::Response<Payment>, tonic::Status> {
-        std::future::pending().await
-    }
-
-    async fn void_payment(
-        &self,
-        _: tonic::Request<VoidPaymentRequest>,
-    ) -> Result<tonic::Response<Payment>, tonic::Status> {
-        std::future::pending().await
-    }
-
-    async fn get_payment(
-        &self,
-        _: tonic::Request<GetPaymentRequest>,
-    ) -> Result<tonic::Response<Payment>, tonic::Status> {
-        std::future::pending().await
-    }
+stalled! {
+    register_payment(RegisterPaymentRequest) -> Payment;
+    settle_payment(SettlePaymentRequest) -> Payment;
+    void_payment(VoidPaymentRequest) -> Payment;
+    get_payment(GetPaymentRequest) -> Payment;
+    adjust(AdjustRequest) -> Adjustment;
+    list_riders_with_balance(ListRidersWithBalanceRequest) -> AccountIds;
+    pay_rider(PayRiderRequest) -> PayRiderResponse;
+    list_payouts(ListPayoutsRequest) -> PayoutPage;
+    get_statement(GetStatementRequest) -> Statement;
+    list_restaurants_to_invoice(ListRestaurantsToInvoiceRequest) -> AccountIds;
+    issue_invoice(IssueInvoiceRequest) -> IssueInvoiceResponse;
+    list_invoices(ListInvoicesRequest) -> InvoicePage;
+    get_invoice(GetInvoiceRequest) -> Invoice;
 }
 
 /// The code a call that ran out of time ends with: `CANCELLED` ("timeout expired") is how tonic
 /// reports its own timeouts, client's and server's; `DEADLINE_EXCEEDED` is another stack's.
-fn assert_timed_out(result: Result<Payment, tonic::Status>) {
+fn assert_timed_out<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
     match result {
         Err(status) if matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded) => {}
         other => panic!("expected a timeout, got {other:?}"),
