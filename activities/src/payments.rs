@@ -10,9 +10,12 @@ use telemetry::metrics::Metrics;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tonic::{Code, Status};
-use workflows::model::{DeliveryId, PaymentRecord, RegisterPaymentInput};
+use workflows::model::{DeliveryId, PaymentRecord, RegisterPaymentInput, SettleRequest};
 
 use crate::Failures;
+
+/// The restaurant and rider of tasks scheduled before the double-entry ledger named them.
+const LEGACY: &str = "legacy";
 
 /// Failure type of a payment the payment service refused for good.
 pub(crate) const PAYMENT_REJECTED: &str = "PaymentRejected";
@@ -51,24 +54,36 @@ impl Payments {
         let request = RegisterPaymentRequest {
             delivery_id: input.delivery_id.to_string(),
             amount: input.amount,
+            restaurant_id: input
+                .restaurant_id
+                .map_or_else(|| LEGACY.to_owned(), String::from),
+            commission_bps: u32::from(input.commission_bps.unwrap_or_default().bps()),
         };
         let reply = self.client.clone().register_payment(request).await;
         self.record(reply.map(tonic::Response::into_inner), "register payment")
     }
 
     #[activity(definition = workflows::activities::definitions::SettlePayment)]
-    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id, trace_id = %telemetry::current_trace_id()))]
+    #[tracing::instrument(skip_all, fields(trace_id = %telemetry::current_trace_id()))]
     pub async fn settle_payment(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        delivery_id: DeliveryId,
+        request: SettleRequest,
     ) -> Result<PaymentRecord, ActivityError> {
-        let delivery_id = delivery_id.to_string();
-        let reply = self
-            .client
-            .clone()
-            .settle_payment(SettlePaymentRequest { delivery_id })
-            .await;
+        let request = match request {
+            SettleRequest::ToRider(input) => SettlePaymentRequest {
+                delivery_id: input.delivery_id.to_string(),
+                rider_id: input.rider_id.to_string(),
+                failure_reason: input.failure_reason.map(|r| r.as_str().to_owned()),
+            },
+            SettleRequest::Legacy(delivery_id) => SettlePaymentRequest {
+                delivery_id: delivery_id.to_string(),
+                rider_id: LEGACY.to_owned(),
+                failure_reason: None,
+            },
+        };
+        tracing::Span::current().record("delivery_id", &request.delivery_id);
+        let reply = self.client.clone().settle_payment(request).await;
         self.record(reply.map(tonic::Response::into_inner), "settle payment")
     }
 
@@ -83,7 +98,10 @@ impl Payments {
         match self
             .client
             .clone()
-            .void_payment(VoidPaymentRequest { delivery_id })
+            .void_payment(VoidPaymentRequest {
+                delivery_id,
+                failure_reason: None,
+            })
             .await
         {
             // Nothing was registered, so nothing is owed back.

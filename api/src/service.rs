@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use domain::{
-    Call, CustomerId, DeliveryId, DeliveryView, DispatchMode, PaymentSummary, RestaurantId, Text,
+    Call, CommissionBps, CustomerId, DeliveryId, DeliveryView, DispatchMode, PaymentSummary,
+    RestaurantId, Text,
 };
 use identity::Profile;
 use serde::{Deserialize, Serialize};
@@ -146,7 +147,7 @@ pub(crate) async fn call(
     // The request's span (see `observe`) names the delivery on every line it logs.
     tracing::Span::current().record("delivery_id", delivery_id.as_str());
     let settings = state.settings();
-    let offers = offer_plan(state, &request.restaurant_id).await?;
+    let (offers, commission_bps) = dispatch_terms(state, &request.restaurant_id).await?;
     let input = DeliveryInput {
         call: Call {
             delivery_id,
@@ -159,6 +160,7 @@ pub(crate) async fn call(
         completion_deadline_secs: settings.completion_deadline_secs,
         retry_budget_secs: settings.step_retry_budget_secs,
         offers,
+        commission_bps,
     };
     let view = match &key {
         Some(key) => call_with_key(state, &input, key).await?,
@@ -167,12 +169,13 @@ pub(crate) async fn call(
     Ok(view.unwrap_or_else(|| DeliveryView::pending(input.call)))
 }
 
-/// How the restaurant's calls are offered: `None` for the broadcast (its default), else one
-/// rider at a time in its zone, as the deployment configures offers.
-async fn offer_plan(
+/// The terms the restaurant's account sets for a call, fixed at the call: how it is offered
+/// (`None` for the broadcast, its default, else one rider at a time in its zone, as the
+/// deployment configures offers), and the agency's commission rate.
+async fn dispatch_terms(
     state: &AppState,
     restaurant_id: &RestaurantId,
-) -> Result<Option<OfferPlan>, ApiError> {
+) -> Result<(Option<OfferPlan>, Option<CommissionBps>), ApiError> {
     let account = state
         .identity()
         .accounts
@@ -180,14 +183,15 @@ async fn offer_plan(
         .await?;
     let settings = state.settings();
     Ok(match account.profile {
-        Profile::Restaurant(profile) if profile.dispatch_mode == DispatchMode::Offer => {
-            Some(OfferPlan {
+        Profile::Restaurant(profile) => {
+            let offers = (profile.dispatch_mode == DispatchMode::Offer).then(|| OfferPlan {
                 zone: profile.zone,
                 timeout_secs: settings.offer_timeout_secs,
                 rounds: settings.offer_rounds,
-            })
+            });
+            (offers, Some(profile.commission_bps))
         }
-        _ => None,
+        _ => (None, None),
     })
 }
 

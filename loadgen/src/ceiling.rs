@@ -29,7 +29,7 @@ use temporalio_sdk::{
 use tokio::sync::oneshot;
 use workflows::{
     client::{CodecSettings, ConnectError, TemporalSettings},
-    model::{Call, Cost, DeliveryInput, RiderRequest},
+    model::{Call, CommissionBps, Cost, DeliveryInput, RiderRequest},
     names,
 };
 
@@ -223,6 +223,7 @@ async fn delivery(
         completion_deadline_secs: None,
         retry_budget_secs: None,
         offers: None,
+        commission_bps: Some(CommissionBps::DEFAULT),
     };
     // The same start options as the API's, minus the search attributes and memo.
     let options = WorkflowStartOptions::new(queue, id.clone())

@@ -140,6 +140,7 @@ async fn a_settlement_payment_refuses_waits_for_an_operator_who_voids_it() {
         .payment_client(payment_api::tls::Caller::Worker)
         .void_payment(payment_api::proto::VoidPaymentRequest {
             delivery_id: id.clone(),
+            failure_reason: None,
         })
         .await
         .expect("void behind the workflow's back");

@@ -101,6 +101,8 @@ async fn a_registration_refused_on_the_merits_ends_the_delivery_without_moving_m
         .register_payment(payment_api::proto::RegisterPaymentRequest {
             delivery_id: id.clone(),
             amount: 1234,
+            restaurant_id: "r-1".to_owned(),
+            commission_bps: 1_000,
         })
         .await
         .expect("the first registration");
@@ -116,6 +118,7 @@ async fn a_registration_refused_on_the_merits_ends_the_delivery_without_moving_m
         completion_deadline_secs: None,
         retry_budget_secs: None,
         offers: None,
+        commission_bps: None,
     };
     let handle = stack
         .temporal

@@ -8,7 +8,7 @@ use temporalio_macros::activity_definitions;
 
 use crate::model::{
     AttentionNotice, DeliveryId, OfferInput, OpenCall, PaymentRecord, Projection,
-    RegisterPaymentInput, RiderId,
+    RegisterPaymentInput, RiderId, SettleRequest,
 };
 
 /// Payment activities (task queue `payments`): calls to the payment service.
@@ -22,9 +22,10 @@ impl PaymentActivities {
         unimplemented!()
     }
 
-    /// Settles a registered payment once the delivery completes.
+    /// Settles a registered payment to the rider once the delivery completes (or fails for a
+    /// reason that pays the trip).
     #[activity(name = "SettlePayment")]
-    pub fn settle_payment(delivery_id: DeliveryId) -> Result<PaymentRecord, ActivityError> {
+    pub fn settle_payment(request: SettleRequest) -> Result<PaymentRecord, ActivityError> {
         unimplemented!()
     }
 

@@ -49,7 +49,8 @@ use crate::{
     model::{
         AttentionNotice, CallReach, CancelRequest, DeclineRequest, DeliveryInput, DeliveryStatus,
         DeliveryView, Expiry, FailRequest, FailureMoney, OpenCall, PaymentStatus, ReassignRequest,
-        RegisterPaymentInput, Resolution, ResolveRequest, RiderRequest, Text,
+        RegisterPaymentInput, Resolution, ResolveRequest, RiderRequest, SettleInput, SettleRequest,
+        Text,
     },
     names,
     state::DeliveryState,
@@ -362,10 +363,15 @@ async fn deliver(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, Resolutio
 /// Step 1: registers the fee. `false` when payment refused it on the merits (the delivery
 /// then ends with no money moved).
 async fn register_fee(ctx: &Ctx, saga: &mut Saga) -> Result<bool, Resolution> {
-    let call = ctx.state(|w| w.state.input().call.clone());
+    let (call, commission_bps) = ctx.state(|w| {
+        let input = w.state.input();
+        (input.call.clone(), input.commission_bps)
+    });
     let input = RegisterPaymentInput {
         delivery_id: call.delivery_id,
         amount: call.cost.won(),
+        restaurant_id: Some(call.restaurant_id),
+        commission_bps,
     };
     let register = async || {
         saga.step(
@@ -663,12 +669,25 @@ async fn wait_for_completion(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String
 
 /// Step 5: settles the fee; nothing is left to undo afterwards.
 async fn settle(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
-    let delivery_id = ctx.state(|w| w.state.input().call.delivery_id.clone());
+    let request = ctx.state(|w| {
+        let state = &w.state;
+        let delivery_id = state.input().call.delivery_id.clone();
+        // Only a delivery someone picked up settles, so it has its rider; the legacy request
+        // (paid to the `legacy` rider) is only a guard.
+        match state.rider_id() {
+            Some(rider_id) => SettleRequest::ToRider(SettleInput {
+                delivery_id,
+                rider_id: rider_id.clone(),
+                failure_reason: state.failure().map(|f| f.reason),
+            }),
+            None => SettleRequest::Legacy(delivery_id),
+        }
+    });
     let settle = async || {
         saga.step(
             ctx,
             || PaymentActivities::settle_payment,
-            delivery_id.clone(),
+            request.clone(),
             names::PAYMENTS_QUEUE,
         )
         .await

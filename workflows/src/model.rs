@@ -7,10 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 pub use domain::{
-    AccountId, Assignment, Attention, Call, CallReach, Cost, CustomerId, DeliveryFailure,
-    DeliveryId, DeliveryRow, DeliveryStatus, DeliveryView, DispatchMode, DispatchSummary,
-    FailureMoney, FailureReason, OpenCall, PaymentStatus, PaymentSummary, PendingOffer, Projection,
-    Resolution, RestaurantId, RiderId, Text, Timeline, Zone,
+    AccountId, Assignment, Attention, Call, CallReach, CommissionBps, Cost, CustomerId,
+    DeliveryFailure, DeliveryId, DeliveryRow, DeliveryStatus, DeliveryView, DispatchMode,
+    DispatchSummary, FailureMoney, FailureReason, OpenCall, PaymentStatus, PaymentSummary,
+    PendingOffer, Projection, Resolution, RestaurantId, RiderId, Text, Timeline, Zone,
 };
 
 /// Workflow input: what a restaurant asked for, plus optional deadline overrides.
@@ -34,6 +34,10 @@ pub struct DeliveryInput {
     /// Offer dispatch (the restaurant's `dispatchMode: offer`); absent for the broadcast.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offers: Option<OfferPlan>,
+    /// The restaurant's commission rate when it called, fixed for the delivery (the payment
+    /// service's default when absent: calls made before commissions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission_bps: Option<CommissionBps>,
 }
 
 /// How a call in offer mode is offered: to one rider at a time, each offer lapsing after
@@ -304,6 +308,32 @@ impl std::error::Error for Rejection {}
 pub struct RegisterPaymentInput {
     pub delivery_id: DeliveryId,
     pub amount: i64,
+    /// Who pays. Absent only in registrations scheduled before the double-entry ledger,
+    /// which book to the `legacy` restaurant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restaurant_id: Option<RestaurantId>,
+    /// The commission rate fixed at the call (the deployment's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission_bps: Option<CommissionBps>,
+}
+
+/// Input of `SettlePayment`: the fee goes to the rider who completed (or failed) the delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettleInput {
+    pub delivery_id: DeliveryId,
+    pub rider_id: RiderId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
+}
+
+/// What a `SettlePayment` task carries: today a [`SettleInput`]; a bare delivery id in tasks
+/// scheduled before settlements named their rider (paid to the `legacy` rider).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SettleRequest {
+    ToRider(SettleInput),
+    Legacy(DeliveryId),
 }
 
 /// What the payment service holds for a delivery, as the payment activities return it.

@@ -723,6 +723,7 @@ mod tests {
             completion_deadline_secs: None,
             retry_budget_secs: None,
             offers: None,
+            commission_bps: None,
         })
     }
 
