@@ -30,7 +30,7 @@ use crate::{AppState, error::ApiError, temporal};
 pub(crate) struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 

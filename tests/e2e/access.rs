@@ -583,6 +583,120 @@ async fn every_role_gets_the_contracts_answer_on_every_delivery_endpoint() {
     ];
     check(rest, &clients, &mut answers, &mut matrix).await;
 
+    // Money, once `held` is completed and settled to its rider: each sees only its own; an
+    // operator names whose.
+    let today = chrono::Utc::now().date_naive();
+    let statement = format!("/rider/statement?from={today}&to={today}");
+    let get = |label, path: String, cells: &[(Caller, Want)]| {
+        row(label, Method::GET, path.clone(), path, None, cells)
+    };
+    let money = vec![
+        get(
+            "GET /rider/statement",
+            statement.clone(),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Success(200)),
+                (OtherRider, Success(200)),
+                (Operator, Refused(422, "validation_failed")),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        get(
+            "GET /rider/statement?riderId=rider-holder",
+            format!("{statement}&riderId=rider-holder"),
+            &[
+                (Holder, Success(200)),
+                (OtherRider, Forbidden),
+                (Operator, Success(200)),
+            ],
+        ),
+        get(
+            "GET /rider/payouts",
+            "/rider/payouts".to_owned(),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Success(200)),
+                (OtherRider, Success(200)),
+                (Operator, Refused(422, "validation_failed")),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        get(
+            "GET /rider/payouts?riderId=rider-holder",
+            "/rider/payouts?riderId=rider-holder".to_owned(),
+            &[(OtherRider, Forbidden), (Operator, Success(200))],
+        ),
+        get(
+            "GET /restaurant/invoices",
+            "/restaurant/invoices".to_owned(),
+            &[
+                (Owner, Success(200)),
+                (OtherRestaurant, Success(200)),
+                (Holder, Forbidden),
+                (OtherRider, Forbidden),
+                (Operator, Refused(422, "validation_failed")),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        get(
+            "GET /restaurant/invoices?restaurantId=r-own",
+            "/restaurant/invoices?restaurantId=r-own".to_owned(),
+            &[(OtherRestaurant, Forbidden), (Operator, Success(200))],
+        ),
+        get(
+            "GET /restaurant/invoices/{number}",
+            "/restaurant/invoices/r-own-1".to_owned(),
+            &[
+                (Owner, Refused(404, "invoice_not_found")),
+                (OtherRestaurant, Refused(404, "invoice_not_found")),
+                (Holder, Forbidden),
+                (OtherRider, Forbidden),
+                (Operator, Refused(404, "invoice_not_found")),
+                (Nobody, Unauthorized),
+            ],
+        ),
+        row(
+            "POST /adjustments",
+            Method::POST,
+            "/adjustments",
+            "/adjustments",
+            Some(
+                json!({"account": {"role": "rider", "id": "rider-holder"}, "amount": -500, "reason": "helmet"}),
+            ),
+            &[
+                (Owner, Forbidden),
+                (OtherRestaurant, Forbidden),
+                (Holder, Forbidden),
+                (OtherRider, Forbidden),
+                (Operator, Success(201)),
+                (Nobody, Unauthorized),
+            ],
+        ),
+    ];
+    check(money, &clients, &mut answers, &mut matrix).await;
+    // The holder's statement has the delivery at its earning (10% commission) and nobody
+    // else's has it.
+    let line_of = |caller: Caller| {
+        answers[&("GET /rider/statement", caller)]["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .find(|l| l["deliveryId"] == held.as_str())
+            .cloned()
+    };
+    let line = line_of(Holder).expect("the holder's statement lists the delivery");
+    let cost = line["cost"].as_i64().expect("cost");
+    assert_eq!(line["commission"].as_i64(), Some(cost / 10), "{line}");
+    assert_eq!(line["earning"].as_i64(), Some(cost - cost / 10), "{line}");
+    assert_eq!(line_of(OtherRider), None);
+    assert_eq!(
+        answers[&("GET /rider/statement?riderId=rider-holder", Operator)]["total"],
+        answers[&("GET /rider/statement", Holder)]["total"]
+    );
+
     // What each one's list holds: a restaurant its own rows only, whatever it filters on; a
     // rider the rows it held, whatever it filters on; an operator everyone's, filtered as asked.
     let list = |label: &'static str, caller: Caller| -> &Value { &answers[&(label, caller)] };

@@ -112,7 +112,7 @@ impl<S: Send + Sync> FromRequestParts<S> for DeliveryPath {
 }
 
 /// The optional `Idempotency-Key` header.
-pub(crate) struct IdempotencyHeader(Option<IdempotencyKey>);
+pub(crate) struct IdempotencyHeader(pub(crate) Option<IdempotencyKey>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
     type Rejection = ApiError;

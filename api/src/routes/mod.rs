@@ -4,6 +4,7 @@
 mod accounts;
 mod codec;
 mod deliveries;
+mod money;
 mod ops;
 mod payments;
 mod reports;
@@ -34,6 +35,11 @@ pub(crate) fn router(codec_origins: &[axum::http::HeaderValue]) -> OpenApiRouter
         .routes(routes!(reports::list_deliveries))
         .routes(routes!(reports::get_list_row))
         .routes(routes!(payments::get_payment))
+        .routes(routes!(money::statement))
+        .routes(routes!(money::payouts))
+        .routes(routes!(money::invoices))
+        .routes(routes!(money::invoice))
+        .routes(routes!(money::adjust))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::summary))

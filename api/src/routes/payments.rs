@@ -27,10 +27,17 @@ use crate::{
 pub(crate) struct PaymentBody {
     pub(crate) delivery_id: DeliveryId,
     pub(crate) amount: i64,
+    /// The agency's part, fixed at the call: `floor(amount × commissionBps / 10000)`.
+    pub(crate) commission: i64,
+    /// What the rider earns: `amount − commission`.
+    pub(crate) rider_earning: i64,
+    /// The rider paid, once settled.
+    pub(crate) rider_id: Option<String>,
     /// `Registered`, `Settled` or `Voided`.
     pub(crate) status: PaymentStatus,
     pub(crate) registered_at: Option<DateTime<Utc>>,
     pub(crate) settled_at: Option<DateTime<Utc>>,
+    pub(crate) voided_at: Option<DateTime<Utc>>,
 }
 
 /// The payment of a delivery.
@@ -92,8 +99,12 @@ pub(crate) async fn payment_of(
     Ok(Some(PaymentBody {
         delivery_id: delivery_id.clone(),
         amount: reply.amount,
+        commission: reply.commission,
+        rider_earning: reply.amount - reply.commission,
         status,
         registered_at: reply.registered_at(),
         settled_at: reply.settled_at(),
+        voided_at: reply.voided_at(),
+        rider_id: reply.rider_id,
     }))
 }
