@@ -6,6 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, thread::JoinHandle, time::Duration};
 
 use temporalio_client::Client;
 use tokio::sync::oneshot;
+use workflows::model::PeriodLength;
 
 use crate::{ApiClient, free_port, init_test_log, temporal_server};
 
@@ -37,6 +38,9 @@ pub struct StackOptions {
     pub offer_timeout_secs: Option<u64>,
     /// Offers of a call before it goes to every rider; the API's default when `None`.
     pub offer_rounds: Option<u32>,
+    /// The payout and invoice periods the worker's Schedules follow (daily and monthly unless
+    /// a test wants them short).
+    pub money_periods: Option<(PeriodLength, PeriodLength)>,
 }
 
 impl Default for StackOptions {
@@ -54,6 +58,7 @@ impl Default for StackOptions {
             postgres: None,
             offer_timeout_secs: None,
             offer_rounds: None,
+            money_periods: None,
         }
     }
 }
@@ -105,6 +110,7 @@ pub struct Stack {
     payment: Option<Running>,
     worker: Option<WorkerThread>,
     api: Running,
+    money_periods: Option<(PeriodLength, PeriodLength)>,
 }
 
 impl Stack {
@@ -201,6 +207,7 @@ impl Stack {
             payment: None,
             worker: None,
             api: Running { stop: Some(stop) },
+            money_periods: options.money_periods,
         };
         if options.payment_up {
             stack.start_payment().await;
@@ -253,6 +260,10 @@ impl Stack {
         settings.readmodel.database_url = self.readmodel_database_url.clone();
         settings.shutdown_grace = Duration::from_secs(1);
         settings.deferred_patches = deferred_patches;
+        if let Some((payouts, invoices)) = self.money_periods {
+            settings.payout_period = payouts;
+            settings.invoice_period = invoices;
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()

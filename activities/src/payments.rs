@@ -10,7 +10,10 @@ use telemetry::metrics::Metrics;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tonic::{Code, Status};
-use workflows::model::{DeliveryId, PaymentRecord, RegisterPaymentInput, SettleRequest};
+use workflows::model::{
+    DeliveryId, IssueInvoiceInput, MoneyDocument, PayRiderInput, PaymentRecord, Period,
+    RegisterPaymentInput, RestaurantId, RiderId, SettleRequest,
+};
 
 use crate::Failures;
 
@@ -111,9 +114,117 @@ impl Payments {
                 .map(Some),
         }
     }
+
+    #[activity(definition = workflows::activities::definitions::ListRidersWithBalance)]
+    pub async fn list_riders_with_balance(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        _: (),
+    ) -> Result<Vec<RiderId>, ActivityError> {
+        let what = "list riders with a balance";
+        let reply = self
+            .client
+            .clone()
+            .list_riders_with_balance(proto::ListRidersWithBalanceRequest {})
+            .await
+            .map_err(|status| self.classify(status, what))?;
+        self.ids(reply.into_inner().ids, what)
+    }
+
+    #[activity(definition = workflows::activities::definitions::PayRider)]
+    #[tracing::instrument(skip_all, fields(rider_id = %input.rider_id, period = %input.period.label))]
+    pub async fn pay_rider(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: PayRiderInput,
+    ) -> Result<Option<MoneyDocument>, ActivityError> {
+        let reply = self
+            .client
+            .clone()
+            .pay_rider(proto::PayRiderRequest {
+                rider_id: input.rider_id.to_string(),
+                period: Some(period(&input.period)),
+            })
+            .await
+            .map_err(|status| self.classify(status, "pay a rider"))?;
+        Ok(reply.into_inner().payout.map(|p| MoneyDocument {
+            document: p.payout_id,
+            amount: p.amount,
+        }))
+    }
+
+    #[activity(definition = workflows::activities::definitions::ListRestaurantsToInvoice)]
+    pub async fn list_restaurants_to_invoice(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        period: Period,
+    ) -> Result<Vec<RestaurantId>, ActivityError> {
+        let what = "list restaurants to invoice";
+        let reply = self
+            .client
+            .clone()
+            .list_restaurants_to_invoice(proto::ListRestaurantsToInvoiceRequest {
+                before: Some(payment_api::timestamp(period.end)),
+            })
+            .await
+            .map_err(|status| self.classify(status, what))?;
+        self.ids(reply.into_inner().ids, what)
+    }
+
+    #[activity(definition = workflows::activities::definitions::IssueInvoice)]
+    #[tracing::instrument(skip_all, fields(restaurant_id = %input.restaurant_id, period = %input.period.label))]
+    pub async fn issue_invoice(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: IssueInvoiceInput,
+    ) -> Result<Option<MoneyDocument>, ActivityError> {
+        let reply = self
+            .client
+            .clone()
+            .issue_invoice(proto::IssueInvoiceRequest {
+                restaurant_id: input.restaurant_id.to_string(),
+                period: Some(period(&input.period)),
+            })
+            .await
+            .map_err(|status| self.classify(status, "issue an invoice"))?;
+        Ok(reply.into_inner().invoice.map(|i| MoneyDocument {
+            document: i.number,
+            amount: i.total,
+        }))
+    }
+}
+
+/// A period on the wire.
+fn period(period: &Period) -> proto::Period {
+    proto::Period {
+        label: period.label.clone(),
+        start: Some(payment_api::timestamp(period.start)),
+        end: Some(payment_api::timestamp(period.end)),
+    }
 }
 
 impl Payments {
+    /// Account ids from the payment service, as ours (an id that is not one is its bug: retried).
+    fn ids<T: std::str::FromStr>(
+        &self,
+        ids: Vec<String>,
+        what: &str,
+    ) -> Result<Vec<T>, ActivityError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        ids.into_iter()
+            .map(|id| {
+                id.parse().map_err(|e| {
+                    self.failures.retryable(
+                        what,
+                        format!("payment service answered a bad id {id:?}: {e}"),
+                    )
+                })
+            })
+            .collect()
+    }
+
     fn record(
         &self,
         reply: Result<proto::Payment, Status>,

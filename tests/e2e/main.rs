@@ -15,6 +15,7 @@ mod happy_path;
 mod idempotency;
 mod identity;
 mod load;
+mod money;
 mod observability;
 mod offers;
 mod operations;

@@ -23,11 +23,14 @@ use temporalio_sdk::{
     runtime::{PollerBehavior, Runtime, RuntimeOptions},
 };
 use workflows::{
-    DeliveryWorkflow,
+    DeliveryWorkflow, InvoiceRunWorkflow, PayoutRunWorkflow,
     client::{QueueSettings, TemporalSettings},
+    model::PeriodLength,
     names,
     observability::TemporalMetrics,
 };
+
+pub mod schedules;
 
 /// How long a workflow task waits on the sticky queue of the worker that cached its
 /// workflow before any worker may take it. The SDK's default (10 s) is how long every
@@ -145,6 +148,24 @@ pub struct Settings {
         default_value = "100"
     )]
     pub max_cached_workflows: usize,
+    /// How long each riders' payout period is: `daily` (paid after UTC midnight), `monthly`,
+    /// or a duration such as `60s` (tests and demos); the `payouts` Schedule follows it
+    #[arg(
+        long = "payout-period",
+        env = "PAYOUT_PERIOD",
+        value_name = "PERIOD",
+        default_value = "daily"
+    )]
+    pub payout_period: PeriodLength,
+    /// How long each restaurants' invoice period is: `monthly` (issued on the first), `daily`,
+    /// or a duration such as `60s`; the `invoices` Schedule follows it
+    #[arg(
+        long = "invoice-period",
+        env = "INVOICE_PERIOD",
+        value_name = "PERIOD",
+        default_value = "monthly"
+    )]
+    pub invoice_period: PeriodLength,
     #[command(flatten)]
     pub telemetry: telemetry::Settings,
 }
@@ -174,6 +195,8 @@ pub enum WorkerError {
     Temporal(String),
     #[error("metrics endpoint: {0}")]
     Metrics(String),
+    #[error("the payout and invoice schedules: {0}")]
+    Schedules(String),
 }
 
 fn temporal_err(e: impl std::fmt::Display) -> WorkerError {
@@ -286,6 +309,17 @@ pub async fn run(
             .map(|client| Payments::new(client).with_metrics(metrics.as_ref()))
     };
     let dispatch = |store: &ReadModel| Dispatch::new(store.clone()).with_metrics(metrics.as_ref());
+    if settings.roles.contains(&Role::Deliveries) {
+        schedules::ensure(
+            &client,
+            &format!("{prefix}{}", Role::Deliveries.queue_name()),
+            prefix,
+            settings.payout_period,
+            settings.invoice_period,
+        )
+        .await
+        .map_err(|e| WorkerError::Schedules(e.to_string()))?;
+    }
     let mut workers = Vec::new();
     for role in &settings.roles {
         let queue = format!("{prefix}{}", role.queue_name());
@@ -304,6 +338,10 @@ pub async fn run(
             // for v1/v2 deliveries and when a local attempt keeps failing.
             (Role::Deliveries, Some(store), Some(payments)) => options
                 .register_workflow::<DeliveryWorkflow>()
+                .map_err(temporal_err)?
+                .register_workflow::<PayoutRunWorkflow>()
+                .map_err(temporal_err)?
+                .register_workflow::<InvoiceRunWorkflow>()
                 .map_err(temporal_err)?
                 .register_activities(payments)
                 .register_activities(dispatch(store))

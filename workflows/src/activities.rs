@@ -7,8 +7,9 @@ use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
 
 use crate::model::{
-    AttentionNotice, DeliveryId, OfferInput, OpenCall, PaymentRecord, Projection,
-    RegisterPaymentInput, RiderId, SettleRequest,
+    AttentionNotice, DeliveryId, IssueInvoiceInput, MoneyDocument, OfferInput, OpenCall,
+    PayRiderInput, PaymentRecord, Period, Projection, RegisterPaymentInput, RestaurantId, RiderId,
+    SettleRequest,
 };
 
 /// Payment activities (task queue `payments`): calls to the payment service.
@@ -33,6 +34,31 @@ impl PaymentActivities {
     /// reported as `None`.
     #[activity(name = "VoidPayment")]
     pub fn void_payment(delivery_id: DeliveryId) -> Result<Option<PaymentRecord>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// The riders the agency owes something now: a payout run's candidates.
+    #[activity(name = "ListRidersWithBalance")]
+    pub fn list_riders_with_balance(_: ()) -> Result<Vec<RiderId>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Pays a rider what it is due for a period, once per (rider, period).
+    #[activity(name = "PayRider")]
+    pub fn pay_rider(input: PayRiderInput) -> Result<Option<MoneyDocument>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// The restaurants with something to bill before the period's end: an invoice run's
+    /// candidates.
+    #[activity(name = "ListRestaurantsToInvoice")]
+    pub fn list_restaurants_to_invoice(period: Period) -> Result<Vec<RestaurantId>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Issues a restaurant's invoice for a period, once per (restaurant, period).
+    #[activity(name = "IssueInvoice")]
+    pub fn issue_invoice(input: IssueInvoiceInput) -> Result<Option<MoneyDocument>, ActivityError> {
         unimplemented!()
     }
 }
@@ -87,7 +113,10 @@ impl ProjectionActivities {
 pub mod definitions {
     pub use super::{
         dispatch_activities::{OfferCall, OfferToRider, WithdrawCall},
-        payment_activities::{RegisterPayment, SettlePayment, VoidPayment},
+        payment_activities::{
+            IssueInvoice, ListRestaurantsToInvoice, ListRidersWithBalance, PayRider,
+            RegisterPayment, SettlePayment, VoidPayment,
+        },
         projection_activities::{ProjectDelivery, ReportAttention},
     };
 }

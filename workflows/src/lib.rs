@@ -12,8 +12,10 @@ pub mod activities;
 pub mod client;
 pub mod delivery;
 pub mod model;
+pub mod money;
 pub mod names;
 pub mod observability;
 pub mod state;
 
 pub use delivery::DeliveryWorkflow;
+pub use money::{InvoiceRunWorkflow, PayoutRunWorkflow};

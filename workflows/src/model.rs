@@ -10,7 +10,8 @@ pub use domain::{
     AccountId, Assignment, Attention, Call, CallReach, CommissionBps, Cost, CustomerId,
     DeliveryFailure, DeliveryId, DeliveryRow, DeliveryStatus, DeliveryView, DispatchMode,
     DispatchSummary, FailureMoney, FailureReason, OpenCall, PaymentStatus, PaymentSummary,
-    PendingOffer, Projection, Resolution, RestaurantId, RiderId, Text, Timeline, Zone,
+    PendingOffer, Period, PeriodLength, Projection, Resolution, RestaurantId, RiderId, Text,
+    Timeline, Zone,
 };
 
 /// Workflow input: what a restaurant asked for, plus optional deadline overrides.
@@ -334,6 +335,50 @@ pub struct SettleInput {
 pub enum SettleRequest {
     ToRider(SettleInput),
     Legacy(DeliveryId),
+}
+
+/// What a payout or invoice run is started with (by its Schedule): how long its periods are.
+/// Each run settles the period that ended last before it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyRunInput {
+    pub period: PeriodLength,
+}
+
+/// Input of `PayRider`: one rider's payout for one period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayRiderInput {
+    pub rider_id: RiderId,
+    pub period: Period,
+}
+
+/// Input of `IssueInvoice`: one restaurant's invoice for one period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueInvoiceInput {
+    pub restaurant_id: RestaurantId,
+    pub period: Period,
+}
+
+/// What one payout or invoice of a run came to: `None` amount when there was nothing to pay or
+/// bill; `document` is the payout id or the invoice number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyDocument {
+    pub document: String,
+    pub amount: i64,
+}
+
+/// What a payout or invoice run did: its period, the documents made (or found made by an
+/// earlier attempt), their total, and the accounts it could not settle (an operator looks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyRunReport {
+    pub period: Period,
+    pub documents: u32,
+    pub total: i64,
+    pub failed: Vec<String>,
 }
 
 /// What the payment service holds for a delivery, as the payment activities return it.
