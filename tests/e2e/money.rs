@@ -6,9 +6,11 @@
 use std::{collections::HashMap, time::Duration};
 
 use e2e::{ApiClient, Stack, StackOptions, drive_to_completion, eventually, fleet};
+use futures::StreamExt as _;
 use identity::Role;
 use serde_json::{Value, json};
-use workflows::model::PeriodLength;
+use temporalio_client::WorkflowListOptions;
+use workflows::{PayoutRunWorkflow, model::PeriodLength};
 
 /// Periods short enough for a test, long enough that a run sees the deliveries of several.
 const PERIOD: PeriodLength = PeriodLength::Seconds(5);
@@ -220,6 +222,46 @@ async fn the_schedules_pay_each_rider_its_statement_and_bill_each_restaurant_its
         .expect("csv body");
     assert!(csv.starts_with("kind,id,at,amount,reason\n"), "{csv}");
     audit_is_clean(&stack).await;
+
+    // Operators find the runs in the Temporal UI by type; a run that paid (or billed) someone
+    // replays on the current code (and is the committed history with `RECORD_HISTORIES=1`).
+    for (workflow_type, path) in [
+        ("PayoutRunWorkflow", "payout-run"),
+        ("InvoiceRunWorkflow", "invoice-run"),
+    ] {
+        let query = format!(
+            "WorkflowType = '{workflow_type}' AND TaskQueue = '{}' AND ExecutionStatus = 'Completed'",
+            stack.task_queue
+        );
+        let runs: Vec<_> = stack
+            .temporal
+            .list_workflows(query, WorkflowListOptions::builder().limit(100).build())
+            .collect()
+            .await;
+        let mut busiest: Option<(usize, Vec<u8>)> = None;
+        for run in runs {
+            let run = run.expect("listed run");
+            let json = stack
+                .temporal
+                .get_workflow_handle::<PayoutRunWorkflow>(run.id())
+                .fetch_history(Default::default())
+                .to_json()
+                .await
+                .expect("history");
+            let events = serde_json::from_slice::<Value>(&json).expect("json")["events"]
+                .as_array()
+                .map_or(0, Vec::len);
+            if busiest.as_ref().is_none_or(|(most, _)| events > *most) {
+                busiest = Some((events, json));
+            }
+        }
+        let (events, json) = busiest.unwrap_or_else(|| panic!("no {workflow_type} ran"));
+        assert!(
+            events > 11,
+            "a {workflow_type} that did something: {events} events"
+        );
+        crate::replay::replay_and_record(path, &json).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

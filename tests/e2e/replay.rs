@@ -20,7 +20,7 @@ use identity::Role;
 use serde_json::json;
 use temporalio_client::{Client, WorkflowCancelOptions, WorkflowExecutionStatus, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
-use workflows::{DeliveryWorkflow, names};
+use workflows::{DeliveryWorkflow, InvoiceRunWorkflow, PayoutRunWorkflow, names};
 
 use crate::encryption::readable_anywhere;
 
@@ -46,6 +46,22 @@ const DISPATCH_PATHS: [&str; 6] = [
     "offer-unassigned",
 ];
 
+/// The money runs' paths (`crate::money` records them), committed as recorded.
+pub(crate) const MONEY_PATHS: [&str; 2] = ["payout-run", "invoice-run"];
+
+/// Checks that a fresh history of `path` replays, and with `RECORD_HISTORIES=1` writes it as
+/// the committed one.
+pub(crate) async fn replay_and_record(path: &str, json: &[u8]) {
+    if std::env::var_os("RECORD_HISTORIES").is_some() {
+        std::fs::write(
+            histories_dir().join(format!("{RECORDED_AS}{path}.json")),
+            json,
+        )
+        .expect("write history");
+    }
+    replay(path, WorkflowHistory::from_json(json).expect("parse")).await;
+}
+
 fn histories_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
 }
@@ -59,6 +75,10 @@ const RECORDED_AS: &str = "encrypted-";
 fn replayer_with(codec: &EncryptionCodec) -> WorkflowReplayer {
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<DeliveryWorkflow>()
+        .expect("register workflow")
+        .register_workflow::<PayoutRunWorkflow>()
+        .expect("register workflow")
+        .register_workflow::<InvoiceRunWorkflow>()
         .expect("register workflow")
         .data_converter(codec.data_converter())
         .build();
@@ -102,7 +122,7 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
             );
         }
     }
-    for name in DISPATCH_PATHS {
+    for name in DISPATCH_PATHS.into_iter().chain(MONEY_PATHS) {
         let expected = histories_dir().join(format!("{RECORDED_AS}{name}.json"));
         assert!(
             files.contains(&expected),
