@@ -88,3 +88,68 @@ async fn a_windowed_check_reports_a_mismatch_inside_its_window_and_not_an_older_
     assert!(next.is_consistent(), "{next}");
     assert!(matches!(next.window, ::checker::Window::Since(_)), "{next}");
 }
+
+/// Money moved by hand, behind the ledger's back: an extra entry paying the rider more on a
+/// settlement (with the account's totals kept in step, so only the settlement's document
+/// betrays it), then an entry with no totals at all. `delivery-check` reports both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checker_finds_a_movement_written_wrong_by_hand() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-by-hand").await;
+    let rider = stack.signed_in(Role::Rider, "rider-by-hand").await;
+    let id = restaurant.call_rider(3000).await;
+    drive_to_completion(&rider, &id, Duration::from_secs(60)).await;
+    stack.workflow_completed(&id).await;
+    let settings = stack.checker_settings();
+    let clean = ::checker::check(&settings).await.expect("check");
+    assert!(clean.is_consistent(), "{clean}");
+
+    let ledger = sea_orm::Database::connect(&stack.payment_database_url)
+        .await
+        .expect("open the ledger");
+    for statement in [
+        format!(
+            "INSERT INTO ledger_entries (movement_id, debit_account, credit_account, amount) \
+             VALUES ('settle:{id}', 'agency:commission', 'rider:rider-by-hand', 100)"
+        ),
+        "UPDATE ledger_accounts SET credits = credits + 100 WHERE id = 'rider:rider-by-hand'"
+            .to_owned(),
+        "UPDATE ledger_accounts SET debits = debits + 100 WHERE id = 'agency:commission'"
+            .to_owned(),
+    ] {
+        ledger
+            .execute_unprepared(&statement)
+            .await
+            .expect(&statement);
+    }
+    let report = ::checker::check(&settings).await.expect("check");
+    let problems: Vec<String> = report
+        .mismatches
+        .iter()
+        .map(|m| format!("{}: {}", m.delivery_id, m.problem))
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with(&format!("settle:{id}")) && p.contains("rider:rider-by-hand")),
+        "{report}"
+    );
+
+    // An entry whose account totals were never kept: the account no longer sums.
+    ledger
+        .execute_unprepared(&format!(
+            "INSERT INTO ledger_entries (movement_id, debit_account, credit_account, amount) \
+             VALUES ('register:{id}', 'restaurant:r-by-hand', 'agency:held', 50)"
+        ))
+        .await
+        .expect("an entry without its totals");
+    let report = ::checker::check(&settings).await.expect("check");
+    assert!(
+        report
+            .mismatches
+            .iter()
+            .any(|m| m.delivery_id == "agency:held" && m.problem.contains("entries")),
+        "{report}"
+    );
+    assert!(!report.is_consistent());
+}
