@@ -401,6 +401,38 @@ async fn a_failed_delivery_settles_voids_or_waits_for_an_operator_as_its_reason_
     .await;
     assert_eq!(settled["status"], "Failed");
     stack.workflow_completed(&id).await;
+
+    // The money by reason, in the rider's statement: the three that settle and the `other` an
+    // operator settled, each at its earning (10% commission) with its reason; `damaged` paid
+    // nothing.
+    let today = chrono::Utc::now().date_naive();
+    let (status, statement) = rider
+        .get(&format!("/rider/statement?from={today}&to={today}"))
+        .await;
+    assert_eq!(status, 200, "{statement}");
+    let mut reasons: Vec<(String, i64)> = statement["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["failureReason"].as_str().unwrap_or("none").to_owned(),
+                l["earning"].as_i64().expect("earning"),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![
+            ("address_not_found".to_owned(), 9_900),
+            ("customer_refused".to_owned(), 9_900),
+            ("customer_unreachable".to_owned(), 9_900),
+            ("other".to_owned(), 7_200),
+        ],
+        "{statement}"
+    );
+    assert_eq!(statement["total"], 3 * 9_900 + 7_200);
     assert_invariants(&stack.checker_settings()).await;
 }
 
