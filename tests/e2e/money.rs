@@ -121,6 +121,14 @@ async fn the_schedules_pay_each_rider_its_statement_and_bill_each_restaurant_its
         )
         .await;
     assert_eq!(status, 201, "{adjustment}");
+    // And a credit note for r-money-2, on exactly one of its invoices.
+    let (status, credit) = operator
+        .post(
+            "/adjustments",
+            json!({"account": {"role": "restaurant", "id": "r-money-2"}, "amount": -500, "reason": "late delivery"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{credit}");
 
     // Each rider's statement: its deliveries at their earnings (10% commission), the failed one
     // with its reason, the adjustment once.
@@ -171,24 +179,37 @@ async fn the_schedules_pay_each_rider_its_statement_and_bill_each_restaurant_its
         })
         .await;
         let mut listed = Vec::new();
+        let mut credited: Vec<Value> = Vec::new();
         for invoice in &invoices {
             let number = invoice["number"].as_str().expect("number");
             let (status, full) = restaurant
                 .get(&format!("/restaurant/invoices/{number}"))
                 .await;
             assert_eq!(status, 200, "{full}");
+            let adjustments = full["adjustments"].as_array().unwrap();
             assert_eq!(
                 full["total"],
-                sum(full["lines"].as_array().unwrap(), "cost")
+                sum(full["lines"].as_array().unwrap(), "cost") + sum(adjustments, "amount")
             );
             for line in full["lines"].as_array().unwrap() {
                 listed.push(line["deliveryId"].as_str().unwrap().to_owned());
             }
+            credited.extend(adjustments.iter().map(|a| a["id"].clone()));
         }
         listed.sort();
         let mut charged = charged;
         charged.sort();
         assert_eq!(listed, charged, "{invoices:?}");
+        let expected_credit = match charged.len() {
+            2 => vec![credit["id"].clone()],
+            _ => Vec::new(),
+        };
+        assert_eq!(credited, expected_credit, "the credit note, once");
+        let expected_credit = match charged.len() {
+            2 => vec![credit["id"].clone()],
+            _ => Vec::new(),
+        };
+        assert_eq!(credited, expected_credit, "the credit note, once");
         // Numbered 1, 2, 3… for the restaurant.
         let mut numbers: Vec<String> = invoices
             .iter()
