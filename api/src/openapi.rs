@@ -14,7 +14,7 @@ use crate::error::ErrorBody;
     modifiers(&BearerAuth, &ListenerAnswers),
     security(("bearer" = [])),
     tags(
-        (name = "identity"), (name = "accounts"), (name = "restaurants"), (name = "riders"), (name = "reports"), (name = "payments"), (name = "operations"),
+        (name = "identity"), (name = "accounts"), (name = "restaurants"), (name = "riders"), (name = "reports"), (name = "payments"), (name = "money"), (name = "operations"),
     ),
 )]
 pub(crate) struct ApiDoc;
@@ -123,8 +123,8 @@ mod tests {
             }
         }
         assert_eq!(
-            bodies, 14,
-            "call, cancel, accept, decline, pickup, complete, fail, reassign, resolve, availability, account create and patch, codec decode and encode read a body"
+            bodies, 15,
+            "call, cancel, accept, decline, pickup, complete, fail, reassign, resolve, availability, account create and patch, adjustments, codec decode and encode read a body"
         );
     }
 

@@ -490,6 +490,7 @@ async fn fallback(
                 .map_or(domain::PaymentStatus::Pending, |p| p.status),
             amount: payment.as_ref().map(|p| p.amount),
         },
+        commission: payment.as_ref().map(|p| p.commission),
         settled: row.settled,
         cancel_reason: None,
         overdue: false,

@@ -348,6 +348,10 @@ pub struct DeliveryView {
     pub status: DeliveryStatus,
     pub rider_id: Option<RiderId>,
     pub payment: PaymentSummary,
+    /// The agency's part of the fee, fixed at the call (`floor(cost × commissionBps / 10000)`);
+    /// the rider earns the rest. `null` until known.
+    #[serde(default)]
+    pub commission: Option<i64>,
     /// The settled amount once the payment is settled, else `null`.
     pub settled: Option<i64>,
     /// Why the delivery was cancelled, when it was.
@@ -415,6 +419,7 @@ impl DeliveryView {
                 status: PaymentStatus::Pending,
                 amount: None,
             },
+            commission: None,
             settled: None,
             cancel_reason: None,
             overdue: false,

@@ -151,6 +151,15 @@ impl DeliveryState {
                 status: self.payment,
                 amount,
             },
+            // What the payment service fixed at registration (its default rate for calls made
+            // before rates were sent).
+            commission: Some(
+                domain::Split::of(
+                    self.input.call.cost.won(),
+                    self.input.commission_bps.unwrap_or_default(),
+                )
+                .commission,
+            ),
             settled: self.settled,
             cancel_reason: self.cancel_reason.clone(),
             overdue: self.overdue,
