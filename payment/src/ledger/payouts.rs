@@ -6,7 +6,7 @@
 //! `payout:{riderId}:{period}` makes it once-only; the rider's account is locked while the
 //! amount is decided, so two runs cannot both pay the same earnings.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use domain::Period;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -170,12 +170,11 @@ impl Ledger {
             .await?;
         let next = (rows.len() as u64 > limit).then(|| {
             rows.truncate(limit as usize);
-            rows.last().map(|last| last.period_start.to_rfc3339())
+            // `Z`, not `+00:00`: a cursor goes into a query string as it is.
+            rows.last()
+                .map(|last| last.period_start.to_rfc3339_opts(SecondsFormat::Micros, true))
         });
-        Ok((
-            rows.into_iter().map(Payout::from).collect(),
-            next.flatten(),
-        ))
+        Ok((rows.into_iter().map(Payout::from).collect(), next.flatten()))
     }
 }
 
