@@ -183,7 +183,9 @@ impl Records {
             .to_owned();
         for row in all(&self.ledger, &query).await.map_err(ledger)? {
             let kind: String = row.try_get("", "kind").map_err(ledger)?;
-            let Some(kind) = moved_to(&kind) else { continue };
+            let Some(kind) = moved_to(&kind) else {
+                continue;
+            };
             let movement = Movement {
                 delivery_id: row.try_get("", "delivery_id").map_err(ledger)?,
                 kind,

@@ -6,7 +6,11 @@ use chrono::{DateTime, Utc};
 use payment::{Payment, PaymentStatus};
 use temporalio_client::WorkflowExecutionStatus;
 
-use crate::{records::{ListRow, Movement}, temporal::WorkflowRecord, window::delta};
+use crate::{
+    records::{ListRow, Movement},
+    temporal::WorkflowRecord,
+    window::delta,
+};
 
 /// The problems with one delivery whose workflow Temporal has; empty when its records agree.
 pub(crate) fn check_delivery(

@@ -31,8 +31,8 @@ pub use id::{
     AccountId, CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId, Zone,
 };
 pub use money::{Cost, InvalidCost, Split};
-pub use period::{InvalidPeriodLength, Period, PeriodLength};
 pub use number::WholeNumber;
+pub use period::{InvalidPeriodLength, Period, PeriodLength};
 pub use text::{InvalidText, Text};
 
 /// Longest free text (a destination, a reason) in characters, after NFC normalization.

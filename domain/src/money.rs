@@ -127,16 +127,40 @@ mod tests {
         let rate = |bps| CommissionBps::new(bps).unwrap();
         assert_eq!(
             Split::of(20_000, rate(1_000)),
-            Split { commission: 2_000, earning: 18_000 }
+            Split {
+                commission: 2_000,
+                earning: 18_000
+            }
         );
         // 999 × 15% = 149.85: the agency takes 149, the rider 850.
         assert_eq!(
             Split::of(999, rate(1_500)),
-            Split { commission: 149, earning: 850 }
+            Split {
+                commission: 149,
+                earning: 850
+            }
         );
-        assert_eq!(Split::of(1, rate(9_999)), Split { commission: 0, earning: 1 });
-        assert_eq!(Split::of(7, rate(10_000)), Split { commission: 7, earning: 0 });
-        assert_eq!(Split::of(7, rate(0)), Split { commission: 0, earning: 7 });
+        assert_eq!(
+            Split::of(1, rate(9_999)),
+            Split {
+                commission: 0,
+                earning: 1
+            }
+        );
+        assert_eq!(
+            Split::of(7, rate(10_000)),
+            Split {
+                commission: 7,
+                earning: 0
+            }
+        );
+        assert_eq!(
+            Split::of(7, rate(0)),
+            Split {
+                commission: 0,
+                earning: 7
+            }
+        );
         for cost in [1, 3, 999, 12_345, MAX_COST] {
             for bps in [0, 1, 333, 1_000, 3_333, 9_999, 10_000] {
                 let split = Split::of(cost, rate(bps));

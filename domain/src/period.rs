@@ -78,8 +78,8 @@ impl PeriodLength {
     pub fn containing(self, at: DateTime<Utc>) -> Period {
         match self {
             PeriodLength::Monthly => {
-                let first = NaiveDate::from_ymd_opt(at.year(), at.month(), 1)
-                    .unwrap_or(at.date_naive());
+                let first =
+                    NaiveDate::from_ymd_opt(at.year(), at.month(), 1).unwrap_or(at.date_naive());
                 let start = Utc.from_utc_datetime(&first.and_time(Default::default()));
                 Period {
                     label: start.format("%Y-%m").to_string(),
@@ -131,9 +131,17 @@ mod tests {
         assert_eq!("5m".parse(), Ok(PeriodLength::Seconds(300)));
         assert_eq!("24h".parse(), Ok(PeriodLength::Daily));
         for bad in ["", "0s", "25h", "weekly", "1d", "-5s", "s", "1.5h"] {
-            assert_eq!(bad.parse::<PeriodLength>(), Err(InvalidPeriodLength), "{bad}");
+            assert_eq!(
+                bad.parse::<PeriodLength>(),
+                Err(InvalidPeriodLength),
+                "{bad}"
+            );
         }
-        for length in [PeriodLength::Daily, PeriodLength::Monthly, PeriodLength::Seconds(90)] {
+        for length in [
+            PeriodLength::Daily,
+            PeriodLength::Monthly,
+            PeriodLength::Seconds(90),
+        ] {
             assert_eq!(length.to_string().parse(), Ok(length));
         }
     }
@@ -143,16 +151,25 @@ mod tests {
         let run = at("2026-12-01T00:00:00.250Z");
         let day = PeriodLength::Daily.last_ended(run);
         assert_eq!(day.label, "2026-11-30");
-        assert_eq!((day.start, day.end), (at("2026-11-30T00:00:00Z"), at("2026-12-01T00:00:00Z")));
+        assert_eq!(
+            (day.start, day.end),
+            (at("2026-11-30T00:00:00Z"), at("2026-12-01T00:00:00Z"))
+        );
         let month = PeriodLength::Monthly.last_ended(run);
         assert_eq!(month.label, "2026-11");
-        assert_eq!((month.start, month.end), (at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z")));
+        assert_eq!(
+            (month.start, month.end),
+            (at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z"))
+        );
         let minute = PeriodLength::Seconds(60).last_ended(at("2026-11-30T08:59:00.100Z"));
         assert_eq!(minute.label, "2026-11-30T08:58:00Z");
         assert_eq!(minute.end, at("2026-11-30T08:59:00Z"));
         // February is shorter; January's end is February's start.
         let feb = PeriodLength::Monthly.containing(at("2027-02-15T12:00:00Z"));
-        assert_eq!((feb.start, feb.end), (at("2027-02-01T00:00:00Z"), at("2027-03-01T00:00:00Z")));
+        assert_eq!(
+            (feb.start, feb.end),
+            (at("2027-02-01T00:00:00Z"), at("2027-03-01T00:00:00Z"))
+        );
         assert_eq!(PeriodLength::Monthly.last_ended(feb.start).end, feb.start);
     }
 }

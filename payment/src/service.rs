@@ -30,7 +30,9 @@ impl PaymentApi {
 type Answer<T> = Result<Response<T>, Status>;
 
 fn answer<T, P: From<T>>(result: Result<T, LedgerError>) -> Answer<P> {
-    result.map(|value| Response::new(value.into())).map_err(to_status)
+    result
+        .map(|value| Response::new(value.into()))
+        .map_err(to_status)
 }
 
 #[tonic::async_trait]
@@ -104,7 +106,11 @@ impl PaymentService for PaymentApi {
         let holder = match proto::Holder::try_from(request.holder) {
             Ok(proto::Holder::Rider) => Holder::Rider,
             Ok(proto::Holder::Restaurant) => Holder::Restaurant,
-            _ => return Err(Status::invalid_argument("holder must be rider or restaurant")),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "holder must be rider or restaurant",
+                ));
+            }
         };
         answer(
             self.ledger
@@ -176,9 +182,9 @@ impl PaymentService for PaymentApi {
     ) -> Answer<proto::Statement> {
         let request = request.into_inner();
         let day = |field: &str, value: &str| {
-            value.parse::<NaiveDate>().map_err(|_| {
-                Status::invalid_argument(format!("{field} must be a day, YYYY-MM-DD"))
-            })
+            value
+                .parse::<NaiveDate>()
+                .map_err(|_| Status::invalid_argument(format!("{field} must be a day, YYYY-MM-DD")))
         };
         let (from, to) = (day("from", &request.from)?, day("to", &request.to)?);
         answer(self.ledger.statement(&request.rider_id, from, to).await)
@@ -243,7 +249,10 @@ impl PaymentService for PaymentApi {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn get_invoice(&self, request: Request<proto::GetInvoiceRequest>) -> Answer<proto::Invoice> {
+    async fn get_invoice(
+        &self,
+        request: Request<proto::GetInvoiceRequest>,
+    ) -> Answer<proto::Invoice> {
         answer(self.ledger.invoice(&request.into_inner().number).await)
     }
 }
@@ -258,7 +267,11 @@ fn period(period: Option<proto::Period>) -> Result<Period, Status> {
     let missing = || Status::invalid_argument("period needs a label, a start and an end");
     let period = period.ok_or_else(missing)?;
     Ok(Period {
-        start: period.start.as_ref().and_then(datetime).ok_or_else(missing)?,
+        start: period
+            .start
+            .as_ref()
+            .and_then(datetime)
+            .ok_or_else(missing)?,
         end: period.end.as_ref().and_then(datetime).ok_or_else(missing)?,
         label: period.label,
     })

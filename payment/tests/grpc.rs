@@ -8,9 +8,9 @@ use std::{
 };
 
 use payment::Ledger;
-use payment_api::proto::{self as pb, 
-    GetPaymentRequest, Payment, PaymentStatus, RegisterPaymentRequest, SettlePaymentRequest,
-    VoidPaymentRequest,
+use payment_api::proto::{
+    self as pb, GetPaymentRequest, Payment, PaymentStatus, RegisterPaymentRequest,
+    SettlePaymentRequest, VoidPaymentRequest,
 };
 use payment_api::{
     PaymentClient,
@@ -478,11 +478,18 @@ async fn call(
             .await
             .map(drop),
         Method::PayRider => client
-            .pay_rider(pb::PayRiderRequest { rider_id, period: period() })
+            .pay_rider(pb::PayRiderRequest {
+                rider_id,
+                period: period(),
+            })
             .await
             .map(drop),
         Method::ListPayouts => client
-            .list_payouts(pb::ListPayoutsRequest { rider_id, cursor: None, limit: 10 })
+            .list_payouts(pb::ListPayoutsRequest {
+                rider_id,
+                cursor: None,
+                limit: 10,
+            })
             .await
             .map(drop),
         Method::GetStatement => client
@@ -500,16 +507,25 @@ async fn call(
             .await
             .map(drop),
         Method::IssueInvoice => client
-            .issue_invoice(pb::IssueInvoiceRequest { restaurant_id, period: period() })
+            .issue_invoice(pb::IssueInvoiceRequest {
+                restaurant_id,
+                period: period(),
+            })
             .await
             .map(drop),
         Method::ListInvoices => client
-            .list_invoices(pb::ListInvoicesRequest { restaurant_id, cursor: None, limit: 10 })
+            .list_invoices(pb::ListInvoicesRequest {
+                restaurant_id,
+                cursor: None,
+                limit: 10,
+            })
             .await
             .map(drop),
         // No invoice has this number: NOT_FOUND is an answer, a refusal is not.
         Method::GetInvoice => match client
-            .get_invoice(pb::GetInvoiceRequest { number: "r-1-99".to_owned() })
+            .get_invoice(pb::GetInvoiceRequest {
+                number: "r-1-99".to_owned(),
+            })
             .await
         {
             Err(status) if status.code() == Code::NotFound => Ok(()),

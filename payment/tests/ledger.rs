@@ -99,8 +99,14 @@ async fn registering_a_payment_records_it_as_registered(ledger: Ledger) {
 }
 
 async fn registering_again_with_the_same_amount_returns_the_existing_payment(ledger: Ledger) {
-    let first = ledger.register(&reg("d-1", 500)).await.expect("first register");
-    let second = ledger.register(&reg("d-1", 500)).await.expect("second register");
+    let first = ledger
+        .register(&reg("d-1", 500))
+        .await
+        .expect("first register");
+    let second = ledger
+        .register(&reg("d-1", 500))
+        .await
+        .expect("second register");
     assert_eq!(second, first);
     assert_eq!(ledger.list_all().await.expect("list"), vec![first]);
 }
@@ -226,7 +232,13 @@ async fn settling_a_registered_payment_settles_it_once(ledger: Ledger) {
     assert!(settled.settled_at.is_some());
     assert_eq!(settled.voided_at, None);
     // A repeat must not move money again, so not even the timestamp changes.
-    assert_eq!(ledger.settle("d-1", RIDER, None).await.expect("settle again"), settled);
+    assert_eq!(
+        ledger
+            .settle("d-1", RIDER, None)
+            .await
+            .expect("settle again"),
+        settled
+    );
     assert_eq!(ledger.get("d-1").await.expect("get"), settled);
 }
 
@@ -301,7 +313,10 @@ async fn concurrent_settle_and_void_have_exactly_one_winner(ledger: Ledger) {
     // Several deliveries give the race several chances to go either way.
     for i in 0..10 {
         let delivery_id = format!("d-{i}");
-        ledger.register(&reg(&delivery_id, 500)).await.expect("register");
+        ledger
+            .register(&reg(&delivery_id, 500))
+            .await
+            .expect("register");
         let settle = tokio::spawn({
             let (ledger, delivery_id) = (ledger.clone(), delivery_id.clone());
             async move { ledger.settle(&delivery_id, RIDER, None).await }
@@ -468,7 +483,11 @@ async fn a_second_movement_of_one_kind_for_one_delivery_is_refused_by_the_schema
     let db = migrated_to(&url, None).await;
     execute_all(&db, SETTLED_D1).await;
     let ledger = Ledger::connect(&url).await.expect("connect");
-    assert_eq!(ledger.audit(None).await.expect("audit"), vec![], "the SQL is what the code writes");
+    assert_eq!(
+        ledger.audit(None).await.expect("audit"),
+        vec![],
+        "the SQL is what the code writes"
+    );
     for (id, kind) in [
         ("register:d-1", "register"),
         ("settle:d-1", "settle"),
@@ -513,7 +532,10 @@ async fn a_second_movement_of_one_kind_for_one_delivery_is_refused_by_the_schema
         "DELETE FROM ledger_movements WHERE id = 'settle:d-1'",
     ] {
         let refused = db.execute_unprepared(change).await.expect_err(change);
-        assert!(refused.to_string().contains("append-only"), "{change}: {refused}");
+        assert!(
+            refused.to_string().contains("append-only"),
+            "{change}: {refused}"
+        );
     }
     // Another delivery's movements are fine.
     db.execute_unprepared(
@@ -583,14 +605,40 @@ async fn the_double_entry_migration_carries_every_v1_payment_and_movement(url: S
         .await
         .expect("list")
         .into_iter()
-        .map(|p| (p.delivery_id, p.amount, p.status, p.restaurant_id, p.rider_id))
+        .map(|p| {
+            (
+                p.delivery_id,
+                p.amount,
+                p.status,
+                p.restaurant_id,
+                p.rider_id,
+            )
+        })
         .collect();
     assert_eq!(
         payments,
         vec![
-            ("d-1".into(), 500, PaymentStatus::Settled, "legacy".into(), Some("legacy".into())),
-            ("d-2".into(), 700, PaymentStatus::Voided, "legacy".into(), None),
-            ("d-3".into(), 900, PaymentStatus::Registered, "legacy".into(), None),
+            (
+                "d-1".into(),
+                500,
+                PaymentStatus::Settled,
+                "legacy".into(),
+                Some("legacy".into())
+            ),
+            (
+                "d-2".into(),
+                700,
+                PaymentStatus::Voided,
+                "legacy".into(),
+                None
+            ),
+            (
+                "d-3".into(),
+                900,
+                PaymentStatus::Registered,
+                "legacy".into(),
+                None
+            ),
         ]
     );
     assert_eq!(ledger.journal().await.expect("journal").len(), 5);

@@ -70,7 +70,10 @@ impl Ledger {
         let (mut all_debits, mut all_credits) = (0i64, 0i64);
         let mut balances = HashMap::new();
         for row in &totals {
-            let entries = (row.entry_debits.unwrap_or(0), row.entry_credits.unwrap_or(0));
+            let entries = (
+                row.entry_debits.unwrap_or(0),
+                row.entry_credits.unwrap_or(0),
+            );
             if (row.debits, row.credits) != entries {
                 found(
                     &row.id,
@@ -149,7 +152,9 @@ impl Ledger {
             if let (Some(debit), Some(credit), Some(amount)) =
                 (row.debit_account, row.credit_account, row.amount)
             {
-                movement.2.push(Leg::new(parse(&debit), parse(&credit), amount));
+                movement
+                    .2
+                    .push(Leg::new(parse(&debit), parse(&credit), amount));
             }
         }
         let payouts: HashMap<String, payout::Model> = payout::Entity::find()
@@ -173,7 +178,10 @@ impl Ledger {
                         continue;
                     };
                     if !payments.contains_key(delivery_id) {
-                        match payment::Entity::find_by_id(delivery_id.clone()).one(db).await? {
+                        match payment::Entity::find_by_id(delivery_id.clone())
+                            .one(db)
+                            .await?
+                        {
                             Some(row) => {
                                 payments.insert(delivery_id.clone(), row.into());
                             }
@@ -212,7 +220,11 @@ impl Ledger {
                     if sorted(legs.clone()) != sorted(expected.clone()) {
                         found(
                             id,
-                            format!("books {} where its document says {}", show(legs), show(&expected)),
+                            format!(
+                                "books {} where its document says {}",
+                                show(legs),
+                                show(&expected)
+                            ),
                         );
                     }
                 }
@@ -224,14 +236,23 @@ impl Ledger {
             .all(db)
             .await?
         {
-            let closed_at = payment.settled_at.or(payment.voided_at).unwrap_or(payment.registered_at);
+            let closed_at = payment
+                .settled_at
+                .or(payment.voided_at)
+                .unwrap_or(payment.registered_at);
             let kind = match payment.status {
                 PaymentStatus::Settled => "settle",
                 _ => "void",
             };
             let id = format!("{kind}:{}", payment.delivery_id);
             if closed_at >= since && !movements.contains_key(&id) {
-                found(&id, format!("payment is {} but nothing was booked", payment.status.as_str()));
+                found(
+                    &id,
+                    format!(
+                        "payment is {} but nothing was booked",
+                        payment.status.as_str()
+                    ),
+                );
             }
         }
 
@@ -241,30 +262,40 @@ impl Ledger {
         for item in &items {
             *per_invoice.entry(&item.invoice_number).or_default() += item.amount;
             let expected = match item.movement_id.split_once(':') {
-                Some(("settle", delivery_id)) => payment::Entity::find_by_id(delivery_id.to_owned())
-                    .one(db)
-                    .await?
-                    .map(|p| p.amount),
+                Some(("settle", delivery_id)) => {
+                    payment::Entity::find_by_id(delivery_id.to_owned())
+                        .one(db)
+                        .await?
+                        .map(|p| p.amount)
+                }
                 Some(("adjustment", _)) => adjustments.get(&item.movement_id).map(|a| a.amount),
                 _ => None,
             };
             if expected != Some(item.amount) {
                 found(
                     &item.invoice_number,
-                    format!("lists {} at {}, the book says {expected:?}", item.movement_id, item.amount),
+                    format!(
+                        "lists {} at {}, the book says {expected:?}",
+                        item.movement_id, item.amount
+                    ),
                 );
             }
         }
         let mut seqs: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for header in invoice::Entity::find().all(db).await? {
-            let listed = per_invoice.get(header.number.as_str()).copied().unwrap_or(0);
+            let listed = per_invoice
+                .get(header.number.as_str())
+                .copied()
+                .unwrap_or(0);
             if listed != header.total {
                 found(
                     &header.number,
                     format!("totals {} but its items add up to {listed}", header.total),
                 );
             }
-            seqs.entry(header.restaurant_id).or_default().push(header.seq);
+            seqs.entry(header.restaurant_id)
+                .or_default()
+                .push(header.seq);
         }
         for (restaurant, mut numbers) in seqs {
             numbers.sort_unstable();
@@ -286,12 +317,18 @@ fn payment_legs(kind: &str, payment: &Payment, found: &mut impl FnMut(String)) -
         "register" => Some(vec![Leg::new(restaurant, Account::Held, payment.amount)]),
         "settle" => {
             if payment.status != PaymentStatus::Settled {
-                found(format!("is booked but the payment is {}", payment.status.as_str()));
+                found(format!(
+                    "is booked but the payment is {}",
+                    payment.status.as_str()
+                ));
             }
             let rate = CommissionBps::new(i64::from(payment.commission_bps)).unwrap_or_default();
             // Legacy payments settled whole, before commissions existed.
             let split = match payment.restaurant_id.as_str() {
-                "legacy" => Split { commission: 0, earning: payment.amount },
+                "legacy" => Split {
+                    commission: 0,
+                    earning: payment.amount,
+                },
                 _ => Split::of(payment.amount, rate),
             };
             if split.commission != payment.commission {
@@ -308,7 +345,10 @@ fn payment_legs(kind: &str, payment: &Payment, found: &mut impl FnMut(String)) -
         }
         _ => {
             if payment.status != PaymentStatus::Voided {
-                found(format!("is booked but the payment is {}", payment.status.as_str()));
+                found(format!(
+                    "is booked but the payment is {}",
+                    payment.status.as_str()
+                ));
             }
             Some(vec![Leg::new(Account::Held, restaurant, payment.amount)])
         }

@@ -127,8 +127,14 @@ pub async fn post(txn: &impl ConnectionTrait, movement: Movement<'_>) -> Result<
     // them in the same order, so they wait for each other instead of deadlocking.
     let mut totals: BTreeMap<String, (i64, i64, bool)> = BTreeMap::new();
     for leg in &legs {
-        totals.entry(leg.debit.key()).or_insert((0, 0, leg.debit.limited())).0 += leg.amount;
-        totals.entry(leg.credit.key()).or_insert((0, 0, leg.credit.limited())).1 += leg.amount;
+        totals
+            .entry(leg.debit.key())
+            .or_insert((0, 0, leg.debit.limited()))
+            .0 += leg.amount;
+        totals
+            .entry(leg.credit.key())
+            .or_insert((0, 0, leg.credit.limited()))
+            .1 += leg.amount;
     }
     for (id, (debits, credits, limited)) in totals {
         add_to_account(txn, &id, debits, credits, limited).await?;
@@ -166,7 +172,11 @@ async fn add_to_account(
             account::Column::DebitsMustNotExceedCredits,
         ])
         .values_panic([id.into(), 0i64.into(), 0i64.into(), limited.into()])
-        .on_conflict(OnConflict::column(account::Column::Id).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(account::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
         .to_owned();
     let backend = txn.get_database_backend();
     txn.execute(backend.build(&open)).await?;
@@ -249,10 +259,11 @@ pub async fn journal(db: &impl ConnectionTrait) -> Result<Vec<Booked>, DbErr> {
         .all(db)
         .await?
     {
-        entries
-            .entry(e.movement_id)
-            .or_default()
-            .push((e.debit_account, e.credit_account, e.amount));
+        entries.entry(e.movement_id).or_default().push((
+            e.debit_account,
+            e.credit_account,
+            e.amount,
+        ));
     }
     Ok(movements
         .into_iter()

@@ -281,7 +281,9 @@ async fn pending_items(
         d1 = delivery.0,
         d2 = delivery.1,
     );
-    Ok(Pending::find_by_statement(book::statement(backend, &sql, values))
-        .all(db)
-        .await?)
+    Ok(
+        Pending::find_by_statement(book::statement(backend, &sql, values))
+            .all(db)
+            .await?,
+    )
 }

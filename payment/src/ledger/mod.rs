@@ -296,8 +296,11 @@ impl Ledger {
                 status: payment.status,
             });
         }
-        if (payment.amount, &payment.restaurant_id, payment.commission_bps)
-            != (*amount, restaurant_id, rate.bps())
+        if (
+            payment.amount,
+            &payment.restaurant_id,
+            payment.commission_bps,
+        ) != (*amount, restaurant_id, rate.bps())
         {
             return Err(LedgerError::FailedPrecondition(format!(
                 "delivery {delivery_id:?} is already registered with amount {} for {} at {} bps",
@@ -436,8 +439,7 @@ impl Ledger {
                     (Kind::Settle, legs)
                 }
                 Transition::Void { .. } => {
-                    update =
-                        update.col_expr(entity::payment::Column::VoidedAt, Expr::value(now));
+                    update = update.col_expr(entity::payment::Column::VoidedAt, Expr::value(now));
                     let legs = vec![Leg::new(
                         Account::Held,
                         Account::Restaurant(current.restaurant_id.clone()),

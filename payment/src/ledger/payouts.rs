@@ -171,8 +171,10 @@ impl Ledger {
         let next = (rows.len() as u64 > limit).then(|| {
             rows.truncate(limit as usize);
             // `Z`, not `+00:00`: a cursor goes into a query string as it is.
-            rows.last()
-                .map(|last| last.period_start.to_rfc3339_opts(SecondsFormat::Micros, true))
+            rows.last().map(|last| {
+                last.period_start
+                    .to_rfc3339_opts(SecondsFormat::Micros, true)
+            })
         });
         Ok((rows.into_iter().map(Payout::from).collect(), next.flatten()))
     }

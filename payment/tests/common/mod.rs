@@ -171,4 +171,3 @@ pub(crate) fn the_database_name_in_a_postgres_url_is_replaced() {
         "postgres://db:5432/t1"
     );
 }
-
