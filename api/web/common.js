@@ -76,7 +76,8 @@ export function onConnectionChange(listener) {
  * `timeoutMs`) has status 0. When signed in the request carries the bearer token; a 401 to
  * it ends the session (the page goes back to its sign-in form). `body` is sent as JSON, or as
  * a form when it is URLSearchParams. Options: headers, timeoutMs, token (one of its own
- * instead of the session's).
+ * instead of the session's), blob (a successful answer's body is read as a Blob, not JSON;
+ * `response` is the Response then, for its headers).
  */
 export async function api(method, path, body, options = {}) {
   const own = 'token' in options; // a token of its own, not the session's
@@ -100,7 +101,8 @@ export async function api(method, path, body, options = {}) {
   try {
     response = await fetch(path, init);
     try {
-      data = await response.json();
+      // A file (options.blob) is read as it is; an error about it is JSON all the same.
+      data = options.blob && response.ok ? await response.blob() : await response.json();
     } catch {
       if (controller.signal.aborted) throw new Error('timeout');
       data = null;
@@ -117,12 +119,36 @@ export async function api(method, path, body, options = {}) {
   setOnline(true);
 
   if (!response.ok) data = errorBody(response, data);
+  if (options.blob && response.ok) return { ok: true, status: response.status, data, response };
   if (response.status === 401 && !own && token && current && current.token === token) {
     const ended = current;
     saveSession(null);
     if (onUnauthorized) onUnauthorized('expired', ended.account);
   }
   return { ok: response.ok, status: response.status, data };
+}
+
+/**
+ * Downloads a file of the API (a statement or an invoice as CSV) and saves it on the device.
+ * A plain link would not do: the API wants the bearer token, which only a request made here
+ * carries. The answer becomes a Blob behind an object URL that a `download` link saves under
+ * the name the API gives (Content-Disposition), or `filename`. Resolves as `api` does; data
+ * is {filename} once saved.
+ */
+export async function download(path, { accept, filename }) {
+  const res = await api('GET', path, undefined, { headers: { accept }, blob: true, timeoutMs: TIMEOUT_MS * 2 });
+  if (!res.ok) return res;
+  const disposition = res.response.headers.get('content-disposition') || '';
+  const named = /filename="?([^";]+)"?/i.exec(disposition);
+  const name = named ? named[1] : filename;
+  const url = URL.createObjectURL(res.data);
+  const link = el('a', { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The download has its own copy by then; a minute is ample for a slow phone.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return { ok: true, status: res.status, data: { filename: name } };
 }
 
 /** The contract's {code, message, field?} for any error answer (OAuth's {error,
@@ -301,6 +327,45 @@ export function money(amount) {
 export function listRows(data) {
   if (Array.isArray(data)) return data;
   return data && Array.isArray(data.items) ? data.items : [];
+}
+
+/** The cursor of the page after a paged answer ({items, nextCursor}); null on the last page,
+ * and for a bare array (an API without paging). */
+export function nextCursor(data) {
+  return data && !Array.isArray(data) && typeof data.nextCursor === 'string' && data.nextCursor ? data.nextCursor : null;
+}
+
+/** The UTC day of a Date as `YYYY-MM-DD` (the API's days are UTC). */
+export function utcDay(date = new Date()) {
+  return date.toISOString().slice(0, 10);
+}
+
+/** `day` (`YYYY-MM-DD`) moved by `days`. */
+export function addDays(day, days) {
+  const date = new Date(day + 'T00:00:00Z');
+  date.setUTCDate(date.getUTCDate() + days);
+  return utcDay(date);
+}
+
+/** A timestamp as local date and time ("Nov 30, 14:05"), or the time alone for one of today. */
+export function dateTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  if (date.toDateString() === new Date().toDateString()) return clock(iso);
+  return date.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+}
+
+/** What an accounting period (a payout's, an invoice's) covers, as people read it: its label
+ * when that is a day or a month ("2026-11-30", "2026-11"), else its UTC start and end. */
+export function periodText(label, start, end) {
+  if (/^\d{4}-\d{2}(-\d{2})?$/.test(label || '')) return label;
+  const utc = (iso) => String(iso).slice(0, 19).replace('T', ' ');
+  if (start && end) {
+    const [from, to] = [utc(start), utc(end)];
+    // "2026-11-30 08:58:00 to 08:58:05 UTC" when both fall on one day.
+    return `${from} to ${from.slice(0, 10) === to.slice(0, 10) ? to.slice(11) : to} UTC`;
+  }
+  return label ? utc(label) + ' UTC' : '';
 }
 
 /** Why a rider could not deliver (`POST /deliveries/{id}/fail`), as people say it. */

@@ -1,5 +1,12 @@
 // Restaurant console: sign in, call a rider, watch the restaurant's own deliveries, cancel
-// before pickup.
+// before pickup, look back over the deliveries of chosen days, and read the invoices.
+//
+// The history is GET /delivery-list in pages of PAGE_SIZE rows, newest change first, filtered
+// by the UTC days chosen (`from`, `to`): the first page is read every second, the older ones
+// when asked for ("Load more", with the page's `nextCursor`); a row read once stays on the page
+// until the filter changes, and moves to the top when it changes. Invoices (GET
+// /restaurant/invoices, newest first) are read every 10 s; one opens with its lines and
+// downloads as CSV.
 //
 // Live updates poll GET /delivery-list every second (the API answers a restaurant with its
 // own deliveries only) instead of a server-sent-events stream. The delivery list is written
@@ -11,8 +18,9 @@
 // and catches up when shown.
 
 import {
-  api, busyButton, clearFieldErrors, clock, el, failureLabel, listRows, money, notify, onConnectionChange, poll,
-  reconcile, refreshActions, sentence, setText, setUpSignIn, showFieldError, showFieldErrors,
+  api, busyButton, clearFieldErrors, clock, dateTime, download, el, failureLabel, listRows, money, nextCursor, notify,
+  onConnectionChange, periodText, poll, reconcile, refreshActions, sentence, setText, setUpSignIn, showFieldError,
+  showFieldErrors, utcDay,
 } from '/web/common.js';
 
 const POLL_MS = 1000;
@@ -31,6 +39,11 @@ const VIEW_READS = 6;
 const UNASSIGNED_AFTER_MS = 10 * 60_000;
 const MAX_FEE = 1_000_000;
 const MAX_TEXT = 256;
+/** Deliveries per page of the history. */
+const PAGE_SIZE = 20;
+/** Invoices per page, and how often the first page is read again. */
+const INVOICES_PAGE = 10;
+const INVOICES_MS = 10_000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -40,7 +53,26 @@ let account = null;
 /** Bumped on every sign-in and sign-out: answers to requests of an earlier one are dropped. */
 let generation = 0;
 let poller = null;
+/** The rows read so far for the current filter, by id, and the same newest change first. */
+const loaded = new Map();
 let rows = [];
+/** The UTC days the history shows (`YYYY-MM-DD`, null for no bound). */
+const filter = { from: null, to: null };
+/** Bumped when the filter changes: answers for an earlier one are dropped. */
+let filterGeneration = 0;
+/** The cursor of the page after those read (null: none, or an API without paging), and whether
+ * pages after the first were read ("Load more"); until then the first page's cursor is it. */
+let listCursor = null;
+let listPaged = false;
+/** Invoices read so far, newest first, as for the payouts of the rider app. */
+let invoicePoller = null;
+let invoices = [];
+let invoicesCursor = null;
+let invoicesPaged = false;
+let invoicesRead = false;
+/** The invoice open below the list: its number, and the invoice once read. */
+let openNumber = null;
+let openInvoice = null;
 /** Deliveries this page changed (called, cancelled), by id, until the list shows as much. */
 const known = new Map();
 /** Deliveries whose Cancel asks "Yes, cancel / Keep", and those being cancelled. */
@@ -70,12 +102,16 @@ function open(session) {
   render();
   if (poller) poller.stop();
   poller = poll(refresh, POLL_MS, $('live'), $('offline'));
+  if (invoicePoller) invoicePoller.stop();
+  invoicePoller = poll(refreshInvoices, INVOICES_MS, null, null);
 }
 
 function close(reason) {
   generation += 1;
   if (poller) poller.stop();
   poller = null;
+  if (invoicePoller) invoicePoller.stop();
+  invoicePoller = null;
   $('console').hidden = true;
   if (reason !== 'expired') {
     account = null;
@@ -85,7 +121,20 @@ function close(reason) {
 
 /** Forgets everything of the previous restaurant: another one may sign in on this tab. */
 function reset() {
+  loaded.clear();
   rows = [];
+  filter.from = null;
+  filter.to = null;
+  filterGeneration += 1;
+  listCursor = null;
+  listPaged = false;
+  $('history-filter').reset();
+  invoices = [];
+  invoicesCursor = null;
+  invoicesPaged = false;
+  invoicesRead = false;
+  openNumber = null;
+  openInvoice = null;
   known.clear();
   confirming.clear();
   cancelling.clear();
@@ -94,16 +143,52 @@ function reset() {
   pendingCall = null;
   $('call-form').reset();
   clearFieldErrors(FIELDS);
-  for (const id of ['call-result', 'list-message', 'list-error']) notify($(id), '');
+  for (const id of ['call-result', 'list-message', 'list-error', 'history-from-error', 'invoices-error', 'invoice-error',
+    'invoice-csv-result']) notify($(id), '');
   render();
+  renderInvoices();
+}
+
+/** `GET /delivery-list` for the filter, from `cursor` (the first page without). */
+function listPath(cursor) {
+  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (filter.from) query.set('from', filter.from);
+  if (filter.to) query.set('to', filter.to);
+  if (cursor) query.set('cursor', cursor);
+  return '/delivery-list?' + query;
+}
+
+/** Whether a row was last changed on one of the filter's days. The API filters so itself; an
+ * older API that does not is filtered here. */
+function inFilter(row) {
+  const day = row.updatedAt ? utcDay(new Date(row.updatedAt)) : utcDay();
+  return !(filter.from && day < filter.from) && !(filter.to && day > filter.to);
+}
+
+/** Adds rows read to those on the page (a row read again replaces its older copy), newest
+ * change first, then by id, as the API orders them. */
+function merge(page) {
+  for (const row of page) if (inFilter(row)) loaded.set(row.deliveryId, row);
+  rows = [...loaded.values()].sort((a, b) => compareInstants(b.updatedAt, a.updatedAt)
+    || (a.deliveryId < b.deliveryId ? -1 : a.deliveryId > b.deliveryId ? 1 : 0));
+}
+
+/** Orders two RFC 3339 instants to the nanosecond (Date keeps milliseconds only, and rows
+ * written within one millisecond are ordered by the API all the same). */
+function compareInstants(a, b) {
+  const nanos = (iso) => Number((/\.(\d+)/.exec(iso || '') || ['', ''])[1].padEnd(9, '0').slice(3, 9));
+  return (Date.parse(a) || 0) - (Date.parse(b) || 0) || nanos(a) - nanos(b);
 }
 
 async function refresh() {
   const gen = generation;
-  const res = await api('GET', '/delivery-list?limit=100');
+  const filtered = filterGeneration;
+  const res = await api('GET', listPath());
   if (gen !== generation) return true; // signed out or in again meanwhile
+  if (filtered !== filterGeneration) return true; // the filter changed meanwhile: read again
   if (res.ok) {
-    rows = listRows(res.data);
+    merge(listRows(res.data));
+    if (!listPaged) listCursor = nextCursor(res.data);
     notify($('list-error'), '');
     render();
     refreshViews(gen); // not awaited: a slow view never holds up the list
@@ -178,8 +263,16 @@ function render() {
     else items.push(mine);
   }
   items.push(...listed.values());
-  reconcile($('deliveries').tBodies[0], items, (row) => row.deliveryId, createRow, updateRow);
-  $('list-empty').hidden = items.length > 0;
+  const shown = items.filter(inFilter);
+  reconcile($('deliveries').tBodies[0], shown, (row) => row.deliveryId, createRow, updateRow);
+  const filtered = Boolean(filter.from || filter.to);
+  $('list-empty').hidden = shown.length > 0;
+  setText($('list-empty'), filtered ? 'No deliveries changed on these days.' : 'No deliveries yet.');
+  setText($('list-count'), shown.length
+    ? `Showing ${shown.length} ${shown.length === 1 ? 'delivery' : 'deliveries'}${listCursor ? ' · older ones load on request' : ''}`
+    : '');
+  $('list-more').hidden = !listCursor;
+  $('history-clear').hidden = !filtered;
   refreshActions($('console'));
 }
 
@@ -217,7 +310,7 @@ function createRow() {
 function updateRow(row, delivery) {
   const id = delivery.deliveryId;
   row.dataset.status = delivery.status;
-  setText(row.querySelector('.time'), clock(delivery.updatedAt));
+  setText(row.querySelector('.time'), dateTime(delivery.updatedAt));
   setText(row.querySelector('.destination'), delivery.destination);
   const status = row.querySelector('.status');
   status.className = 'status ' + delivery.status;
@@ -330,6 +423,238 @@ async function cancelDelivery(id) {
   render();
   if (poller) poller.refresh();
 }
+
+// ---------------------------------------------------------------------------------------
+// The history: which days, and older pages.
+
+/** Shows the deliveries of the days in the filter form, from the first page. */
+function applyFilter(from, to) {
+  notify($('history-from-error'), '');
+  $('history-from').removeAttribute('aria-invalid');
+  if (from && to && from > to) {
+    $('history-from').setAttribute('aria-invalid', 'true');
+    notify($('history-from-error'), 'From must be on or before To.', '', { clear: 0 });
+    $('history-from').focus();
+    return;
+  }
+  filter.from = from || null;
+  filter.to = to || null;
+  filterGeneration += 1;
+  loaded.clear();
+  rows = [];
+  listCursor = null;
+  listPaged = false;
+  notify($('list-error'), '');
+  render();
+  if (poller) poller.refresh();
+}
+
+async function loadMore() {
+  if (!listCursor) return;
+  const gen = generation;
+  const filtered = filterGeneration;
+  const button = $('list-more');
+  busyButton(button, true, 'Loading…');
+  const res = await api('GET', listPath(listCursor));
+  busyButton(button, false);
+  if (gen !== generation || filtered !== filterGeneration || res.status === 401) return;
+  if (res.ok) {
+    merge(listRows(res.data));
+    listCursor = nextCursor(res.data);
+    listPaged = true;
+    notify($('list-error'), '');
+    refreshViews(gen);
+  } else {
+    notify($('list-error'), 'Could not load older deliveries: ' + sentence(res.data.message), 'error',
+      { offline: res.status === 0 });
+  }
+  render();
+}
+
+$('history-filter').addEventListener('submit', (event) => {
+  event.preventDefault();
+  applyFilter($('history-from').value, $('history-to').value);
+});
+$('history-clear').addEventListener('click', () => {
+  $('history-from').value = '';
+  $('history-to').value = '';
+  applyFilter('', '');
+  $('history-from').focus();
+});
+$('list-more').addEventListener('click', loadMore);
+
+// ---------------------------------------------------------------------------------------
+// Invoices.
+
+async function refreshInvoices() {
+  const gen = generation;
+  const res = await api('GET', `/restaurant/invoices?limit=${INVOICES_PAGE}`);
+  if (gen !== generation) return true;
+  if (res.ok) {
+    const first = Array.isArray(res.data.items) ? res.data.items : [];
+    const numbers = new Set(first.map((i) => i.number));
+    invoices = [...first, ...invoices.filter((i) => !numbers.has(i.number))];
+    if (!invoicesPaged) invoicesCursor = nextCursor(res.data);
+    invoicesRead = true;
+    notify($('invoices-error'), '');
+  } else if (res.status !== 0 && res.status !== 401) {
+    notify($('invoices-error'), 'Could not read the invoices: ' + sentence(res.data.message), 'error', { clear: 0 });
+  }
+  renderInvoices();
+  return res.ok;
+}
+
+async function loadMoreInvoices() {
+  if (!invoicesCursor) return;
+  const gen = generation;
+  const button = $('invoices-more');
+  busyButton(button, true, 'Loading…');
+  const res = await api('GET', `/restaurant/invoices?limit=${INVOICES_PAGE}&cursor=${encodeURIComponent(invoicesCursor)}`);
+  busyButton(button, false);
+  if (gen !== generation || res.status === 401) return;
+  if (res.ok) {
+    const numbers = new Set(invoices.map((i) => i.number));
+    invoices = [...invoices, ...(res.data.items || []).filter((i) => !numbers.has(i.number))];
+    invoicesCursor = nextCursor(res.data);
+    invoicesPaged = true;
+    notify($('invoices-error'), '');
+  } else {
+    notify($('invoices-error'), 'Could not load more invoices: ' + sentence(res.data.message), 'error',
+      { offline: res.status === 0 });
+  }
+  renderInvoices();
+}
+
+function renderInvoices() {
+  reconcile($('invoices').tBodies[0], invoices, (i) => i.number, createInvoiceRow, updateInvoiceRow);
+  $('invoices').hidden = !invoices.length;
+  $('invoices-empty').hidden = invoices.length > 0 || !invoicesRead;
+  $('invoices-more').hidden = !invoicesCursor;
+
+  const panel = $('invoice');
+  panel.hidden = !openNumber;
+  if (openNumber) {
+    const invoice = openInvoice && openInvoice.number === openNumber ? openInvoice : null;
+    const header = invoice || invoices.find((i) => i.number === openNumber);
+    setText($('invoice-title'), `Invoice ${openNumber}`);
+    setText($('invoice-period'), header
+      ? `For ${periodText(header.period, header.periodStart, header.periodEnd)} · issued ${dateTime(header.issuedAt)}`
+        + (invoice ? '' : ' · loading…')
+      : 'Loading…');
+    const lines = invoice ? invoice.lines : [];
+    reconcile($('invoice-lines').tBodies[0], lines, (l) => l.deliveryId, createInvoiceLine, updateInvoiceLine);
+    $('invoice-lines').hidden = !lines.length;
+    $('invoice-no-lines').hidden = !invoice || lines.length > 0;
+    const adjustments = invoice ? invoice.adjustments : [];
+    reconcile($('invoice-adjustments').tBodies[0], adjustments, (a) => a.id, createAdjustment, updateAdjustment);
+    $('invoice-adjustments-block').hidden = !adjustments.length;
+    setText($('invoice-total'), header ? money(header.total) : '');
+    $('invoice-csv').setAttribute('aria-label', `Download invoice ${openNumber} as CSV`);
+  }
+  refreshActions($('console'));
+}
+
+function createInvoiceRow() {
+  const view = el('button', { type: 'button', class: 'neutral view' }, 'View');
+  const row = el('tr', {},
+    el('td', { 'data-label': 'Number', class: 'number' }),
+    el('td', { 'data-label': 'Period', class: 'period' }),
+    el('td', { 'data-label': 'Total', class: 'num total' }),
+    el('td', { 'data-label': 'Issued', class: 'issued' }),
+    el('td', { class: 'actions' }, view));
+  view.addEventListener('click', () => showInvoice(row.dataset.key));
+  return row;
+}
+
+function updateInvoiceRow(row, invoice) {
+  setText(row.querySelector('.number'), invoice.number);
+  setText(row.querySelector('.period'), periodText(invoice.period, invoice.periodStart, invoice.periodEnd));
+  setText(row.querySelector('.total'), money(invoice.total));
+  setText(row.querySelector('.issued'), dateTime(invoice.issuedAt));
+  row.classList.toggle('open-invoice', invoice.number === openNumber);
+  const view = row.querySelector('.view');
+  view.setAttribute('aria-label', `View invoice ${invoice.number}`);
+  view.setAttribute('aria-expanded', String(invoice.number === openNumber));
+  view.setAttribute('aria-controls', 'invoice');
+}
+
+function createInvoiceLine() {
+  return el('tr', {},
+    el('td', { 'data-label': 'Completed', class: 'time' }),
+    el('td', { 'data-label': 'Delivery', class: 'what' }, el('span', { class: 'destination' }),
+      el('span', { class: 'sub muted' })),
+    el('td', { 'data-label': 'Fee', class: 'num cost' }));
+}
+
+function updateInvoiceLine(row, line) {
+  setText(row.querySelector('.time'), dateTime(line.completedAt));
+  // The history knows where a delivery went when it is on the page; else its id says which.
+  const listed = loaded.get(line.deliveryId);
+  setText(row.querySelector('.destination'), listed ? listed.destination : line.deliveryId);
+  setText(row.querySelector('.sub'), listed ? line.deliveryId : '');
+  setText(row.querySelector('.cost'), money(line.cost));
+}
+
+function createAdjustment() {
+  return el('tr', {},
+    el('td', { 'data-label': 'When', class: 'time' }),
+    el('td', { 'data-label': 'Reason', class: 'what' }),
+    el('td', { 'data-label': 'Amount', class: 'num amount' }));
+}
+
+function updateAdjustment(row, adjustment) {
+  setText(row.querySelector('.time'), dateTime(adjustment.at));
+  setText(row.querySelector('.what'), adjustment.reason);
+  setText(row.querySelector('.amount'), money(adjustment.amount));
+}
+
+/** Opens an invoice below the list with its lines (an invoice never changes once issued). */
+async function showInvoice(number) {
+  const gen = generation;
+  openNumber = number;
+  if (!openInvoice || openInvoice.number !== number) openInvoice = null;
+  notify($('invoice-error'), '');
+  notify($('invoice-csv-result'), '');
+  renderInvoices();
+  $('invoice-title').focus();
+  if (openInvoice) return;
+  const res = await api('GET', `/restaurant/invoices/${encodeURIComponent(number)}`);
+  if (gen !== generation || openNumber !== number || res.status === 401) return;
+  if (res.ok) openInvoice = res.data;
+  else {
+    notify($('invoice-error'), `Could not read invoice ${number}: ${sentence(res.data.message)}`, 'error',
+      { offline: res.status === 0 });
+  }
+  renderInvoices();
+}
+
+async function downloadInvoice() {
+  const number = openNumber;
+  if (!number) return;
+  const gen = generation;
+  const button = $('invoice-csv');
+  busyButton(button, true, 'Downloading…');
+  notify($('invoice-csv-result'), '');
+  const res = await download(`/restaurant/invoices/${encodeURIComponent(number)}`,
+    { accept: 'text/csv', filename: `invoice-${number}.csv` });
+  busyButton(button, false);
+  if (gen !== generation || res.status === 401) return;
+  if (res.ok) notify($('invoice-csv-result'), `Downloaded ${res.data.filename}.`);
+  else {
+    notify($('invoice-csv-result'), `Could not download invoice ${number}: ${sentence(res.data.message)}`, 'error',
+      { offline: res.status === 0 });
+  }
+}
+
+$('invoices-more').addEventListener('click', loadMoreInvoices);
+$('invoice-csv').addEventListener('click', downloadInvoice);
+$('invoice-close').addEventListener('click', () => {
+  const number = openNumber;
+  openNumber = null;
+  renderInvoices();
+  const row = [...$('invoices').tBodies[0].children].find((r) => r.dataset.key === number);
+  if (row) row.querySelector('.view').focus();
+});
 
 function newKey() {
   if (crypto.randomUUID) return crypto.randomUUID();

@@ -5,6 +5,12 @@
 // as "Offered to you" with the seconds left to answer, and accepts it (it becomes the rider's,
 // Assigned, to pick up) or declines it; unanswered, it lapses and goes to the next rider.
 //
+// What the rider earned is the server's: the Earnings section shows today's statement
+// (GET /rider/statement for the UTC day: total, deliveries, paid out, balance), a statement for
+// a day, a week or a month with its CSV, and the payouts (GET /rider/payouts, newest first).
+// The page adds up nothing itself: the ledger knows the commission and the adjustments. It is
+// read every 15 s, and at once when a delivery of the rider's list settles.
+//
 // Live updates poll GET /rider/calls, GET /delivery-list and GET /rider/availability every
 // second (every 4 s while the tab is hidden, so a rider with the phone in a pocket still hears
 // of a new call); restaurant.js says why polling rather than server-sent events. A new call is
@@ -12,8 +18,9 @@
 // once the rider allowed them ("Enable alerts"), and a count in the tab's title.
 
 import {
-  FAILURE_REASONS, api, busyButton, clock, el, failureLabel, isOnline, listRows, money, notify, onConnectionChange, poll,
-  reconcile, refreshActions, sentence, setText, setUpSignIn,
+  FAILURE_REASONS, addDays, api, busyButton, clock, dateTime, download, el, failureLabel, isOnline, listRows, money,
+  nextCursor, notify, onConnectionChange, periodText, poll, reconcile, refreshActions, sentence, setText, setUpSignIn,
+  utcDay,
 } from '/web/common.js';
 
 const POLL_MS = 1000;
@@ -22,6 +29,10 @@ const HIDDEN_POLL_MS = 4000;
 const TICK_MS = 250;
 const RANK = { Called: 0, Assigned: 1, Picked: 2, Completed: 3, Failed: 3, Cancelled: 3 };
 const TITLE = document.title;
+/** How often the earnings and payouts are read again (a settlement in the list reads them at once). */
+const EARNINGS_MS = 15_000;
+/** Payouts per page. */
+const PAYOUTS_PAGE = 10;
 
 const $ = (id) => document.getElementById(id);
 
@@ -59,6 +70,24 @@ let availability = null;
 let seen = null;
 /** New calls since the rider last looked at the page. */
 let unseen = 0;
+/** Reads the earnings and payouts while signed in. */
+let earningsPoller = null;
+/** Which statement shows: a 'day', 'week' or 'month' around `day` (a UTC `YYYY-MM-DD`; null
+ * for today, whichever day that is when it is read). */
+const range = { kind: 'day', day: null };
+/** Today's statement, and the one of the chosen range, as the API answered them (or null). */
+let today = null;
+let statement = null;
+/** The payouts loaded so far, newest first; the cursor of the page after them (null: no more);
+ * whether the rider loaded more than the first page. */
+let payouts = [];
+let payoutsCursor = null;
+let payoutsPaged = false;
+/** Whether the payouts were read at all since signing in. */
+let payoutsRead = false;
+/** What the list says about the rider's deliveries that money depends on (status, settled):
+ * when it changes, the earnings are read again. */
+let moneySignature = null;
 
 function start(session) {
   generation += 1;
@@ -68,12 +97,16 @@ function start(session) {
   render();
   if (poller) poller.stop();
   poller = poll(refresh, POLL_MS, $('live'), $('offline'), { hiddenMs: HIDDEN_POLL_MS });
+  if (earningsPoller) earningsPoller.stop();
+  earningsPoller = poll(refreshEarnings, EARNINGS_MS, null, null);
 }
 
 function stop(reason) {
   generation += 1;
   if (poller) poller.stop();
   poller = null;
+  if (earningsPoller) earningsPoller.stop();
+  earningsPoller = null;
   tickWhile(false);
   $('app').hidden = true;
   notify($('message'), '');
@@ -99,7 +132,18 @@ function reset() {
   unseen = 0;
   document.title = TITLE;
   notify($('message'), '');
+  range.kind = 'day';
+  range.day = null;
+  today = null;
+  statement = null;
+  payouts = [];
+  payoutsCursor = null;
+  payoutsPaged = false;
+  payoutsRead = false;
+  moneySignature = null;
+  for (const id of ['earnings-error', 'statement-error', 'statement-csv-result', 'payouts-error']) notify($(id), '');
   render();
+  renderEarnings();
 }
 
 async function refresh() {
@@ -120,9 +164,11 @@ async function refresh() {
     const rows = listRows(list.data);
     tellReassigned(mine, rows);
     mine = rows;
+    heedSettlements(rows);
   }
   if (state.ok) availability = state.data;
   render();
+  if (list.ok) renderEarnings(); // the statement names the deliveries the list knows
   return open.ok && list.ok && state.ok;
 }
 
@@ -262,8 +308,6 @@ function render() {
   const items = [...all.filter(active), ...all.filter((d) => !active(d))];
   reconcile($('mine'), items, (d) => d.deliveryId, createMine, updateMine);
   $('mine-empty').hidden = items.length > 0;
-  const earned = items.reduce((sum, d) => sum + (d.settled ? d.settled : 0), 0);
-  setText($('earned'), items.length ? 'Earned so far: ' + money(earned) : '');
   refreshActions($('app'));
 }
 
@@ -657,6 +701,232 @@ function focusComplete(id) {
   const card = [...$('mine').children].find((node) => node.dataset.key === id);
   if (card) card.querySelector('button').focus();
 }
+
+// ---------------------------------------------------------------------------------------
+// Earnings: today's statement, a statement for a day, week or month, and the payouts.
+
+/** A delivery of the list that ended or settled since the last look: its money is in the
+ * ledger by now (the list learns of a settlement after the ledger booked it). */
+function heedSettlements(rows) {
+  const signature = rows.filter((d) => RANK[d.status] === 3)
+    .map((d) => `${d.deliveryId}:${d.status}:${d.settled ?? ''}`).sort().join(',');
+  const changed = moneySignature !== null && signature !== moneySignature;
+  moneySignature = signature;
+  if (changed && earningsPoller) earningsPoller.refresh();
+}
+
+/** The first and last UTC day of the chosen range: the day, its week (Monday to Sunday) or
+ * its month. */
+function rangeDays() {
+  const day = range.day || utcDay();
+  if (range.kind === 'week') {
+    const weekday = (new Date(day + 'T00:00:00Z').getUTCDay() + 6) % 7; // Monday 0
+    const monday = addDays(day, -weekday);
+    return [monday, addDays(monday, 6)];
+  }
+  if (range.kind === 'month') {
+    const first = day.slice(0, 8) + '01';
+    const next = new Date(first + 'T00:00:00Z');
+    next.setUTCMonth(next.getUTCMonth() + 1);
+    return [first, addDays(utcDay(next), -1)];
+  }
+  return [day, day];
+}
+
+function statementPath(from, to) {
+  return `/rider/statement?from=${from}&to=${to}`;
+}
+
+/** Reads today's statement, the chosen one (when it is not just today) and the first page of
+ * payouts. */
+async function refreshEarnings() {
+  const gen = generation;
+  const day = utcDay();
+  const [from, to] = rangeDays();
+  const same = from === day && to === day;
+  const [own, chosen, paid] = await Promise.all([
+    api('GET', statementPath(day, day)),
+    same ? null : api('GET', statementPath(from, to)),
+    api('GET', `/rider/payouts?limit=${PAYOUTS_PAGE}`),
+  ]);
+  if (gen !== generation) return true;
+  if (own.ok) {
+    today = own.data;
+    notify($('earnings-error'), '');
+  } else if (own.status !== 0 && own.status !== 401) {
+    notify($('earnings-error'), "Could not read today's earnings: " + sentence(own.data.message), 'error', { clear: 0 });
+  }
+  // The range may have changed while this was under way: an answer for another one is dropped.
+  const answer = same ? own : chosen;
+  const [nowFrom, nowTo] = rangeDays();
+  if (nowFrom === from && nowTo === to) {
+    if (answer.ok) {
+      statement = answer.data;
+      notify($('statement-error'), '');
+    } else if (answer.status !== 0 && answer.status !== 401) {
+      notify($('statement-error'), 'Could not read the statement: ' + sentence(answer.data.message), 'error', { clear: 0 });
+    }
+  }
+  if (paid.ok) {
+    mergePayouts(paid.data);
+    notify($('payouts-error'), '');
+  } else if (paid.status !== 0 && paid.status !== 401) {
+    notify($('payouts-error'), 'Could not read your payouts: ' + sentence(paid.data.message), 'error', { clear: 0 });
+  }
+  renderEarnings();
+  return own.ok && answer.ok && paid.ok;
+}
+
+/** The first page of payouts, read again: new payouts go on top, the older pages the rider
+ * loaded stay below. */
+function mergePayouts(page) {
+  const first = Array.isArray(page.items) ? page.items : [];
+  const ids = new Set(first.map((p) => p.payoutId));
+  payouts = [...first, ...payouts.filter((p) => !ids.has(p.payoutId))];
+  if (!payoutsPaged) payoutsCursor = nextCursor(page);
+  payoutsRead = true;
+}
+
+async function loadMorePayouts() {
+  if (!payoutsCursor) return;
+  const gen = generation;
+  const button = $('payouts-more');
+  busyButton(button, true, 'Loading…');
+  const res = await api('GET', `/rider/payouts?limit=${PAYOUTS_PAGE}&cursor=${encodeURIComponent(payoutsCursor)}`);
+  busyButton(button, false);
+  if (gen !== generation || res.status === 401) return;
+  if (res.ok) {
+    const items = Array.isArray(res.data.items) ? res.data.items : [];
+    const ids = new Set(payouts.map((p) => p.payoutId));
+    payouts = [...payouts, ...items.filter((p) => !ids.has(p.payoutId))];
+    payoutsCursor = nextCursor(res.data);
+    payoutsPaged = true;
+    notify($('payouts-error'), '');
+  } else {
+    notify($('payouts-error'), 'Could not load more payouts: ' + sentence(res.data.message), 'error',
+      { offline: res.status === 0 });
+  }
+  renderEarnings();
+}
+
+function renderEarnings() {
+  const known = (value) => (today ? value : '…');
+  setText($('today-total'), known(today && money(today.total)));
+  setText($('today-count'), known(today && String(today.lines.length)));
+  setText($('today-paid'), known(today && money(today.paidOut)));
+  setText($('today-balance'), known(today && money(today.balance)));
+
+  for (const button of document.querySelectorAll('[data-range]')) {
+    button.setAttribute('aria-pressed', String(button.dataset.range === range.kind));
+  }
+  const date = $('statement-date');
+  if (document.activeElement !== date) date.value = range.day || utcDay();
+  const [from, to] = rangeDays();
+  const shown = statement && statement.from === from && statement.to === to ? statement : null;
+  setText($('statement-range'), (from === to ? `${from} (UTC)` : `${from} to ${to} (UTC)`)
+    + (shown ? '' : ' · loading…'));
+  const lines = shown ? shown.lines : [];
+  reconcile($('statement-lines').tBodies[0], lines, (line) => line.deliveryId, createLine, updateLine);
+  $('statement-lines').hidden = !lines.length;
+  $('statement-empty').hidden = !shown || lines.length > 0;
+  const adjustments = shown ? shown.adjustments : [];
+  reconcile($('statement-adjustments').tBodies[0], adjustments, (a) => a.id, createAdjustment, updateAdjustment);
+  $('statement-adjustments-block').hidden = !adjustments.length;
+  $('statement-totals').hidden = !shown;
+  setText($('statement-total'), shown ? money(shown.total) : '');
+  setText($('statement-paid'), shown ? money(shown.paidOut) : '');
+  setText($('statement-balance'), shown ? money(shown.balance) : '');
+  $('statement-csv').setAttribute('aria-label', `Download the statement of ${from === to ? from : `${from} to ${to}`} as CSV`);
+
+  reconcile($('payouts'), payouts, (p) => p.payoutId, createPayout, updatePayout);
+  $('payouts-empty').hidden = payouts.length > 0 || !payoutsRead;
+  $('payouts-more').hidden = !payoutsCursor;
+  refreshActions($('app'));
+}
+
+function createLine() {
+  return el('tr', {},
+    el('td', { 'data-label': 'Completed', class: 'time' }),
+    el('td', { 'data-label': 'Delivery', class: 'what' }, el('span', { class: 'destination' }),
+      el('span', { class: 'reason muted' })),
+    el('td', { 'data-label': 'Fee', class: 'num cost' }),
+    el('td', { 'data-label': 'Commission', class: 'num commission' }),
+    el('td', { 'data-label': 'Earned', class: 'num earning' }));
+}
+
+function updateLine(row, line) {
+  setText(row.querySelector('.time'), dateTime(line.completedAt));
+  // The list knows where a recent delivery went; an older one shows by its id.
+  const listed = mine.find((d) => d.deliveryId === line.deliveryId);
+  setText(row.querySelector('.destination'), listed ? listed.destination : line.deliveryId);
+  setText(row.querySelector('.reason'), line.failureReason ? `Could not deliver: ${failureLabel(line.failureReason)}` : '');
+  setText(row.querySelector('.cost'), money(line.cost));
+  setText(row.querySelector('.commission'), money(line.commission));
+  setText(row.querySelector('.earning'), money(line.earning));
+}
+
+function createAdjustment() {
+  return el('tr', {},
+    el('td', { 'data-label': 'When', class: 'time' }),
+    el('td', { 'data-label': 'Reason', class: 'what' }),
+    el('td', { 'data-label': 'Amount', class: 'num amount' }));
+}
+
+function updateAdjustment(row, adjustment) {
+  setText(row.querySelector('.time'), dateTime(adjustment.at));
+  setText(row.querySelector('.what'), adjustment.reason);
+  setText(row.querySelector('.amount'), money(adjustment.amount));
+}
+
+function createPayout() {
+  return el('li', { class: 'payout' },
+    el('p', { class: 'payout-head' }, el('span', { class: 'amount' }), el('span', { class: 'status' })),
+    el('p', { class: 'meta' }));
+}
+
+function updatePayout(card, payout) {
+  setText(card.querySelector('.amount'), money(payout.amount));
+  const status = card.querySelector('.status');
+  status.className = 'status ' + (payout.status === 'paid' ? 'Completed' : '');
+  setText(status, payout.status === 'paid' ? 'Paid' : payout.status);
+  setText(card.querySelector('.meta'), `For ${periodText(payout.period)}`
+    + (payout.paidAt ? ` · paid ${dateTime(payout.paidAt)}` : ''));
+}
+
+/** Shows the statement of another range: what is known of it at once, the server's soon. */
+function chooseRange(kind, day) {
+  range.kind = kind;
+  range.day = day && day !== utcDay() ? day : null;
+  notify($('statement-error'), '');
+  notify($('statement-csv-result'), '');
+  renderEarnings();
+  if (earningsPoller) earningsPoller.refresh();
+}
+
+async function downloadStatement() {
+  const [from, to] = rangeDays();
+  const gen = generation;
+  const button = $('statement-csv');
+  busyButton(button, true, 'Downloading…');
+  notify($('statement-csv-result'), '');
+  const res = await download(statementPath(from, to), { accept: 'text/csv', filename: `statement-${from}-${to}.csv` });
+  busyButton(button, false);
+  if (gen !== generation || res.status === 401) return;
+  if (res.ok) notify($('statement-csv-result'), `Downloaded ${res.data.filename}.`);
+  else {
+    notify($('statement-csv-result'), 'Could not download the statement: ' + sentence(res.data.message), 'error',
+      { offline: res.status === 0 });
+  }
+}
+
+for (const button of document.querySelectorAll('[data-range]')) {
+  button.addEventListener('click', () => chooseRange(button.dataset.range, range.day));
+}
+$('statement-date').addEventListener('change', (event) => {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(event.target.value)) chooseRange(range.kind, event.target.value);
+});
+$('statement-csv').addEventListener('click', downloadStatement);
+$('payouts-more').addEventListener('click', loadMorePayouts);
 
 onConnectionChange(() => refreshActions($('app')));
 setUpSignIn({ role: 'rider', onSignedIn: start, onSignedOut: stop });

@@ -17,6 +17,9 @@ export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 [ -x "$CHROMIUM" ] || { echo "no Chromium at $CHROMIUM: apt-get install -y chromium" >&2; exit 1; }
 [ -d "$here/node_modules/playwright-core" ] || { echo "missing playwright-core: npm ci --prefix tests/browser" >&2; exit 1; }
 
+# The payouts and invoices Schedules run every 5 s instead of daily and monthly (the worker
+# reads these), so that money.test.js sees a payout and an invoice issued within a test.
+export PAYOUT_PERIOD="${PAYOUT_PERIOD:-5s}" INVOICE_PERIOD="${INVOICE_PERIOD:-5s}"
 source tests/stack.sh
 log="$run_log"
 trap 'stop_stack; echo "stack logs kept in $DATA_DIR" >&2' EXIT
