@@ -144,8 +144,47 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|p| p["name"] == "limit" && p["schema"]["maximum"] == 1000),
+                .any(|p| p["name"] == "limit" && p["schema"]["maximum"] == 200),
             "{status}"
         );
+    }
+
+    #[test]
+    fn the_delivery_list_documents_its_pages() {
+        let document = document();
+        let list = &document["paths"]["/delivery-list"]["get"];
+        let names: Vec<_> = list["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "status",
+                "restaurantId",
+                "riderId",
+                "from",
+                "to",
+                "cursor",
+                "limit"
+            ]
+        );
+        assert_eq!(
+            list["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/DeliveryListPage"
+        );
+        let page = &document["components"]["schemas"]["DeliveryListPage"];
+        assert_eq!(
+            page["required"],
+            serde_json::json!(["items", "nextCursor"]),
+            "{page}"
+        );
+        assert_eq!(
+            page["properties"]["items"]["items"]["$ref"],
+            "#/components/schemas/DeliveryRow"
+        );
+        assert!(list["responses"]["422"].is_object());
     }
 }

@@ -15,7 +15,7 @@
 //!   offered call only to a later offer round, and [`ReadModel::withdraw_call`]
 //!   leaves a tombstone that a late offer cannot clear.
 //!
-//! The HTTP API reads with [`ReadModel::delivery`], [`ReadModel::list`] and
+//! The HTTP API reads with [`ReadModel::delivery`], [`ReadModel::list`] (keyset pages) and
 //! [`ReadModel::open_calls`]. SQLite and PostgreSQL are supported.
 //!
 //! The same database keeps the API's `Idempotency-Key`s (`idempotency_keys`,
@@ -42,7 +42,7 @@ use migration::Migrator;
 pub use domain::{DeliveryId, DeliveryRow, DeliveryStatus, OpenCall, Projection, RiderId};
 pub use idempotency::IdempotencyRecord;
 pub use riders::{Reservation, RiderDispatch};
-pub use types::{Applied, ListFilter};
+pub use types::{Applied, InvalidCursor, ListCursor, ListFilter, ListPage};
 
 /// The command that migrates the read model, named when a service finds it unmigrated.
 pub const MIGRATE_COMMAND: &str = "delivery-api migrate";
@@ -224,8 +224,15 @@ impl ReadModel {
             .transpose()
     }
 
-    /// Deliveries matching `f`, most recently updated first, at most `f.limit`.
-    pub async fn list(&self, f: &ListFilter) -> Result<Vec<DeliveryRow>, ReadModelError> {
+    /// A page of the deliveries matching `f`, most recently updated first (ties by id), at
+    /// most `f.limit`, starting after `f.cursor`; its `next_cursor` is where the next page
+    /// starts, `None` once no more rows match.
+    ///
+    /// Keyset paging: a page is read from the position, not an offset, so rows written
+    /// meanwhile never shift a page; a row added or updated meanwhile moves to the top,
+    /// before the position: a reader paging on sees no row twice, and reads it on a new first
+    /// page.
+    pub async fn list(&self, f: &ListFilter) -> Result<ListPage, ReadModelError> {
         use delivery_list::Column;
         let mut query = delivery_list::Entity::find();
         if let Some(status) = f.status {
@@ -237,16 +244,41 @@ impl ReadModel {
         if let Some(rider_id) = &f.rider_id {
             query = query.filter(Column::RiderId.eq(rider_id.as_str()));
         }
-        query
+        if let Some(from) = f.updated_from {
+            query = query.filter(Column::UpdatedAt.gte(from));
+        }
+        if let Some(before) = f.updated_before {
+            query = query.filter(Column::UpdatedAt.lt(before));
+        }
+        if let Some(cursor) = &f.cursor {
+            // After the position in (updated_at desc, delivery_id asc) order.
+            let at = cursor.updated_at();
+            query = query.filter(
+                Condition::any().add(Column::UpdatedAt.lt(at)).add(
+                    Condition::all()
+                        .add(Column::UpdatedAt.eq(at))
+                        .add(Column::DeliveryId.gt(cursor.delivery_id().as_str())),
+                ),
+            );
+        }
+        // One row more than asked says whether there is a next page.
+        let mut items = query
             .order_by_desc(Column::UpdatedAt)
             // Ties need a fixed order or pages would shuffle between reads.
             .order_by_asc(Column::DeliveryId)
-            .limit(f.limit)
+            .limit(f.limit.saturating_add(1))
             .all(&self.db)
             .await?
             .into_iter()
             .map(DeliveryRow::try_from)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = u64::try_from(items.len()).is_ok_and(|n| n > f.limit);
+        items.truncate(usize::try_from(f.limit).unwrap_or(usize::MAX));
+        let next_cursor = match (more, items.last()) {
+            (true, Some(last)) => Some(ListCursor::after(last)),
+            _ => None,
+        };
+        Ok(ListPage { items, next_cursor })
     }
 
     /// Opens the call `c` to the riders its reach names, unless it was withdrawn. A broadcast

@@ -5,7 +5,7 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::{TestDb, on_both_backends};
 use domain::{Call, Cost};
-use readmodel::{Applied, DeliveryRow, DeliveryStatus, ListFilter, Projection};
+use readmodel::{Applied, DeliveryRow, DeliveryStatus, ListCursor, ListFilter, Projection};
 
 on_both_backends!(
     a_first_projection_is_written_and_a_newer_one_replaces_it,
@@ -16,6 +16,11 @@ on_both_backends!(
     an_unknown_delivery_is_none,
     the_list_filters_by_status_restaurant_and_rider,
     the_list_is_newest_first_and_honours_the_limit,
+    pages_show_every_row_once_in_the_list_order,
+    a_full_last_page_has_no_next_cursor,
+    rows_written_while_paging_are_not_shown_twice,
+    the_list_filters_by_updated_at,
+    from_and_before_page_like_any_filter,
 );
 
 fn at(minute: i64) -> DateTime<Utc> {
@@ -203,7 +208,7 @@ async fn the_list_filters_by_status_restaurant_and_rider(db: &TestDb) -> anyhow:
     ] {
         rm.project(&Projection::new(row, 1)).await?;
     }
-    let list = async |f: ListFilter| anyhow::Ok(ids(&rm.list(&f).await?).join(","));
+    let list = async |f: ListFilter| anyhow::Ok(ids(&rm.list(&f).await?.items).join(","));
 
     let by_status = ListFilter {
         status: Some(Picked),
@@ -241,16 +246,252 @@ async fn the_list_is_newest_first_and_honours_the_limit(db: &TestDb) -> anyhow::
         rm.project(&Projection::new(row, 1)).await?;
     }
     let all = rm.list(&ListFilter::default()).await?;
-    assert_eq!(ids(&all), ["c", "e", "a", "d", "b"]);
+    assert_eq!(ids(&all.items), ["c", "e", "a", "d", "b"]);
+    assert_eq!(all.next_cursor, None);
     let two = ListFilter {
         limit: 2,
         ..ListFilter::default()
     };
-    assert_eq!(ids(&rm.list(&two).await?), ["c", "e"]);
+    assert_eq!(ids(&rm.list(&two).await?.items), ["c", "e"]);
 
     // An update moves the oldest delivery to the top.
     let row = row("b", "r1", DeliveryStatus::Picked, Some("x"), 60);
     rm.project(&Projection::new(row, 2)).await?;
-    assert_eq!(ids(&rm.list(&two).await?), ["b", "c"]);
+    assert_eq!(ids(&rm.list(&two).await?.items), ["b", "c"]);
+    Ok(())
+}
+
+/// Every page of `f` from its cursor on, with `limit`: the rows of each page.
+async fn pages(
+    rm: &readmodel::ReadModel,
+    f: &ListFilter,
+    limit: u64,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut pages = Vec::new();
+    let mut cursor = f.cursor.clone();
+    loop {
+        let page = rm
+            .list(&ListFilter {
+                cursor,
+                limit,
+                ..f.clone()
+            })
+            .await?;
+        anyhow::ensure!(page.items.len() as u64 <= limit, "{page:?}");
+        pages.push(ids(&page.items).into_iter().map(str::to_owned).collect());
+        match page.next_cursor {
+            // What the API hands out and reads back: the cursor as text.
+            Some(next) => cursor = Some(next.to_string().parse::<ListCursor>()?),
+            None => return Ok(pages),
+        }
+        anyhow::ensure!(pages.len() < 100, "paging does not end");
+    }
+}
+
+/// `at(minute)` plus `micros` microseconds (both backends keep microseconds).
+fn at_micros(minute: i64, micros: i64) -> DateTime<Utc> {
+    at(minute) + Duration::microseconds(micros)
+}
+
+async fn pages_show_every_row_once_in_the_list_order(db: &TestDb) -> anyhow::Result<()> {
+    let rm = db.connect().await?;
+    // Ties on updated_at (ordered by id), ids holding '.', and instants apart by less than a
+    // second, which must order as instants, not as text of different lengths.
+    let rows = [
+        ("a", 0, 0),
+        ("b.1", 5, 0),
+        ("b.2", 5, 0),
+        ("b", 5, 0),
+        ("c", 5, 500_000),
+        ("d", 5, 123_456),
+        ("e", 5, 500_001),
+        ("f", 9, 0),
+        ("g", 9, 0),
+        ("h", 3, 999_999),
+        ("i", 3, 1),
+    ];
+    for (id, minute, micros) in rows {
+        let mut row = row(id, "r1", DeliveryStatus::Called, None, minute);
+        row.updated_at = at_micros(minute, micros);
+        rm.project(&Projection::new(row, 1)).await?;
+    }
+    let everything = ListFilter {
+        limit: 100,
+        ..ListFilter::default()
+    };
+    let all = rm.list(&everything).await?;
+    assert_eq!(
+        ids(&all.items),
+        ["f", "g", "e", "c", "d", "b", "b.1", "b.2", "h", "i", "a"]
+    );
+    assert_eq!(all.next_cursor, None);
+    for limit in 1..=12 {
+        let pages = pages(&rm, &everything, limit).await?;
+        let flat: Vec<_> = pages.concat();
+        assert_eq!(flat, ids(&all.items), "limit {limit}: {pages:?}");
+        assert_eq!(
+            pages.len(),
+            all.items.len().div_ceil(limit as usize),
+            "limit {limit}"
+        );
+    }
+    // Other filters page alike.
+    rm.project(&Projection::new(
+        row("z", "r2", DeliveryStatus::Picked, Some("x"), 7),
+        1,
+    ))
+    .await?;
+    let of_r1 = ListFilter {
+        restaurant_id: Some("r1".parse()?),
+        ..everything.clone()
+    };
+    assert_eq!(pages(&rm, &of_r1, 4).await?.concat(), ids(&all.items));
+    Ok(())
+}
+
+async fn a_full_last_page_has_no_next_cursor(db: &TestDb) -> anyhow::Result<()> {
+    let rm = db.connect().await?;
+    for (id, minute) in [("a", 1), ("b", 2), ("c", 3), ("d", 4)] {
+        let row = row(id, "r1", DeliveryStatus::Called, None, minute);
+        rm.project(&Projection::new(row, 1)).await?;
+    }
+    let two = ListFilter {
+        limit: 2,
+        ..ListFilter::default()
+    };
+    let first = rm.list(&two).await?;
+    assert_eq!(ids(&first.items), ["d", "c"]);
+    let next = first.next_cursor.expect("a second page");
+    assert_eq!(next.delivery_id().as_str(), "c");
+    assert_eq!(next.updated_at(), at(3));
+    let second = rm
+        .list(&ListFilter {
+            cursor: Some(next),
+            ..two.clone()
+        })
+        .await?;
+    assert_eq!(ids(&second.items), ["b", "a"]);
+    assert_eq!(second.next_cursor, None, "nothing after the fourth row");
+    // A cursor past every row reads an empty last page.
+    let past = rm
+        .list(&ListFilter {
+            cursor: Some(format!("{}.a", at(1).timestamp_nanos_opt().unwrap()).parse()?),
+            ..two
+        })
+        .await?;
+    assert_eq!((past.items, past.next_cursor), (vec![], None));
+    Ok(())
+}
+
+async fn rows_written_while_paging_are_not_shown_twice(db: &TestDb) -> anyhow::Result<()> {
+    let rm = db.connect().await?;
+    for (id, minute) in [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)] {
+        let row = row(id, "r1", DeliveryStatus::Called, None, minute);
+        rm.project(&Projection::new(row, 1)).await?;
+    }
+    let two = ListFilter {
+        limit: 2,
+        ..ListFilter::default()
+    };
+    let first = rm.list(&two).await?;
+    assert_eq!(ids(&first.items), ["e", "d"]);
+    // Meanwhile a new delivery, and one already shown changes: both move to the top.
+    rm.project(&Projection::new(
+        row("f", "r1", DeliveryStatus::Called, None, 6),
+        1,
+    ))
+    .await?;
+    rm.project(&Projection::new(
+        row("e", "r1", DeliveryStatus::Picked, Some("x"), 7),
+        2,
+    ))
+    .await?;
+    let rest = pages(
+        &rm,
+        &ListFilter {
+            cursor: first.next_cursor,
+            ..two.clone()
+        },
+        2,
+    )
+    .await?;
+    assert_eq!(rest.concat(), ["c", "b", "a"]);
+    assert_eq!(
+        pages(&rm, &two, 2).await?.concat(),
+        ["e", "f", "d", "c", "b", "a"]
+    );
+    Ok(())
+}
+
+async fn the_list_filters_by_updated_at(db: &TestDb) -> anyhow::Result<()> {
+    let rm = db.connect().await?;
+    for (id, minute) in [("a", 10), ("b", 20), ("c", 30), ("d", 40), ("e", 50)] {
+        let row = row(id, "r1", DeliveryStatus::Called, None, minute);
+        rm.project(&Projection::new(row, 1)).await?;
+    }
+    let list = async |from: Option<DateTime<Utc>>, before: Option<DateTime<Utc>>| {
+        let f = ListFilter {
+            updated_from: from,
+            updated_before: before,
+            ..ListFilter::default()
+        };
+        anyhow::Ok(ids(&rm.list(&f).await?.items).join(","))
+    };
+    assert_eq!(
+        list(Some(at(20)), None).await?,
+        "e,d,c,b",
+        "from is inclusive"
+    );
+    assert_eq!(
+        list(None, Some(at(40))).await?,
+        "c,b,a",
+        "before is exclusive"
+    );
+    assert_eq!(list(Some(at(20)), Some(at(40))).await?, "c,b");
+    assert_eq!(
+        list(Some(at_micros(20, 1)), Some(at_micros(40, 1))).await?,
+        "d,c"
+    );
+    assert_eq!(list(Some(at(30)), Some(at(30))).await?, "");
+    assert_eq!(list(Some(at(40)), Some(at(20))).await?, "");
+    assert_eq!(list(Some(at(51)), None).await?, "");
+    assert_eq!(list(None, Some(at(10))).await?, "");
+    // Combined with the other filters.
+    let f = ListFilter {
+        status: Some(DeliveryStatus::Called),
+        restaurant_id: Some("r1".parse()?),
+        updated_from: Some(at(25)),
+        updated_before: Some(at(45)),
+        ..ListFilter::default()
+    };
+    assert_eq!(ids(&rm.list(&f).await?.items), ["d", "c"]);
+    let elsewhere = ListFilter {
+        restaurant_id: Some("r2".parse()?),
+        ..f
+    };
+    assert!(rm.list(&elsewhere).await?.items.is_empty());
+    Ok(())
+}
+
+async fn from_and_before_page_like_any_filter(db: &TestDb) -> anyhow::Result<()> {
+    let rm = db.connect().await?;
+    for minute in 0..20 {
+        let id = format!("d-{minute:02}");
+        let row = row(&id, "r1", DeliveryStatus::Called, None, minute / 2);
+        rm.project(&Projection::new(row, 1)).await?;
+    }
+    // Minutes 2 to 6, two deliveries each: d-04 to d-13.
+    let window = ListFilter {
+        updated_from: Some(at(2)),
+        updated_before: Some(at(7)),
+        ..ListFilter::default()
+    };
+    let expected = [
+        "d-12", "d-13", "d-10", "d-11", "d-08", "d-09", "d-06", "d-07", "d-04", "d-05",
+    ];
+    assert_eq!(ids(&rm.list(&window).await?.items), expected);
+    let pages = pages(&rm, &window, 3).await?;
+    assert_eq!(pages.len(), 4, "{pages:?}");
+    assert_eq!(pages.concat(), expected);
     Ok(())
 }

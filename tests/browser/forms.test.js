@@ -79,7 +79,7 @@ test('the form checks what it can before calling, shows every error at once, and
 
     // None of these reached the API, and nothing was called.
     assert.equal(sent.count, 0);
-    assert.deepEqual(await apiGet('/delivery-list?limit=100', restaurant.id), []);
+    assert.deepEqual(await apiGet('/delivery-list?limit=100', restaurant.id), { items: [], nextCursor: null });
     await hasText(page.locator('#list-empty'), 'No deliveries yet.');
   } finally {
     await session.close();
@@ -105,7 +105,7 @@ test('the API\'s validation errors show next to the field at fault, and nothing 
     assert.equal(await page.locator('#call-result').isHidden(), true);
     await screenshot(page, '22-restaurant-api-error');
 
-    assert.deepEqual(await apiGet('/delivery-list?limit=100', restaurant.id), []);
+    assert.deepEqual(await apiGet('/delivery-list?limit=100', restaurant.id), { items: [], nextCursor: null });
     assert.equal(await page.locator('#deliveries tbody tr').count(), 0);
   } finally {
     await session.close();
@@ -257,7 +257,7 @@ test('when the API is slow or gone the page says it is offline, pauses its butto
     await hasText(result, 'Rider called for Seoul, Jung-gu, Eulji-ro 30 (17,500 KRW); payment registered.');
     // A confirmation does not stay forever either.
     await until(async () => result.isHidden(), 'the confirmation to go away', 25_000);
-    await until(async () => (await apiGet('/delivery-list?limit=100', restaurant.id)).length === 2, 'two deliveries listed');
+    await until(async () => (await apiGet('/delivery-list?limit=100', restaurant.id)).items.length === 2, 'two deliveries listed');
   } finally {
     await session.close();
   }

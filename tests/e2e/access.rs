@@ -95,7 +95,7 @@ async fn send(
     ApiClient::read(request.send().await.expect("send")).await
 }
 
-/// The ids of the rows of a `GET /delivery-list` answer.
+/// The ids of a list of rows: the `items` of a `GET /delivery-list` page, or `GET /rider/calls`.
 fn ids_of(rows: &Value) -> Vec<&str> {
     rows.as_array()
         .expect("rows")
@@ -699,7 +699,15 @@ async fn every_role_gets_the_contracts_answer_on_every_delivery_endpoint() {
 
     // What each one's list holds: a restaurant its own rows only, whatever it filters on; a
     // rider the rows it held, whatever it filters on; an operator everyone's, filtered as asked.
-    let list = |label: &'static str, caller: Caller| -> &Value { &answers[&(label, caller)] };
+    // Each list is one page of `{"items":[…],"nextCursor"}`: all there is here.
+    let list = |label: &'static str, caller: Caller| -> &Value {
+        let page = &answers[&(label, caller)];
+        assert!(
+            page["nextCursor"].is_null(),
+            "{label} as {caller:?}: {page}"
+        );
+        &page["items"]
+    };
     let all = "GET /delivery-list";
     let by_restaurant = "GET /delivery-list?restaurantId=r-own";
     let by_rider = "GET /delivery-list?riderId=rider-holder";

@@ -549,7 +549,7 @@ async fn every_bad_request_gets_a_clear_4xx_and_writes_nothing() {
         .await;
     assert_eq!(started.len(), 1, "only the valid call started a workflow");
     let (_, list) = operator.get("/delivery-list").await;
-    let rows = list.as_array().unwrap();
+    let rows = list["items"].as_array().unwrap();
     assert!(
         rows.iter().all(|r| r["deliveryId"] == id.as_str()),
         "{list}"
@@ -853,7 +853,7 @@ async fn poison_is_refused_and_writes_nothing(target: Target<'_>) {
         "{db}: only the valid call started a workflow"
     );
     let (_, list) = restaurant.get("/delivery-list").await;
-    let rows = list.as_array().unwrap();
+    let rows = list["items"].as_array().unwrap();
     assert!(
         rows.iter().all(|r| r["deliveryId"] == id.as_str()),
         "{db}: {list}"

@@ -142,7 +142,7 @@ async fn a_delivery_goes_from_call_to_settlement() {
     assert_eq!((status, &held["status"]), (200, &json!("Completed")));
     let (_, ridden) = rider_7.get("/delivery-list").await;
     assert!(
-        ridden
+        ridden["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -166,7 +166,8 @@ async fn a_delivery_goes_from_call_to_settlement() {
             .await;
         assert_eq!(status, 200, "{list}");
         assert!(
-            list.as_array()
+            list["items"]
+                .as_array()
                 .unwrap()
                 .iter()
                 .any(|r| r["deliveryId"] == id.as_str()),

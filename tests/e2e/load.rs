@@ -51,7 +51,7 @@ async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
         .await;
     let (status, rows) = ops.get("/delivery-list?restaurantId=load-0").await;
     assert_eq!(status, 200, "{rows}");
-    let rows = rows.as_array().expect("rows");
+    let rows = rows["items"].as_array().expect("rows");
     assert_eq!(rows.len(), 2, "delivery 0 of each run: {rows:?}");
     assert!(
         rows.iter()

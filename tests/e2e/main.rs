@@ -6,6 +6,7 @@ mod bad_input;
 mod cancel;
 mod checker;
 mod dead_ends;
+mod delivery_list;
 mod deploy;
 mod dispatch;
 mod encryption;
