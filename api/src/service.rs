@@ -184,7 +184,7 @@ async fn dispatch_terms(
     let settings = state.settings();
     Ok(match account.profile {
         Profile::Restaurant(profile) => {
-            let offers = (profile.dispatch_mode == DispatchMode::Offer).then(|| OfferPlan {
+            let offers = (profile.dispatch_mode == DispatchMode::Offer).then_some(OfferPlan {
                 zone: profile.zone,
                 timeout_secs: settings.offer_timeout_secs,
                 rounds: settings.offer_rounds,

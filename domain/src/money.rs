@@ -166,7 +166,7 @@ mod tests {
                 let split = Split::of(cost, rate(bps));
                 assert_eq!(split.commission + split.earning, cost);
                 assert!(split.commission >= 0 && split.earning >= 0);
-                assert!(split.commission * 10_000 <= cost * i64::from(bps));
+                assert!(split.commission * 10_000 <= cost * bps);
             }
         }
     }

@@ -28,7 +28,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $behaviour() {
-                    let (ledger, _dir) = crate::common::sqlite_ledger().await;
+                    let (ledger, _dir) = $crate::common::sqlite_ledger().await;
                     super::$behaviour(ledger).await;
                 }
             )*
@@ -39,7 +39,7 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 #[ignore = "set TEST_DATABASE_URL to run against PostgreSQL"]
                 async fn $behaviour() {
-                    let (ledger, database) = crate::common::postgres_ledger().await;
+                    let (ledger, database) = $crate::common::postgres_ledger().await;
                     super::$behaviour(ledger).await;
                     database.drop().await;
                 }
@@ -57,7 +57,7 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $behaviour() {
-                    let (url, _dir) = crate::common::sqlite_database();
+                    let (url, _dir) = $crate::common::sqlite_database();
                     super::$behaviour(url).await;
                 }
             )*
@@ -68,7 +68,7 @@ macro_rules! on_both_databases {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 #[ignore = "set TEST_DATABASE_URL to run against PostgreSQL"]
                 async fn $behaviour() {
-                    let (url, database) = crate::common::postgres_database().await;
+                    let (url, database) = $crate::common::postgres_database().await;
                     super::$behaviour(url).await;
                     database.drop().await;
                 }
