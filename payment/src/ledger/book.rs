@@ -153,9 +153,12 @@ pub async fn post(txn: &impl ConnectionTrait, movement: Movement<'_>) -> Result<
     Ok(true)
 }
 
-/// Adds to an account's totals, opening it on its first entry. Two statements: the database
-/// checks an insert's values against the overdraft rule before it sees the conflict, so the
-/// account opens empty and the totals are added by an update.
+/// Adds to an account's totals, opening it on its first entry: an update, which is all it
+/// takes once the account exists (the common case: one statement), else an insert. A racing
+/// first entry makes the insert conflict; it then adds to the row the other one opened. (The
+/// database checks an insert's values against the overdraft rule before it sees a conflict;
+/// that only refuses what is an overdraft anyway: a debit to a held account that never
+/// received anything.)
 async fn add_to_account(
     txn: &impl ConnectionTrait,
     id: &str,
@@ -163,23 +166,7 @@ async fn add_to_account(
     credits: i64,
     limited: bool,
 ) -> Result<(), DbErr> {
-    let open = Query::insert()
-        .into_table(account::Entity)
-        .columns([
-            account::Column::Id,
-            account::Column::Debits,
-            account::Column::Credits,
-            account::Column::DebitsMustNotExceedCredits,
-        ])
-        .values_panic([id.into(), 0i64.into(), 0i64.into(), limited.into()])
-        .on_conflict(
-            OnConflict::column(account::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
-        .to_owned();
     let backend = txn.get_database_backend();
-    txn.execute(backend.build(&open)).await?;
     let add = Query::update()
         .table(account::Entity)
         .value(
@@ -192,7 +179,32 @@ async fn add_to_account(
         )
         .and_where(Expr::col(account::Column::Id).eq(id))
         .to_owned();
-    txn.execute(backend.build(&add)).await?;
+    if txn.execute(backend.build(&add)).await?.rows_affected() == 1 {
+        return Ok(());
+    }
+    let open = Query::insert()
+        .into_table(account::Entity)
+        .columns([
+            account::Column::Id,
+            account::Column::Debits,
+            account::Column::Credits,
+            account::Column::DebitsMustNotExceedCredits,
+        ])
+        .values_panic([id.into(), debits.into(), credits.into(), limited.into()])
+        .on_conflict(
+            OnConflict::column(account::Column::Id)
+                .value(
+                    account::Column::Debits,
+                    Expr::cust("ledger_accounts.debits + excluded.debits"),
+                )
+                .value(
+                    account::Column::Credits,
+                    Expr::cust("ledger_accounts.credits + excluded.credits"),
+                )
+                .to_owned(),
+        )
+        .to_owned();
+    txn.execute(backend.build(&open)).await?;
     Ok(())
 }
 
