@@ -643,6 +643,18 @@ async fn the_double_entry_migration_carries_every_v1_payment_and_movement(url: S
     );
     assert_eq!(ledger.journal().await.expect("journal").len(), 5);
     assert_eq!(ledger.audit(None).await.expect("audit"), vec![]);
+    // What v1 moved was paid and billed outside the ledger: no run pays or bills `legacy`.
+    assert_eq!(
+        ledger.riders_with_balance().await.expect("riders"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ledger
+            .restaurants_to_invoice(chrono::Utc::now())
+            .await
+            .expect("restaurants"),
+        Vec::<String>::new()
+    );
     // The old payments follow the rules: d-3 settles (whole: no commission was fixed), once.
     ledger.settle("d-3", RIDER, None).await.expect("settle d-3");
     assert!(matches!(

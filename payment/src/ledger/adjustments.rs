@@ -133,7 +133,7 @@ impl Ledger {
     pub async fn adjust(&self, request: &AdjustmentRequest) -> Result<Adjustment, LedgerError> {
         validate(request)?;
         let movement_id = format!("adjustment:{}", request.id);
-        let now = Utc::now();
+        let now = super::now();
         let txn = self.db().begin().await?;
         let posted = book::post(
             &txn,

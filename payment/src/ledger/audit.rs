@@ -325,7 +325,7 @@ fn payment_legs(kind: &str, payment: &Payment, found: &mut impl FnMut(String)) -
             let rate = CommissionBps::new(i64::from(payment.commission_bps)).unwrap_or_default();
             // Legacy payments settled whole, before commissions existed.
             let split = match payment.restaurant_id.as_str() {
-                "legacy" => Split {
+                super::LEGACY => Split {
                     commission: 0,
                     earning: payment.amount,
                 },

@@ -99,7 +99,7 @@ impl Ledger {
             .unwrap_or(0)
             + 1;
         let number = format!("{restaurant_id}-{seq}");
-        let now = Utc::now();
+        let now = super::now();
         invoice::Entity::insert(invoice::ActiveModel::from(invoice::Model {
             number: number.clone(),
             restaurant_id: restaurant_id.to_owned(),
@@ -128,7 +128,8 @@ impl Ledger {
         self.invoice(&number).await.map(Some)
     }
 
-    /// The restaurants with something to bill before `before`, by id.
+    /// The restaurants with something to bill before `before`, by id. Not `legacy`: the fees
+    /// carried over from before the double-entry ledger were billed outside it.
     pub async fn restaurants_to_invoice(
         &self,
         before: DateTime<Utc>,
@@ -137,6 +138,7 @@ impl Ledger {
             .await?
             .into_iter()
             .filter_map(|item| item.delivery_id)
+            .filter(|id| id != super::LEGACY)
             .collect();
         ids.sort();
         ids.dedup();

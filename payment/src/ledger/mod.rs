@@ -100,7 +100,7 @@ impl From<entity::payment::Model> for Payment {
             delivery_id: row.delivery_id,
             amount: row.amount,
             status: row.status,
-            restaurant_id: row.restaurant_id.unwrap_or_else(|| "legacy".to_owned()),
+            restaurant_id: row.restaurant_id.unwrap_or_else(|| LEGACY.to_owned()),
             commission_bps: u16::try_from(row.commission_bps).unwrap_or_default(),
             commission: row.commission,
             rider_id: row.rider_id,
@@ -110,6 +110,17 @@ impl From<entity::payment::Model> for Payment {
             voided_at: row.voided_at,
         }
     }
+}
+
+/// The restaurant and rider of the payments carried over from the v1 journal, which named
+/// neither (see the double-entry migration).
+pub const LEGACY: &str = "legacy";
+
+/// The time of a write, to the microsecond: what PostgreSQL stores, so an answer made from the
+/// values written is the answer a repeat reads back (SQLite would keep the nanoseconds).
+fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
 }
 
 /// Why a ledger operation failed.
@@ -241,7 +252,7 @@ impl Ledger {
         validate_account_id("restaurant_id", restaurant_id)?;
         validate_amount(*amount)?;
         let split = Split::of(*amount, *rate);
-        let now = Utc::now();
+        let now = now();
         let row = entity::payment::ActiveModel {
             delivery_id: Set(delivery_id.clone()),
             amount: Set(*amount),
@@ -285,6 +296,12 @@ impl Ledger {
         }
         txn.commit().await?;
         let payment = self.get(delivery_id).await?;
+        if inserted == 1 {
+            // This call booked the fee: that is its answer, even when a settle or void that
+            // raced it has already closed the payment since.
+            tracing::info!(delivery_id, amount, "payment registered");
+            return Ok(payment);
+        }
         if payment.status != PaymentStatus::Registered {
             tracing::warn!(
                 delivery_id,
@@ -306,9 +323,6 @@ impl Ledger {
                 "delivery {delivery_id:?} is already registered with amount {} for {} at {} bps",
                 payment.amount, payment.restaurant_id, payment.commission_bps
             )));
-        }
-        if inserted == 1 {
-            tracing::info!(delivery_id, amount, "payment registered");
         }
         Ok(payment)
     }
@@ -413,7 +427,7 @@ impl Ledger {
         let current = self.get(delivery_id).await?;
         let target = transition.target();
         if current.status == PaymentStatus::Registered {
-            let now = Utc::now();
+            let now = now();
             let mut update = entity::payment::Entity::update_many()
                 .col_expr(entity::payment::Column::Status, Expr::value(target))
                 .col_expr(

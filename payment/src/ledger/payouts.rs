@@ -6,10 +6,10 @@
 //! `payout:{riderId}:{period}` makes it once-only; the rider's account is locked while the
 //! amount is decided, so two runs cannot both pay the same earnings.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use domain::Period;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
 
@@ -95,7 +95,7 @@ impl Ledger {
         if due <= 0 {
             return Ok(None);
         }
-        let now = Utc::now();
+        let now = super::now();
         let id = format!("payout:{rider_id}:{}", period.label);
         book::post(
             &txn,
@@ -126,12 +126,14 @@ impl Ledger {
     }
 
     /// The riders who may be due a payout: those the agency owes something now (a superset of
-    /// those due for any period that has ended), by id.
+    /// those due for any period that has ended), by id. Not `legacy`: the settlements carried
+    /// over from before the double-entry ledger were paid outside it.
     pub async fn riders_with_balance(&self) -> Result<Vec<String>, LedgerError> {
         let rows: Vec<String> = account::Entity::find()
             .select_only()
             .column(account::Column::Id)
             .filter(account::Column::Id.starts_with("rider:"))
+            .filter(account::Column::Id.ne(Account::Rider(super::LEGACY.to_owned()).key()))
             .filter(
                 sea_orm::sea_query::Expr::col(account::Column::Credits)
                     .gt(sea_orm::sea_query::Expr::col(account::Column::Debits)),
@@ -147,7 +149,9 @@ impl Ledger {
     }
 
     /// A rider's payouts, newest period first: up to `limit` after `cursor` (the
-    /// `next_cursor` of the page before), and the cursor of the next page if there is one.
+    /// `next_cursor` of the page before), and the cursor of the next page if there is one. The
+    /// cursor is `{period start, µs since the epoch}.{payout id}`: two payouts may share a start
+    /// (a daily and a monthly period, after the schedule changed).
     pub async fn payouts_of(
         &self,
         rider_id: &str,
@@ -158,22 +162,37 @@ impl Ledger {
         let limit = limit.clamp(1, MAX_PAGE);
         let mut query = payout::Entity::find().filter(payout::Column::RiderId.eq(rider_id));
         if let Some(cursor) = cursor {
-            let before: DateTime<Utc> = cursor
-                .parse()
-                .map_err(|_| LedgerError::InvalidArgument(format!("bad cursor {cursor:?}")))?;
-            query = query.filter(payout::Column::PeriodStart.lt(before));
+            let bad = || LedgerError::InvalidArgument(format!("bad cursor {cursor:?}"));
+            let (micros, id) = cursor.split_once('.').ok_or_else(bad)?;
+            let start = micros
+                .parse::<i64>()
+                .ok()
+                .and_then(DateTime::<Utc>::from_timestamp_micros)
+                .ok_or_else(bad)?;
+            query = query.filter(
+                Condition::any()
+                    .add(payout::Column::PeriodStart.lt(start))
+                    .add(
+                        Condition::all()
+                            .add(payout::Column::PeriodStart.eq(start))
+                            .add(payout::Column::MovementId.lt(id)),
+                    ),
+            );
         }
         let mut rows = query
             .order_by_desc(payout::Column::PeriodStart)
+            .order_by_desc(payout::Column::MovementId)
             .limit(limit + 1)
             .all(self.db())
             .await?;
         let next = (rows.len() as u64 > limit).then(|| {
             rows.truncate(limit as usize);
-            // `Z`, not `+00:00`: a cursor goes into a query string as it is.
             rows.last().map(|last| {
-                last.period_start
-                    .to_rfc3339_opts(SecondsFormat::Micros, true)
+                format!(
+                    "{}.{}",
+                    last.period_start.timestamp_micros(),
+                    last.movement_id
+                )
             })
         });
         Ok((rows.into_iter().map(Payout::from).collect(), next.flatten()))
