@@ -465,7 +465,7 @@ impl Model {
     }
 
     /// Every refusal is explained by how things ended.
-    fn check_refusals(&mut self, world: &World, payments: &[Payment]) -> Result<(), TestCaseError> {
+    fn check_refusals(&mut self, world: &World) -> Result<(), TestCaseError> {
         for (op, why) in &self.refusals {
             match op {
                 Op::Register {
@@ -639,7 +639,7 @@ async fn property(ledger: Ledger, case: Case) -> Result<(), TestCaseError> {
         .list_all()
         .await
         .map_err(|e| fail(format!("list: {e}")))?;
-    model.check_refusals(&world, &payments)?;
+    model.check_refusals(&world)?;
     let audit = |ledger: Ledger| async move {
         ledger
             .audit(None)
