@@ -10,13 +10,15 @@
 
 use std::time::Duration;
 
-use temporalio_common::{ActivityCloseTimeouts, RetryPolicy};
+use temporalio_common::{ActivityCloseTimeouts, ActivityDefinition, RetryPolicy};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
 
 use crate::{
     activities::PaymentActivities,
-    model::{IssueInvoiceInput, MoneyRunInput, MoneyRunReport, PayRiderInput, Period},
+    model::{
+        IssueInvoiceInput, MoneyDocument, MoneyRunInput, MoneyRunReport, PayRiderInput, Period,
+    },
     names,
 };
 
@@ -50,30 +52,15 @@ impl PayoutRunWorkflow {
                 options(&queue),
             )
             .await?;
-        let mut report = MoneyRunReport {
-            period: period.clone(),
-            documents: 0,
-            total: 0,
-            failed: Vec::new(),
-        };
-        for rider_id in riders {
-            let input = PayRiderInput {
-                rider_id: rider_id.clone(),
-                period: period.clone(),
-            };
-            match ctx
-                .execute_activity(PaymentActivities::pay_rider, input, options(&queue))
-                .await
-            {
-                Ok(Some(payout)) => {
-                    report.documents += 1;
-                    report.total += payout.amount;
-                }
-                Ok(None) => {}
-                Err(_) => report.failed.push(rider_id.to_string()),
-            }
-        }
-        Ok(report)
+        Ok(
+            each_account(ctx, &queue, period, riders, |rider_id, period| {
+                (
+                    PaymentActivities::pay_rider,
+                    PayRiderInput { rider_id, period },
+                )
+            })
+            .await,
+        )
     }
 
     /// The period this run pays.
@@ -109,30 +96,18 @@ impl InvoiceRunWorkflow {
                 options(&queue),
             )
             .await?;
-        let mut report = MoneyRunReport {
-            period: period.clone(),
-            documents: 0,
-            total: 0,
-            failed: Vec::new(),
-        };
-        for restaurant_id in restaurants {
-            let input = IssueInvoiceInput {
-                restaurant_id: restaurant_id.clone(),
-                period: period.clone(),
-            };
-            match ctx
-                .execute_activity(PaymentActivities::issue_invoice, input, options(&queue))
-                .await
-            {
-                Ok(Some(invoice)) => {
-                    report.documents += 1;
-                    report.total += invoice.amount;
-                }
-                Ok(None) => {}
-                Err(_) => report.failed.push(restaurant_id.to_string()),
-            }
-        }
-        Ok(report)
+        Ok(
+            each_account(ctx, &queue, period, restaurants, |restaurant_id, period| {
+                (
+                    PaymentActivities::issue_invoice,
+                    IssueInvoiceInput {
+                        restaurant_id,
+                        period,
+                    },
+                )
+            })
+            .await,
+        )
     }
 
     /// The period this run bills.
@@ -140,6 +115,39 @@ impl InvoiceRunWorkflow {
     pub fn period(&self, _ctx: &WorkflowContextView) -> Period {
         self.period.clone()
     }
+}
+
+/// Settles each of `accounts` for `period`, one after another, with the activity `call` names
+/// for it; an account whose activity fails for good is reported, and the run goes on.
+async fn each_account<W, T, A>(
+    ctx: &mut WorkflowContext<W>,
+    queue: &str,
+    period: Period,
+    accounts: Vec<T>,
+    call: impl Fn(T, Period) -> (A, A::Input),
+) -> MoneyRunReport
+where
+    T: Clone + std::fmt::Display,
+    A: ActivityDefinition<Output = Option<MoneyDocument>>,
+{
+    let mut report = MoneyRunReport {
+        period: period.clone(),
+        documents: 0,
+        total: 0,
+        failed: Vec::new(),
+    };
+    for account in accounts {
+        let (activity, input) = call(account.clone(), period.clone());
+        match ctx.execute_activity(activity, input, options(queue)).await {
+            Ok(Some(document)) => {
+                report.documents += 1;
+                report.total += document.amount;
+            }
+            Ok(None) => {}
+            Err(_) => report.failed.push(account.to_string()),
+        }
+    }
+    report
 }
 
 /// The period a run started now settles: the last one that ended (the start time is in the
