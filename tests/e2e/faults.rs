@@ -503,3 +503,87 @@ async fn duplicated_and_reordered_projection_writes_leave_the_newest_state() {
     assert_eq!(after["settled"], 4200);
     assert_invariants(&stack.checker_settings()).await;
 }
+
+/// The worker process SIGKILLed in the middle of a payout run (periods of 3 s): the run goes on
+/// on the restarted worker and every rider is paid exactly what it earned, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_sigkilled_during_a_payout_run_pays_nobody_twice() {
+    let mut stack = ProcStack::start(ProcOptions {
+        env: vec![
+            ("PAYOUT_PERIOD".into(), "3s".into()),
+            ("INVOICE_PERIOD".into(), "monthly".into()),
+        ],
+        ..ProcOptions::default()
+    })
+    .await;
+    let restaurant = stack.signed_in(Role::Restaurant, "r-payout").await;
+    let mut riders = Vec::new();
+    for r in 0..15 {
+        let rider = stack.signed_in(Role::Rider, &format!("rider-{r}")).await;
+        let (status, id) = restaurant
+            .post(
+                "/deliveries",
+                json!({"destination": "Seoul", "cost": 10_000}),
+            )
+            .await;
+        assert_eq!(status, 201, "{id}");
+        let id = id["deliveryId"].as_str().expect("deliveryId").to_owned();
+        drive_to_completion(&rider, &id, Duration::from_secs(60)).await;
+        riders.push(rider);
+    }
+    // With the worker down a period ends: its run waits, and starts as the worker comes back.
+    stack.kill_worker(0);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let ledger = payment::Ledger::connect(&stack.checker_settings().ledger.database_url)
+        .await
+        .expect("open the ledger");
+    let payouts = || async {
+        ledger
+            .journal()
+            .await
+            .expect("journal")
+            .into_iter()
+            .filter(|m| m.kind == "payout")
+            .collect::<Vec<_>>()
+    };
+    let slot = stack.start_worker(ALL_ROLES).await;
+    let started = Instant::now();
+    let mut killed_mid_run = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        let paid = payouts().await.len();
+        if paid == riders.len() {
+            break;
+        }
+        if paid > 0 {
+            stack.kill_worker(slot);
+            killed_mid_run = true;
+            stack.start_worker(ALL_ROLES).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let today = chrono::Utc::now().date_naive();
+    for rider in &riders {
+        eventually("the rider to be paid", Duration::from_secs(60), || async {
+            let (_, statement) = rider
+                .get(&format!("/rider/statement?from={today}&to={today}"))
+                .await;
+            (statement["balance"] == 0 && statement["paidOut"] == 9_000).then_some(())
+        })
+        .await;
+    }
+    // Exactly what each earned, once: 10,000 less the 10% commission, whatever the periods.
+    let mut per_rider = std::collections::HashMap::<String, i64>::new();
+    for payout in payouts().await {
+        for (debit, _, amount) in payout.entries {
+            *per_rider.entry(debit).or_default() += amount;
+        }
+    }
+    assert_eq!(per_rider.len(), riders.len(), "{per_rider:?}");
+    assert!(
+        per_rider.values().all(|paid| *paid == 9_000),
+        "{per_rider:?}"
+    );
+    eprintln!("worker SIGKILLed in the middle of a payout run: {killed_mid_run}");
+    assert_invariants(&stack.checker_settings()).await;
+}
