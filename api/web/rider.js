@@ -453,19 +453,29 @@ function updateMine(card, delivery) {
   busyButton(card.querySelector('.fail-form .danger'), busy.has(delivery.deliveryId), 'Reporting…');
 }
 
+/** What the rider earned from a delivery settled today, from the server's statement (the fee
+ * less the commission); null when the statement does not list it (yet, or another day). */
+function earned(deliveryId) {
+  const line = today && today.lines.find((l) => l.deliveryId === deliveryId);
+  return line ? line.earning : null;
+}
+
 function outcome(delivery) {
+  const earning = earned(delivery.deliveryId);
   switch (delivery.status) {
     case 'Picked': return 'On the way: press Complete once delivered.';
-    case 'Completed': return typeof delivery.settled === 'number'
-      ? 'Earned ' + money(delivery.settled)
-      : 'Delivered · payment being settled';
+    case 'Completed': return typeof earning === 'number'
+      ? 'Earned ' + money(earning)
+      : typeof delivery.settled === 'number'
+        ? `Delivered · fee ${money(delivery.settled)} settled`
+        : 'Delivered · payment being settled';
     case 'Assigned': return accepted.has(delivery.deliveryId)
       ? 'You accepted it: pick it up at the restaurant, then press Pick up.'
       : 'Assigned to you: pick it up at the restaurant.';
     case 'Failed': {
       const reason = delivery.failure ? delivery.failure.reason : delivery.failureReason;
       return `Could not deliver: ${failureLabel(reason)}`
-        + (typeof delivery.settled === 'number' ? ` · earned ${money(delivery.settled)}` : '');
+        + (typeof earning === 'number' ? ` · earned ${money(earning)}` : '');
     }
     case 'Cancelled': return 'Cancelled · nothing earned';
     default: return '';
@@ -618,7 +628,7 @@ async function completeDelivery(id) {
   if (gen !== generation || res.status === 401) return;
   if (res.ok) {
     known.set(id, { ...res.data, updatedAt: new Date().toISOString() });
-    notify($('message'), `Delivered to ${res.data.destination}: ${money(res.data.cost)} is being settled to you.`);
+    notify($('message'), `Delivered to ${res.data.destination}: your earning is being settled to you.`);
   } else if (res.status === 403) {
     notify($('message'), `${capital(to)} was reassigned to another rider by the dispatcher: it is no longer yours.`, 'error');
   } else if (res.status === 0) {

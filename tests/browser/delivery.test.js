@@ -112,15 +112,16 @@ test('a call goes from the restaurant to the fastest rider, who completes it and
     // The fast rider completes; the payment is settled and both pages show the amount. What
     // the rider earned today is the server's statement (money.test.js tells more).
     await mine.getByRole('button', { name: `Complete the delivery to ${destination}` }).click();
-    await hasText(message(riderFast), `Delivered to ${destination}: 20,000 KRW is being settled to you.`);
+    await hasText(message(riderFast), `Delivered to ${destination}: your earning is being settled to you.`);
     await hasText(mine.locator('.status'), 'Completed');
-    await hasText(mine.locator('.outcome'), 'Earned 20,000 KRW');
     const today = new Date().toISOString().slice(0, 10);
     const statement = await until(async () => {
       const body = await apiGet(`/rider/statement?from=${today}&to=${today}`, fast);
       return body.lines.some((line) => line.deliveryId === deliveryId) && body;
     }, 'the delivery on the rider\'s statement');
     await hasText(riderFast.locator('#today-total'), `${statement.total.toLocaleString('en-US')} KRW`);
+    // The card says what the rider earned (the fee less the 10% commission), as the statement.
+    await hasText(mine.locator('.outcome'), 'Earned 18,000 KRW');
     assert.equal(await mine.locator('button:visible').count(), 0, 'no button once completed');
     await screenshot(riderFast, '08-rider-completed-earned');
 
