@@ -40,7 +40,6 @@ pub(crate) struct StatementQuery {
     /// Last day (UTC), included; at most 366 days after `from`.
     to: NaiveDate,
     /// Whose statement (operators; a rider may name only itself).
-    #[param(value_type = Option<String>)]
     rider_id: Option<RiderId>,
 }
 
@@ -179,19 +178,40 @@ pub(crate) async fn statement(
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PageQuery {
-    /// The `nextCursor` of the page before.
-    cursor: Option<String>,
-    /// Items per page, 1 to 200 (default 50).
+    /// The `nextCursor` of the page before (opaque; one the API did not give out is `422`).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9._:-]+$")]
+    cursor: Option<Cursor>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
     /// Whose payouts (operators; a rider may name only itself).
-    #[param(value_type = Option<String>)]
     rider_id: Option<RiderId>,
     /// Whose invoices (operators; a restaurant may name only itself).
-    #[param(value_type = Option<String>)]
     restaurant_id: Option<RestaurantId>,
 }
 
+/// A page cursor as the query carries it: 1 to 200 of the characters the API's cursors use.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+pub(crate) struct Cursor(String);
+
+impl TryFrom<String> for Cursor {
+    type Error = &'static str;
+
+    fn try_from(cursor: String) -> Result<Self, Self::Error> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+        match (1..=200).contains(&cursor.len()) && cursor.chars().all(allowed) {
+            true => Ok(Cursor(cursor)),
+            false => Err("must be a nextCursor the API gave out"),
+        }
+    }
+}
+
 impl PageQuery {
+    fn cursor(&self) -> Option<String> {
+        self.cursor.as_ref().map(|c| c.0.clone())
+    }
+
     fn limit(&self) -> Result<u32, ApiError> {
         match self.limit.unwrap_or(DEFAULT_LIMIT) {
             limit @ 1..=200 => Ok(limit),
@@ -249,7 +269,7 @@ pub(crate) async fn payouts(
         .clone()
         .list_payouts(timed(proto::ListPayoutsRequest {
             rider_id: rider_id.to_string(),
-            cursor: query.cursor.clone(),
+            cursor: query.cursor(),
             limit: query.limit()?,
         }))
         .await
@@ -357,7 +377,7 @@ pub(crate) async fn invoices(
         .clone()
         .list_invoices(timed(proto::ListInvoicesRequest {
             restaurant_id: restaurant_id.to_string(),
-            cursor: query.cursor.clone(),
+            cursor: query.cursor(),
             limit: query.limit()?,
         }))
         .await
@@ -442,9 +462,8 @@ pub(crate) async fn invoice(
 #[serde(deny_unknown_fields)]
 pub(crate) struct AdjustedAccount {
     /// `rider` or `restaurant`.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(rider|restaurant)$")]
     role: Role,
-    #[schema(value_type = String)]
     id: AccountId,
 }
 
@@ -455,12 +474,29 @@ pub(crate) struct AdjustmentBody {
     account: AdjustedAccount,
     /// Won, signed as it shows on the account's next statement or invoice: positive pays a
     /// rider more or bills a restaurant more; non-zero, at most 10,000,000 either way.
+    #[schema(schema_with = adjustment_amount)]
     amount: i64,
     /// Why, for the record and the document.
     reason: Text,
     /// The delivery it concerns, if any.
-    #[schema(value_type = Option<String>)]
     delivery_id: Option<DeliveryId>,
+}
+
+/// An adjustment's amount: 1 to 10,000,000 won either way (never 0).
+fn adjustment_amount() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::{Type, schema::ObjectBuilder};
+    let range = |min: i64, max: i64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(min))
+            .maximum(Some(max))
+    };
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(range(-10_000_000, -1))
+        .item(range(1, 10_000_000))
+        .description(Some("won, non-zero, at most 10,000,000 either way"))
+        .build()
+        .into()
 }
 
 /// An adjustment as booked.
@@ -483,7 +519,8 @@ pub(crate) struct AccountRef {
 }
 
 /// Books an operator's adjustment, balanced against the agency's adjustments account; it
-/// shows once on the account's next statement or invoice. With an `Idempotency-Key`, the same
+/// shows once on the account's next statement or invoice. An id that is no account of the role
+/// is `422` naming `account.id`. With an `Idempotency-Key`, the same
 /// key books once (another body under it is `409`).
 #[utoipa::path(post, path = "/adjustments", tag = "money", request_body = AdjustmentBody,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x20-\\x7E]{1,64}$",
@@ -513,6 +550,23 @@ pub(crate) async fn adjust(
             ));
         }
     };
+    // The account must be one of that role: money booked to an account nobody has would stay
+    // on the books with nobody to pay or bill.
+    let not_theirs = || {
+        ApiError::invalid(
+            "account.id",
+            format!(
+                "there is no {} {}",
+                body.account.role.as_str(),
+                body.account.id
+            ),
+        )
+    };
+    match state.identity().accounts.get(&body.account.id).await {
+        Ok(account) if account.role() == body.account.role => {}
+        Ok(_) | Err(identity::AccountError::NotFound(_)) => return Err(not_theirs()),
+        Err(e) => return Err(e.into()),
+    }
     if body.amount == 0 || body.amount.abs() > 10_000_000 {
         return Err(ApiError::invalid(
             "amount",

@@ -18,6 +18,30 @@ use crate::{
     routes::deliveries::DeliveryPath,
 };
 
+/// How `from` and `to` are documented: a day or an instant, each as JSON Schema formats it.
+pub(crate) struct DayOrInstant;
+
+impl utoipa::PartialSchema for DayOrInstant {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{
+            KnownFormat, SchemaFormat, Type,
+            schema::{AnyOfBuilder, ObjectBuilder},
+        };
+        let string = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        AnyOfBuilder::new()
+            .item(string(KnownFormat::Date))
+            .item(string(KnownFormat::DateTime))
+            .description(Some("a day `YYYY-MM-DD` (UTC) or an RFC 3339 instant"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DayOrInstant {}
+
 /// Filters and position of `GET /delivery-list`; each filter left out is no filter.
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -35,12 +59,12 @@ pub(crate) struct ListParams {
     /// Only deliveries last updated at or after this: a day `YYYY-MM-DD` (UTC, from its
     /// start) or an RFC 3339 instant (included).
     #[serde(default)]
-    #[param(value_type = Option<String>, example = "2027-01-15")]
+    #[param(value_type = Option<DayOrInstant>, example = "2027-01-15")]
     from: Option<Bound>,
     /// Only deliveries last updated up to this: a day `YYYY-MM-DD` (UTC, to its end,
     /// included) or an RFC 3339 instant (excluded).
     #[serde(default)]
-    #[param(value_type = Option<String>, example = "2027-01-31")]
+    #[param(value_type = Option<DayOrInstant>, example = "2027-01-31")]
     to: Option<Bound>,
     /// `nextCursor` of the previous page; left out, the first page.
     #[serde(default)]
