@@ -570,3 +570,18 @@ export function reconcile(container, items, key, create, update) {
   });
   if (focused && focused !== document.activeElement && container.contains(focused)) focused.focus();
 }
+
+/** A row of a statement's or an invoice's adjustments (for `reconcile`), and its update. */
+export function createAdjustment() {
+  return el('tr', {},
+    el('td', { 'data-label': 'When', class: 'time' }),
+    el('td', { 'data-label': 'Reason', class: 'what' }),
+    el('td', { 'data-label': 'Amount', class: 'num amount' }));
+}
+
+/** See `createAdjustment`. */
+export function updateAdjustment(row, adjustment) {
+  setText(row.querySelector('.time'), dateTime(adjustment.at));
+  setText(row.querySelector('.what'), adjustment.reason);
+  setText(row.querySelector('.amount'), money(adjustment.amount));
+}

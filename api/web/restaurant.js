@@ -18,8 +18,8 @@
 // and catches up when shown.
 
 import {
-  api, busyButton, clearFieldErrors, clock, dateTime, download, el, failureLabel, listRows, money, nextCursor, notify,
-  onConnectionChange, periodText, poll, reconcile, refreshActions, sentence, setText, setUpSignIn, showFieldError,
+  api, busyButton, clearFieldErrors, clock, createAdjustment, dateTime, download, el, failureLabel, listRows, money, nextCursor, notify,
+  onConnectionChange, periodText, poll, reconcile, refreshActions, sentence, setText, setUpSignIn, updateAdjustment, showFieldError,
   showFieldErrors, utcDay,
 } from '/web/common.js';
 
@@ -593,19 +593,6 @@ function updateInvoiceLine(row, line) {
   setText(row.querySelector('.destination'), listed ? listed.destination : line.deliveryId);
   setText(row.querySelector('.sub'), listed ? line.deliveryId : '');
   setText(row.querySelector('.cost'), money(line.cost));
-}
-
-function createAdjustment() {
-  return el('tr', {},
-    el('td', { 'data-label': 'When', class: 'time' }),
-    el('td', { 'data-label': 'Reason', class: 'what' }),
-    el('td', { 'data-label': 'Amount', class: 'num amount' }));
-}
-
-function updateAdjustment(row, adjustment) {
-  setText(row.querySelector('.time'), dateTime(adjustment.at));
-  setText(row.querySelector('.what'), adjustment.reason);
-  setText(row.querySelector('.amount'), money(adjustment.amount));
 }
 
 /** Opens an invoice below the list with its lines (an invoice never changes once issued). */

@@ -18,8 +18,8 @@
 // once the rider allowed them ("Enable alerts"), and a count in the tab's title.
 
 import {
-  FAILURE_REASONS, addDays, api, busyButton, clock, dateTime, download, el, failureLabel, isOnline, listRows, money,
-  nextCursor, notify, onConnectionChange, periodText, poll, reconcile, refreshActions, sentence, setText, setUpSignIn,
+  FAILURE_REASONS, addDays, api, busyButton, clock, createAdjustment, dateTime, download, el, failureLabel, isOnline, listRows, money,
+  nextCursor, notify, onConnectionChange, periodText, poll, reconcile, refreshActions, sentence, setText, setUpSignIn, updateAdjustment,
   utcDay,
 } from '/web/common.js';
 
@@ -873,19 +873,6 @@ function updateLine(row, line) {
   setText(row.querySelector('.cost'), money(line.cost));
   setText(row.querySelector('.commission'), money(line.commission));
   setText(row.querySelector('.earning'), money(line.earning));
-}
-
-function createAdjustment() {
-  return el('tr', {},
-    el('td', { 'data-label': 'When', class: 'time' }),
-    el('td', { 'data-label': 'Reason', class: 'what' }),
-    el('td', { 'data-label': 'Amount', class: 'num amount' }));
-}
-
-function updateAdjustment(row, adjustment) {
-  setText(row.querySelector('.time'), dateTime(adjustment.at));
-  setText(row.querySelector('.what'), adjustment.reason);
-  setText(row.querySelector('.amount'), money(adjustment.amount));
 }
 
 function createPayout() {
