@@ -9,14 +9,36 @@ Except in a case that leaves a header out (the `Authorization` of its signed-in 
 editing the case's headers makes schemathesis revalidate it, which counts the configured token
 as sent and the case as valid, so the header would go out after all. Such a case is refused
 before its key matters.
+
+One guard is for the interpreter, not the API: see `_parse_one_at_a_time`.
 """
 
+import ast
 import re
+import threading
 import uuid
 
 import schemathesis
 
 WELL_FORMED = re.compile(r"^[\x20-\x7E]{1,64}$")
+
+
+def _parse_one_at_a_time(parse):
+    """CPython 3.11 keeps the AST builder's recursion count in state its threads share, so two
+    `ast.parse` calls at once can fail with `SystemError: AST constructor recursion depth
+    mismatch` (python/cpython#106905). Hypothesis parses source to describe its lambdas, in each
+    of the run's workers (`workers = 2`): that failed a CI run on an operation whose requests all
+    passed. Parsing under one lock takes microseconds and leaves every check as it is."""
+    lock = threading.Lock()
+
+    def parse_locked(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+
+    return parse_locked
+
+
+ast.parse = _parse_one_at_a_time(ast.parse)
 
 
 def leaves_out_a_header(case):
