@@ -132,6 +132,8 @@ export TEMPORAL_CODEC_KEYS_DIR="${TEMPORAL_CODEC_KEYS_DIR:-$data/codec-keys}"
 # The Web UI decodes payloads through the API's codec server (--ui-codec-endpoint above), from
 # its own origin.
 export API_CODEC_CORS_ORIGINS="${API_CODEC_CORS_ORIGINS:-http://127.0.0.1:$TEMPORAL_UI_PORT,http://localhost:$TEMPORAL_UI_PORT}"
+# Where the operators' page links each delivery's workflow and the money runs.
+export API_TEMPORAL_UI_URL="${API_TEMPORAL_UI_URL:-http://127.0.0.1:$TEMPORAL_UI_PORT}"
 
 if $trace_viewer; then
   : >"$data/logs/phoenix.log"
@@ -167,8 +169,9 @@ cat <<MSG
 
 Delivery agency is running:
   API              http://127.0.0.1:$API_PORT   (OpenAPI: /openapi.json)
+  Pages            http://127.0.0.1:$API_PORT/restaurant  /rider  /ops (operators' control room)
   Demo accounts    r-1 r-2 (restaurants) rider-7 rider-8 (riders) ops-1 (operator); secret demo-<id>
-  Temporal Web UI  http://127.0.0.1:$TEMPORAL_UI_PORT (payloads decoded after an operator's sign-in at http://127.0.0.1:$API_PORT/codec)
+  Temporal Web UI  http://127.0.0.1:$TEMPORAL_UI_PORT (payloads decoded after an operator's sign-in at http://127.0.0.1:$API_PORT/ops)
   Temporal gRPC    127.0.0.1:$TEMPORAL_PORT
   Payment gRPC     127.0.0.1:$PAYMENT_PORT (mutual TLS, certificates in $PAYMENT_TLS_DIR)
   Metrics          http://127.0.0.1:$API_METRICS_PORT/metrics (API)  :$WORKER_METRICS_PORT (worker)  :$PAYMENT_METRICS_PORT (payment)

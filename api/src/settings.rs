@@ -134,6 +134,16 @@ pub struct Settings {
         value_parser = cors_origin
     )]
     pub codec_cors_origins: Vec<axum::http::HeaderValue>,
+    /// The Temporal Web UI's address, where the operators' page links each delivery's
+    /// workflow and the money runs; `off` for no links
+    #[arg(
+        long = "temporal-ui-url",
+        env = "API_TEMPORAL_UI_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8233",
+        value_parser = temporal_ui_url
+    )]
+    pub temporal_ui_url: TemporalUiUrl,
     #[command(flatten)]
     pub limits: crate::LimitSettings,
     #[command(flatten)]
@@ -209,6 +219,26 @@ pub struct IdentitySettings {
 }
 
 /// An origin as a browser sends it: `http(s)://host[:port]`, nothing after.
+/// The Temporal Web UI's base address, or none (`off`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemporalUiUrl(pub Option<String>);
+
+fn temporal_ui_url(url: &str) -> Result<TemporalUiUrl, String> {
+    if url == "off" {
+        return Ok(TemporalUiUrl(None));
+    }
+    let url = url.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.contains(['?', '#', ' ', '"']) => {
+            Ok(TemporalUiUrl(Some(url.to_owned())))
+        }
+        _ => Err(format!("{url:?} is not an http(s) address, nor `off`")),
+    }
+}
+
 fn cors_origin(origin: &str) -> Result<axum::http::HeaderValue, String> {
     let rest = origin
         .strip_prefix("http://")
@@ -301,6 +331,27 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(refused.variable.as_deref(), Some("API_CODEC_CORS_ORIGINS"));
+        assert_eq!(
+            settings.temporal_ui_url.0.as_deref(),
+            Some("http://127.0.0.1:8233")
+        );
+    }
+
+    #[test]
+    fn the_temporal_ui_address_is_an_http_address_or_off() {
+        let parse = |value: &str| {
+            config::try_parse_from::<Settings>(["delivery-api", "--temporal-ui-url", value])
+                .map(|s| s.temporal_ui_url.0)
+        };
+        assert_eq!(
+            parse("https://temporal.example.com/ui/")
+                .unwrap()
+                .as_deref(),
+            Some("https://temporal.example.com/ui")
+        );
+        assert_eq!(parse("off").unwrap(), None);
+        let refused = parse("javascript:alert(1)").unwrap_err();
+        assert_eq!(refused.variable.as_deref(), Some("API_TEMPORAL_UI_URL"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod access;
 mod bad_input;
 mod cancel;
 mod checker;
+mod control_room;
 mod dead_ends;
 mod delivery_list;
 mod deploy;

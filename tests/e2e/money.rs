@@ -165,6 +165,28 @@ async fn the_schedules_pay_each_rider_its_statement_and_bill_each_restaurant_its
         let paid = statement(rider).await;
         assert_eq!(paid["balance"], 0, "{paid}");
     }
+    // The control room lists the Schedules' latest runs, each a workflow of its Schedule.
+    let (status, runs) = operator.get("/ops/runs").await;
+    assert_eq!(status, 200, "{runs}");
+    for kind in ["payouts", "invoices"] {
+        let schedule = runs[kind]["scheduleId"].as_str().expect("scheduleId");
+        assert!(schedule.ends_with(kind), "{runs}");
+        let listed = runs[kind]["runs"].as_array().expect("runs");
+        assert!((1..=10).contains(&listed.len()), "{runs}");
+        for run in listed {
+            let id = run["workflowId"].as_str().expect("workflowId");
+            assert!(id.starts_with(&format!("{schedule}-")), "{run}");
+            assert!(run["startedAt"].is_string(), "{run}");
+        }
+    }
+    assert!(
+        runs["payouts"]["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|run| run["status"] == "Completed" && run["closedAt"].is_string()),
+        "{runs}"
+    );
 
     // The invoices Schedule bills each restaurant exactly its charged deliveries.
     for (restaurant, charged) in [

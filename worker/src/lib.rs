@@ -313,7 +313,6 @@ pub async fn run(
         schedules::ensure(
             &client,
             &format!("{prefix}{}", Role::Deliveries.queue_name()),
-            prefix,
             settings.payout_period,
             settings.invoice_period,
         )

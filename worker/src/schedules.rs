@@ -15,18 +15,8 @@ use temporalio_client::{
 use workflows::{
     InvoiceRunWorkflow, PayoutRunWorkflow,
     model::{MoneyRunInput, PeriodLength},
+    names,
 };
-
-/// The schedule ids (and the prefix of their runs' workflow ids), for a task-queue `prefix`
-/// (empty in a deployment, a test's own in tests).
-pub fn payouts_id(prefix: &str) -> String {
-    format!("{prefix}payouts")
-}
-
-/// See [`payouts_id`].
-pub fn invoices_id(prefix: &str) -> String {
-    format!("{prefix}invoices")
-}
 
 /// When a schedule of `period`s fires: at each period's end (UTC midnight, the first of the
 /// month, or every N seconds since the epoch).
@@ -51,17 +41,17 @@ fn spec(period: PeriodLength) -> ScheduleSpec {
     }
 }
 
-/// Makes (or updates) both schedules for the workflows on `task_queue`.
+/// Makes (or updates) both schedules for the workflows on `task_queue` (ids from
+/// [`names::payouts_schedule`] and [`names::invoices_schedule`]).
 pub async fn ensure(
     client: &Client,
     task_queue: &str,
-    prefix: &str,
     payouts: PeriodLength,
     invoices: PeriodLength,
 ) -> Result<(), ScheduleError> {
     let input = |period| MoneyRunInput { period };
-    let payout_id = payouts_id(prefix);
-    let invoice_id = invoices_id(prefix);
+    let payout_id = names::payouts_schedule(task_queue);
+    let invoice_id = names::invoices_schedule(task_queue);
     let runs = [
         (
             payout_id.clone(),

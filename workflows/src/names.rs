@@ -90,6 +90,18 @@ pub fn activity_queue(workflow_queue: &str, role: &str) -> String {
     }
 }
 
+/// The Temporal Schedule of the payout runs of the stack whose workflow queue is
+/// `workflow_queue` (`payouts`, or `t42-payouts` beside `t42-deliveries`); each run's workflow
+/// id is this id, a dash and its scheduled time.
+pub fn payouts_schedule(workflow_queue: &str) -> String {
+    activity_queue(workflow_queue, "payouts")
+}
+
+/// The Schedule of the invoice runs; see [`payouts_schedule`].
+pub fn invoices_schedule(workflow_queue: &str) -> String {
+    activity_queue(workflow_queue, "invoices")
+}
+
 /// The four queues of a stack whose workflow queue has `prefix` in front of it.
 pub fn queues(prefix: &str) -> [String; 4] {
     [
@@ -104,6 +116,12 @@ pub fn queues(prefix: &str) -> [String; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_schedules_follow_the_workflow_queue_prefix() {
+        assert_eq!(payouts_schedule("deliveries"), "payouts");
+        assert_eq!(invoices_schedule("t42-deliveries"), "t42-invoices");
+    }
 
     #[test]
     fn activity_queues_follow_the_workflow_queue_prefix() {

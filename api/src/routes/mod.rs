@@ -2,12 +2,13 @@
 //! its route are one entry here, so the OpenAPI document and the router cannot disagree.
 
 mod accounts;
+mod board;
 mod codec;
 mod deliveries;
 mod money;
 mod ops;
 mod payments;
-mod reports;
+pub(crate) mod reports;
 mod riders;
 mod tokens;
 
@@ -43,6 +44,8 @@ pub(crate) fn router(codec_origins: &[axum::http::HeaderValue]) -> OpenApiRouter
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::summary))
+        .routes(routes!(board::board))
+        .routes(routes!(board::runs))
         .routes(routes!(tokens::token))
         .routes(routes!(tokens::jwks))
         .routes(routes!(accounts::create_account, accounts::list_accounts))

@@ -96,9 +96,9 @@ const UNASSIGNED_LIMIT: u64 = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NeedsAttention {
-    delivery_id: String,
+    pub(super) delivery_id: String,
     /// What failed (the `Attention` search attribute).
-    reason: String,
+    pub(super) reason: String,
 }
 
 /// How many deliveries needing attention the summary lists.
@@ -129,14 +129,7 @@ pub(crate) async fn summary(
 ) -> Result<Json<OpsSummary>, ApiError> {
     caller.require(&[identity::Role::Operator])?;
     let grace = state.settings().drift_grace;
-    let listed = state.inner.readmodel.count_by_status().await?;
-    let mut delivery_list: BTreeMap<String, u64> = STATUSES
-        .iter()
-        .map(|s| (s.as_str().to_owned(), 0))
-        .collect();
-    for (status, count) in listed {
-        delivery_list.insert(status.as_str().to_owned(), count);
-    }
+    let delivery_list = listed_by_status(&state).await?;
     let mut temporal = BTreeMap::new();
     for status in STATUSES {
         let query = format!(
@@ -185,6 +178,19 @@ pub(crate) async fn summary(
     }))
 }
 
+/// Deliveries per status in the delivery list, every status named (0 when none).
+pub(super) async fn listed_by_status(state: &AppState) -> Result<BTreeMap<String, u64>, ApiError> {
+    let listed = state.inner.readmodel.count_by_status().await?;
+    let mut counts: BTreeMap<String, u64> = STATUSES
+        .iter()
+        .map(|s| (s.as_str().to_owned(), 0))
+        .collect();
+    for (status, count) in listed {
+        counts.insert(status.as_str().to_owned(), count);
+    }
+    Ok(counts)
+}
+
 /// The dispatch store's calls whose offers ran out.
 async fn unassigned_calls(state: &AppState) -> Result<Vec<UnassignedCall>, ApiError> {
     let calls = state
@@ -204,7 +210,7 @@ async fn unassigned_calls(state: &AppState) -> Result<Vec<UnassignedCall>, ApiEr
 }
 
 /// The running deliveries whose `Attention` is set.
-async fn needing_attention(state: &AppState) -> Result<Vec<NeedsAttention>, ApiError> {
+pub(super) async fn needing_attention(state: &AppState) -> Result<Vec<NeedsAttention>, ApiError> {
     let query = format!(
         "{DELIVERY_WORKFLOWS} AND ExecutionStatus = 'Running' AND {}",
         names::NEEDS_ATTENTION
@@ -286,7 +292,7 @@ async fn disagreements(
     Ok(drifted)
 }
 
-fn unavailable_temporal(e: impl std::fmt::Display) -> ApiError {
+pub(super) fn unavailable_temporal(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %e, "visibility query failed");
     ApiError::Unavailable("temporal")
 }

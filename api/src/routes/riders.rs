@@ -186,7 +186,7 @@ pub(crate) async fn open_calls(
     };
     let for_rider = zones.as_ref().map(|_| (&rider_id, Utc::now()));
     let calls = readmodel.open_calls(OPEN_CALLS_LIMIT, for_rider).await?;
-    let restaurants = restaurants_of(&state, &calls).await?;
+    let restaurants = restaurants_of(&state, calls.iter().map(|c| &c.call.restaurant_id)).await?;
     let cards = calls
         .into_iter()
         .filter_map(|open| {
@@ -229,14 +229,14 @@ fn commission(cost: Cost, profile: &RestaurantProfile) -> i64 {
     cost.won() * i64::from(profile.commission_bps.bps()) / 10_000
 }
 
-/// The name and profile of each restaurant with a call in `calls` (deleted ones left out).
-async fn restaurants_of(
+/// The name and profile of each restaurant of `restaurants`, by id (deleted ones left out).
+pub(super) async fn restaurants_of<'a>(
     state: &AppState,
-    calls: &[OpenCall],
+    restaurants: impl IntoIterator<Item = &'a RestaurantId>,
 ) -> Result<HashMap<String, (Text, RestaurantProfile)>, ApiError> {
-    let mut ids: Vec<AccountId> = calls
-        .iter()
-        .map(|c| c.call.restaurant_id.clone().into())
+    let mut ids: Vec<AccountId> = restaurants
+        .into_iter()
+        .map(|id| id.clone().into())
         .collect();
     ids.sort();
     ids.dedup();
