@@ -4,10 +4,18 @@
 //! tokio's blocking pool, never on an async worker thread, and only at sign-in: tokens exist so
 //! that a request never hashes.
 
-use std::{fmt, sync::OnceLock};
+use std::{
+    fmt,
+    num::NonZeroUsize,
+    sync::{
+        LazyLock, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use tokio::sync::Semaphore;
 
 /// Bytes of OS randomness in a generated secret: 256 bits, twice the contract's minimum.
 const SECRET_BYTES: usize = 32;
@@ -85,12 +93,68 @@ pub enum SecretError {
     Task(String),
 }
 
-/// Hashes `secret` with Argon2id and the crate's default parameters, on the blocking pool.
-pub(crate) async fn hash(secret: &Secret) -> Result<SecretHash, SecretError> {
-    let secret = secret.clone();
-    tokio::task::spawn_blocking(move || hash_blocking(&secret))
+/// Where Argon2 runs: on the blocking pool, at most once per core at a time. Each run holds
+/// 19 MiB (the default `m`) while it lasts; a burst of sign-ins spread over the blocking pool
+/// (up to 512 threads) would hold that much per request at once, memory the allocator then
+/// keeps (the API reached 2 GB signing in 150 accounts). Queued, a burst takes the same CPU
+/// time, and memory stays at a few runs' worth.
+struct Hashing {
+    slots: usize,
+    permits: Semaphore,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+static HASHING: LazyLock<Hashing> = LazyLock::new(|| {
+    let slots = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    Hashing {
+        slots,
+        permits: Semaphore::new(slots),
+        running: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    }
+});
+
+impl Hashing {
+    /// Runs `work` once a slot is free. The slot goes with the work, so a caller that gives up
+    /// waiting (a client gone) does not free it before the work ends.
+    async fn run<T: Send + 'static>(
+        &'static self,
+        work: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
+    ) -> Result<T, SecretError> {
+        let slot = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| SecretError::Task(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            let done = work();
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            done
+        })
         .await
         .map_err(|e| SecretError::Task(e.to_string()))?
+    }
+
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// The most runs there were at once.
+    #[cfg(test)]
+    fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// Hashes `secret` with Argon2id and the crate's default parameters (see [`Hashing`]).
+pub(crate) async fn hash(secret: &Secret) -> Result<SecretHash, SecretError> {
+    let secret = secret.clone();
+    HASHING.run(move || hash_blocking(&secret)).await
 }
 
 fn hash_blocking(secret: &Secret) -> Result<SecretHash, SecretError> {
@@ -101,12 +165,12 @@ fn hash_blocking(secret: &Secret) -> Result<SecretHash, SecretError> {
     Ok(SecretHash(phc.to_string()))
 }
 
-/// Whether `secret` matches `hash`, checked on the blocking pool. With no hash (an unknown,
+/// Whether `secret` matches `hash` (checked where [`Hashing`] says). With no hash (an unknown,
 /// deleted or external account) a dummy hash is checked instead and the answer is `false`, so
 /// the time taken does not tell whether the account exists.
 pub(crate) async fn verify(secret: &Secret, hash: Option<SecretHash>) -> Result<bool, SecretError> {
     let secret = secret.clone();
-    tokio::task::spawn_blocking(move || {
+    HASHING.run(move || {
         // Overlong input is refused before Argon2 sees it, after the same dummy work.
         let usable = secret.expose().len() <= MAX_SECRET_LEN;
         match hash {
@@ -119,7 +183,6 @@ pub(crate) async fn verify(secret: &Secret, hash: Option<SecretHash>) -> Result<
         }
     })
     .await
-    .map_err(|e| SecretError::Task(e.to_string()))?
 }
 
 fn verify_blocking(secret: &Secret, phc: &str) -> bool {
@@ -157,6 +220,31 @@ mod tests {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
             "not URL-safe"
+        );
+    }
+
+    /// 150 people signing in at once must not run 150 Argon2 computations of 19 MiB each
+    /// side by side (the API's memory reached 2 GB that way): they queue for the cores.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn argon2_runs_at_most_once_per_core_whatever_the_burst() {
+        let stored = hash(&Secret::new("right")).await.unwrap();
+        let checks: Vec<_> = (0..24)
+            .map(|i| {
+                let stored = stored.clone();
+                tokio::spawn(async move {
+                    let tried = Secret::new(if i % 2 == 0 { "right" } else { "wrong" });
+                    verify(&tried, Some(stored)).await.unwrap()
+                })
+            })
+            .collect();
+        for (i, check) in checks.into_iter().enumerate() {
+            assert_eq!(check.await.unwrap(), i % 2 == 0);
+        }
+        let peak = HASHING.peak();
+        assert!(
+            (1..=HASHING.slots()).contains(&peak),
+            "{peak} Argon2 runs at once, {} allowed",
+            HASHING.slots()
         );
     }
 
