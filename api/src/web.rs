@@ -1,6 +1,7 @@
-//! The web pages served beside the API: the restaurant console (`GET /restaurant`), the rider
-//! app (`GET /rider`), an operator's codec session for the Temporal UI (`GET /codec`) and
-//! Swagger UI (`GET /docs`) over the API's own `/openapi.json`.
+//! The web pages served beside the API: an index (`GET /`), the restaurant console
+//! (`GET /restaurant`), the rider app (`GET /rider`), the operators' control room (`GET /ops`,
+//! which also opens the codec session the Temporal UI decodes payloads with) and Swagger UI
+//! (`GET /docs`) over the API's own `/openapi.json`.
 //!
 //! The pages are plain HTML, CSS and a little JavaScript from `api/web/`, compiled into the
 //! binary with `include_str!`: nothing comes from a CDN or is downloaded at run time, and a
@@ -23,12 +24,13 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
     frame-ancestors 'none'";
 
 /// Path, content type and body of every page and asset.
-const FILES: [(&str, &str, &str); 8] = [
+const FILES: [(&str, &str, &str); 9] = [
+    // Someone who opens the bare address lands on a page, not on a JSON 404.
+    ("/", HTML, include_str!("../web/index.html")),
     ("/restaurant", HTML, include_str!("../web/restaurant.html")),
     ("/rider", HTML, include_str!("../web/rider.html")),
-    // An operator's codec session for the Temporal UI (see `routes::codec`).
-    ("/codec", HTML, include_str!("../web/codec.html")),
-    ("/web/codec.js", JS, include_str!("../web/codec.js")),
+    ("/ops", HTML, include_str!("../web/ops.html")),
+    ("/web/ops.js", JS, include_str!("../web/ops.js")),
     ("/web/app.css", CSS, include_str!("../web/app.css")),
     ("/web/common.js", JS, include_str!("../web/common.js")),
     (
@@ -52,9 +54,10 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     // Swagger UI reads the document `/openapi.json` already serves instead of mounting a
     // second copy of it; `validator_url("none")` keeps it from calling swagger.io.
     let docs = SwaggerUi::new("/docs").config(Config::from("/openapi.json").validator_url("none"));
-    // Someone who opens the bare address lands on a page, not on a JSON 404.
-    let home = get(|| async { axum::response::Redirect::to("/restaurant") });
-    pages.route("/", home).merge(docs)
+    // The codec session has no page of its own any more: signing in to the control room opens
+    // it. `/codec/decode` and the other codec routes are the API's (`routes::codec`).
+    let codec = get(|| async { axum::response::Redirect::to("/ops") });
+    pages.route("/codec", codec).merge(docs)
 }
 
 fn file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -80,12 +83,25 @@ mod tests {
 
     #[tokio::test]
     async fn the_bare_address_leads_to_the_pages() {
+        let (status, content_type, index) = get("/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type.as_deref(), Some(HTML));
+        for page in ["/restaurant", "/rider", "/ops"] {
+            assert!(
+                index.contains(&format!("href=\"{page}\"")),
+                "no link to {page}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_old_codec_page_leads_to_the_control_room() {
         let response = router::<()>()
-            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .oneshot(Request::get("/codec").body(Body::empty()).unwrap())
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert_eq!(response.headers()[header::LOCATION], "/restaurant");
+        assert_eq!(response.headers()[header::LOCATION], "/ops");
     }
 
     async fn get(path: &str) -> (StatusCode, Option<String>, String) {

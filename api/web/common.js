@@ -1,6 +1,6 @@
-// Helpers shared by the restaurant console and the rider app: calling the API (signed in,
-// with a timeout), the sign-in form and the session of the tab, whether the server is
-// reachable, live polling, and the DOM.
+// Helpers shared by the restaurant console, the rider app and the control room: calling the
+// API (signed in, with a timeout), the sign-in form and the session of the tab, whether the
+// server is reachable, live polling, and the DOM.
 // Every piece of data reaches the page as text (textContent, setAttribute), never as markup.
 
 /** How long a request may take before the page gives up on it and shows it is offline. */
@@ -128,6 +128,14 @@ export async function api(method, path, body, options = {}) {
   return { ok: response.ok, status: response.status, data };
 }
 
+/** A fresh `Idempotency-Key`: a request that got no definite answer is retried with the same
+ * key, so that the API does it once. */
+export function idempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // crypto.randomUUID needs a secure context; getRandomValues does not.
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 /**
  * Downloads a file of the API (a statement or an invoice as CSV) and saves it on the device.
  * A plain link would not do: the API wants the bearer token, which only a request made here
@@ -172,6 +180,7 @@ const ROLE_NOUN = { restaurant: 'restaurant', rider: 'rider', operator: 'operato
 const ROLE_PAGE = {
   restaurant: { name: 'the restaurant console', path: '/restaurant' },
   rider: { name: 'the rider app', path: '/rider' },
+  operator: { name: 'the control room', path: '/ops' },
 };
 const SIGN_IN_FIELDS = { username: 'account-id', password: 'secret' };
 

@@ -18,9 +18,9 @@
 // and catches up when shown.
 
 import {
-  api, busyButton, clearFieldErrors, clock, createAdjustment, dateTime, download, el, failureLabel, listRows, money, nextCursor, notify,
-  onConnectionChange, periodText, poll, reconcile, refreshActions, sentence, setText, setUpSignIn, updateAdjustment, showFieldError,
-  showFieldErrors, utcDay,
+  api, busyButton, clearFieldErrors, clock, createAdjustment, dateTime, download, el, failureLabel, idempotencyKey, listRows, money,
+  nextCursor, notify, onConnectionChange, periodText, poll, reconcile, refreshActions, sentence, setText, setUpSignIn,
+  updateAdjustment, showFieldError, showFieldErrors, utcDay,
 } from '/web/common.js';
 
 const POLL_MS = 1000;
@@ -367,7 +367,7 @@ async function callRider() {
     return;
   }
   const request = JSON.stringify(body);
-  const key = pendingCall && pendingCall.request === request ? pendingCall.key : newKey();
+  const key = pendingCall && pendingCall.request === request ? pendingCall.key : idempotencyKey();
   const button = $('call-button');
   const gen = generation;
   busyButton(button, true, 'Calling…');
@@ -642,12 +642,6 @@ $('invoice-close').addEventListener('click', () => {
   const row = [...$('invoices').tBodies[0].children].find((r) => r.dataset.key === number);
   if (row) row.querySelector('.view').focus();
 });
-
-function newKey() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  // crypto.randomUUID needs a secure context; getRandomValues does not.
-  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 onConnectionChange(() => refreshActions($('console')));
 setUpSignIn({ role: 'restaurant', onSignedIn: open, onSignedOut: close });

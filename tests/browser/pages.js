@@ -1,4 +1,4 @@
-// What a user does on the two pages, as the tests say it.
+// What a user does on the pages, as the tests say it.
 
 import { API, markLoaded, secretOf } from './lib.js';
 
@@ -59,4 +59,24 @@ export function myDelivery(page, deliveryId) {
 
 export function message(page) {
   return page.locator('#message');
+}
+
+/** Opens the control room signed in as `operatorId` (the demo operator unless told). The
+ * fields are found by id: the page has other labels that mention an account id or a secret. */
+export async function openControlRoom(page, operatorId = 'ops-1', secret = secretOf(operatorId)) {
+  await signInToControlRoom(page, operatorId, secret);
+  await page.locator('#console').waitFor();
+  await markLoaded(page);
+}
+
+/** Fills the control room's sign-in form and submits it; does not wait for the outcome. */
+export async function signInToControlRoom(page, id, secret) {
+  if (new URL(page.url(), API).pathname !== '/ops') await page.goto(API + '/ops');
+  await page.locator('#account-id').fill(id);
+  await page.locator('#secret').fill(secret);
+  await page.locator('#signin-button').click();
+}
+
+export function boardRow(page, deliveryId) {
+  return page.locator(`#board tbody tr[data-key="${deliveryId}"]`);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Browser tests of the web pages (/restaurant, /rider, /docs): starts the stack with the
-# README's run command on free ports (as tests/walkthrough.sh does; it creates the demo
-# accounts the tests sign in with, secret demo-<id>), runs the Node tests in
+# Browser tests of the web pages (the index /, the restaurant console /restaurant, the rider app
+# /rider, the operators' control room /ops with axe-core's WCAG 2 A/AA checks, and /docs): starts
+# the stack with the README's run command on free ports (as tests/walkthrough.sh does; it
+# creates the demo accounts the tests sign in with, secret demo-<id>), runs the Node tests in
 # Debian's Chromium against it with API_URL set, then stops the stack with SIGTERM, as Ctrl-C
 # would. Exits non-zero when a test fails or the stack does not start or stop cleanly.
 #

@@ -173,8 +173,13 @@ test('the bare address leads to the pages', { timeout: 30_000 }, async () => {
     const page = await session.page(DESKTOP);
     const response = await page.goto(API + '/');
     assert.equal(response.status(), 200);
-    assert.equal(new URL(page.url()).pathname, '/restaurant');
+    assert.equal(new URL(page.url()).pathname, '/');
+    for (const [name, path] of [['Restaurant console', '/restaurant'], ['Rider app', '/rider'], ['Control room', '/ops']]) {
+      assert.equal(await page.getByRole('link', { name }).getAttribute('href'), path);
+    }
+    await page.getByRole('link', { name: 'Control room' }).click();
     await page.locator('#signin-form').waitFor();
+    assert.equal(new URL(page.url()).pathname, '/ops');
   } finally {
     await session.close();
   }
