@@ -84,6 +84,16 @@ impl Projections {
         if let Some(metrics) = &self.metrics {
             metrics.attention.with_label_values(&[&notice.step]).inc();
         }
+        // Readers of the delivery see it too. Best effort like the rest of the report: the
+        // step that failed may be this very database.
+        if let Some(since) = notice.since
+            && let Err(e) = self
+                .store
+                .flag_attention(&notice.delivery_id, &notice.reason, since)
+                .await
+        {
+            tracing::warn!(error = %e, "the stored view does not show the decision awaited");
+        }
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use domain::{
 use identity::Profile;
 use serde::{Deserialize, Serialize};
 use temporalio_client::{
-    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
+    WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
     WorkflowUpdateWithStartOptions,
     errors::{WorkflowInteractionError, WorkflowStartError, WorkflowUpdateWithStartError},
 };
@@ -425,6 +425,7 @@ async fn started_with(
 /// Where a delivery's view came from, when not from its workflow (the `x-delivery-source`
 /// header says so).
 pub(crate) enum Source {
+    /// The workflow's own view: as it stored it, or its answer to a query.
     Workflow,
     /// The delivery list, with the payment service's status.
     DeliveryList,
@@ -442,18 +443,89 @@ impl Source {
     }
 }
 
-/// The live view of a delivery: its workflow's answer, or when no worker answers in time,
-/// the delivery list and the payment service.
+/// The view of a delivery: the one its workflow last stored beside the delivery list (one
+/// read by id), else its workflow's answer, else when no worker answers in time the delivery
+/// list and the payment service.
+///
+/// The stored view is current: the workflow stores it in the same workflow task as every
+/// change a request makes (an update is answered only once that task completed), so a caller
+/// reads its own writes; what changes without a request is stored too (the end of a
+/// delivery) or derived on reading (overdue, a decision awaited). Asking the workflow
+/// instead would replay an evicted delivery on the worker that serves pickups, for every
+/// read. Only a call being offered to riders one at a time asks its workflow: its offers
+/// move on timers and declines the list does not follow.
 pub(crate) async fn view(
     state: &AppState,
     delivery_id: &DeliveryId,
 ) -> Result<(Source, DeliveryView), ApiError> {
+    match state.inner.readmodel.stored_view(delivery_id).await {
+        Ok(Some(stored)) if !offering(&stored.view) => {
+            return Ok((Source::Workflow, stored.at(chrono::Utc::now())));
+        }
+        Ok(_) => {}
+        // The workflow can still answer.
+        Err(e) => tracing::warn!(error = %e, "stored view unreadable"),
+    }
     let handle = temporal::handle(state, delivery_id);
     match temporal::query(&handle, state.settings().query_timeout).await {
         Ok(view) => Ok((Source::Workflow, view)),
         Err(temporal::QueryFailure::NotFound) => fallback(state, delivery_id, false).await,
         Err(temporal::QueryFailure::Unanswered) => fallback(state, delivery_id, true).await,
     }
+}
+
+/// A pickup the stored state already answers, without its workflow: `Ok(Some(view))` for the
+/// holder's repeat (the delivery as it is), `Err` (`409`) for a call not open yet, picked up
+/// by another rider or ended, `Ok(None)` when the workflow decides (an open or assigned call).
+///
+/// The refusals are the workflow's own (see `DeliveryState::can_pick_up`), read from the view
+/// it stored when it last changed. Asking the workflow instead costs a workflow task, and a
+/// replay when the worker no longer caches the delivery, for every refusal: riders who keep
+/// trying a call whose fee is still registering (payment slow, the stack behind) would then
+/// load the worker the most exactly when it is behind.
+pub(crate) async fn pickup_decided_by_state(
+    state: &AppState,
+    delivery_id: &DeliveryId,
+    rider_id: &domain::RiderId,
+) -> Result<Option<DeliveryView>, ApiError> {
+    let readmodel = &state.inner.readmodel;
+    let stored = match readmodel.stored_view(delivery_id).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::warn!(error = %e, "stored view unreadable");
+            return Ok(None);
+        }
+    };
+    let Some(stored) = stored else {
+        // Nothing stored: the fee is still registering (the call is written when it is
+        // registered), unless the delivery predates stored views or is not known at all.
+        if readmodel.delivery(delivery_id).await?.is_some() {
+            return Ok(None);
+        }
+        let handle = temporal::handle(state, delivery_id);
+        return match temporal::execution_status(&handle).await? {
+            Some(WorkflowExecutionStatus::Running) => Err(ApiError::Conflict(
+                "the call is not open yet: its payment is still being registered".into(),
+            )),
+            _ => Ok(None),
+        };
+    };
+    let view = stored.at(chrono::Utc::now());
+    let holder = view.rider_id.as_ref() == Some(rider_id);
+    match view.status {
+        DeliveryStatus::Called | DeliveryStatus::Assigned => Ok(None),
+        DeliveryStatus::Picked | DeliveryStatus::Completed if holder => Ok(Some(view)),
+        DeliveryStatus::Picked | DeliveryStatus::Completed => Err(ApiError::Conflict(
+            "another rider already picked this delivery up".into(),
+        )),
+        DeliveryStatus::Failed => Err(ApiError::Conflict("the delivery failed".into())),
+        DeliveryStatus::Cancelled => Err(ApiError::Conflict("the delivery was cancelled".into())),
+    }
+}
+
+/// A call still offered to riders one at a time (see [`view`]).
+fn offering(view: &DeliveryView) -> bool {
+    view.status == DeliveryStatus::Called && view.dispatch.mode == DispatchMode::Offer
 }
 
 async fn fallback(

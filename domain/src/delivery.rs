@@ -248,11 +248,41 @@ pub struct Projection {
     pub row: DeliveryRow,
     /// Position of this state in the delivery's history; higher is newer.
     pub seq: i64,
+    /// The whole view at this state, kept beside the row so that reading a delivery never
+    /// asks its workflow (absent from writes made before views were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<Box<StoredView>>,
 }
 
 impl Projection {
     pub fn new(row: DeliveryRow, seq: i64) -> Self {
-        Self { row, seq }
+        Self {
+            row,
+            seq,
+            view: None,
+        }
+    }
+}
+
+/// A delivery's view as its workflow last wrote it, with what changes later without a write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredView {
+    pub view: DeliveryView,
+    /// When the delivery becomes overdue if it is still held then (the workflow flags it on
+    /// a timer without writing the list): set while it is picked up and not yet overdue.
+    #[serde(default)]
+    pub overdue_at: Option<DateTime<Utc>>,
+}
+
+impl StoredView {
+    /// The view as of `now`.
+    pub fn at(self, now: DateTime<Utc>) -> DeliveryView {
+        let mut view = self.view;
+        if view.status == DeliveryStatus::Picked && self.overdue_at.is_some_and(|due| now >= due) {
+            view.overdue = true;
+        }
+        view
     }
 }
 
@@ -485,7 +515,7 @@ mod tests {
 
     #[test]
     fn a_projection_is_its_row_plus_seq_and_round_trips() {
-        let projection = Projection { row: row(), seq: 3 };
+        let projection = Projection::new(row(), 3);
         let json = serde_json::to_value(&projection).unwrap();
         assert_eq!(json["deliveryId"], "d-1");
         assert_eq!(json["seq"], 3);
@@ -493,6 +523,28 @@ mod tests {
             serde_json::from_value::<Projection>(json).unwrap(),
             projection
         );
+    }
+
+    #[test]
+    fn a_stored_view_turns_overdue_when_its_time_comes_and_only_while_picked_up() {
+        let due: DateTime<Utc> = "2027-01-15T10:00:00Z".parse().unwrap();
+        let stored = |status| {
+            let mut view = DeliveryView::pending(call());
+            view.status = status;
+            StoredView {
+                view,
+                overdue_at: Some(due),
+            }
+        };
+        let before = due - chrono::Duration::seconds(1);
+        assert!(!stored(DeliveryStatus::Picked).at(before).overdue);
+        assert!(stored(DeliveryStatus::Picked).at(due).overdue);
+        assert!(!stored(DeliveryStatus::Completed).at(due).overdue);
+        let never = StoredView {
+            overdue_at: None,
+            ..stored(DeliveryStatus::Picked)
+        };
+        assert!(!never.at(due).overdue);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use delivery::{
     Assignment, Attention, Call, CallReach, DeliveryFailure, DeliveryRow, DeliveryStatus,
     DeliveryView, DispatchSummary, FailureMoney, FailureReason, OpenCall, ParseFailureReasonError,
     ParseStatusError, PaymentStatus, PaymentSummary, PendingOffer, Projection, Resolution,
-    Timeline,
+    StoredView, Timeline,
 };
 pub use id::{
     AccountId, CustomerId, DeliveryId, ID_PATTERN, InvalidId, RestaurantId, RiderId, Zone,

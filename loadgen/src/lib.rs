@@ -22,6 +22,7 @@
 mod accounts;
 pub mod ceiling;
 pub mod park;
+pub mod reads;
 mod settings;
 pub mod soak;
 
@@ -202,9 +203,34 @@ impl Recorder {
 /// Runs `plan` over the HTTP API, measuring the processes in `watch` (name, pid) as it goes;
 /// first (not measured) makes and signs in the accounts it acts as.
 pub async fn run(plan: &Plan, watch: &[(String, u32)]) -> anyhow::Result<Report> {
+    run_reading(plan, None, watch).await
+}
+
+/// [`run`], with `reads` going on meanwhile (see [`reads`]): their pool is listed after the
+/// sign-in, before the measured part.
+pub async fn run_reading(
+    plan: &Plan,
+    reads: Option<reads::Reads>,
+    watch: &[(String, u32)],
+) -> anyhow::Result<Report> {
     let http = http_client()?;
     let signed_in = sign_in(&http, plan).await?;
-    Ok(over_http(plan, watch, &http, signed_in, Patience::Measure).await?)
+    let reader = match reads {
+        Some(r) => {
+            let restaurants: Vec<String> = (0..plan.deliveries.min(RESTAURANTS))
+                .map(restaurant_of)
+                .collect();
+            let pool = reads::pool(&http, &plan.api, &signed_in, &restaurants, r.pool).await?;
+            let api = Arc::new(plan.api.clone());
+            Some(reads::Reader::start(http.clone(), api, pool, r.per_second))
+        }
+        None => None,
+    };
+    let mut report = over_http(plan, watch, &http, signed_in, Patience::Measure).await?;
+    if let Some(reader) = reader {
+        reader.finish(&mut report).await?;
+    }
+    Ok(report)
 }
 
 /// The restaurant of delivery `i` of a run.
@@ -275,6 +301,22 @@ enum Patience {
     /// when the stack falls behind), until the delivery's deadline. The
     /// call carries an `Idempotency-Key`, so a call sent again never makes a second delivery.
     Persist,
+}
+
+impl Patience {
+    /// The pause after `pause` while a delivery polls for something to happen (its call to
+    /// open, its payment to settle): half as long again, up to 200 ms in a measurement (the
+    /// figures are accurate to it) and a second in a soak, as often as the rider app polls.
+    /// Faster polling in a soak is a retry storm once the stack falls behind: thousands of
+    /// waiting deliveries each asking five times a second (1.4 million requests answered 409
+    /// or 503 in a 10-minute soak) take the CPU the stack needs to catch up.
+    fn next_poll(self, pause: Duration) -> Duration {
+        let longest = match self {
+            Patience::Measure => Duration::from_millis(200),
+            Patience::Persist => Duration::from_secs(1),
+        };
+        (pause * 3 / 2).min(longest)
+    }
 }
 
 /// One delivery's way through the API: the client, the tokens, where it records, and how it
@@ -479,10 +521,7 @@ impl Flow<'_> {
                     // Not open yet (payment still registering): retry.
                     409 if step == "pickup" => {
                         tokio::time::sleep(pause).await;
-                        if self.patience == Patience::Persist {
-                            // While payment is down this can take seconds: back off.
-                            pause = (pause * 3 / 2).min(Duration::from_millis(200));
-                        }
+                        pause = self.patience.next_poll(pause);
                     }
                     // No worker answered (only under `Measure`: `send` retried it otherwise).
                     503 => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -491,9 +530,9 @@ impl Flow<'_> {
             }
         }
         self.reached("delivered", &id);
-        // Backing off from 20 ms to 200 ms: finer polling would measure the load generator (its
-        // reads cost the API and the payment service CPU the server then lacks) more than the
-        // system; the settle time is accurate to the current pause.
+        // Backing off (see `Patience::next_poll`): finer polling would measure the load
+        // generator (its reads cost the API and the payment service CPU the server then lacks)
+        // more than the system; the settle time is accurate to the current pause.
         let mut pause = Duration::from_millis(20);
         loop {
             let payment = self.get("payment", &format!("{api}/payments/{id}")).await?;
@@ -508,7 +547,7 @@ impl Flow<'_> {
                 }
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 3 / 2).min(Duration::from_millis(200));
+            pause = self.patience.next_poll(pause);
         }
     }
 
@@ -758,5 +797,34 @@ impl std::fmt::Display for Report {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pauses a polling delivery takes, from the first 20 ms: the `n`th and the longest.
+    fn polls(patience: Patience, n: usize) -> Vec<Duration> {
+        std::iter::successors(Some(Duration::from_millis(20)), |&p| {
+            Some(patience.next_poll(p))
+        })
+        .take(n)
+        .collect()
+    }
+
+    #[test]
+    fn a_soak_polls_no_more_than_once_a_second_once_it_has_waited() {
+        let pauses = polls(Patience::Persist, 30);
+        assert_eq!(pauses.last(), Some(&Duration::from_secs(1)));
+        assert!(pauses.iter().all(|p| *p <= Duration::from_secs(1)));
+        // Still quick at first: a call usually opens within tens of milliseconds.
+        assert!(pauses[..3].iter().all(|p| *p < Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn a_measurement_polls_at_least_five_times_a_second() {
+        let pauses = polls(Patience::Measure, 30);
+        assert_eq!(pauses.last(), Some(&Duration::from_millis(200)));
     }
 }

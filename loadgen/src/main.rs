@@ -3,6 +3,11 @@
 //! `loadgen [--api URL] [--operator ID --operator-secret SECRET] [--deliveries N]
 //!          [--concurrency C | --rate R] [--json FILE] [--ceiling | --ceiling-only]
 //!          [--temporal ADDRESS]`
+//! `--reads R [--read-pool N]` reads deliveries meanwhile: `GET /deliveries/{id}` at R a
+//! second, each as its restaurant, drawn at random from the N (default 10,000) newest
+//! deliveries of the run's restaurants, listed before the measured part (make them with an
+//! earlier run); the report gains step `read` (answers 200), and other answers count as errors.
+//!
 //! `loadgen --park N [--park-concurrency C] [--probe K] [--park-settle SECONDS] [--api URL]
 //!          [--operator ID --operator-secret SECRET] [--json FILE]`
 //!
@@ -47,7 +52,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use loadgen::{Command, Credentials, Load, Plan, Settings, ceiling, park::ParkPlan, soak};
+use loadgen::{
+    Command, Credentials, Load, Plan, Settings, ceiling, park::ParkPlan, reads::Reads, soak,
+};
 
 /// Which runs to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,10 +133,14 @@ async fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("ceiling run against Temporal at {}", server.address))
     };
+    let reads = settings.reads.map(|per_second| Reads {
+        per_second,
+        pool: settings.read_pool,
+    });
     let report = match runs {
-        Runs::Http => loadgen::run(&plan, &stack).await?,
+        Runs::Http => loadgen::run_reading(&plan, reads, &stack).await?,
         Runs::HttpThenCeiling => {
-            let ours = loadgen::run(&plan, &stack).await?;
+            let ours = loadgen::run_reading(&plan, reads, &stack).await?;
             ours.with_ceiling(measure_ceiling().await?)
         }
         Runs::CeilingOnly => measure_ceiling().await?,

@@ -76,6 +76,21 @@ pub struct Settings {
     pub ceiling_only: bool,
     #[command(flatten)]
     pub temporal: TemporalSettings,
+    /// Meanwhile read deliveries (`GET /deliveries/{id}`, each as its restaurant) at R a
+    /// second, drawn from the deliveries the run's restaurants already have (see --read-pool);
+    /// reported as step `read`
+    #[arg(long, env = "LOADGEN_READS", value_name = "R", value_parser = positive_rate)]
+    pub reads: Option<f64>,
+    /// How many existing deliveries --reads draws from, listed before the measured part
+    /// (make them first with a run of as many deliveries)
+    #[arg(
+        long = "read-pool",
+        env = "LOADGEN_READ_POOL",
+        value_name = "N",
+        default_value_t = 10_000,
+        requires = "reads"
+    )]
+    pub read_pool: usize,
     /// Park N calls nobody picks up and compare probe deliveries before and after (measures
     /// on its own: not with --ceiling)
     #[arg(long, env = "LOADGEN_PARK", value_name = "N", conflicts_with_all = ["ceiling", "ceiling_only"])]

@@ -394,10 +394,10 @@ fn kill_order(parts: &[Part], seed: u64, turns: usize) -> Vec<Part> {
 
 /// A small seeded generator (SplitMix64): the kill order only needs to be varied and
 /// repeatable from its seed.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -406,7 +406,7 @@ impl SplitMix64 {
     }
 
     /// A number below `n` (> 0).
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }

@@ -36,10 +36,12 @@ use sea_orm::{
     QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use entity::{delivery_list, open_calls};
+use entity::{delivery_list, delivery_views, open_calls};
 use migration::Migrator;
 
-pub use domain::{DeliveryId, DeliveryRow, DeliveryStatus, OpenCall, Projection, RiderId};
+pub use domain::{
+    DeliveryId, DeliveryRow, DeliveryStatus, OpenCall, Projection, RiderId, StoredView,
+};
 pub use idempotency::IdempotencyRecord;
 pub use riders::{Reservation, RiderDispatch};
 pub use types::{Applied, InvalidCursor, ListCursor, ListFilter, ListPage};
@@ -211,8 +213,48 @@ impl ReadModel {
             return Ok(Applied::Stale);
         }
         riders::reconcile(&txn, &p.row).await?;
+        store_view(&txn, p).await?;
         txn.commit().await?;
         Ok(Applied::Written)
+    }
+
+    /// The delivery `id`'s view as its workflow last wrote it (with an operator decision it
+    /// waits for since), or `None` when none is kept: nothing projected yet, or the last
+    /// write came from a worker that kept no view.
+    pub async fn stored_view(&self, id: &DeliveryId) -> Result<Option<StoredView>, ReadModelError> {
+        let Some(m) = delivery_views::Entity::find_by_id(id.as_str())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut stored: StoredView = serde_json::from_str(&m.view)
+            .map_err(|e| ReadModelError::Corrupt(format!("view of delivery {id}: {e}")))?;
+        if let (Some(reason), Some(since)) = (m.attention_reason, m.attention_since) {
+            stored
+                .view
+                .attention
+                .get_or_insert(domain::Attention { reason, since });
+        }
+        Ok(Some(stored))
+    }
+
+    /// Shows on the stored view of `id` that its workflow waits for an operator's decision
+    /// (the workflow then writes nothing until decided); its next write clears it.
+    pub async fn flag_attention(
+        &self,
+        id: &DeliveryId,
+        reason: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(), ReadModelError> {
+        use delivery_views::Column;
+        delivery_views::Entity::update_many()
+            .col_expr(Column::AttentionReason, Expr::value(reason))
+            .col_expr(Column::AttentionSince, Expr::value(since))
+            .filter(Column::DeliveryId.eq(id.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// The delivery `id`, or `None` if nothing was projected for it yet.
@@ -466,4 +508,42 @@ impl ReadModel {
     pub async fn ping(&self) -> Result<(), ReadModelError> {
         Ok(self.db.ping().await?)
     }
+}
+
+/// Keeps `p`'s view beside its row (in `p`'s transaction, after its row won): a write without
+/// a view (a worker from before views were kept) removes the older view, so a reader never
+/// takes it for the current one.
+async fn store_view(
+    txn: &sea_orm::DatabaseTransaction,
+    p: &Projection,
+) -> Result<(), ReadModelError> {
+    use delivery_views::Column;
+    let id = p.row.call.delivery_id.as_str();
+    let Some(view) = &p.view else {
+        delivery_views::Entity::delete_by_id(id).exec(txn).await?;
+        return Ok(());
+    };
+    let json = serde_json::to_string(view)
+        .map_err(|e| ReadModelError::Corrupt(format!("view of delivery {id}: {e}")))?;
+    let row = delivery_views::ActiveModel {
+        delivery_id: Set(id.to_owned()),
+        seq: Set(p.seq),
+        view: Set(json),
+        attention_reason: Set(None),
+        attention_since: Set(None),
+    };
+    delivery_views::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(Column::DeliveryId)
+                .update_columns([
+                    Column::Seq,
+                    Column::View,
+                    Column::AttentionReason,
+                    Column::AttentionSince,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
 }

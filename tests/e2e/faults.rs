@@ -468,8 +468,8 @@ async fn duplicated_and_reordered_projection_writes_leave_the_newest_state() {
         .await
         .expect("open the list");
     let (_, row) = restaurant.get(&format!("/delivery-list/{id}")).await;
-    let stale = |status: DeliveryStatus, seq: i64| Projection {
-        row: readmodel::DeliveryRow {
+    let stale = |status: DeliveryStatus, seq: i64| {
+        let row = readmodel::DeliveryRow {
             call: domain::Call {
                 delivery_id: id.parse().unwrap(),
                 restaurant_id: "r-proj".parse().unwrap(),
@@ -481,8 +481,8 @@ async fn duplicated_and_reordered_projection_writes_leave_the_newest_state() {
             settled: None,
             failure_reason: None,
             updated_at: chrono::Utc::now(),
-        },
-        seq,
+        };
+        Projection::new(row, seq)
     };
     let writes = [
         stale(DeliveryStatus::Picked, 2),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use e2e::{Stack, StackOptions};
-use loadgen::{Credentials, Load, Plan, ceiling, park::ParkPlan};
+use loadgen::{Credentials, Load, Plan, ceiling, park::ParkPlan, reads::Reads};
 
 /// A stack with the operator account loadgen signs in as, and that account's credentials.
 async fn stack_with_operator() -> (Stack, Credentials) {
@@ -58,6 +58,27 @@ async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
             .all(|r| r["status"] == "Completed" && r["riderId"] == "load-rider-0"),
         "{rows:?}"
     );
+
+    // Reads beside the load, drawn from the deliveries the runs above made.
+    let plan = Plan {
+        api: stack.api_client.base.clone(),
+        deliveries: 4,
+        load: Load::Rate(4.0),
+        timeout: Duration::from_secs(60),
+        operator: operator.clone(),
+    };
+    let reads = Reads {
+        per_second: 20.0,
+        pool: 100,
+    };
+    let report = loadgen::run_reading(&plan, Some(reads), &me)
+        .await
+        .expect("load run with reads");
+    assert_eq!(report.completed, 4, "{report}");
+    assert!(report.errors.is_empty(), "{report}");
+    let read = report.latency_ms["read"].count;
+    assert!(read >= 10, "about a second at 20/s: {report}");
+    assert_eq!(report.answers.get("read 200"), Some(&read), "{report}");
 
     // Without the operator's secret, nothing runs.
     let plan = Plan {

@@ -22,5 +22,6 @@ mod observability;
 mod offers;
 mod operations;
 mod payment_faults;
+mod reads;
 mod replay;
 mod versioning;

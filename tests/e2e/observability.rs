@@ -314,17 +314,15 @@ async fn the_ops_summary_counts_both_sides_and_names_a_delivery_the_list_got_wro
         .await
         .expect("read row")
         .expect("listed");
-    list.project(&readmodel::Projection {
-        row: readmodel::DeliveryRow {
-            status: readmodel::DeliveryStatus::Cancelled,
-            rider_id: None,
-            settled: None,
-            ..row
-        },
-        seq: 1_000,
-    })
-    .await
-    .expect("write the wrong row");
+    let wrong = readmodel::DeliveryRow {
+        status: readmodel::DeliveryStatus::Cancelled,
+        rider_id: None,
+        settled: None,
+        ..row
+    };
+    list.project(&readmodel::Projection::new(wrong, 1_000))
+        .await
+        .expect("write the wrong row");
 
     let (status, summary) = operator.get("/ops/summary").await;
     assert_eq!(status, 200, "{summary}");

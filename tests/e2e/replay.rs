@@ -6,11 +6,12 @@
 //! Re-record after an intended, patched change with
 //! `RECORD_HISTORIES=1 cargo test -p e2e --test e2e replay::`.
 //!
-//! Payloads are encrypted (`codec`): the current histories (`encrypted-{path}.json`) were
-//! recorded with the suite's committed test key (`tests/codec-keys/`), which the replayer
-//! decrypts them with; those recorded before encryption (`{path}.json`, `v3-{path}.json`) are
-//! plaintext and replay through the same codec, which passes plaintext through, as a deployed
-//! worker does with executions started before encryption was turned on.
+//! Payloads are encrypted (`codec`): the current histories (`encrypted-{path}.json`) and the
+//! previous release's (`v4-{path}.json`) were recorded with the suite's committed test key
+//! (`tests/codec-keys/`), which the replayer decrypts them with; those the previous release
+//! recorded before encryption (`{path}.json`) are plaintext and replay through the same codec,
+//! which passes plaintext through, as a deployed worker does with executions started before
+//! encryption was turned on.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -24,9 +25,10 @@ use workflows::{DeliveryWorkflow, InvoiceRunWorkflow, PayoutRunWorkflow, names};
 
 use crate::encryption::readable_anywhere;
 
-/// The paths whose histories are committed, for the current version, encrypted
-/// (`encrypted-{path}.json`) and from before encryption (`{path}.json`), and for the previous
-/// release (`v3-{path}.json`: its patch marker is not deprecated yet).
+/// The paths whose histories are committed, for the current version (`encrypted-{path}.json`)
+/// and for the previous release (v4: `v4-{path}.json`, and `{path}.json` from before
+/// encryption), whose executions carry the deprecated marker of a patch the current version
+/// no longer asks for.
 const PATHS: [&str; 5] = [
     "happy",
     "cancel",
@@ -35,8 +37,8 @@ const PATHS: [&str; 5] = [
     "payment-fallback",
 ];
 
-/// The paths of dispatch v2, committed as recorded (encrypted) only: no earlier release had
-/// them.
+/// The paths of dispatch v2, committed for the current version and the previous release
+/// (`v4-`) only: no earlier release had them.
 const DISPATCH_PATHS: [&str; 6] = [
     "reassign-called",
     "reassign-picked",
@@ -67,7 +69,9 @@ fn histories_dir() -> PathBuf {
 }
 
 /// The prefixes of the committed histories' file names (see [`PATHS`]).
-const VERSIONS: [&str; 3] = ["encrypted-", "", "v3-"];
+const VERSIONS: [&str; 3] = ["encrypted-", "", PREVIOUS_RELEASE];
+/// The prefix of the previous release's histories (see [`PATHS`] and [`DISPATCH_PATHS`]).
+const PREVIOUS_RELEASE: &str = "v4-";
 /// What fresh histories are recorded as: encrypted, since every process encrypts.
 const RECORDED_AS: &str = "encrypted-";
 
@@ -102,8 +106,8 @@ async fn replay(name: &str, history: WorkflowHistory) {
     }
 }
 
-/// Every committed history: the current paths (`{path}.json`) and those of the previous
-/// release still running in production (`v3-{path}.json`).
+/// Every committed history: the current paths and those of the previous release still
+/// running in production (see [`PATHS`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_histories_of_every_path_and_version_replay_on_the_current_workflow() {
     let mut files: Vec<_> = std::fs::read_dir(histories_dir())
@@ -122,8 +126,12 @@ async fn committed_histories_of_every_path_and_version_replay_on_the_current_wor
             );
         }
     }
-    for name in DISPATCH_PATHS.into_iter().chain(MONEY_PATHS) {
-        let expected = histories_dir().join(format!("{RECORDED_AS}{name}.json"));
+    let dispatch = DISPATCH_PATHS
+        .into_iter()
+        .flat_map(|name| [RECORDED_AS, PREVIOUS_RELEASE].map(|prefix| format!("{prefix}{name}")));
+    let money = MONEY_PATHS.map(|name| format!("{RECORDED_AS}{name}"));
+    for name in dispatch.chain(money) {
+        let expected = histories_dir().join(format!("{name}.json"));
         assert!(
             files.contains(&expected),
             "missing committed history {}",

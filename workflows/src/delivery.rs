@@ -26,7 +26,9 @@
 //! payment call half-way, and the compensations still run.
 //!
 //! Versions: the first two (every step a remote activity) were never released and are
-//! retired; see [`PATCH_LOCAL_EFFECTS`] for the marker the current version still records.
+//! retired; the third made every step local behind the patch `local-payment-and-projection`,
+//! the fourth recorded it as deprecated, and this one no longer asks for it (the executions of
+//! the fourth still replay: Temporal skips a deprecated patch's marker nobody asks for).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -56,12 +58,6 @@ use crate::{
     state::DeliveryState,
 };
 
-/// The marker of the release that made every step local. Executions started on that release
-/// carry it (not deprecated), so the workflow still asks for it, now as a deprecated patch:
-/// step one of Temporal's two-step removal. Once no running execution carries the
-/// non-deprecated marker (the retention period after that release), the call itself goes.
-pub const PATCH_LOCAL_EFFECTS: &str = "local-payment-and-projection";
-
 /// Default time a call stays open for riders.
 pub const DEFAULT_PICKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// Default time from pickup until the delivery is flagged overdue.
@@ -89,7 +85,6 @@ impl DeliveryWorkflow {
 
     #[run(name = "DeliveryWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DeliveryView> {
-        ctx.deprecate_patch(PATCH_LOCAL_EFFECTS);
         let budget = ctx
             .state(|w| w.state.input().retry_budget_secs)
             .map_or(DEFAULT_RETRY_BUDGET, Duration::from_secs);
@@ -782,6 +777,7 @@ async fn ask_operator(ctx: &Ctx, step: &str, reason: String) -> Resolution {
         delivery_id: ctx.state(|w| w.state.input().call.delivery_id.clone()),
         step: step.to_owned(),
         reason,
+        since: Some(since),
     };
     // Telling is best effort: the decision is awaited either way.
     let _ = ctx

@@ -10,8 +10,8 @@ pub use domain::{
     AccountId, Assignment, Attention, Call, CallReach, CommissionBps, Cost, CustomerId,
     DeliveryFailure, DeliveryId, DeliveryRow, DeliveryStatus, DeliveryView, DispatchMode,
     DispatchSummary, FailureMoney, FailureReason, OpenCall, PaymentStatus, PaymentSummary,
-    PendingOffer, Period, PeriodLength, Projection, Resolution, RestaurantId, RiderId, Text,
-    Timeline, Zone,
+    PendingOffer, Period, PeriodLength, Projection, Resolution, RestaurantId, RiderId, StoredView,
+    Text, Timeline, Zone,
 };
 
 /// Workflow input: what a restaurant asked for, plus optional deadline overrides.
@@ -148,6 +148,9 @@ pub struct AttentionNotice {
     /// The step that failed, e.g. `settle payment`.
     pub step: String,
     pub reason: String,
+    /// Since when it waits (left out by workflows from before views were kept).
+    #[serde(default)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// An update sent while no worker polls is kept by the server and delivered when a worker

@@ -4,13 +4,15 @@
 //! reaches history), then applies the transition. A transition only advances from its expected
 //! previous state, so a duplicate or late signal changes nothing.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 use crate::model::{
     AccountId, Assignment, Attention, DeclineRequest, DeliveryFailure, DeliveryInput, DeliveryRow,
     DeliveryStatus, DeliveryView, DispatchMode, DispatchSummary, FailRequest, FailureReason,
     OfferInput, OfferPlan, OpenCall, PaymentStatus, PaymentSummary, PendingOffer, Projection,
-    ReassignRequest, Rejection, Resolution, ResolveRequest, RiderId, Timeline,
+    ReassignRequest, Rejection, Resolution, ResolveRequest, RiderId, StoredView, Timeline,
 };
 
 /// Accepted updates one delivery may take. Its life needs a handful (pickup, complete or
@@ -214,7 +216,25 @@ impl DeliveryState {
                 updated_at,
             },
             seq: self.seq,
+            view: Some(Box::new(StoredView {
+                view: self.view(),
+                overdue_at: self.overdue_at(),
+            })),
         }
+    }
+
+    /// When a delivery picked up and not yet overdue becomes overdue: its pickup plus the
+    /// completion deadline (the deadline's timer counts from the pickup, as here).
+    fn overdue_at(&self) -> Option<DateTime<Utc>> {
+        if self.status != DeliveryStatus::Picked || self.overdue {
+            return None;
+        }
+        let deadline = self.input.completion_deadline_secs.map_or(
+            crate::delivery::DEFAULT_COMPLETION_DEADLINE,
+            Duration::from_secs,
+        );
+        let picked_at = self.timeline.picked_at?;
+        Some(picked_at + chrono::Duration::from_std(deadline).ok()?)
     }
 
     /// Whether `rider_id` may pick the delivery up: anyone while the call is open to all (the

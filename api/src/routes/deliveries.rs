@@ -171,11 +171,12 @@ pub(crate) async fn create_delivery(
     Ok((status, location, Json(view)).into_response())
 }
 
-/// The live state of a delivery.
+/// The live state of a delivery, as its workflow last stored it (a read of the read database:
+/// it shows the caller's own changes at once and needs no worker).
 #[utoipa::path(get, path = "/deliveries/{delivery_id}", tag = "restaurants",
     params(("delivery_id" = DeliveryId, Path)),
     responses(
-        (status = 200, description = "live state from the workflow, or the delivery list when no worker answers", body = DeliveryView),
+        (status = 200, description = "the delivery's state as its workflow stored it; the delivery list's row (`x-delivery-source: delivery-list`) or the start request (`x-delivery-source: workflow-start`) when none is stored and no worker answers", body = DeliveryView),
         (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
         (status = 404, description = "unknown delivery, or not one the caller may see", body = ErrorBody),
         (status = 503, description = "Temporal unreachable", body = ErrorBody),
@@ -246,6 +247,9 @@ pub(crate) async fn pickup_delivery(
     OptionalJsonBody(RiderBody {}): OptionalJsonBody<RiderBody>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     let rider_id = caller.rider_id()?;
+    if let Some(view) = service::pickup_decided_by_state(&state, &delivery_id, &rider_id).await? {
+        return Ok(Json(view));
+    }
     riders::reserve(&state, &delivery_id, &rider_id, Taker::Rider).await?;
     let picked =
         |s: DeliveryStatus| matches!(s, DeliveryStatus::Picked | DeliveryStatus::Completed);

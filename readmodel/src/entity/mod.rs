@@ -6,6 +6,7 @@
 #![allow(unreachable_pub)]
 
 pub(crate) mod delivery_list;
+pub(crate) mod delivery_views;
 pub(crate) mod idempotency_keys;
 pub(crate) mod open_calls;
 pub(crate) mod rider_assignments;

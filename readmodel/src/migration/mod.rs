@@ -7,6 +7,7 @@ mod m20261123_000002_create_open_calls;
 mod m20261130_000001_create_idempotency_keys;
 mod m20261201_000001_create_rider_dispatch;
 mod m20261202_000001_add_call_offers;
+mod m20261203_000001_create_delivery_views;
 
 /// Applies the read model's migrations in order.
 pub(crate) struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_create_idempotency_keys::Migration),
             Box::new(m20261201_000001_create_rider_dispatch::Migration),
             Box::new(m20261202_000001_add_call_offers::Migration),
+            Box::new(m20261203_000001_create_delivery_views::Migration),
         ]
     }
 }
