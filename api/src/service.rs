@@ -474,52 +474,39 @@ pub(crate) async fn view(
     }
 }
 
-/// A pickup the stored state already answers, without its workflow: `Ok(Some(view))` for the
-/// holder's repeat (the delivery as it is), `Err` (`409`) for a call not open yet, picked up
-/// by another rider or ended, `Ok(None)` when the workflow decides (an open or assigned call).
+/// Refuses (`409`) a pickup of a call whose fee is still registering without asking its
+/// workflow: nothing is stored for the delivery yet (the call is written with its view once
+/// the fee is registered) while Temporal runs it. `Ok(())` when the workflow decides.
 ///
-/// The refusals are the workflow's own (see `DeliveryState::can_pick_up`), read from the view
-/// it stored when it last changed. Asking the workflow instead costs a workflow task, and a
-/// replay when the worker no longer caches the delivery, for every refusal: riders who keep
-/// trying a call whose fee is still registering (payment slow, the stack behind) would then
-/// load the worker the most exactly when it is behind.
-pub(crate) async fn pickup_decided_by_state(
+/// Asking the workflow costs a workflow task, and a replay when the worker no longer caches
+/// the delivery, for every refusal: riders who keep trying a call whose fee is still
+/// registering (payment slow, the stack behind) would load the worker the most exactly when
+/// it is behind. Only the absence of a stored view is trusted here: a view can be a step
+/// ahead of its workflow after a worker died mid-task (its steps ran, the task was lost and
+/// is retried), so any other answer stays the workflow's.
+pub(crate) async fn refuse_pickup_before_registration(
     state: &AppState,
     delivery_id: &DeliveryId,
-    rider_id: &domain::RiderId,
-) -> Result<Option<DeliveryView>, ApiError> {
+) -> Result<(), ApiError> {
     let readmodel = &state.inner.readmodel;
-    let stored = match readmodel.stored_view(delivery_id).await {
-        Ok(stored) => stored,
+    match readmodel.stored_view(delivery_id).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return Ok(()),
         Err(e) => {
             tracing::warn!(error = %e, "stored view unreadable");
-            return Ok(None);
+            return Ok(());
         }
-    };
-    let Some(stored) = stored else {
-        // Nothing stored: the fee is still registering (the call is written when it is
-        // registered), unless the delivery predates stored views or is not known at all.
-        if readmodel.delivery(delivery_id).await?.is_some() {
-            return Ok(None);
-        }
-        let handle = temporal::handle(state, delivery_id);
-        return match temporal::execution_status(&handle).await? {
-            Some(WorkflowExecutionStatus::Running) => Err(ApiError::Conflict(
-                "the call is not open yet: its payment is still being registered".into(),
-            )),
-            _ => Ok(None),
-        };
-    };
-    let view = stored.at(chrono::Utc::now());
-    let holder = view.rider_id.as_ref() == Some(rider_id);
-    match view.status {
-        DeliveryStatus::Called | DeliveryStatus::Assigned => Ok(None),
-        DeliveryStatus::Picked | DeliveryStatus::Completed if holder => Ok(Some(view)),
-        DeliveryStatus::Picked | DeliveryStatus::Completed => Err(ApiError::Conflict(
-            "another rider already picked this delivery up".into(),
+    }
+    // A delivery from before views were kept has its row only.
+    if readmodel.delivery(delivery_id).await?.is_some() {
+        return Ok(());
+    }
+    let handle = temporal::handle(state, delivery_id);
+    match temporal::execution_status(&handle).await? {
+        Some(WorkflowExecutionStatus::Running) => Err(ApiError::Conflict(
+            "the call is not open yet: its payment is still being registered".into(),
         )),
-        DeliveryStatus::Failed => Err(ApiError::Conflict("the delivery failed".into())),
-        DeliveryStatus::Cancelled => Err(ApiError::Conflict("the delivery was cancelled".into())),
+        _ => Ok(()),
     }
 }
 

@@ -247,9 +247,7 @@ pub(crate) async fn pickup_delivery(
     OptionalJsonBody(RiderBody {}): OptionalJsonBody<RiderBody>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     let rider_id = caller.rider_id()?;
-    if let Some(view) = service::pickup_decided_by_state(&state, &delivery_id, &rider_id).await? {
-        return Ok(Json(view));
-    }
+    service::refuse_pickup_before_registration(&state, &delivery_id).await?;
     riders::reserve(&state, &delivery_id, &rider_id, Taker::Rider).await?;
     let picked =
         |s: DeliveryStatus| matches!(s, DeliveryStatus::Picked | DeliveryStatus::Completed);
