@@ -13,7 +13,12 @@ use std::{
 use anyhow::Context as _;
 use serde_json::Value;
 
-use crate::{Recorder, Report, accounts::SignedIn, percentiles, soak::SplitMix64};
+use crate::{
+    Recorder, Report,
+    accounts::SignedIn,
+    percentiles,
+    soak::{SplitMix64, clock_seed},
+};
 
 /// Reads to make while a run's deliveries go on.
 #[derive(Debug, Clone, Copy)]
@@ -97,10 +102,7 @@ impl Reader {
             if pool.is_empty() {
                 return recorder;
             }
-            let seed = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64);
-            let mut rng = SplitMix64(seed);
+            let mut rng = SplitMix64(clock_seed());
             let mut ticks =
                 tokio::time::interval(Duration::from_secs_f64(1.0 / per_second.max(0.001)));
             let mut reads = tokio::task::JoinSet::new();

@@ -98,11 +98,7 @@ impl SoakPlan {
         } else {
             codec.clone()
         };
-        let seed = soak.seed.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-        });
+        let seed = soak.seed.unwrap_or_else(clock_seed);
         Self {
             api: settings.api.clone(),
             operator: Credentials::new(settings.operator.clone(), settings.operator_secret.clone()),
@@ -392,8 +388,15 @@ fn kill_order(parts: &[Part], seed: u64, turns: usize) -> Vec<Part> {
     order
 }
 
-/// A small seeded generator (SplitMix64): the kill order only needs to be varied and
-/// repeatable from its seed.
+/// A seed from the clock, for runs not asked to repeat one.
+pub(crate) fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A small seeded generator (SplitMix64): the kill order (and the reads' targets) only need
+/// to be varied and repeatable from its seed.
 pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {

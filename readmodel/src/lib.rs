@@ -527,7 +527,6 @@ async fn store_view(
         .map_err(|e| ReadModelError::Corrupt(format!("view of delivery {id}: {e}")))?;
     let row = delivery_views::ActiveModel {
         delivery_id: Set(id.to_owned()),
-        seq: Set(p.seq),
         view: Set(json),
         attention_reason: Set(None),
         attention_since: Set(None),
@@ -536,7 +535,6 @@ async fn store_view(
         .on_conflict(
             OnConflict::column(Column::DeliveryId)
                 .update_columns([
-                    Column::Seq,
                     Column::View,
                     Column::AttentionReason,
                     Column::AttentionSince,

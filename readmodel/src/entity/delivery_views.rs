@@ -7,8 +7,6 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub delivery_id: String,
-    /// The `seq` of the projection that wrote `view`, as in the delivery list.
-    pub seq: i64,
     /// [`domain::StoredView`] as JSON.
     #[sea_orm(column_type = "Text")]
     pub view: String,

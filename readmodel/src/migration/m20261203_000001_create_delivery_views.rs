@@ -11,7 +11,6 @@ pub(crate) struct Migration;
 enum DeliveryViews {
     Table,
     DeliveryId,
-    Seq,
     View,
     AttentionReason,
     AttentionSince,
@@ -31,7 +30,6 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(DeliveryViews::Seq).big_integer().not_null())
                     // JSON text: read whole by id, never queried into.
                     .col(ColumnDef::new(DeliveryViews::View).text().not_null())
                     .col(ColumnDef::new(DeliveryViews::AttentionReason).text().null())
