@@ -401,10 +401,12 @@ async fn offer_call(ctx: &Ctx, saga: &mut Saga) -> Result<(), Resolution> {
         return Ok(());
     }
     let at = now(ctx);
+    let history_length = ctx.history_length();
     let (call, row, broadcast) = ctx.state_mut(|w| {
         w.state.called(at);
         let broadcast = w.state.input().offers.is_none();
-        (w.state.open_call(), w.state.next_projection(at), broadcast)
+        let row = w.state.next_projection(history_length, at);
+        (w.state.open_call(), row, broadcast)
     });
     // Withdrawing is idempotent, so it undoes an offer that failed half-way too.
     saga.undo_with(Compensation::WithdrawCall);
@@ -954,7 +956,8 @@ impl Saga {
 /// Writes the current state to the delivery list with the next sequence number.
 async fn project(ctx: &Ctx, saga: &Saga) -> Result<(), Resolution> {
     let at = now(ctx);
-    let row = ctx.state_mut(|w| w.state.next_projection(at));
+    let history_length = ctx.history_length();
+    let row = ctx.state_mut(|w| w.state.next_projection(history_length, at));
     let write = async || {
         saga.step(
             ctx,

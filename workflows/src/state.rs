@@ -74,9 +74,13 @@ pub struct DeliveryState {
     decision: Option<Resolution>,
     /// Accepted updates so far (see [`MAX_UPDATES`]).
     updates: u32,
-    /// Sequence number of the last delivery-list write.
-    seq: i64,
+    /// Delivery-list writes so far: orders the writes of one workflow task (see
+    /// [`DeliveryState::next_projection`]).
+    writes: i64,
 }
+
+/// Bits of a projection's sequence number that count the writes within one workflow task.
+const WRITES_BITS: u32 = 20;
 
 impl DeliveryState {
     /// A fresh call: `Called`, payment not yet confirmed.
@@ -97,7 +101,7 @@ impl DeliveryState {
             attention: None,
             decision: None,
             updates: 0,
-            seq: 0,
+            writes: 0,
         }
     }
 
@@ -203,9 +207,21 @@ impl DeliveryState {
         self.updates = self.updates.saturating_add(1);
     }
 
-    /// The next delivery-list write: the current row with a fresh sequence number.
-    pub fn next_projection(&mut self, updated_at: DateTime<Utc>) -> Projection {
-        self.seq += 1;
+    /// The next delivery-list write: the current row with a sequence number that orders it
+    /// after every write made before, including one made by a task that was then lost.
+    ///
+    /// A worker that dies in the middle of a workflow task may already have written that
+    /// task's row; the task runs again elsewhere, and a count of writes alone would give its
+    /// write the same number as the lost one, which the list then ignored as stale (a phantom
+    /// row, a step ahead of the workflow). The history's length at the task (`history_length`,
+    /// the same on replay) grows with every retry of a task, so it leads the number; the count
+    /// orders the writes within one task.
+    pub fn next_projection(
+        &mut self,
+        history_length: u32,
+        updated_at: DateTime<Utc>,
+    ) -> Projection {
+        self.writes += 1;
         Projection {
             row: DeliveryRow {
                 call: self.input.call.clone(),
@@ -215,7 +231,7 @@ impl DeliveryState {
                 failure_reason: self.failure.as_ref().map(|f| f.reason),
                 updated_at,
             },
-            seq: self.seq,
+            seq: (i64::from(history_length) << WRITES_BITS) + self.writes,
             view: Some(Box::new(StoredView {
                 view: self.view(),
                 overdue_at: self.overdue_at(),
@@ -996,12 +1012,31 @@ mod tests {
     #[test]
     fn projection_sequence_numbers_increase_with_every_write() {
         let mut s = open();
-        let a = s.next_projection(DateTime::UNIX_EPOCH);
+        let a = s.next_projection(3, DateTime::UNIX_EPOCH);
         s.pick_up(&rider("rider-1"), T).unwrap();
-        let b = s.next_projection(DateTime::UNIX_EPOCH);
-        assert!(b.seq > a.seq);
+        let b = s.next_projection(3, DateTime::UNIX_EPOCH);
+        assert!(b.seq > a.seq, "within one task");
+        let c = s.next_projection(12, DateTime::UNIX_EPOCH);
+        assert!(c.seq > b.seq, "in a later task");
         assert_eq!(b.row.status, DeliveryStatus::Picked);
         assert_eq!(b.row.rider_id, Some(rider("rider-1")));
+    }
+
+    /// A task that wrote its row and was then lost with its worker runs again later in the
+    /// history: the retry's write outranks the lost one even though the count of writes
+    /// before it is the same (before, both got the same number and the retry was ignored).
+    #[test]
+    fn a_retried_tasks_write_outranks_the_lost_tasks_write() {
+        let mut lost = open();
+        let mut retried = open();
+        lost.pick_up(&rider("rider-1"), T).unwrap();
+        let phantom = lost.next_projection(12, DateTime::UNIX_EPOCH);
+        // The retry starts after the lost task's timeout, scheduling and start events.
+        retried.pick_up(&rider("rider-2"), T).unwrap();
+        let real = retried.next_projection(15, DateTime::UNIX_EPOCH);
+        assert!(real.seq > phantom.seq);
+        // Rows written by the counting scheme of earlier releases (1, 2, 3, ...) are older.
+        assert!(phantom.seq > 1_000);
     }
 
     #[test]
@@ -1062,7 +1097,7 @@ mod tests {
         );
         assert_eq!(view.timeline.failed_at, Some(later));
         assert_eq!(
-            s.next_projection(T).row.failure_reason,
+            s.next_projection(3, T).row.failure_reason,
             Some(FailureReason::CustomerUnreachable)
         );
         // A failed delivery can no longer be completed; repeating the failure changes nothing.
