@@ -16,6 +16,8 @@ use anyhow::{Context, bail};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
+use crate::{Dispatch, OFFER_ZONE};
+
 /// Accounts made and signed in at once: each costs the API a slow (Argon2) hash and a check.
 const SETUP_CONCURRENCY: usize = 8;
 
@@ -38,27 +40,38 @@ impl Credentials {
     }
 }
 
+/// A restaurant a run calls as, and how it dispatches.
+pub(crate) struct Restaurant {
+    pub(crate) id: String,
+    pub(crate) dispatch: Dispatch,
+}
+
 /// The role of an account a run acts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
-    Restaurant,
+    Restaurant(Dispatch),
     Rider,
 }
 
 impl Role {
     fn name(self) -> &'static str {
         match self {
-            Role::Restaurant => "restaurant",
+            Role::Restaurant(_) => "restaurant",
             Role::Rider => "rider",
         }
     }
 
-    /// `POST /accounts` for a new account `id` of this role.
+    /// `POST /accounts` for a new account `id` of this role. Riders work in every zone.
     fn new_account(self, id: &str) -> Value {
         match self {
-            Role::Restaurant => json!({
+            Role::Restaurant(Dispatch::Broadcast) => json!({
                 "role": "restaurant", "id": id, "name": format!("Load restaurant {id}"),
                 "zone": "gangnam", "pickupAddress": "Seoul, Gangnam-gu, Teheran-ro 101",
+            }),
+            Role::Restaurant(Dispatch::Offer) => json!({
+                "role": "restaurant", "id": id, "name": format!("Load restaurant {id}"),
+                "zone": OFFER_ZONE, "pickupAddress": "Seoul, Gangnam-gu, Teheran-ro 101",
+                "dispatchMode": "offer",
             }),
             Role::Rider => json!({"role": "rider", "id": id, "name": format!("Load rider {id}")}),
         }
@@ -75,10 +88,13 @@ pub(crate) struct SignedIn {
 impl SignedIn {
     /// The token of account `id`, which [`sign_in`] was given.
     pub(crate) fn token(&self, id: &str) -> Arc<str> {
-        self.tokens
-            .get(id)
-            .cloned()
+        self.get(id)
             .unwrap_or_else(|| panic!("account {id} was not signed in before the run"))
+    }
+
+    /// The token of account `id`, if [`sign_in`] was given it.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<str>> {
+        self.tokens.get(id).cloned()
     }
 }
 
@@ -88,7 +104,7 @@ pub(crate) async fn sign_in(
     http: &reqwest::Client,
     api: &str,
     operator: &Credentials,
-    restaurants: impl IntoIterator<Item = String>,
+    restaurants: impl IntoIterator<Item = Restaurant>,
     riders: impl IntoIterator<Item = String>,
 ) -> anyhow::Result<SignedIn> {
     let operator_token: Arc<str> = token(http, api, operator)
@@ -102,7 +118,7 @@ pub(crate) async fn sign_in(
         .into();
     let accounts: BTreeMap<String, Role> = restaurants
         .into_iter()
-        .map(|id| (id, Role::Restaurant))
+        .map(|r| (r.id, Role::Restaurant(r.dispatch)))
         .chain(riders.into_iter().map(|id| (id, Role::Rider)))
         .collect();
     let total = accounts.len();
@@ -128,7 +144,8 @@ pub(crate) async fn sign_in(
 }
 
 /// A secret of account `id` of `role`: the new account's, or, when the id exists with that
-/// role, a freshly rotated one (which ends the account's other sessions).
+/// role, a freshly rotated one (which ends the account's other sessions). An existing
+/// restaurant is set to the dispatch mode the run wants first.
 async fn account(
     http: &reqwest::Client,
     api: &str,
@@ -162,6 +179,21 @@ async fn account(
             existing["role"],
             role.name()
         );
+    }
+    if let Role::Restaurant(dispatch) = role {
+        let mode = match dispatch {
+            Dispatch::Broadcast => "broadcast",
+            Dispatch::Offer => "offer",
+        };
+        let (status, patched) = send(|| {
+            http.patch(format!("{api}/accounts/{id}"))
+                .bearer_auth(operator)
+                .json(&json!({ "dispatchMode": mode }))
+        })
+        .await?;
+        if status != 200 {
+            bail!("set the dispatch mode of account {id}: {status} {patched}");
+        }
     }
     let (status, rotated) = send(|| {
         http.post(format!("{api}/accounts/{id}/secret"))

@@ -8,6 +8,10 @@
 //! as and each signs in; restaurants call and read their deliveries, riders pick up and
 //! complete. That setup is not part of the measured time.
 //!
+//! With [`Dispatch::Offer`] the restaurants (`load-offer-<i % 50>`, in a zone of their own)
+//! offer each call to one rider at a time: a delivery waits for its offer, and the rider it
+//! names accepts, picks up and completes.
+//!
 //! [`park`] parks many calls that nobody picks up and measures what they cost: resident
 //! memory, and a new delivery's latency beside the idle stack's.
 //!
@@ -48,12 +52,27 @@ pub enum Load {
     Rate(f64),
 }
 
+/// How the run's restaurants dispatch their calls (their `dispatchMode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dispatch {
+    /// Every rider sees the call; delivery `i`'s rider picks it up.
+    #[default]
+    Broadcast,
+    /// The workflow offers the call to one rider at a time; the rider it names accepts.
+    Offer,
+}
+
+/// The zone of the restaurants in offer mode: no demo rider works there (their offers would
+/// wait out their timeout), while the run's riders work in every zone.
+const OFFER_ZONE: &str = "loadgen";
+
 /// One run's parameters.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub api: String,
     pub deliveries: usize,
     pub load: Load,
+    pub dispatch: Dispatch,
     /// How long one delivery may take end to end before it counts as an error.
     pub timeout: Duration,
     /// The operator account that makes and signs in the run's restaurants and riders (the
@@ -218,7 +237,7 @@ pub async fn run_reading(
     let reader = match reads {
         Some(r) => {
             let restaurants: Vec<String> = (0..plan.deliveries.min(RESTAURANTS))
-                .map(restaurant_of)
+                .map(|i| restaurant_of(i, plan.dispatch))
                 .collect();
             let pool = reads::pool(&http, &plan.api, &signed_in, &restaurants, r.pool).await?;
             let api = Arc::new(plan.api.clone());
@@ -233,19 +252,31 @@ pub async fn run_reading(
     Ok(report)
 }
 
-/// The restaurant of delivery `i` of a run.
-fn restaurant_of(i: usize) -> String {
-    format!("load-{}", i % RESTAURANTS)
+/// The restaurant of delivery `i` of a run dispatching as `dispatch`.
+fn restaurant_of(i: usize, dispatch: Dispatch) -> String {
+    match dispatch {
+        Dispatch::Broadcast => format!("load-{}", i % RESTAURANTS),
+        Dispatch::Offer => format!("load-offer-{}", i % RESTAURANTS),
+    }
 }
 
-/// Makes and signs in the restaurants and riders `plan`'s deliveries act as.
+/// Makes and signs in the restaurants and riders `plan`'s deliveries act as. In offer mode
+/// every rider of [`RIDERS`]: an offer may go to any of them (earlier runs made them all).
 async fn sign_in(http: &reqwest::Client, plan: &Plan) -> anyhow::Result<accounts::SignedIn> {
+    let riders = match plan.dispatch {
+        Dispatch::Broadcast => plan.deliveries,
+        Dispatch::Offer => RIDERS,
+    };
+    let restaurants = (0..plan.deliveries).map(|i| accounts::Restaurant {
+        id: restaurant_of(i, plan.dispatch),
+        dispatch: plan.dispatch,
+    });
     accounts::sign_in(
         http,
         &plan.api,
         &plan.operator,
-        (0..plan.deliveries).map(restaurant_of),
-        (0..plan.deliveries).map(rider_of),
+        restaurants,
+        (0..riders).map(rider_of),
     )
     .await
 }
@@ -267,11 +298,19 @@ async fn over_http(
         Patience::Measure => load_name(plan.load),
         Patience::Persist => format!("soak, {}", load_name(plan.load)),
     };
+    let mode = match plan.dispatch {
+        Dispatch::Broadcast => mode,
+        Dispatch::Offer => format!("{mode}, offer mode"),
+    };
+    let dispatch = plan.dispatch;
     drive(plan, mode, watch, move |i, recorder| {
         let (http, api) = (http.clone(), api.clone());
         let tokens = Tokens {
-            restaurant: signed_in.token(&restaurant_of(i)),
-            rider: signed_in.token(&rider_of(i)),
+            restaurant: signed_in.token(&restaurant_of(i, dispatch)),
+            rider: match dispatch {
+                Dispatch::Broadcast => Rider::Fixed(signed_in.token(&rider_of(i))),
+                Dispatch::Offer => Rider::Offered(signed_in.clone()),
+            },
         };
         let key = (patience == Patience::Persist).then(|| format!("soak-{run}-{i}"));
         async move {
@@ -336,8 +375,16 @@ const RETRY_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Duration:
 struct Tokens {
     /// The restaurant's: it calls, then reads the payment and the delivery list.
     restaurant: Arc<str>,
-    /// The rider's: it picks up and completes.
-    rider: Arc<str>,
+    /// The rider who picks up and completes.
+    rider: Rider,
+}
+
+/// Who picks a delivery up.
+enum Rider {
+    /// This rider (its token), from the broadcast.
+    Fixed(Arc<str>),
+    /// The rider the call is offered to, one of these, once it accepts.
+    Offered(accounts::SignedIn),
 }
 
 fn http_client() -> reqwest::Result<reqwest::Client> {
@@ -483,7 +530,7 @@ async fn call(
 ) -> Result<String, String> {
     let tokens = Tokens {
         restaurant: restaurant.into(),
-        rider: "".into(),
+        rider: Rider::Fixed("".into()),
     };
     let flow = Flow {
         http,
@@ -496,12 +543,17 @@ async fn call(
 }
 
 impl Flow<'_> {
-    /// Call, pickup, complete, then wait until the payment is settled and the delivery list
-    /// shows the delivery completed; the call under `key` (an `Idempotency-Key`), if any.
+    /// Call, (in offer mode: accept), pickup, complete, then wait until the payment is settled
+    /// and the delivery list shows the delivery completed; the call under `key` (an
+    /// `Idempotency-Key`), if any.
     async fn delivery(&self, key: Option<&str>) -> Result<(), String> {
         let (api, recorder) = (self.api, self.recorder);
         let t0 = Instant::now();
         let id = self.call(key).await?;
+        let rider = match &self.tokens.rider {
+            Rider::Fixed(token) => token.clone(),
+            Rider::Offered(riders) => self.accept_offer(&id, riders).await?,
+        };
         for step in ["pickup", "complete"] {
             let mut pause = Duration::from_millis(20);
             loop {
@@ -509,9 +561,7 @@ impl Flow<'_> {
                 // The rider is the token's account: no body.
                 let url = format!("{api}/deliveries/{id}/{step}");
                 let (status, _) = self
-                    .send(step, || {
-                        self.http.post(&url).bearer_auth(&*self.tokens.rider)
-                    })
+                    .send(step, || self.http.post(&url).bearer_auth(&*rider))
                     .await?;
                 match status {
                     200 => {
@@ -544,6 +594,45 @@ impl Flow<'_> {
                     recorder.record("call_to_settled", t0.elapsed());
                     self.reached("settled", &id);
                     return Ok(());
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = self.patience.next_poll(pause);
+        }
+    }
+
+    /// Waits for delivery `id`'s call to be offered (reading it as the restaurant, step
+    /// `offer`), then accepts as the rider named, one of `riders` (step `accept`): that
+    /// rider's token. An offer that moved on meanwhile (`403`, or `409` from a rider who
+    /// filled up) is looked for again.
+    async fn accept_offer(
+        &self,
+        id: &str,
+        riders: &accounts::SignedIn,
+    ) -> Result<Arc<str>, String> {
+        let url = format!("{}/deliveries/{id}", self.api);
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let view = self.get("offer", &url).await?;
+            if view["dispatch"]["unassigned"] == true {
+                return Err("offers ran out: the call went to every rider".into());
+            }
+            if let Some(rider) = view["dispatch"]["offer"]["riderId"].as_str() {
+                let token = riders
+                    .get(rider)
+                    .ok_or_else(|| format!("offered to {rider}, whom this run did not sign in"))?;
+                let t = Instant::now();
+                let accept = format!("{url}/accept");
+                let (status, _) = self
+                    .send("accept", || self.http.post(&accept).bearer_auth(&*token))
+                    .await?;
+                match status {
+                    200 => {
+                        self.recorder.record("accept", t.elapsed());
+                        return Ok(token);
+                    }
+                    403 | 409 | 503 => {}
+                    other => return Err(format!("accept {other}")),
                 }
             }
             tokio::time::sleep(pause).await;

@@ -86,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             Some(rate) => Load::Rate(rate),
             None => Load::Concurrency(settings.concurrency.unwrap_or(20)),
         },
+        dispatch: settings.dispatch,
         timeout: Duration::from_secs(120),
         operator: Credentials::new(settings.operator.clone(), settings.operator_secret.clone()),
     };

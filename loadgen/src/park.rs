@@ -25,7 +25,9 @@ use std::{
 
 use serde::Serialize;
 
-use crate::{Credentials, Load, Percentiles, Plan, Report, Tokens, accounts::SignedIn};
+use crate::{
+    Credentials, Dispatch, Load, Percentiles, Plan, Report, Rider, Tokens, accounts::SignedIn,
+};
 
 /// Restaurants the parked calls are spread over: call `n` is restaurant `park-<n % 50>`'s.
 const PARK_RESTAURANTS: usize = 50;
@@ -119,7 +121,11 @@ pub async fn run(plan: &ParkPlan, watch: &[(String, u32)]) -> anyhow::Result<Par
     // Every account first: the warm-up's, the probes' (idle, then loaded), the parking ones.
     let restaurants = std::iter::once("probe-warm-up".to_owned())
         .chain((0..2 * plan.probes).map(|n| format!("probe-{n}")))
-        .chain((0..plan.parked.min(PARK_RESTAURANTS)).map(|n| format!("park-{n}")));
+        .chain((0..plan.parked.min(PARK_RESTAURANTS)).map(|n| format!("park-{n}")))
+        .map(|id| crate::accounts::Restaurant {
+            id,
+            dispatch: Dispatch::Broadcast,
+        });
     let riders = (0..plan.probes.max(1)).map(crate::rider_of);
     let signed_in =
         crate::accounts::sign_in(&http, &plan.api, &plan.operator, restaurants, riders).await?;
@@ -128,7 +134,7 @@ pub async fn run(plan: &ParkPlan, watch: &[(String, u32)]) -> anyhow::Result<Par
     let unmeasured = crate::Recorder::default();
     let warm_up_tokens = Tokens {
         restaurant: signed_in.token("probe-warm-up"),
-        rider: signed_in.token(&crate::rider_of(0)),
+        rider: Rider::Fixed(signed_in.token(&crate::rider_of(0))),
     };
     let warm_up = crate::delivery(&http, &api, &warm_up_tokens, &unmeasured);
     match tokio::time::timeout(plan.timeout, warm_up).await {
@@ -160,6 +166,7 @@ pub async fn run(plan: &ParkPlan, watch: &[(String, u32)]) -> anyhow::Result<Par
         api: plan.api.clone(),
         deliveries: plan.parked,
         load: Load::Concurrency(plan.concurrency),
+        dispatch: Dispatch::Broadcast,
         timeout: plan.timeout,
         operator: plan.operator.clone(),
     };
@@ -220,6 +227,7 @@ async fn probe(
         api: plan.api.clone(),
         deliveries: plan.probes,
         load: Load::Concurrency(1),
+        dispatch: Dispatch::Broadcast,
         timeout: plan.timeout,
         operator: plan.operator.clone(),
     };
@@ -227,7 +235,7 @@ async fn probe(
         let (http, api) = (http.clone(), api.clone());
         let tokens = Tokens {
             restaurant: signed_in.token(&format!("probe-{}", first + i)),
-            rider: signed_in.token(&crate::rider_of(i)),
+            rider: Rider::Fixed(signed_in.token(&crate::rider_of(i))),
         };
         async move { crate::delivery(&http, &api, &tokens, &recorder).await }
     })

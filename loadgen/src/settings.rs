@@ -64,6 +64,17 @@ pub struct Settings {
     /// New deliveries per second however long the others take (open model)
     #[arg(long, env = "LOADGEN_RATE", value_name = "R")]
     pub rate: Option<f64>,
+    /// How the run's restaurants dispatch: `offer` makes them offer each call to one rider at
+    /// a time (restaurants `load-offer-*`, in a zone of their own), and the rider offered
+    /// accepts before picking up
+    #[arg(
+        long,
+        env = "LOADGEN_DISPATCH",
+        value_name = "MODE",
+        value_enum,
+        default_value_t = crate::Dispatch::Broadcast
+    )]
+    pub dispatch: crate::Dispatch,
     /// Also write the report as JSON to FILE
     #[arg(long, env = "LOADGEN_JSON", value_name = "FILE")]
     pub json: Option<PathBuf>,

@@ -228,6 +228,7 @@ pub async fn run(plan: &SoakPlan) -> anyhow::Result<SoakReport> {
         api: plan.api.clone(),
         deliveries: plan.deliveries(),
         load: Load::Rate(plan.rate),
+        dispatch: crate::Dispatch::Broadcast,
         timeout: plan.settle_timeout,
         operator: plan.operator.clone(),
     };

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use e2e::{Stack, StackOptions};
-use loadgen::{Credentials, Load, Plan, ceiling, park::ParkPlan, reads::Reads};
+use loadgen::{Credentials, Dispatch, Load, Plan, ceiling, park::ParkPlan, reads::Reads};
 
 /// A stack with the operator account loadgen signs in as, and that account's credentials.
 async fn stack_with_operator() -> (Stack, Credentials) {
@@ -29,6 +29,7 @@ async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
             api: stack.api_client.base.clone(),
             deliveries: 6,
             load,
+            dispatch: Dispatch::Broadcast,
             timeout: Duration::from_secs(60),
             operator: operator.clone(),
         };
@@ -64,6 +65,7 @@ async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
         api: stack.api_client.base.clone(),
         deliveries: 4,
         load: Load::Rate(4.0),
+        dispatch: Dispatch::Broadcast,
         timeout: Duration::from_secs(60),
         operator: operator.clone(),
     };
@@ -85,6 +87,7 @@ async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
         api: stack.api_client.base.clone(),
         deliveries: 1,
         load: Load::Concurrency(1),
+        dispatch: Dispatch::Broadcast,
         timeout: Duration::from_secs(10),
         operator: Credentials::new("ops-load", "wrong"),
     };
@@ -92,6 +95,42 @@ async fn the_load_generator_drives_deliveries_to_settlement_in_both_modes() {
         .await
         .expect_err("a wrong operator secret");
     assert!(format!("{refused:#}").contains("ops-load"), "{refused:#}");
+}
+
+/// Offer mode: the restaurants offer each call to one rider at a time, and the rider offered
+/// accepts, picks up and completes; every delivery goes through its offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_accepts_offers_in_offer_mode() {
+    let (stack, operator) = stack_with_operator().await;
+    let me = vec![("e2e".to_owned(), std::process::id())];
+    let plan = Plan {
+        api: stack.api_client.base.clone(),
+        deliveries: 6,
+        load: Load::Concurrency(3),
+        dispatch: Dispatch::Offer,
+        timeout: Duration::from_secs(60),
+        operator,
+    };
+    let report = loadgen::run(&plan, &me).await.expect("offer-mode run");
+    assert_eq!(report.completed, 6, "{report}");
+    assert!(report.errors.is_empty(), "{report}");
+    for step in ["call", "accept", "pickup", "complete", "call_to_settled"] {
+        assert_eq!(report.latency_ms[step].count, 6, "{step}: {report}");
+    }
+    assert!(report.mode.contains("offer"), "{report}");
+    // The calls were offers, each taken by the rider it was offered to.
+    let ops = stack
+        .api_client
+        .signed_in("ops-load", "test-ops-load")
+        .await;
+    let (status, rows) = ops.get("/delivery-list?restaurantId=load-offer-0").await;
+    assert_eq!(status, 200, "{rows}");
+    let id = rows["items"][0]["deliveryId"].as_str().expect("a delivery");
+    let (status, view) = ops.get(&format!("/deliveries/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["status"], "Completed", "{view}");
+    assert_eq!(view["dispatch"]["mode"], "offer", "{view}");
+    assert_eq!(view["assignments"][0]["riderId"], view["riderId"], "{view}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,6 +147,7 @@ async fn the_ceiling_mode_runs_a_no_op_delivery_of_the_same_shape_and_states_our
             api: stack.api_client.base.clone(),
             deliveries: 5,
             load,
+            dispatch: Dispatch::Broadcast,
             timeout: Duration::from_secs(20),
             operator: operator.clone(),
         };
