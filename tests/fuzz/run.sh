@@ -5,7 +5,7 @@
 # the document allows is refused, a refused request was not answered 4xx, an answer is a 5xx,
 # or a status, header or body is not the documented one.
 #
-#   ./tests/fuzz/run.sh            the default budget (FUZZ_EXAMPLES=50 per operation, about 1,450 requests,
+#   ./tests/fuzz/run.sh            the default budget (FUZZ_EXAMPLES=50 per operation, about 2,900 requests,
 #                                  signed in as the demo accounts: restaurant r-1 calls, rider-7
 #                                  picks up and completes, operator ops-1 makes every other request)
 set -euo pipefail
