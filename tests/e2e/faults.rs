@@ -444,9 +444,11 @@ async fn a_rolling_restart_of_two_workers_per_role_fails_and_stalls_no_delivery(
         ids.len()
     );
     // One worker always runs, so a delivery waits at most for one restart, plus the worker's
-    // 3 s sticky-queue timeout for workflows cached on the restarted worker, plus its own work.
+    // 3 s sticky-queue timeout for workflows cached on the restarted worker, plus its own work
+    // (up to about 7 s on a 2-core machine running the rest of the suite beside it: 14.8 s
+    // against a 4.6 s restart failed a bound of 10 s more). A stalled delivery waits for good.
     assert!(
-        slowest < longest_restart + Duration::from_secs(10),
+        slowest < longest_restart + Duration::from_secs(15),
         "a delivery stalled: {slowest:?} (restart {longest_restart:?})"
     );
     assert_invariants(&stack.checker_settings()).await;
