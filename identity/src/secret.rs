@@ -139,12 +139,9 @@ impl Hashing {
             let _slot = slot;
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.peak.fetch_max(now, Ordering::SeqCst);
-            let mut memory = self.take_memory();
+            let mut memory = self.idle_memories().pop().unwrap_or_default();
             let done = work(&mut memory);
-            self.memories
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(memory);
+            self.idle_memories().push(memory);
             self.running.fetch_sub(1, Ordering::SeqCst);
             done
         })
@@ -152,12 +149,12 @@ impl Hashing {
         .map_err(|e| SecretError::Task(e.to_string()))?
     }
 
-    fn take_memory(&self) -> Memory {
+    /// The working memories not in use. A panic while the list was held cannot have left it
+    /// half-changed (one push or pop), so a poisoned lock is used as it is.
+    fn idle_memories(&self) -> std::sync::MutexGuard<'_, Vec<Memory>> {
         self.memories
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop()
-            .unwrap_or_default()
     }
 
     /// The most runs there were at once.
@@ -169,10 +166,7 @@ impl Hashing {
     /// How many working memories are not in use.
     #[cfg(test)]
     fn memories(&self) -> usize {
-        self.memories
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
+        self.idle_memories().len()
     }
 }
 

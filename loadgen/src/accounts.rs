@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
-use crate::{Dispatch, OFFER_ZONE};
+use crate::Dispatch;
 
 /// Accounts made and signed in at once: each costs the API a slow (Argon2) hash and a check.
 const SETUP_CONCURRENCY: usize = 8;
@@ -64,14 +64,10 @@ impl Role {
     /// `POST /accounts` for a new account `id` of this role. Riders work in every zone.
     fn new_account(self, id: &str) -> Value {
         match self {
-            Role::Restaurant(Dispatch::Broadcast) => json!({
+            Role::Restaurant(dispatch) => json!({
                 "role": "restaurant", "id": id, "name": format!("Load restaurant {id}"),
-                "zone": "gangnam", "pickupAddress": "Seoul, Gangnam-gu, Teheran-ro 101",
-            }),
-            Role::Restaurant(Dispatch::Offer) => json!({
-                "role": "restaurant", "id": id, "name": format!("Load restaurant {id}"),
-                "zone": OFFER_ZONE, "pickupAddress": "Seoul, Gangnam-gu, Teheran-ro 101",
-                "dispatchMode": "offer",
+                "zone": dispatch.zone(), "pickupAddress": "Seoul, Gangnam-gu, Teheran-ro 101",
+                "dispatchMode": dispatch.mode(),
             }),
             Role::Rider => json!({"role": "rider", "id": id, "name": format!("Load rider {id}")}),
         }
@@ -181,14 +177,10 @@ async fn account(
         );
     }
     if let Role::Restaurant(dispatch) = role {
-        let mode = match dispatch {
-            Dispatch::Broadcast => "broadcast",
-            Dispatch::Offer => "offer",
-        };
         let (status, patched) = send(|| {
             http.patch(format!("{api}/accounts/{id}"))
                 .bearer_auth(operator)
-                .json(&json!({ "dispatchMode": mode }))
+                .json(&json!({ "dispatchMode": dispatch.mode() }))
         })
         .await?;
         if status != 200 {

@@ -62,9 +62,24 @@ pub enum Dispatch {
     Offer,
 }
 
-/// The zone of the restaurants in offer mode: no demo rider works there (their offers would
-/// wait out their timeout), while the run's riders work in every zone.
-const OFFER_ZONE: &str = "loadgen";
+impl Dispatch {
+    /// The restaurants' `dispatchMode`.
+    fn mode(self) -> &'static str {
+        match self {
+            Dispatch::Broadcast => "broadcast",
+            Dispatch::Offer => "offer",
+        }
+    }
+
+    /// The restaurants' zone. In offer mode one no demo rider works in (their offers would
+    /// wait out their timeout), while the run's riders work in every zone.
+    fn zone(self) -> &'static str {
+        match self {
+            Dispatch::Broadcast => "gangnam",
+            Dispatch::Offer => "loadgen",
+        }
+    }
+}
 
 /// One run's parameters.
 #[derive(Debug, Clone)]
