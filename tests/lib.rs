@@ -3,6 +3,7 @@
 
 pub mod fleet;
 pub mod http;
+pub mod metrics;
 pub mod otlp;
 pub mod procs;
 pub mod stack;

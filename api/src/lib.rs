@@ -2,7 +2,8 @@
 //!
 //! A thin layer: restaurant and rider requests become workflow starts, updates and queries
 //! on Temporal; reports read the delivery list; payment lookups go to the payment service.
-//! It holds no state of its own, so it can be restarted or scaled at will.
+//! It holds no state of its own, so it can be restarted or scaled at will (the one thing it
+//! remembers, the calls it started lately, is a hint that saves a Temporal lookup).
 //! `main` only reads [`Settings`] and binds; tests call [`router`] or [`serve`] directly.
 
 mod access;
@@ -49,6 +50,7 @@ struct Inner {
     http_metrics: Option<observe::HttpMetrics>,
     /// The process's Prometheus endpoint, kept so it lives as long as the API.
     metrics: Option<telemetry::metrics::Metrics>,
+    started: service::StartedCalls,
 }
 
 /// A dependency the API could not reach at start.
@@ -115,6 +117,7 @@ impl AppState {
                 codec,
                 http_metrics: metrics.as_ref().map(observe::HttpMetrics::new),
                 metrics,
+                started: service::StartedCalls::default(),
             }),
         })
     }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use e2e::{
     ApiClient, assert_invariants, drive_to_completion, eventually,
+    metrics::{sample, scrape},
     procs::{ProcOptions, ProcStack},
 };
 use identity::Role;
@@ -143,6 +144,33 @@ async fn with_every_worker_down_calls_answer_202_in_bounded_time_and_finish_when
     );
     let (_, live) = operator.get(&format!("/deliveries/{}", ids[0])).await;
     assert_eq!(live["payment"]["status"], "Pending", "{live}");
+    // Each call's update-with-start had started its workflow: past the wait the API looked
+    // (a read) and never sent a second start to be refused as a duplicate (a write attempt
+    // the server pays for, at saturation for nearly every call).
+    let api_metrics = scrape(stack.api_metrics_port).await;
+    let starts = [("operation", "StartWorkflowExecution")];
+    assert_eq!(
+        sample(&api_metrics, "temporal_request_total", &starts),
+        0.0,
+        "no second start"
+    );
+    let looks = [("operation", "DescribeWorkflowExecution")];
+    let looked = sample(&api_metrics, "temporal_request_total", &looks);
+    assert!(looked >= 5.0, "{looked} looks");
+    // A rider who already has a call's id cannot take it while its fee registers, and this
+    // API started it: refused from what it remembers, with no Temporal lookup per try.
+    for _ in 0..3 {
+        let (status, refused) = rider
+            .post(&format!("/deliveries/{}/pickup", ids[1]), json!({}))
+            .await;
+        assert_eq!(status, 409, "{refused}");
+    }
+    let api_metrics = scrape(stack.api_metrics_port).await;
+    assert_eq!(
+        sample(&api_metrics, "temporal_request_total", &looks),
+        looked,
+        "no lookup for the refused pickups"
+    );
 
     let back = Instant::now();
     stack.start_worker(ALL_ROLES).await;

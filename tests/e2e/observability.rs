@@ -6,6 +6,7 @@ use std::{collections::HashMap, time::Duration};
 
 use e2e::{
     ApiClient, drive_to_completion, eventually,
+    metrics::{sample, scrape},
     otlp::{OtlpReceiver, ReceivedSpan},
     procs::{ProcOptions, ProcStack},
 };
@@ -128,31 +129,6 @@ async fn a_delivery_is_one_trace_across_the_api_the_worker_and_the_payment_servi
         assert!(text.contains(&id), "{needle}: {text}");
         assert!(names(line, "trace_id") && names(line, "delivery_id"));
     }
-}
-
-/// The sum of the samples of `metric` whose labels include every pair of `labels`.
-fn sample(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (name, rest) = series.split_once('{').unwrap_or((series, ""));
-            let matches = name == metric
-                && labels
-                    .iter()
-                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-            matches.then(|| value.parse::<f64>().ok()).flatten()
-        })
-        .sum()
-}
-
-async fn scrape(port: u16) -> String {
-    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("metrics text")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
