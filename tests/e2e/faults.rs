@@ -284,9 +284,19 @@ async fn running_deliveries_continue_after_temporal_restarts_on_the_same_databas
         .post(&format!("/deliveries/{}/pickup", ids[4]), json!({}))
         .await;
     assert!(status >= 500, "Temporal down: {status} {body}");
+    // Readiness follows Temporal's frontend, the one thing calls and pickups need.
+    let (status, ready) = rider.get("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["failing"], json!(["temporal"]), "{ready}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let back = Instant::now();
     stack.restart_temporal().await;
+    eventually(
+        "the API to be ready again",
+        Duration::from_secs(30),
+        || async { (rider.get("/readyz").await.0 == 200).then_some(()) },
+    )
+    .await;
     for id in &ids {
         drive_to_completion(&rider, id, Duration::from_secs(120)).await;
     }
