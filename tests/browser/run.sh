@@ -6,7 +6,8 @@
 # Debian's Chromium against it with API_URL set, then stops the stack with SIGTERM, as Ctrl-C
 # would. Exits non-zero when a test fails or the stack does not start or stop cleanly.
 #
-# Needs: chromium (apt-get install -y chromium) and `npm ci --prefix tests/browser`.
+# Needs: chromium (apt-get install -y --no-install-recommends chromium fonts-liberation) and
+# `npm ci --prefix tests/browser`.
 # Screenshots go to tests/browser/artifacts/. Extra arguments go to `node --test`
 # (e.g. --test-name-pattern=cancel).
 set -euo pipefail
@@ -15,7 +16,7 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-[ -x "$CHROMIUM" ] || { echo "no Chromium at $CHROMIUM: apt-get install -y chromium" >&2; exit 1; }
+[ -x "$CHROMIUM" ] || { echo "no Chromium at $CHROMIUM: apt-get install -y --no-install-recommends chromium fonts-liberation" >&2; exit 1; }
 [ -d "$here/node_modules/playwright-core" ] || { echo "missing playwright-core: npm ci --prefix tests/browser" >&2; exit 1; }
 
 # The payouts and invoices Schedules run every 5 s instead of daily and monthly (the worker
