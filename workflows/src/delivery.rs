@@ -30,14 +30,10 @@
 //! the fourth recorded it as deprecated, and this one no longer asks for it (the executions of
 //! the fourth still replay: Temporal skips a deprecated patch's marker nobody asks for).
 
-use std::{
-    pin::Pin,
-    task::{Context, Poll},
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
-use futures::{FutureExt as _, future::FusedFuture};
+use futures::{FutureExt as _, future::FusedFuture as _};
 use temporalio_common::{
     ActivityCloseTimeouts, ActivityDefinition, RetryPolicy,
     protos::temporal::api::failure::v1::{Failure, failure::FailureInfo},
@@ -479,7 +475,7 @@ async fn wait_for_pickup(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, R
         // racing the riders' next updates).
         let mut lapse = ctx.state(|w| w.state.offer_expires_at()).map(|expires| {
             let wait = (expires - now(ctx)).to_std().unwrap_or_default();
-            Box::pin(timer(ctx, wait.max(Duration::from_secs(1))))
+            Box::pin(saga.timer(ctx, wait.max(Duration::from_secs(1))))
         });
         let woke = {
             let mut lapsed = std::pin::pin!(
@@ -497,7 +493,7 @@ async fn wait_for_pickup(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String>, R
                     Ok(()) => Woke::Moved,
                     Err(cancel) => Woke::Aborted(cancel.to_string()),
                 },
-                fired = timer(ctx, remaining(ctx, deadline, started)) => match fired {
+                fired = saga.timer(ctx, remaining(ctx, deadline, started)) => match fired {
                     TimerResult::Fired => Woke::Deadline,
                     TimerResult::Cancelled => Woke::Aborted("timer cancelled".into()),
                 },
@@ -647,7 +643,7 @@ async fn wait_for_completion(ctx: &Ctx, saga: &mut Saga) -> Result<Option<String
             true => ctx.wait_condition(moved).await,
             false => select! {
                 changed = ctx.wait_condition(moved) => changed,
-                fired = timer(ctx, remaining(ctx, deadline, started)) => match fired {
+                fired = saga.timer(ctx, remaining(ctx, deadline, started)) => match fired {
                     // Escalate: operators find it by `DeliveryOverdue = true`.
                     TimerResult::Fired => {
                         ctx.state_mut(|w| w.state.mark_overdue());
@@ -835,13 +831,16 @@ enum Compensation {
 }
 
 /// Runs the saga's steps and keeps its undo log: every step that succeeded records what
-/// undoes it ([`Saga::undo_with`]), and [`Saga::finish`] runs those newest first.
+/// undoes it ([`Saga::undo_with`]), and [`Saga::finish`] runs those newest first. It lives as
+/// long as the run (in the cache), and owns the run's timers' tokens ([`Saga::timer`]).
 struct Saga {
     /// The workflow's task queue; the remote activities' queues take its prefix.
     queue: String,
     /// How long a failing step is retried before it is given up for an operator's decision.
     retry_budget: Duration,
     compensations: Vec<Compensation>,
+    /// The cancellation token of every timer the run started.
+    timer_tokens: Vec<WorkflowCancellationToken>,
 }
 
 impl Saga {
@@ -850,7 +849,34 @@ impl Saga {
             queue: queue.to_owned(),
             retry_budget,
             compensations: Vec::new(),
+            timer_tokens: Vec::new(),
         }
+    }
+
+    /// `ctx.timer`, without its leak. The SDK (1.1.1) registers a timer's cancellation on the
+    /// workflow's own token and unregisters it only when the timer completes; the registration
+    /// holds the timer, the timer the workflow context, and the context the token: a cycle. So a
+    /// timer dropped while pending (a deadline whose `select!` something else won) kept the
+    /// whole workflow allocated after the run left the cache, until the worker process ended:
+    /// about 14 KB per delivery.
+    ///
+    /// Here the timer registers on a child of the workflow's token, and the saga (the run's
+    /// own state, dropped with it) owns the child: the parent holds its children weakly, so
+    /// there is no cycle. The commands are the same as before, so every history replays
+    /// unchanged: a workflow cancellation still cancels every timer not yet fired, the dropped
+    /// ones included, in the order they started.
+    fn timer<'c>(
+        &mut self,
+        ctx: &'c Ctx,
+        duration: Duration,
+    ) -> impl CancellableFuture<Output = TimerResult> + use<'c> {
+        let token = ctx.cancellation_token().child_token();
+        self.timer_tokens.push(token.clone());
+        ctx.timer(
+            TimerOptions::builder(duration)
+                .cancellation_token(token)
+                .build(),
+        )
     }
 
     /// Runs one step: as a local activity first, falling back to the remote activity on
@@ -1059,52 +1085,6 @@ fn local_activity_options() -> LocalActivityOptions {
         )
         .cancellation_token(WorkflowCancellationToken::new())
         .build()
-}
-
-/// `ctx.timer`, without its leak. The SDK (1.1.1) registers a timer's cancellation on the
-/// workflow's own token and unregisters it only when the timer completes; the registration holds
-/// the timer, and the timer the workflow context. So a timer dropped while pending (a deadline
-/// whose `select!` something else won, or any timer at a cache eviction) kept the whole
-/// workflow allocated until the worker process ended: about 12 KB per delivery.
-///
-/// Here the timer registers on a child of the workflow's token, which lives exactly as long as
-/// the timer: cancelling the workflow still cancels the timer (the same commands, so histories
-/// replay unchanged), and dropping the timer frees it and everything it holds.
-fn timer(ctx: &Ctx, duration: Duration) -> Timer<impl CancellableFuture<Output = TimerResult>> {
-    let token = ctx.cancellation_token().child_token();
-    let options = TimerOptions::builder(duration)
-        .cancellation_token(token.clone())
-        .build();
-    Timer {
-        timer: ctx.timer(options),
-        _token: token,
-    }
-}
-
-/// A timer and the cancellation token it registered on (see [`timer`]).
-struct Timer<F> {
-    timer: F,
-    _token: WorkflowCancellationToken,
-}
-
-impl<F: Future + Unpin> Future for Timer<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.timer).poll(cx)
-    }
-}
-
-impl<F: FusedFuture + Unpin> FusedFuture for Timer<F> {
-    fn is_terminated(&self) -> bool {
-        self.timer.is_terminated()
-    }
-}
-
-impl<F: CancellableFuture + Unpin> CancellableFuture for Timer<F> {
-    fn cancel(&self) {
-        self.timer.cancel();
-    }
 }
 
 /// Workflow time (the Unix epoch when the SDK has none yet): deterministic on replay.
