@@ -236,7 +236,7 @@ pub(crate) async fn cancel_delivery(
         (status = 401, description = "no valid bearer token (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "not a rider (`forbidden`), or assigned to another rider (`not_your_delivery`)", body = ErrorBody),
         (status = 404, description = "unknown delivery", body = ErrorBody),
-        (status = 409, description = "another rider was faster, or it is cancelled or finished (`wrong_state`); the rider is offline (`rider_offline`) or holds its capacity (`rider_at_capacity`)", body = ErrorBody),
+        (status = 409, description = "another rider was faster, it is not open yet (its fee is still being registered), or it is cancelled or finished (`wrong_state`); the rider is offline (`rider_offline`) or holds its capacity (`rider_at_capacity`)", body = ErrorBody),
         (status = 429, description = "the delivery took more updates than any needs (`too_many_updates`)", body = ErrorBody),
         (status = 503, description = "no worker answered; nothing changed (Retry-After)", body = ErrorBody),
     ))]
