@@ -4,8 +4,8 @@
 //! contexts) and then drops it, as an eviction or the end of a run does. Replaying the happy
 //! path many times must not grow the heap: with the SDK's `ctx.timer`, a deadline dropped while
 //! pending (the pickup won the `select!`) stayed registered on the workflow's cancellation
-//! token, and that registration kept the whole workflow context alive, about 12 KB per
-//! delivery, until the worker process ended.
+//! token, and that registration kept the whole workflow context alive until the worker process
+//! ended (5.9 KB per replayed delivery here, about 14 KB per delivery on a running worker).
 //!
 //! Its own test binary: the heap is counted by the global allocator (`dhat`).
 
