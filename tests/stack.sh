@@ -1,14 +1,35 @@
-# Sourced by tests/walkthrough.sh, tests/supervise.sh, tests/soak.sh and tests/browser/run.sh: starts the README's run command
+# Sourced by tests/walkthrough.sh, tests/supervise.sh, tests/soak.sh, tests/browser/run.sh and
+# tests/fuzz/run.sh: starts the README's run command
 # (./infra/run.sh) on free loopback ports with its state in a fresh DATA_DIR, waits until it
 # says it is running, and defines `stop_stack` (SIGTERM, as Ctrl-C would, then wait).
 # Sets: TEMPORAL_PORT TEMPORAL_UI_PORT PAYMENT_PORT PAYMENT_HEALTH_PORT API_PORT *_METRICS_PORT
 # DATA_DIR, run_log, run_pid.
 # Expects to be sourced from the repository root with `set -euo pipefail`.
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-TEMPORAL_PORT=$(free_port) TEMPORAL_UI_PORT=$(free_port) PAYMENT_PORT=$(free_port) API_PORT=$(free_port)
-API_METRICS_PORT=$(free_port) WORKER_METRICS_PORT=$(free_port) PAYMENT_METRICS_PORT=$(free_port)
-PAYMENT_HEALTH_PORT=$(free_port)
+# Eight distinct free loopback ports, taken below the kernel's ephemeral range (32768 and up by
+# default): the Temporal dev server takes several random free ports from that range as it
+# starts (its HTTP API, metrics and internal services), so a port of ours picked there with
+# bind(0) could be taken before our process binds it (seen: the payment service's metrics
+# port, "Address already in use"). The Rust tests' free_port (tests/lib.rs) does the same.
+free_ports() {
+  python3 - <<'PY'
+import random, socket
+ports = []
+for port in random.sample(range(20000, 32000), 4000):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    ports.append(port)
+    if len(ports) == 8:
+        break
+print(*ports)
+PY
+}
+read -r TEMPORAL_PORT TEMPORAL_UI_PORT PAYMENT_PORT API_PORT API_METRICS_PORT WORKER_METRICS_PORT \
+  PAYMENT_METRICS_PORT PAYMENT_HEALTH_PORT < <(free_ports)
+[ -n "$PAYMENT_HEALTH_PORT" ] || { echo "no eight free loopback ports in 20000-31999" >&2; exit 1; }
 DATA_DIR="$(mktemp -d)"
 export TEMPORAL_PORT TEMPORAL_UI_PORT PAYMENT_PORT PAYMENT_HEALTH_PORT API_PORT DATA_DIR
 export API_METRICS_PORT WORKER_METRICS_PORT PAYMENT_METRICS_PORT
